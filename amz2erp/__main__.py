@@ -1,0 +1,3 @@
+from amz2erp.cli import main
+
+main()

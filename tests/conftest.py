@@ -1,0 +1,65 @@
+"""Shared fixtures. Tests talk only to 127.0.0.1; nothing here reaches the internet."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+_ENV_TO_CLEAR = (
+    "AMZ2ERP_CONFIG",
+    "AMZ2ERP_REFRESH_TOKEN",
+    "AMZ2ERP_LWA_APP_ID",
+    "AMZ2ERP_LWA_CLIENT_SECRET",
+    "AMZ2ERP_ERPNEXT_API_KEY",
+    "AMZ2ERP_ERPNEXT_API_SECRET",
+    "SP_API_DEFAULT_MARKETPLACE",
+    "AWS_ENV",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's config, state or credentials."""
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+
+
+def amz2erp_cmd() -> list[str]:
+    """How to run the CLI as a real process (the installed console script's module form)."""
+    return [sys.executable, "-m", "amz2erp"]
+
+
+def write_config(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    os.chmod(path, 0o600)
+    return path
+
+
+MINIMAL_CONFIG = """\
+[amazon]
+refresh_token = "{refresh_token}"
+lwa_app_id = "app-id"
+lwa_client_secret = "{client_secret}"
+marketplaces = ["US"]
+
+[erpnext]
+url = "{erp_url}"
+api_key = "key-1234"
+api_secret = "{api_secret}"
+
+[defaults]
+company = "Amz Test Co"
+warehouse = "Stores - ATC"
+
+[state]
+path = "{state_path}"
+"""
