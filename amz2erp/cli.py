@@ -14,11 +14,13 @@ Exit codes:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -178,6 +180,239 @@ def status(app: App, limit: int) -> int:
         "failed": [{"kind": e.kind, "key": e.key, "attempts": e.attempts, "error": e.last_error} for e in failed],
     })
     return ExitCode.OK
+
+
+# --- shared options ----------------------------------------------------------------------------------------
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2023-01-01") from None
+
+
+def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    from amz2erp.backfill import parse_duration
+
+    try:
+        return parse_duration(value)
+    except Amz2ErpError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+marketplace_option = click.option(
+    "--marketplace", "marketplaces", multiple=True, metavar="CODE",
+    help="Only this marketplace (country code or id; repeatable). Default: all configured.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Fetch and map, print what would be written; "
+                                                              "write nothing, move no cursor.")
+mode_option = click.option("--mode", type=click.Choice(["api", "report", "auto"]), default=None,
+                           help="Read orders per call (api), from the bulk orders report (report), or pick by "
+                                "window size (auto, the default from [sync] mode).")
+
+
+def _summary(app: App, title: str, counts: dict[str, int], extra: dict[str, Any] | None = None) -> None:
+    rows = sorted((k, v) for k, v in counts.items() if not k.startswith("_"))
+    app.reporter.table(title, ["what", "count"], rows)
+    app.reporter.emit_json({"summary": dict(rows), **(extra or {})})
+
+
+def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
+    if app.json_mode:
+        return
+    for plan in plans:
+        doc = plan.get("doc") or plan.get("changes") or {}
+        what = plan.get("doctype", "")
+        name = plan.get("name") or doc.get("amazon_order_id") or doc.get("item_code") or doc.get("customer_name") \
+            or plan.get("amazon_order_id", "")
+        detail = plan.get("reason") or plan.get("differences") or ""
+        app.reporter.line(f"would {plan['action']} {what} {name} {detail}".rstrip())
+        if app.verbose and doc:
+            app.reporter.line(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+
+
+# --- check / setup ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_app
+def check(app: App) -> int:
+    """Prove the credentials and the ERPNext masters before anything is written.
+
+    Example: amz2erp check --json
+    """
+    from amz2erp.amazon import AmazonClient
+    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext_setup import run_checks
+
+    settings = app.settings
+    erp = ErpNextClient(settings.erpnext)
+    with AmazonClient(settings.amazon) as amazon:
+        results = run_checks(erp, settings, amazon=amazon)
+    for r in results:
+        mark = "✓" if r.ok else "✗"
+        app.reporter.line(f"{mark} {r.name}: {r.detail}" + ("" if r.ok or not r.fix else f"\n    → {r.fix}"))
+    failed = [r for r in results if not r.ok]
+    app.reporter.emit_json({"ok": not failed, "checks": [
+        {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results]})
+    if failed:
+        app.reporter.info(f"{len(failed)} of {len(results)} checks failed.")
+        return ExitCode.CONFIG
+    app.reporter.info(f"All {len(results)} checks passed.")
+    return ExitCode.OK
+
+
+@cli.command()
+@dry_run_option
+@pass_app
+def setup(app: App, dry_run: bool) -> int:
+    """Create the custom fields, charge accounts and groups amz2erp needs in ERPNext (idempotent).
+
+    Example: amz2erp setup --dry-run
+    """
+    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext_setup import apply_setup, plan_setup
+
+    settings = app.settings
+    erp = ErpNextClient(settings.erpnext)
+    actions = plan_setup(erp, settings)
+    if not actions:
+        app.reporter.line("Nothing to do: ERPNext already has everything amz2erp needs.")
+        app.reporter.emit_json({"actions": [], "applied": False})
+        return ExitCode.OK
+    for action in actions:
+        app.reporter.line(("would " if dry_run else "") + action.describe())
+    if not dry_run:
+        apply_setup(erp, actions)
+        app.reporter.info(f"Done: {len(actions)} changes.")
+    app.reporter.emit_json({"actions": [a.describe() for a in actions], "applied": not dry_run})
+    return ExitCode.OK
+
+
+# --- syncs -----------------------------------------------------------------------------------------------
+
+
+@cli.command("sync-products")
+@click.option("--after", callback=_parse_date, help="Only listings opened on or after this date (YYYY-MM-DD).")
+@marketplace_option
+@dry_run_option
+@pass_app
+def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...], dry_run: bool) -> int:
+    """Amazon listings → ERPNext Items and Item Prices (run before orders).
+
+    Example: amz2erp sync-products --after 2023-01-01
+    """
+    from amz2erp.products import sync_products
+    from amz2erp.runtime import open_runtime
+
+    with open_runtime(app.settings, app.reporter, "sync-products" + (" --dry-run" if dry_run else "")) as rt:
+        result = sync_products(rt, after=after, marketplaces=marketplaces, dry_run=dry_run)
+        if dry_run:
+            _print_plans(app, result.plans)
+        if result.inactive:
+            app.reporter.info(f"{len(result.inactive)} inactive listings (items.inactive = "
+                              f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
+                              + (" …" if len(result.inactive) > 10 else ""))
+        code = ExitCode.PARTIAL if result.failed else ExitCode.OK
+        rt.counts.add("_exit_code", int(code))
+        _summary(app, "sync-products" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
+                 {"plans": result.plans if dry_run else None, "inactive": result.inactive})
+    return code
+
+
+@cli.command("sync-orders")
+@click.option("--after", callback=_parse_date,
+              help="Start from this date instead of the stored cursor (YYYY-MM-DD).")
+@marketplace_option
+@dry_run_option
+@mode_option
+@pass_app
+def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...], dry_run: bool,
+                    mode: str | None) -> int:
+    """Amazon orders updated since the last run → Customers, Addresses, Sales Orders (cron-safe).
+
+    Example: amz2erp sync-orders
+    """
+    from amz2erp.orders import sync_orders
+    from amz2erp.runtime import open_runtime
+
+    with open_runtime(app.settings, app.reporter, "sync-orders" + (" --dry-run" if dry_run else "")) as rt:
+        result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
+        if dry_run:
+            _print_plans(app, result.plans)
+        code = ExitCode.PARTIAL if result.failed else ExitCode.OK
+        rt.counts.add("_exit_code", int(code))
+        _summary(app, "sync-orders" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
+                 {"plans": result.plans if dry_run else None})
+        if result.failed:
+            app.reporter.info(f"{result.failed} orders failed; they stay in the ledger and are retried next run "
+                              "(`amz2erp status` lists them, `amz2erp retry` retries now).")
+    return code
+
+
+@cli.command()
+@click.argument("order_ids", nargs=-1)
+@pass_app
+def retry(app: App, order_ids: tuple[str, ...]) -> int:
+    """Retry the orders that failed (or the given Amazon order ids) now.
+
+    Example: amz2erp retry 111-1234567-1234567
+    """
+    from amz2erp.orders import OrderWriter, WindowResult, retry_failed
+    from amz2erp.runtime import open_runtime
+
+    with open_runtime(app.settings, app.reporter, "retry") as rt:
+        total = WindowResult()
+        retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
+        if total.processed == 0:
+            app.reporter.line("No failed orders to retry.")
+        code = ExitCode.PARTIAL if total.failed else ExitCode.OK
+        rt.counts.add("_exit_code", int(code))
+        _summary(app, "retry", rt.counts.as_dict())
+    return code
+
+
+@cli.command()
+@click.option("--from", "date_from", required=True, callback=_parse_date, help="Oldest day (YYYY-MM-DD).")
+@click.option("--to", "date_to", callback=_parse_date, help="Newest day, inclusive (default: now).")
+@click.option("--chunk", default="7d", show_default=True, callback=_parse_chunk,
+              help="Window size: 12h, 7d, 2w … (at most 30 days per report).")
+@click.option("--no-products", is_flag=True, help="Skip the sync-products run that precedes the orders.")
+@marketplace_option
+@dry_run_option
+@mode_option
+@pass_app
+def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, no_products: bool,
+             marketplaces: tuple[str, ...], dry_run: bool, mode: str | None) -> int:
+    """Import history newest-first in chunks; resumable; never moves sync-orders' cursor.
+
+    Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
+    """
+    from amz2erp.backfill import backfill as run_backfill
+    from amz2erp.products import sync_products
+    from amz2erp.runtime import open_runtime
+
+    if date_to is not None and date_to < date_from:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
+        failed = 0
+        if not no_products:
+            failed += sync_products(rt, marketplaces=marketplaces, dry_run=dry_run).failed
+        result = run_backfill(rt, date_from=date_from, date_to=date_to, chunk=chunk, marketplaces=marketplaces,
+                              dry_run=dry_run, mode=mode)
+        failed += result.failed
+        if dry_run:
+            _print_plans(app, result.plans)
+        if result.chunks_done_before:
+            app.reporter.info(f"{result.chunks_done_before} of {result.chunks} chunks were already done "
+                              "(resumed from the checkpoints).")
+        code = ExitCode.PARTIAL if failed else ExitCode.OK
+        rt.counts.add("_exit_code", int(code))
+        _summary(app, "backfill" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
+                 {"unreachable": result.unreachable, "chunks": result.chunks})
+    return code
 
 
 # --- the error boundary ----------------------------------------------------------------------------------

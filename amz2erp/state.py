@@ -168,6 +168,18 @@ class StateStore:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row["value"])
 
+    # --- small values (e.g. the anchored end of an open-ended backfill) --------------------------------------
+
+    def get_value(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"v:{key}",)).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_value(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                       (f"v:{key}", value))
+
     # --- cursors --------------------------------------------------------------------------------------
 
     def get_cursor(self, stream: str, marketplace: str) -> datetime | None:

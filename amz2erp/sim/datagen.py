@@ -64,15 +64,42 @@ class MarketplaceInfo:
 MARKETPLACES: dict[str, MarketplaceInfo] = {
     m.code: m
     for m in (
-        MarketplaceInfo("US", "ATVPDKIKX0DER", "US", "USD", "Amazon.com", "www.amazon.com", "en_US", "na", "PST", -8),
-        MarketplaceInfo("CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "Amazon.ca", "www.amazon.ca", "en_CA", "na", "PST", -8),
-        MarketplaceInfo("MX", "A1AM78C64UM0Y8", "MX", "MXN", "Amazon.com.mx", "www.amazon.com.mx", "es_MX", "na", "PST", -8),
-        MarketplaceInfo("UK", "A1F83G8C2ARO7P", "GB", "GBP", "Amazon.co.uk", "www.amazon.co.uk", "en_GB", "eu", "GMT", 0),
-        MarketplaceInfo("DE", "A1PA6795UKMFR9", "DE", "EUR", "Amazon.de", "www.amazon.de", "de_DE", "eu", "MET", 1),
-        MarketplaceInfo("FR", "A13V1IB3VIYZZH", "FR", "EUR", "Amazon.fr", "www.amazon.fr", "fr_FR", "eu", "MET", 1),
-        MarketplaceInfo("IT", "APJ6JRA9NG5V4", "IT", "EUR", "Amazon.it", "www.amazon.it", "it_IT", "eu", "MET", 1),
-        MarketplaceInfo("ES", "A1RKKUPIHCS9HS", "ES", "EUR", "Amazon.es", "www.amazon.es", "es_ES", "eu", "MET", 1),
-        MarketplaceInfo("JP", "A1VC38T7YXB528", "JP", "JPY", "Amazon.co.jp", "www.amazon.co.jp", "ja_JP", "fe", "JST", 9),
+        MarketplaceInfo(
+            "US", "ATVPDKIKX0DER", "US", "USD", "Amazon.com", "www.amazon.com", "en_US", "na", "PST", -8
+        ),
+        MarketplaceInfo(
+            "CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "Amazon.ca", "www.amazon.ca", "en_CA", "na", "PST", -8
+        ),
+        MarketplaceInfo(
+            "MX",
+            "A1AM78C64UM0Y8",
+            "MX",
+            "MXN",
+            "Amazon.com.mx",
+            "www.amazon.com.mx",
+            "es_MX",
+            "na",
+            "PST",
+            -8,
+        ),
+        MarketplaceInfo(
+            "UK", "A1F83G8C2ARO7P", "GB", "GBP", "Amazon.co.uk", "www.amazon.co.uk", "en_GB", "eu", "GMT", 0
+        ),
+        MarketplaceInfo(
+            "DE", "A1PA6795UKMFR9", "DE", "EUR", "Amazon.de", "www.amazon.de", "de_DE", "eu", "MET", 1
+        ),
+        MarketplaceInfo(
+            "FR", "A13V1IB3VIYZZH", "FR", "EUR", "Amazon.fr", "www.amazon.fr", "fr_FR", "eu", "MET", 1
+        ),
+        MarketplaceInfo(
+            "IT", "APJ6JRA9NG5V4", "IT", "EUR", "Amazon.it", "www.amazon.it", "it_IT", "eu", "MET", 1
+        ),
+        MarketplaceInfo(
+            "ES", "A1RKKUPIHCS9HS", "ES", "EUR", "Amazon.es", "www.amazon.es", "es_ES", "eu", "MET", 1
+        ),
+        MarketplaceInfo(
+            "JP", "A1VC38T7YXB528", "JP", "JPY", "Amazon.co.jp", "www.amazon.co.jp", "ja_JP", "fe", "JST", 9
+        ),
     )
 }
 MARKETPLACES_BY_ID: dict[str, MarketplaceInfo] = {m.marketplace_id: m for m in MARKETPLACES.values()}
@@ -268,9 +295,35 @@ class SimOrder:
 
 # --------------------------------------------------------------------------- vocabularies
 
-_ADJ = ["Classic", "Premium", "Eco", "Compact", "Deluxe", "Rustic", "Smart", "Vintage", "Ultra", "Mini", "Pro"]
-_NOUN = ["Coffee Mug", "Water Bottle", "Desk Lamp", "Yoga Mat", "Phone Case", "Backpack", "Notebook",
-         "Tea Kettle", "Cutting Board", "Headphones", "Candle", "Wall Clock", "Plant Pot", "Scarf"]
+_ADJ = [
+    "Classic",
+    "Premium",
+    "Eco",
+    "Compact",
+    "Deluxe",
+    "Rustic",
+    "Smart",
+    "Vintage",
+    "Ultra",
+    "Mini",
+    "Pro",
+]
+_NOUN = [
+    "Coffee Mug",
+    "Water Bottle",
+    "Desk Lamp",
+    "Yoga Mat",
+    "Phone Case",
+    "Backpack",
+    "Notebook",
+    "Tea Kettle",
+    "Cutting Board",
+    "Headphones",
+    "Candle",
+    "Wall Clock",
+    "Plant Pot",
+    "Scarf",
+]
 _UNICODE_TITLES = [
     "Café Crème Tasse – Größe XL ☕ (Porzellan, spülmaschinenfest)",
     "Kaffeebecher »Müller & Söhne« – Édition spéciale",
@@ -280,13 +333,50 @@ _UNICODE_TITLES = [
     "Smörgåsbord Cutting Board Ø 30 cm",
 ]
 _BRANDS = ["Acme", "Nordwind", "Sakura Home", "Bärenstark", "LumenCo", "Þór Goods", "Kaffeehaus"]
-_PRODUCT_TYPES = [("DRINKING_CUP", "Mugs"), ("BOTTLE", "Water Bottles"), ("LAMP", "Desk Lamps"),
-                  ("SPORTING_GOODS", "Yoga Mats"), ("CELLULAR_PHONE_CASE", "Cases"), ("BACKPACK", "Backpacks"),
-                  ("NOTEBOOK", "Notebooks"), ("KITCHEN", "Kettles"), ("HOME", "Home Decor")]
-_FIRST = ["John", "Anna", "Jürgen", "Zoë", "Miguel", "Søren", "Chloé", "Li", "Émile", "Olga", "Priya", "Tomás"]
-_LAST = ["Smith", "Müller", "O'Brien", "García", "Nakamura", "Dvořák", "Łukasz", "Ng", "Fernández", "Østergaard"]
+_PRODUCT_TYPES = [
+    ("DRINKING_CUP", "Mugs"),
+    ("BOTTLE", "Water Bottles"),
+    ("LAMP", "Desk Lamps"),
+    ("SPORTING_GOODS", "Yoga Mats"),
+    ("CELLULAR_PHONE_CASE", "Cases"),
+    ("BACKPACK", "Backpacks"),
+    ("NOTEBOOK", "Notebooks"),
+    ("KITCHEN", "Kettles"),
+    ("HOME", "Home Decor"),
+]
+_FIRST = [
+    "John",
+    "Anna",
+    "Jürgen",
+    "Zoë",
+    "Miguel",
+    "Søren",
+    "Chloé",
+    "Li",
+    "Émile",
+    "Olga",
+    "Priya",
+    "Tomás",
+]
+_LAST = [
+    "Smith",
+    "Müller",
+    "O'Brien",
+    "García",
+    "Nakamura",
+    "Dvořák",
+    "Łukasz",
+    "Ng",
+    "Fernández",
+    "Østergaard",
+]
 _CITIES = {
-    "US": [("Seattle", "WA", "98101"), ("Austin", "TX", "73301"), ("New York", "NY", "10001"), ("Portland", "OR", "97201")],
+    "US": [
+        ("Seattle", "WA", "98101"),
+        ("Austin", "TX", "73301"),
+        ("New York", "NY", "10001"),
+        ("Portland", "OR", "97201"),
+    ],
     "CA": [("Toronto", "ON", "M5H 2N2"), ("Montréal", "QC", "H2Y 1C6")],
     "MX": [("Ciudad de México", "CDMX", "06000")],
     "GB": [("London", "", "SW1A 1AA"), ("Manchester", "", "M1 1AE")],
@@ -335,10 +425,24 @@ def _title(rng: random.Random, i: int) -> str:
         return rng.choice(_UNICODE_TITLES)
     base = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
     if kind == 7:  # very long title (> 140 chars)
-        extra = ", ".join(rng.sample(
-            ["BPA-free", "dishwasher safe", "stainless steel", "double-walled vacuum insulation",
-             "leak-proof lid", "ergonomic handle", "gift box included", "set of 2", "350 ml / 12 oz",
-             "for home, office and travel", "matte black finish"], 8))
+        extra = ", ".join(
+            rng.sample(
+                [
+                    "BPA-free",
+                    "dishwasher safe",
+                    "stainless steel",
+                    "double-walled vacuum insulation",
+                    "leak-proof lid",
+                    "ergonomic handle",
+                    "gift box included",
+                    "set of 2",
+                    "350 ml / 12 oz",
+                    "for home, office and travel",
+                    "matte black finish",
+                ],
+                8,
+            )
+        )
         return f"{base} – {extra}"
     return base
 
@@ -429,8 +533,11 @@ def generate_listings(
 
 
 def _order_id(rng: random.Random, mp: MarketplaceInfo) -> str:
-    prefix = {"na": rng.choice(["111", "112", "113", "114"]), "eu": rng.choice(["302", "303", "304", "305", "306"]),
-              "fe": rng.choice(["249", "250", "503"])}[mp.region]
+    prefix = {
+        "na": rng.choice(["111", "112", "113", "114"]),
+        "eu": rng.choice(["302", "303", "304", "305", "306"]),
+        "fe": rng.choice(["249", "250", "503"]),
+    }[mp.region]
     return f"{prefix}-{rng.randint(0, 9999999):07d}-{rng.randint(0, 9999999):07d}"
 
 
@@ -458,10 +565,7 @@ def _make_item(
     item_price = _q(unit * qty, cur)
     tax_rate = features["tax_rate"]
     ship = _q(Decimal(rng.choice([0, 0, 3.99, 4.99, 7.5])) * (150 if cur == "JPY" else 1), cur)
-    if features["free_shipping_promo"] and ship > 0:
-        ship_disc = ship
-    else:
-        ship_disc = zero
+    ship_disc = ship if features["free_shipping_promo"] and ship > 0 else zero
     promo = zero
     promo_ids: list[str] = []
     if features["promo"]:
@@ -611,9 +715,11 @@ def generate_orders(
     # replacement orders: reuse an earlier shipped order, free of charge
     shipped = [o for o in orders if o.status == "Shipped"]
     n_repl = max(1 if n >= 20 else 0, int(n * replacement_share))
-    candidates = [o for o in orders[len(V0_STATUSES):] if o.status in ("Unshipped", "Shipped")]
+    candidates = [o for o in orders[len(V0_STATUSES) :] if o.status in ("Unshipped", "Shipped")]
     for o in rng.sample(candidates, min(n_repl, len(candidates))):
-        originals = [s for s in shipped if s.purchase_date < o.purchase_date and s.marketplace_id == o.marketplace_id]
+        originals = [
+            s for s in shipped if s.purchase_date < o.purchase_date and s.marketplace_id == o.marketplace_id
+        ]
         if not originals:
             continue
         orig = rng.choice(originals)

@@ -31,6 +31,7 @@ class FrappeError(Exception):
         with_messages: bool = True,
         exc_source: bool = False,
         extra: dict[str, Any] | None = None,
+        exception_full: str | None = None,
     ) -> None:
         if isinstance(messages, str):
             messages = [error_message(messages)]
@@ -43,9 +44,12 @@ class FrappeError(Exception):
         self.with_messages = with_messages and bool(self.messages)
         self.exc_source = exc_source
         self.extra = extra or {}
+        self.exception_full = exception_full
         super().__init__(self.summary())
 
     def summary(self) -> str:
+        if self.exception_full is not None:
+            return self.exception_full
         if self.exception_text is not None:
             text = self.exception_text
         elif self.messages:

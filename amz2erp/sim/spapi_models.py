@@ -195,7 +195,9 @@ def _check_scalar(name: str, value: str, spec: dict[str, Any]) -> list[str]:
     return errs
 
 
-def _check_body(doc: dict[str, Any], schema: dict[str, Any], body: Any, where: str, depth: int = 0) -> list[str]:
+def _check_body(
+    doc: dict[str, Any], schema: dict[str, Any], body: Any, where: str, depth: int = 0
+) -> list[str]:
     if depth > 6:
         return []
     schema = _resolve(doc, schema)

@@ -1,0 +1,1322 @@
+"""The only module that talks to Amazon: python-amazon-sp-api (pinned 2.1.35) behind one retry place, one
+pagination place and client-side rate limits, yielding the normalised records of `amz2erp.models`.
+
+What this layer guarantees (see shared/research/sp-api-technical.md for why each point matters):
+
+* **Explicit credentials only.** ``credentials=`` plus ``credential_providers=[FromCodeCredentialProvider]``,
+  so the library never reads ``SP_API_REFRESH_TOKEN``/``LWA_*`` or its YAML file; ``SP_API_DEFAULT_MARKETPLACE``
+  (which would override the marketplace we pass) is removed from the environment while clients are built.
+  Access tokens live in a per-`AmazonClient` store (expiry on our `Clock`), never in the library's
+  process-global cache.
+* **Every response is checked.** All SP-API calls share one ``httpx.Client`` with an explicit timeout and a
+  response hook that raises on any non-2xx status (the library is silent on HTML/empty 5xx bodies) and on a
+  2xx body that is not valid JSON (truncated). Report documents are downloaded by our own client (status
+  checked, streamed, gunzipped incrementally, decoded by charset) with ``settings.report_timeout``.
+* **One retry place** (`AmazonClient._call`): 429 (bucket emptied, ``x-amzn-RateLimit-Limit`` honoured),
+  5xx, transport errors, invalid JSON and empty payloads are retried with exponential backoff and full
+  jitter (ceiling ``settings.backoff_ceiling``, at most ``settings.max_retries`` retries, sleeping on the
+  Clock); then `AmazonThrottledError` / `AmazonUnavailableError`. 401/403 → `AmazonAuthError`, other 4xx →
+  `AmazonBadRequestError` with Amazon's message. Messages never contain a secret.
+* **Client-side token buckets** per operation (`amz2erp.ratelimit`), so a normal run rarely sees a 429.
+* **One pagination place** (`AmazonClient._pages`) with a loop guard.
+* ``sp_api`` loggers are never left at DEBUG (at DEBUG the library logs the access token).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import IO, Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from amz2erp import marketplaces as mp
+from amz2erp import reports as rp
+from amz2erp.clock import Clock, SystemClock
+from amz2erp.config import AmazonSettings
+from amz2erp.errors import (
+    AmazonAuthError,
+    AmazonBadRequestError,
+    AmazonError,
+    AmazonReportError,
+    AmazonThrottledError,
+    AmazonUnavailableError,
+)
+from amz2erp.models import (
+    Address,
+    CatalogItem,
+    Listing,
+    Money,
+    Order,
+    OrderItem,
+    OrderStatus,
+    UnparsableOrder,
+)
+from amz2erp.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# --- importing and constructing sp_api without letting the environment in ------------------------------
+
+_NEUTRALISED_ENV = ("SP_API_DEFAULT_MARKETPLACE",)
+_env_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def _neutral_env() -> Iterator[None]:
+    """Hide the environment variables that make python-amazon-sp-api ignore what we pass it.
+
+    ``SP_API_DEFAULT_MARKETPLACE`` is read when ``sp_api.base.client`` is imported (a junk value makes the
+    import itself fail) and again in every constructor, where it replaces the marketplace argument."""
+    with _env_lock:
+        saved = {k: os.environ.pop(k) for k in _NEUTRALISED_ENV if k in os.environ}
+        try:
+            yield
+        finally:
+            os.environ.update(saved)
+
+
+with _neutral_env():
+    from sp_api.api import CatalogItems, Orders, Reports, Sellers, Tokens
+    from sp_api.auth import AccessTokenClient, AccessTokenResponse
+    from sp_api.auth.exceptions import AuthorizationError
+    from sp_api.base import ApiResponse, SellingApiException
+    from sp_api.base._transport_httpx import HttpxTransport
+    from sp_api.base.credential_provider import FromCodeCredentialProvider, MissingCredentials
+
+
+def _quiet_sp_api_loggers() -> None:
+    """Never let the library log at DEBUG: it logs request headers, i.e. the access token."""
+    names = ["sp_api"] + [n for n in logging.root.manager.loggerDict if n.startswith("sp_api.")]
+    for name in names:
+        lg = logging.getLogger(name)
+        if lg.level == logging.NOTSET and name != "sp_api":
+            continue
+        if lg.level < logging.INFO:
+            lg.setLevel(logging.INFO)
+
+
+# --- constants -----------------------------------------------------------------------------------------
+
+ORDERS_CLAMP = timedelta(minutes=2)  # Amazon rejects LastUpdatedBefore later than now - 2 minutes
+REPORT_WINDOW = timedelta(days=30)  # flat-file order reports cover at most ~30 days
+CATALOG_BATCH = 20
+MAX_MARKETPLACES_PER_CALL = 50
+MAX_PAGES = 100_000
+
+INCLUDED_2026 = ("PROCEEDS", "FULFILLMENT", "PROMOTION", "TAX")
+INCLUDED_2026_PII = ("BUYER", "RECIPIENT")
+
+_STATUS_2026 = {
+    "PENDING_AVAILABILITY": OrderStatus.PENDING_AVAILABILITY,
+    "PENDING": OrderStatus.PENDING,
+    "UNSHIPPED": OrderStatus.UNSHIPPED,
+    "PARTIALLY_SHIPPED": OrderStatus.PARTIALLY_SHIPPED,
+    "SHIPPED": OrderStatus.SHIPPED,
+    "INVOICE_UNCONFIRMED": OrderStatus.INVOICE_UNCONFIRMED,
+    "CANCELLED": OrderStatus.CANCELED,
+    "CANCELED": OrderStatus.CANCELED,
+    "UNFULFILLABLE": OrderStatus.UNFULFILLABLE,
+}
+
+
+# --- internal exceptions (never leave this module) ------------------------------------------------------
+
+
+class _HttpStatusError(Exception):
+    def __init__(self, status: int, headers: httpx.Headers, message: str, code: str | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.headers = headers
+        self.message = message
+        self.code = code
+
+
+class _BadBodyError(Exception):
+    """A 2xx response whose body is not what the operation must return (invalid JSON, empty payload)."""
+
+
+def _amazon_message(response: httpx.Response) -> tuple[str, str | None]:
+    """Amazon's error message and code from an error body (JSON ``errors`` or LWA ``error``), else a short
+    description of what came back."""
+    text = ""
+    try:
+        text = response.text
+        data = json.loads(text) if text.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if isinstance(data, dict):
+        errs = data.get("errors")
+        if isinstance(errs, list) and errs and isinstance(errs[0], dict):
+            e = errs[0]
+            msg = str(e.get("message") or e.get("code") or "")
+            details = e.get("details")
+            if details:
+                msg = f"{msg} ({details})"
+            return msg, (str(e["code"]) if e.get("code") else None)
+        if "error" in data:
+            return str(data.get("error_description") or data.get("error")), str(data.get("error"))
+    ctype = response.headers.get("content-type", "")
+    if not text.strip():
+        return "empty body", None
+    if "html" in ctype or text.lstrip().startswith("<"):
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        return (f"HTML page: {title.group(1).strip()[:80]}" if title else "HTML page"), None
+    return re.sub(r"\s+", " ", text)[:160], None
+
+
+# --- access tokens ---------------------------------------------------------------------------------------
+
+
+class _TokenStore:
+    """This client's LWA access token (not the library's process-global cache), expiring on our clock."""
+
+    def __init__(self, clock: Clock, on_fetch: Callable[[], None]) -> None:
+        self._clock = clock
+        self._on_fetch = on_fetch
+        self._lock = threading.Lock()
+        self._token: dict[str, Any] | None = None
+        self._expires = 0.0
+        self.issued: list[str] = []  # every access token we received (for scrubbing messages)
+
+    def get(self, fetch: Callable[[], dict[str, Any]]) -> AccessTokenResponse:
+        with self._lock:
+            if self._token is None or self._clock.monotonic() >= self._expires:
+                data = fetch()
+                self._on_fetch()
+                token = data.get("access_token")
+                if not isinstance(token, str) or not token:
+                    raise _BadBodyError("LWA answered without an access_token")
+                self.issued.append(token)
+                try:
+                    ttl = float(data.get("expires_in") or 3600)
+                except (TypeError, ValueError):
+                    ttl = 3600.0
+                self._token = data
+                self._expires = self._clock.monotonic() + max(30.0, ttl - 60.0)
+            return AccessTokenResponse(**self._token)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+
+def _lwa_client_class(url: str, transport: Any, store: _TokenStore) -> type:
+    parts = urlsplit(url)
+
+    class _LocalAccessTokenClient(AccessTokenClient):
+        scheme = parts.scheme + "://"
+        host = parts.netloc
+        path = parts.path or "/auth/o2/token"
+
+        def __init__(self, refresh_token: Any = None, credentials: Any = None, proxies: Any = None,
+                     verify: Any = True) -> None:
+            super().__init__(refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify)
+            self._transport.close()
+            self._transport: Any = transport
+
+        def get_auth(self) -> AccessTokenResponse:
+            return store.get(lambda: self._request(self.scheme + self.host + self.path, self.data, self.headers))
+
+        def _request(self, url: str, data: Any, headers: Any) -> dict[str, Any]:
+            response: httpx.Response = self._transport.request("POST", url, data=data, headers=headers)
+            status = response.status_code
+            if status == 429 or status >= 500:
+                message, code = _amazon_message(response)
+                raise _HttpStatusError(status, response.headers, f"LWA: {message}", code)
+            try:
+                body = response.json()
+            except ValueError:
+                if status == 200:
+                    raise _BadBodyError("LWA answered 200 with a body that is not JSON") from None
+                body = {}
+            if status != 200 or not isinstance(body, dict):
+                body = body if isinstance(body, dict) else {}
+                raise AuthorizationError(body.get("error"), body.get("error_description"), status)
+            return body
+
+    return _LocalAccessTokenClient
+
+
+# --- the client ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MarketplaceArg:
+    """What the library's constructor reads from a marketplace: endpoint, marketplace_id, region."""
+
+    endpoint: str
+    marketplace_id: str
+    region: str
+
+
+class AmazonClient:
+    """Typed access to the SP-API operations amz2erp needs. Use as a context manager, or call `close`.
+
+    Counters for benchmarks: ``calls`` (HTTP attempts per operation, retries included), ``retries`` and
+    ``throttles`` (429s seen) per operation, and ``limiter.waited`` (seconds slept on rate limits).
+    """
+
+    def __init__(
+        self,
+        settings: AmazonSettings,
+        clock: Clock | None = None,
+        *,
+        report_fatal_cooldown: float = 1800.0,
+        report_fatal_retries: int = 1,
+        report_poll_initial: float = 5.0,
+        report_poll_max: float = 60.0,
+        backoff_base: float = 1.0,
+        rate_limits: dict[str, tuple[float, int]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.report_fatal_cooldown = report_fatal_cooldown
+        self.report_fatal_retries = report_fatal_retries
+        self.report_poll_initial = report_poll_initial
+        self.report_poll_max = report_poll_max
+        self.backoff_base = backoff_base
+        self._rng = rng or random.Random()
+        self.limiter = RateLimiter(self.clock, rate_limits)
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self.throttles: Counter[str] = Counter()
+        self._counter_lock = threading.Lock()
+
+        self._marketplaces = settings.resolved_marketplaces()
+        home = self._marketplaces[0]
+        self._endpoint = (settings.endpoint or mp.REGION_ENDPOINTS[settings.region]).rstrip("/")
+        self._lwa_url = settings.lwa_endpoint or mp.LWA_ENDPOINT
+        self._mp_arg = _MarketplaceArg(self._endpoint, home.marketplace_id, _AWS_REGION[settings.region])
+        self._secrets = [
+            settings.refresh_token.get_secret_value(),
+            settings.lwa_client_secret.get_secret_value(),
+        ]
+
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            event_hooks={"response": [self._check_response]},
+        )
+        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False)
+        self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
+        self._transport = HttpxTransport(client=self._http)
+        self._tokens = _TokenStore(self.clock, lambda: self._count("lwaToken"))
+        self._lwa_class = _lwa_client_class(self._lwa_url, HttpxTransport(client=self._lwa_http), self._tokens)
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+        # PII state: one RDT per run (renewed only when it expires), one warning when refused.
+        self._rdt: str | None = None
+        self._rdt_expires = 0.0
+        self._pii_refused = False
+        self._pii_warned = False
+        self._pii_lock = threading.Lock()
+        self._closed = False
+        _quiet_sp_api_loggers()
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> AmazonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for c in (self._http, self._lwa_http, self._doc_http):
+            c.close()
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    def _count(self, key: str, counter: Counter[str] | None = None) -> None:
+        with self._counter_lock:
+            (self.calls if counter is None else counter)[key] += 1
+
+    def _scrub(self, text: str) -> str:
+        for secret in [*self._secrets, *self._tokens.issued, self._rdt or ""]:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    def _check_response(self, response: httpx.Response) -> None:
+        """httpx response hook on every SP-API call: non-2xx and non-JSON bodies raise."""
+        response.read()
+        status = response.status_code
+        if 200 <= status < 300:
+            body = response.content
+            if body.strip():
+                try:
+                    json.loads(body)
+                except ValueError:
+                    raise _BadBodyError(f"HTTP {status} with a body that is not valid JSON ({len(body)} bytes)") from None
+            return
+        message, code = _amazon_message(response)
+        raise _HttpStatusError(status, response.headers, message, code)
+
+    def _api(self, name: str) -> Any:
+        """A library client, built once: explicit credentials, our transport, our endpoint."""
+        with self._clients_lock:
+            client = self._clients.get(name)
+            if client is not None:
+                return client
+            cls, kwargs = _API_CLASSES[name]
+            creds = {
+                "refresh_token": self.settings.refresh_token.get_secret_value(),
+                "lwa_app_id": self.settings.lwa_app_id,
+                "lwa_client_secret": self.settings.lwa_client_secret.get_secret_value(),
+            }
+            try:
+                with _neutral_env():
+                    client = cls(
+                        marketplace=self._mp_arg,
+                        credentials=creds,
+                        credential_providers=[FromCodeCredentialProvider],
+                        auth_token_client_class=self._lwa_class,
+                        timeout=self.settings.timeout,
+                        **kwargs,
+                    )
+            except MissingCredentials:
+                raise AmazonAuthError("Amazon credentials are incomplete (refresh_token, lwa_app_id, "
+                                      "lwa_client_secret)") from None
+            client._transport.close()
+            client._transport = self._transport
+            client.endpoint = self._endpoint
+            self._clients[name] = client
+            _quiet_sp_api_loggers()
+            return client
+
+    # --- the one retry place --------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.backoff_ceiling, self.backoff_base * (2 ** min(attempt, 30)))
+        return self._rng.uniform(0, ceiling)
+
+    def _call(
+        self,
+        operation: str,
+        fn: Callable[[], T],
+        require: Callable[[T], bool] | None = None,
+        *,
+        limited: bool = True,
+    ) -> T:
+        """Run one SP-API operation: rate limit, status check, classification, retries."""
+        attempt = 0
+        auth_retried = False
+        while True:
+            if limited:
+                self.limiter.acquire(operation)
+            self._count(operation)
+            kind: str
+            detail: str
+            try:
+                result = fn()
+            except _HttpStatusError as exc:
+                detail = f"HTTP {exc.status}: {exc.message}"
+                if exc.status == 429:
+                    self._count(operation, self.throttles)
+                    self.limiter.throttled(operation, exc.headers.get("x-amzn-RateLimit-Limit"))
+                    kind = "throttled"
+                elif exc.status >= 500 or exc.status == 408:
+                    kind = "unavailable"
+                elif exc.status in (401, 403):
+                    if not auth_retried and "expired" in exc.message.lower():
+                        auth_retried = True  # an access token expired early: fetch a new one, once
+                        self._tokens.invalidate()
+                        continue
+                    raise AmazonAuthError(
+                        self._scrub(f"Amazon refused {operation} ({detail}); check the app's authorisation "
+                                    "and roles"), status=exc.status) from None
+                else:
+                    raise AmazonBadRequestError(
+                        self._scrub(f"Amazon rejected {operation} ({detail})"), status=exc.status) from None
+            except AuthorizationError as exc:
+                raise AmazonAuthError(
+                    self._scrub(f"Login with Amazon refused the credentials (HTTP {exc.status_code}: "
+                                f"{exc.error_code or ''} {exc.message or ''})".replace("  ", " ")),
+                    status=exc.status_code) from None
+            except _BadBodyError as exc:
+                kind, detail = "unavailable", str(exc)
+            except httpx.TransportError as exc:
+                kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
+            except (EOFError, OSError) as exc:  # truncated/corrupt documents, resets outside httpx
+                kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
+            except SellingApiException as exc:  # a 2xx body carrying `errors`
+                raise AmazonBadRequestError(self._scrub(f"Amazon rejected {operation}: {exc.message}")) from None
+            else:
+                if require is None or require(result):
+                    if isinstance(result, ApiResponse):
+                        self.limiter.observe(operation, (result.headers or {}).get("x-amzn-RateLimit-Limit"))
+                    return result
+                kind, detail = "unavailable", "empty or incomplete payload"
+            attempt += 1
+            if attempt > self.settings.max_retries:
+                msg = self._scrub(f"{operation} failed after {attempt} attempts ({detail})")
+                if kind == "throttled":
+                    raise AmazonThrottledError(f"Amazon kept throttling: {msg}", status=429)
+                raise AmazonUnavailableError(f"Amazon unavailable: {msg}")
+            self._count(operation, self.retries)
+            wait = self._backoff(attempt)
+            log.info("%s: %s; retry %d/%d in %.1fs", operation, self._scrub(detail), attempt,
+                     self.settings.max_retries, wait)
+            self.clock.sleep(wait)
+
+    # --- the one pagination place ---------------------------------------------------------------------
+
+    def _pages(
+        self,
+        operation: str,
+        fetch: Callable[[str | None], ApiResponse],
+        next_token: Callable[[ApiResponse], str | None],
+        require: Callable[[ApiResponse], bool] | None = None,
+        *,
+        max_pages: int = MAX_PAGES,
+    ) -> Iterator[ApiResponse]:
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            page = self._call(operation, lambda t=token: fetch(t), require)  # type: ignore[misc]
+            yield page
+            nxt = next_token(page)
+            if not nxt:
+                return
+            if nxt in seen:
+                raise AmazonUnavailableError(f"{operation}: Amazon returned the same next token twice; "
+                                             "stopped paging to avoid an endless loop")
+            seen.add(nxt)
+            token = nxt
+        raise AmazonUnavailableError(f"{operation}: more than {max_pages} pages; stopped")
+
+    # --- marketplaces ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _marketplace_ids(codes_or_ids: Iterable[str]) -> list[str]:
+        out: list[str] = []
+        for c in codes_or_ids:
+            try:
+                mid = mp.resolve(c).marketplace_id
+            except KeyError:
+                mid = c.strip()
+            if mid and mid not in out:
+                out.append(mid)
+        if not out:
+            raise AmazonBadRequestError("no marketplace given")
+        return out
+
+    def marketplace_participations(self) -> list[dict[str, Any]]:
+        """getMarketplaceParticipations: [{marketplace_id, country_code, name, participating, ...}]."""
+        sellers = self._api("sellers")
+        res = self._call(
+            "getMarketplaceParticipations",
+            lambda: sellers.get_marketplace_participation(),
+            lambda r: isinstance(r.payload, list) or (isinstance(r.payload, dict) and "payload" in r.payload),
+        )
+        out: list[dict[str, Any]] = []
+        for entry in res.payload if isinstance(res.payload, list) else []:
+            m = entry.get("marketplace") or {}
+            p = entry.get("participation") or {}
+            out.append({
+                "marketplace_id": m.get("id"),
+                "country_code": m.get("countryCode"),
+                "name": m.get("name"),
+                "currency": m.get("defaultCurrencyCode"),
+                "participating": bool(p.get("isParticipating")),
+                "has_suspended_listings": bool(p.get("hasSuspendedListings")),
+                "store_name": entry.get("storeName"),
+            })
+        return out
+
+    # --- orders ---------------------------------------------------------------------------------------
+
+    def _window(self, updated_after: datetime, updated_before: datetime) -> tuple[datetime, datetime] | None:
+        if updated_after.tzinfo is None or updated_before.tzinfo is None:
+            raise ValueError("updated_after/updated_before must be timezone-aware")
+        latest = self.clock.now() - ORDERS_CLAMP
+        before = min(updated_before, latest)
+        if before <= updated_after:
+            return None
+        return updated_after, before
+
+    def fetch_orders(
+        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
+    ) -> Iterator[Order | UnparsableOrder]:
+        """Orders last updated in [updated_after, updated_before] (``updated_before`` clamped to now − 2 min),
+        each once, with their items; through Orders 2026-01-01 searchOrders or v0 getOrders+getOrderItems per
+        ``settings.orders_api``. One payload that does not parse yields `UnparsableOrder`."""
+        window = self._window(updated_after, updated_before)
+        if window is None:
+            return
+        mids = self._marketplace_ids(marketplace_ids)
+        seen: set[str] = set()
+        for i in range(0, len(mids), MAX_MARKETPLACES_PER_CALL):
+            chunk = mids[i : i + MAX_MARKETPLACES_PER_CALL]
+            source = (self._orders_2026(chunk, *window) if self.settings.orders_api == "2026-01-01"
+                      else self._orders_v0(chunk, *window))
+            for record in source:
+                if record.amazon_order_id in seen:
+                    continue
+                seen.add(record.amazon_order_id)
+                yield record
+
+    def fetch_order(self, amazon_order_id: str) -> Order | None:
+        """One order with its items, or None when Amazon does not know it (404)."""
+        try:
+            if self.settings.orders_api == "2026-01-01":
+                return self._order_2026(amazon_order_id)
+            return self._order_v0(amazon_order_id)
+        except AmazonBadRequestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    # 2026-01-01 ----------------------------------------------------------------------------------------
+
+    def _included_2026(self) -> str:
+        parts = list(INCLUDED_2026)
+        if self.settings.pii and not self._pii_refused:
+            parts += INCLUDED_2026_PII
+        return ",".join(parts)
+
+    def _warn_pii(self, reason: str) -> None:
+        with self._pii_lock:
+            self._pii_refused = True
+            if not self._pii_warned:
+                self._pii_warned = True
+                log.warning("Amazon refused access to buyer data (%s); continuing without buyer names and "
+                            "addresses (needs Amazon's restricted roles)", self._scrub(reason))
+
+    def _orders_2026(self, mids: list[str], after: datetime, before: datetime) -> Iterator[Order | UnparsableOrder]:
+        client = self._api("orders2026")
+        while True:
+            included = self._included_2026()
+            params: dict[str, Any] = {
+                "lastUpdatedAfter": _iso(after),
+                "lastUpdatedBefore": _iso(before),
+                "marketplaceIds": ",".join(mids),
+                "includedData": included,
+                "maxResultsPerPage": 100,
+            }
+
+            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
+                extra = {"paginationToken": token} if token else {}
+                return client.search_orders(**params, **extra)
+
+            try:
+                for page in self._pages(
+                    "searchOrders",
+                    fetch,
+                    lambda r: (r.pagination or {}).get("nextToken") or r.payload.get("nextToken"),
+                    lambda r: isinstance(r.payload.get("orders"), list),
+                ):
+                    for raw in page.payload["orders"]:
+                        yield parse_order_2026(raw)
+                return
+            except AmazonAuthError as exc:
+                if exc.status == 403 and "BUYER" in included:
+                    self._warn_pii(str(exc))
+                    continue  # again without BUYER/RECIPIENT (fetch_orders drops the duplicates)
+                raise
+
+    def _order_2026(self, order_id: str) -> Order | None:
+        client = self._api("orders2026")
+        while True:
+            included = self._included_2026()
+            try:
+                res = self._call(
+                    "getOrder2026",
+                    lambda inc=included: client.get_order(order_id, includedData=inc),  # type: ignore[misc]
+                    lambda r: isinstance(r.payload.get("order"), dict),
+                )
+            except AmazonAuthError as exc:
+                if exc.status == 403 and "BUYER" in included:
+                    self._warn_pii(str(exc))
+                    continue
+                raise
+            record = parse_order_2026(res.payload["order"])
+            if isinstance(record, UnparsableOrder):
+                raise AmazonReportError(f"order {order_id} does not parse: {record.error}")
+            return record
+
+    # v0 ------------------------------------------------------------------------------------------------
+
+    def _restricted_token(self) -> str | None:
+        """One Restricted Data Token per run for getOrders/getOrder/getOrderItems (renewed only on expiry)."""
+        if not self.settings.pii or self._pii_refused:
+            return None
+        with self._pii_lock:
+            if self._rdt and self.clock.monotonic() < self._rdt_expires:
+                return self._rdt
+        tokens = self._api("tokens")
+        resources = [
+            {"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]},
+            {"method": "GET", "path": "/orders/v0/orders/{orderId}", "dataElements": ["buyerInfo", "shippingAddress"]},
+            {"method": "GET", "path": "/orders/v0/orders/{orderId}/orderItems", "dataElements": ["buyerInfo"]},
+        ]
+        try:
+            res = self._call(
+                "createRestrictedDataToken",
+                lambda: tokens.create_restricted_data_token(restrictedResources=resources),
+                lambda r: bool(r.payload.get("restrictedDataToken")),
+            )
+        except (AmazonAuthError, AmazonBadRequestError) as exc:
+            self._warn_pii(str(exc))
+            return None
+        token = str(res.payload["restrictedDataToken"])
+        try:
+            ttl = float(res.payload.get("expiresIn") or 3600)
+        except (TypeError, ValueError):
+            ttl = 3600.0
+        with self._pii_lock:
+            self._rdt = token
+            self._rdt_expires = self.clock.monotonic() + max(30.0, ttl - 60.0)
+            self._secrets.append(token)
+        return token
+
+    def _v0_client(self) -> Any:
+        rdt = self._restricted_token()
+        if rdt is None:
+            return self._api("orders_v0")
+        client = self._api("orders_v0_pii")
+        client.restricted_data_token = rdt
+        return client
+
+    def _v0_call(self, operation: str, call: Callable[[Any], ApiResponse],
+                 require: Callable[[ApiResponse], bool]) -> ApiResponse:
+        """A v0 call with the RDT when PII is wanted; a 403 under the RDT drops PII (one warning)."""
+        while True:
+            client = self._v0_client()
+            try:
+                return self._call(operation, lambda c=client: call(c), require)  # type: ignore[misc]
+            except AmazonAuthError as exc:
+                if client is self._clients.get("orders_v0_pii") and exc.status == 403:
+                    with self._pii_lock:
+                        renewable = self._rdt is not None and self.clock.monotonic() >= self._rdt_expires - 120
+                        self._rdt = None
+                    if renewable:
+                        continue  # the RDT had (almost) expired: one new one
+                    self._warn_pii(str(exc))
+                    continue
+                raise
+
+    def _orders_v0(self, mids: list[str], after: datetime, before: datetime) -> Iterator[Order | UnparsableOrder]:
+        params: dict[str, Any] = {
+            "LastUpdatedAfter": _iso(after),
+            "LastUpdatedBefore": _iso(before),
+            "MarketplaceIds": ",".join(mids),
+            "MaxResultsPerPage": 100,
+        }
+
+        def fetch(token: str | None) -> ApiResponse:
+            extra = {"NextToken": token} if token else {}
+            return self._v0_call("getOrders", lambda c: c.get_orders(**params, **extra),
+                                 lambda r: isinstance(r.payload.get("Orders"), list))
+
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = fetch(token)
+            for raw in page.payload["Orders"]:
+                yield self._with_items_v0(raw)
+            nxt = page.payload.get("NextToken")
+            if not nxt:
+                return
+            if nxt in seen:
+                raise AmazonUnavailableError("getOrders: Amazon returned the same NextToken twice; stopped")
+            seen.add(nxt)
+            token = nxt
+
+    def _items_v0(self, order_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            extra = {"NextToken": token} if token else {}
+            page = self._v0_call(
+                "getOrderItems",
+                lambda c, extra=extra: c.get_order_items(order_id, **extra),  # type: ignore[misc]
+                lambda r: isinstance(r.payload.get("OrderItems"), list),
+            )
+            items.extend(page.payload["OrderItems"])
+            nxt = page.payload.get("NextToken")
+            if not nxt:
+                return items
+            if nxt in seen:
+                raise AmazonUnavailableError(f"getOrderItems {order_id}: the same NextToken twice; stopped")
+            seen.add(nxt)
+            token = nxt
+        raise AmazonUnavailableError(f"getOrderItems {order_id}: too many pages")
+
+    def _with_items_v0(self, raw: Any) -> Order | UnparsableOrder:
+        order_id = str(raw.get("AmazonOrderId") or "?") if isinstance(raw, dict) else "?"
+        if order_id == "?":
+            return parse_order_v0(raw, [])
+        return parse_order_v0(raw, self._items_v0(order_id))
+
+    def _order_v0(self, order_id: str) -> Order | None:
+        res = self._v0_call("getOrder", lambda c: c.get_order(order_id),
+                            lambda r: isinstance(r.payload, dict) and bool(r.payload.get("AmazonOrderId")))
+        record = self._with_items_v0(res.payload)
+        if isinstance(record, UnparsableOrder):
+            raise AmazonReportError(f"order {order_id} does not parse: {record.error}")
+        return record
+
+    # --- reports --------------------------------------------------------------------------------------
+
+    def _find_done_report(self, report_type: str, mids: list[str], start: datetime | None,
+                          end: datetime | None) -> str | None:
+        """A finished report of this type/marketplaces/window that we can reuse (its document id)."""
+        reports = self._api("reports")
+        params = {"reportTypes": report_type, "processingStatuses": "DONE", "marketplaceIds": ",".join(mids[:10]),
+                  "pageSize": 100}
+
+        def fetch(token: str | None) -> ApiResponse:
+            return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
+
+        for page in self._pages("getReports", fetch, lambda r: r.next_token,
+                                lambda r: isinstance(r.payload.get("reports"), list), max_pages=3):
+            for rep in page.payload["reports"]:
+                if rep.get("reportType") != report_type or not rep.get("reportDocumentId"):
+                    continue
+                if sorted(rep.get("marketplaceIds") or []) != sorted(mids):
+                    continue
+                if start is not None and rp.parse_datetime(rep.get("dataStartTime")) != start:
+                    continue
+                if end is not None and rp.parse_datetime(rep.get("dataEndTime")) != end:
+                    continue
+                log.info("reusing finished report %s (%s)", rep.get("reportId"), report_type)
+                return str(rep["reportDocumentId"])
+        return None
+
+    def _run_report(self, report_type: str, mids: list[str], start: datetime | None = None,
+                    end: datetime | None = None, *, reuse: bool = False) -> str | None:
+        """createReport → poll getReport → the DONE report's document id; None when CANCELLED (no data).
+        FATAL is retried after ``report_fatal_cooldown`` up to ``report_fatal_retries`` times."""
+        if reuse:
+            doc = self._find_done_report(report_type, mids, start, end)
+            if doc is not None:
+                return doc
+        reports = self._api("reports")
+        body: dict[str, Any] = {"reportType": report_type, "marketplaceIds": list(mids)}
+        if start is not None:
+            body["dataStartTime"] = _iso(start)
+        if end is not None:
+            body["dataEndTime"] = _iso(end)
+        fatal = 0
+        while True:
+            created = self._call("createReport", lambda: reports.create_report(**body),
+                                 lambda r: bool(r.payload.get("reportId")))
+            report_id = str(created.payload["reportId"])
+            final = self._poll_report(report_id)
+            status = final.get("processingStatus")
+            if status == "DONE":
+                doc = final.get("reportDocumentId")
+                if not doc:
+                    raise AmazonReportError(f"report {report_id} ({report_type}) is DONE without a document")
+                return str(doc)
+            if status == "CANCELLED":
+                log.info("report %s (%s) was cancelled by Amazon: no data", report_id, report_type)
+                return None
+            fatal += 1
+            if fatal > self.report_fatal_retries:
+                raise AmazonReportError(f"report {report_id} ({report_type}) ended FATAL "
+                                        f"{fatal} time(s); giving up")
+            log.warning("report %s (%s) ended FATAL; trying again in %.0fs", report_id, report_type,
+                        self.report_fatal_cooldown)
+            self.clock.sleep(self.report_fatal_cooldown)
+
+    def _poll_report(self, report_id: str) -> dict[str, Any]:
+        reports = self._api("reports")
+        started = self.clock.monotonic()
+        delay = self.report_poll_initial
+        while True:
+            res = self._call("getReport", lambda: reports.get_report(report_id),
+                             lambda r: bool(r.payload.get("processingStatus")))
+            payload: dict[str, Any] = res.payload
+            if payload["processingStatus"] in ("DONE", "CANCELLED", "FATAL"):
+                return payload
+            if self.clock.monotonic() - started + delay > self.settings.report_poll_ceiling:
+                raise AmazonReportError(
+                    f"report {report_id} still {payload['processingStatus']} after "
+                    f"{self.clock.monotonic() - started:.0f}s (report_poll_ceiling)")
+            self.clock.sleep(delay)
+            delay = min(delay * 1.5, self.report_poll_max)
+
+    @contextlib.contextmanager
+    def _document(self, document_id: str) -> Iterator[Iterator[str]]:
+        """The report document as decoded text lines, streamed to a temporary file (one document at a time)."""
+        reports = self._api("reports")
+        meta_require: Callable[[ApiResponse], bool] = lambda r: bool(r.payload.get("url"))  # noqa: E731
+        meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id), meta_require)
+        spool: IO[bytes] | None = None
+        for refreshed in (False, True):
+            url = str(meta.payload["url"])
+            compressed = bool(meta.payload.get("compressionAlgorithm")) or None
+            try:
+                spool, charset = self._call("downloadReportDocument",
+                                            lambda url=url, c=compressed: self._download(url, c),  # type: ignore[misc]
+                                            limited=False)
+                break
+            except (AmazonAuthError, AmazonBadRequestError):
+                if refreshed:
+                    raise AmazonReportError(f"report document {document_id} could not be downloaded") from None
+                # the presigned URL expired (5 minutes): ask for a fresh one, once
+                meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id),
+                                  meta_require)
+        assert spool is not None
+        try:
+            yield rp.text_lines(spool, charset)
+        finally:
+            spool.close()
+
+    def _download(self, url: str, compressed: bool | None) -> tuple[IO[bytes], str]:
+        spool = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024))  # noqa: SIM115 - returned open
+        try:
+            with self._doc_http.stream("GET", url) as response:
+                if not 200 <= response.status_code < 300:
+                    response.read()
+                    message, code = _amazon_message(response)
+                    raise _HttpStatusError(response.status_code, response.headers, message, code)
+                charset = rp.charset_from_content_type(response.headers.get("content-type"))
+                dec = rp.Decompressor(None if compressed is None else compressed)
+                for chunk in response.iter_bytes():
+                    spool.write(dec.feed(chunk))
+                spool.write(dec.flush())
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool, charset
+
+    def fetch_listings(self, marketplace_id: str) -> Iterator[Listing]:
+        """Every listing of one marketplace from GET_MERCHANT_LISTINGS_ALL_DATA (a fresh snapshot)."""
+        mid = self._marketplace_ids([marketplace_id])[0]
+        doc = self._run_report(rp.LISTINGS_REPORT, [mid])
+        if doc is None:
+            return
+        currency = mp.BY_ID[mid].currency if mid in mp.BY_ID else None
+        with self._document(doc) as lines:
+            yield from rp.parse_listings(rp.iter_tsv(lines), mid, currency)
+
+    def fetch_orders_report(
+        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
+    ) -> Iterator[Order | UnparsableOrder]:
+        """Orders from GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL in windows of ≤ 30 days (a finished
+        report of the same window is reused). CANCELLED windows have no data. ``source="report"``."""
+        if updated_after.tzinfo is None or updated_before.tzinfo is None:
+            raise ValueError("updated_after/updated_before must be timezone-aware")
+        mids = self._marketplace_ids(marketplace_ids)
+        end = min(updated_before, self.clock.now() - ORDERS_CLAMP)
+        default_mid = mids[0] if len(mids) == 1 else None
+        yielded: dict[str, datetime] = {}
+        start = updated_after
+        while start < end:
+            stop = min(start + REPORT_WINDOW, end)
+            doc = self._run_report(rp.ORDERS_REPORT, mids, start, stop, reuse=True)
+            if doc is not None:
+                with self._document(doc) as lines:
+                    for record in rp.parse_orders(rp.iter_tsv(lines), default_mid):
+                        stamp = record.last_update_date if isinstance(record, Order) else None
+                        key = record.amazon_order_id
+                        if key in yielded and (stamp is None or stamp <= yielded[key]):
+                            continue  # the same order on a window boundary
+                        yielded[key] = stamp or datetime.min.replace(tzinfo=timezone.utc)
+                        yield record
+            start = stop
+
+    # --- catalog --------------------------------------------------------------------------------------
+
+    def fetch_catalog_items(self, asins: list[str], marketplace_id: str) -> dict[str, CatalogItem]:
+        """Catalog Items 2022-04-01 searchCatalogItems, 20 ASINs per call. ASINs Amazon does not know are
+        simply absent from the result."""
+        mid = self._marketplace_ids([marketplace_id])[0]
+        catalog = self._api("catalog")
+        unique = list(dict.fromkeys(a.strip() for a in asins if a and a.strip()))
+        out: dict[str, CatalogItem] = {}
+        for i in range(0, len(unique), CATALOG_BATCH):
+            batch = unique[i : i + CATALOG_BATCH]
+            params = {
+                "identifiers": ",".join(batch),
+                "identifiersType": "ASIN",
+                "marketplaceIds": mid,
+                "includedData": "summaries,images,classifications,productTypes",
+                "pageSize": CATALOG_BATCH,
+            }
+
+            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
+                extra = {"pageToken": token} if token else {}
+                return catalog.search_catalog_items(**params, **extra)
+
+            for page in self._pages("searchCatalogItems", fetch,
+                                    lambda r: (r.pagination or {}).get("nextToken") or r.payload.get("nextToken"),
+                                    lambda r: isinstance(r.payload.get("items"), list), max_pages=10):
+                for raw in page.payload["items"]:
+                    item = parse_catalog_item(raw, mid)
+                    if item is not None:
+                        out[item.asin] = item
+        return out
+
+    # --- introspection --------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "calls": dict(self.calls),
+            "retries": dict(self.retries),
+            "throttles": dict(self.throttles),
+            "rate_limit_wait_s": round(self.limiter.waited, 3),
+        }
+
+
+_AWS_REGION = {"na": "us-east-1", "eu": "eu-west-1", "fe": "us-west-2"}
+
+_API_CLASSES: dict[str, tuple[Any, dict[str, Any]]] = {
+    "orders2026": (Orders, {"version": "2026-01-01"}),
+    "orders_v0": (Orders, {"version": "v0"}),
+    "orders_v0_pii": (Orders, {"version": "v0"}),
+    "reports": (Reports, {}),
+    "tokens": (Tokens, {}),
+    "catalog": (CatalogItems, {"version": "2022-04-01"}),
+    "sellers": (Sellers, {}),
+}
+
+
+# --- parsing (pure functions, unit-tested on captured payloads) ------------------------------------------
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date(value: Any) -> datetime | None:
+    return rp.parse_datetime(value) if isinstance(value, str) else None
+
+
+def _required_date(value: Any, name: str) -> datetime:
+    dt = _date(value)
+    if dt is None:
+        raise ValueError(f"{name} missing or unreadable")
+    return dt
+
+
+def _money_v0(value: Any) -> Money | None:
+    if not isinstance(value, dict):
+        return None
+    amount = value.get("Amount")
+    currency = value.get("CurrencyCode")
+    if amount in (None, "") or not currency:
+        return None
+    return Money(amount=Decimal(str(amount)), currency=str(currency))
+
+
+def _money_2026(value: Any, *, absolute: bool = False) -> Money | None:
+    if not isinstance(value, dict):
+        return None
+    amount = value.get("amount")
+    currency = value.get("currencyCode")
+    if amount in (None, "") or not currency:
+        return None
+    d = Decimal(str(amount))
+    return Money(amount=abs(d) if absolute else d, currency=str(currency))
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _address_v0(value: Any) -> Address | None:
+    if not isinstance(value, dict):
+        return None
+    addr = Address(
+        name=_str(value.get("Name")),
+        company=_str(value.get("CompanyName")),
+        line1=_str(value.get("AddressLine1")),
+        line2=_str(value.get("AddressLine2")),
+        line3=_str(value.get("AddressLine3")),
+        city=_str(value.get("City")),
+        county=_str(value.get("County")) or _str(value.get("District")),
+        state=_str(value.get("StateOrRegion")),
+        postal_code=_str(value.get("PostalCode")),
+        country_code=_str(value.get("CountryCode")),
+        phone=_str(value.get("Phone")),
+        address_type=_str(value.get("AddressType")),
+    )
+    return addr if any(v is not None for v in addr.model_dump().values()) else None
+
+
+def _address_2026(value: Any) -> Address | None:
+    if not isinstance(value, dict):
+        return None
+    atype = _str(value.get("addressType"))
+    addr = Address(
+        name=_str(value.get("name")),
+        company=_str(value.get("companyName")),
+        line1=_str(value.get("addressLine1")),
+        line2=_str(value.get("addressLine2")),
+        line3=_str(value.get("addressLine3")),
+        city=_str(value.get("city")),
+        county=_str(value.get("districtOrCounty")),
+        state=_str(value.get("stateOrRegion")),
+        postal_code=_str(value.get("postalCode")),
+        country_code=_str(value.get("countryCode")),
+        phone=_str(value.get("phone")),
+        address_type=atype.replace("_", " ").title().replace(" ", "") if atype else None,
+    )
+    return addr if any(v is not None for v in addr.model_dump().values()) else None
+
+
+def _unparsable(order_id: Any, marketplace_id: Any, source: str, exc: Exception) -> UnparsableOrder:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
+    else:
+        msg = f"{type(exc).__name__}: {exc}"
+    return UnparsableOrder(
+        amazon_order_id=str(order_id or "?"),
+        marketplace_id=str(marketplace_id) if marketplace_id else None,
+        error=f"{source}: {msg}"[:500],
+    )
+
+
+def parse_order_v0(raw: Any, raw_items: list[dict[str, Any]]) -> Order | UnparsableOrder:
+    """An Orders v0 ``Order`` plus its ``OrderItem`` list → `Order` (or `UnparsableOrder`)."""
+    if not isinstance(raw, dict):
+        return _unparsable(None, None, "orders-v0", ValueError("order is not an object"))
+    try:
+        buyer = raw.get("BuyerInfo") or {}
+        items = tuple(_item_v0(it) for it in raw_items)
+        return Order(
+            amazon_order_id=str(raw["AmazonOrderId"]),
+            marketplace_id=str(raw["MarketplaceId"]),
+            purchase_date=_required_date(raw.get("PurchaseDate"), "PurchaseDate"),
+            last_update_date=_required_date(raw.get("LastUpdateDate"), "LastUpdateDate"),
+            status=OrderStatus(raw["OrderStatus"]),
+            fulfillment_channel=raw.get("FulfillmentChannel") or "MFN",
+            order_total=_money_v0(raw.get("OrderTotal")),
+            sales_channel=_str(raw.get("SalesChannel")),
+            order_type=_str(raw.get("OrderType")),
+            is_business_order=rp.parse_bool(raw.get("IsBusinessOrder")),
+            is_replacement_order=rp.parse_bool(raw.get("IsReplacementOrder")),
+            replaced_order_id=_str(raw.get("ReplacedOrderId")),
+            seller_order_id=_str(raw.get("SellerOrderId")),
+            earliest_ship_date=_date(raw.get("EarliestShipDate")),
+            latest_ship_date=_date(raw.get("LatestShipDate")),
+            earliest_delivery_date=_date(raw.get("EarliestDeliveryDate")),
+            latest_delivery_date=_date(raw.get("LatestDeliveryDate")),
+            buyer_name=_str(buyer.get("BuyerName")),
+            buyer_email=_str(buyer.get("BuyerEmail")),
+            purchase_order_number=_str(buyer.get("PurchaseOrderNumber")),
+            shipping_address=_address_v0(raw.get("ShippingAddress")),
+            items=items,
+            source="orders-v0",
+        )
+    except (KeyError, ValueError, TypeError, ArithmeticError, ValidationError) as exc:
+        return _unparsable(raw.get("AmazonOrderId"), raw.get("MarketplaceId"), "orders-v0", exc)
+
+
+def _item_v0(it: dict[str, Any]) -> OrderItem:
+    buyer = it.get("BuyerInfo") or {}
+    tax = it.get("TaxCollection") or {}
+    return OrderItem(
+        order_item_id=str(it["OrderItemId"]),
+        asin=_str(it.get("ASIN")),
+        sku=_str(it.get("SellerSKU")),
+        title=_str(it.get("Title")),
+        quantity_ordered=int(it["QuantityOrdered"]),
+        quantity_shipped=int(it.get("QuantityShipped") or 0),
+        item_price=_money_v0(it.get("ItemPrice")),
+        item_tax=_money_v0(it.get("ItemTax")),
+        shipping_price=_money_v0(it.get("ShippingPrice")),
+        shipping_tax=_money_v0(it.get("ShippingTax")),
+        shipping_discount=_money_v0(it.get("ShippingDiscount")),
+        shipping_discount_tax=_money_v0(it.get("ShippingDiscountTax")),
+        promotion_discount=_money_v0(it.get("PromotionDiscount")),
+        promotion_discount_tax=_money_v0(it.get("PromotionDiscountTax")),
+        gift_wrap_price=_money_v0(buyer.get("GiftWrapPrice")),
+        gift_wrap_tax=_money_v0(buyer.get("GiftWrapTax")),
+        tax_collection_model=_str(tax.get("Model")),
+        promotion_ids=tuple(str(p) for p in it.get("PromotionIds") or ()),
+        is_gift=rp.parse_bool(it.get("IsGift")),
+    )
+
+
+def _breakdown(entries: Any) -> dict[str, dict[str, Any]]:
+    """Proceeds breakdowns by type: {"ITEM": {...}, "TAX": {...}, ...}."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in entries or ():
+        if isinstance(e, dict) and e.get("type"):
+            out[str(e["type"]).upper()] = e
+    return out
+
+
+def _detailed(entry: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for d in (entry or {}).get("detailedBreakdowns") or ():
+        if isinstance(d, dict) and d.get("subtype"):
+            out[str(d["subtype"]).upper()] = d.get("value") or {}
+    return out
+
+
+def _tax_model_2026(value: Any) -> str | None:
+    v = _str(value)
+    if v is None:
+        return None
+    return "".join(p.capitalize() for p in v.lower().split("_")) if "_" in v or v.isupper() else v
+
+
+def _item_2026(it: dict[str, Any]) -> OrderItem:
+    product = it.get("product") or {}
+    qty = int(it["quantityOrdered"])
+    unit = _money_2026((product.get("price") or {}).get("unitPrice"))
+    proceeds = _breakdown((it.get("proceeds") or {}).get("breakdowns"))
+    item_total = _money_2026((proceeds.get("ITEM") or {}).get("subtotal"))
+    if item_total is None and unit is not None:
+        item_total = Money(amount=unit.amount * qty, currency=unit.currency)  # LINE total, as v0 gives it
+    tax = _detailed(proceeds.get("TAX"))
+    discount = _detailed(proceeds.get("DISCOUNT"))
+    fulfillment = it.get("fulfillment") or {}
+    packing = fulfillment.get("packing") or {}
+    collections = (it.get("tax") or {}).get("taxCollections") or []
+    promo = [str(b["promotionId"]) for b in (it.get("promotion") or {}).get("breakdowns") or ()
+             if isinstance(b, dict) and b.get("promotionId")]
+    return OrderItem(
+        order_item_id=str(it["orderItemId"]),
+        asin=_str(product.get("asin")),
+        sku=_str(product.get("sellerSku")),
+        title=_str(product.get("title")),
+        quantity_ordered=qty,
+        quantity_shipped=int(fulfillment.get("quantityFulfilled") or 0),
+        item_price=item_total,
+        unit_price=unit,
+        item_tax=_money_2026(tax.get("ITEM")),
+        shipping_price=_money_2026((proceeds.get("SHIPPING") or {}).get("subtotal")),
+        shipping_tax=_money_2026(tax.get("SHIPPING")),
+        gift_wrap_price=_money_2026((proceeds.get("GIFT_WRAP") or {}).get("subtotal")),
+        gift_wrap_tax=_money_2026(tax.get("GIFT_WRAP")),
+        promotion_discount=_money_2026(discount.get("ITEM"), absolute=True),
+        shipping_discount=_money_2026(discount.get("SHIPPING"), absolute=True),
+        promotion_discount_tax=_money_2026(tax.get("DISCOUNT"), absolute=True),
+        tax_collection_model=_tax_model_2026(collections[0].get("model")) if collections else None,
+        promotion_ids=tuple(promo),
+        is_gift=bool(packing.get("giftOption")),
+    )
+
+
+def parse_order_2026(raw: Any) -> Order | UnparsableOrder:
+    """An Orders 2026-01-01 ``Order`` (items inline) → `Order` in v0 terms (or `UnparsableOrder`)."""
+    if not isinstance(raw, dict):
+        return _unparsable(None, None, "orders-2026-01-01", ValueError("order is not an object"))
+    channel = raw.get("salesChannel") or {}
+    try:
+        fulfillment = raw.get("fulfillment") or {}
+        status_raw = str(fulfillment.get("fulfillmentStatus") or "")
+        if status_raw not in _STATUS_2026:
+            raise ValueError(f"unknown fulfillmentStatus {status_raw!r}")
+        by = str(fulfillment.get("fulfilledBy") or "MERCHANT").upper()
+        programs = {str(p).upper() for p in raw.get("programs") or ()}
+        buyer = raw.get("buyer") or {}
+        recipient = raw.get("recipient") or {}
+        replaced = next((a.get("orderId") for a in raw.get("associatedOrders") or ()
+                         if isinstance(a, dict) and a.get("associationType") == "REPLACEMENT_ORIGINAL_ID"), None)
+        seller_order_id = next((a.get("aliasId") for a in raw.get("orderAliases") or ()
+                                if isinstance(a, dict) and a.get("aliasType") == "SELLER_ORDER_ID"), None)
+        ship = fulfillment.get("shipByWindow") or {}
+        deliver = fulfillment.get("deliverByWindow") or {}
+        items = tuple(_item_2026(it) for it in raw.get("orderItems") or ())
+        return Order(
+            amazon_order_id=str(raw["orderId"]),
+            marketplace_id=str(channel["marketplaceId"]),
+            purchase_date=_required_date(raw.get("createdTime"), "createdTime"),
+            last_update_date=_required_date(raw.get("lastUpdatedTime"), "lastUpdatedTime"),
+            status=_STATUS_2026[status_raw],
+            fulfillment_channel="AFN" if by == "AMAZON" else "MFN",
+            order_total=_money_2026((raw.get("proceeds") or {}).get("grandTotal")),
+            sales_channel=_str(channel.get("marketplaceName")),
+            order_type="Preorder" if "PREORDER" in programs else "StandardOrder",
+            is_business_order="AMAZON_BUSINESS" in programs,
+            is_replacement_order=replaced is not None,
+            replaced_order_id=_str(replaced),
+            seller_order_id=_str(seller_order_id),
+            earliest_ship_date=_date(ship.get("earliestDateTime")),
+            latest_ship_date=_date(ship.get("latestDateTime")),
+            earliest_delivery_date=_date(deliver.get("earliestDateTime")),
+            latest_delivery_date=_date(deliver.get("latestDateTime")),
+            buyer_name=_str(buyer.get("buyerName")),
+            buyer_email=_str(buyer.get("buyerEmail")),
+            purchase_order_number=_str(buyer.get("buyerPurchaseOrderNumber")),
+            shipping_address=_address_2026(recipient.get("deliveryAddress")),
+            items=items,
+            source="orders-2026-01-01",
+        )
+    except (KeyError, ValueError, TypeError, ArithmeticError, ValidationError) as exc:
+        return _unparsable(raw.get("orderId"), channel.get("marketplaceId") if isinstance(channel, dict) else None,
+                           "orders-2026-01-01", exc)
+
+
+def _for_marketplace(entries: Any, marketplace_id: str) -> dict[str, Any] | None:
+    """The entry of a per-marketplace list for this marketplace (else the first)."""
+    rows = [e for e in entries or () if isinstance(e, dict)]
+    for e in rows:
+        if e.get("marketplaceId") == marketplace_id:
+            return e
+    return rows[0] if rows else None
+
+
+def parse_catalog_item(raw: Any, marketplace_id: str) -> CatalogItem | None:
+    """A Catalog Items 2022-04-01 ``Item`` → `CatalogItem` (None when it has no ASIN)."""
+    if not isinstance(raw, dict) or not raw.get("asin"):
+        return None
+    summary = _for_marketplace(raw.get("summaries"), marketplace_id) or {}
+    images = (_for_marketplace(raw.get("images"), marketplace_id) or {}).get("images") or []
+    main = [i for i in images if isinstance(i, dict) and i.get("variant") == "MAIN" and i.get("link")]
+    main.sort(key=lambda i: -int(i.get("width") or 0) * int(i.get("height") or 0))
+    image = main[0]["link"] if main else next((i.get("link") for i in images if isinstance(i, dict)), None)
+    classification = None
+    browse = summary.get("browseClassification")
+    if isinstance(browse, dict):
+        classification = _str(browse.get("displayName"))
+    if classification is None:
+        cls = (_for_marketplace(raw.get("classifications"), marketplace_id) or {}).get("classifications") or []
+        classification = next((_str(c.get("displayName")) for c in cls if isinstance(c, dict)), None)
+    ptype = (_for_marketplace(raw.get("productTypes"), marketplace_id) or {}).get("productType")
+    return CatalogItem(
+        asin=str(raw["asin"]),
+        marketplace_id=marketplace_id,
+        title=_str(summary.get("itemName")),
+        brand=_str(summary.get("brand")),
+        manufacturer=_str(summary.get("manufacturer")),
+        image_url=_str(image),
+        classification=classification,
+        product_type=_str(ptype),
+    )
+
+
+__all__ = [
+    "AmazonClient",
+    "AmazonError",
+    "parse_catalog_item",
+    "parse_order_2026",
+    "parse_order_v0",
+]
+

@@ -1,0 +1,136 @@
+"""backfill: historic orders in reverse-chronological chunks, resumable, never touching sync-orders' cursor.
+
+Each finished chunk is checkpointed in the state store under a job key made of the marketplace and the
+requested range, so re-running the same command after a crash continues with the first unfinished chunk.
+Orders go through the same exactly-once path as sync-orders, so overlapping ranges create nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from amz2erp.errors import UsageError
+from amz2erp.orders import (
+    AMAZON_LAG,
+    OrderWriter,
+    choose_report_mode,
+    fetch_window,
+    process_orders,
+    resolve_marketplaces,
+    to_utc_start,
+)
+from amz2erp.runtime import Runtime
+
+AMAZON_HORIZON = timedelta(days=2 * 365)  # the Orders API does not return older orders
+REPORT_MAX = timedelta(days=30)
+
+
+@dataclass
+class Chunk:
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class BackfillResult:
+    chunks: int = 0
+    chunks_done_before: int = 0
+    failed: int = 0
+    unreachable: list[str] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]:
+    """Windows from newest to oldest, each at most ``chunk`` long, covering [start, end)."""
+    if chunk <= timedelta(0):
+        raise UsageError("--chunk must be positive")
+    chunks = []
+    upper = end
+    while upper > start:
+        lower = max(start, upper - chunk)
+        chunks.append(Chunk(lower, upper))
+        upper = lower
+    return chunks
+
+
+def job_key(marketplace_id: str, start: datetime, end: datetime, chunk: timedelta) -> str:
+    return f"backfill:{marketplace_id}:{start.isoformat()}:{end.isoformat()}:{int(chunk.total_seconds())}"
+
+
+def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta,
+             marketplaces: Iterable[str] = (), dry_run: bool = False, mode: str | None = None) -> BackfillResult:
+    now = rt.clock.now()
+    start = to_utc_start(date_from)
+    ceiling = (now - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
+    end = min(to_utc_start(date_to) + timedelta(days=1), ceiling) if date_to else ceiling
+    if start >= end:
+        raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
+    result = BackfillResult()
+    horizon = now - AMAZON_HORIZON
+    if start < horizon:
+        result.unreachable.append(
+            f"{start:%Y-%m-%d} → {min(end, horizon):%Y-%m-%d}: older than Amazon's two-year horizon "
+            "(the Orders API and reports do not return these orders)")
+        rt.reporter.info("Unreachable: " + result.unreachable[-1])
+        rt.counts.add("unreachable ranges")
+        start = horizon.replace(microsecond=0)
+        if start >= end:
+            return result
+    writer = OrderWriter(rt, dry_run=dry_run)
+    for marketplace in resolve_marketplaces(rt, marketplaces):
+        use_report = choose_report_mode(rt, mode, end - chunk, end)
+        size = min(chunk, REPORT_MAX) if use_report else chunk
+        mp_end = end if date_to else _anchored_end(rt, marketplace.marketplace_id, start, size, end, dry_run)
+        chunks = plan_chunks(start, mp_end, size)
+        key = job_key(marketplace.marketplace_id, start, mp_end, size)
+        done = rt.state.checkpoints(key)
+        result.chunks += len(chunks)
+        began = time.monotonic()
+        finished_now = 0
+        for i, ch in enumerate(chunks, 1):
+            if ch.start.isoformat() in done:
+                result.chunks_done_before += 1
+                continue
+            eta = ""
+            if finished_now:
+                per_chunk = (time.monotonic() - began) / finished_now
+                remaining = sum(1 for c in chunks[i - 1:] if c.start.isoformat() not in done)
+                eta = f", ETA {timedelta(seconds=int(per_chunk * remaining))}"
+            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {ch.start:%Y-%m-%d} → {ch.end:%Y-%m-%d}"
+                     f" ({'report' if use_report else 'api'}{eta})")
+            with rt.reporter.progress(label) as task:
+                res = process_orders(rt, writer, fetch_window(rt, marketplace, ch.start, ch.end, use_report), task)
+            rt.reporter.info(f"{label}: {res.processed} orders, {res.failed} failed")
+            result.failed += res.failed
+            result.plans.extend(res.plans)
+            rt.counts.add("chunks")
+            finished_now += 1
+            if not dry_run and res.failed == 0:
+                rt.state.checkpoint_done(key, ch.start, ch.end, res.processed)
+    return result
+
+
+def _anchored_end(rt: Runtime, marketplace_id: str, start: datetime, size: timedelta, end: datetime,
+                  dry_run: bool) -> datetime:
+    """Without --to the range ends "now", which moves; the first run's end is remembered so that a re-run
+    of the same command resumes the same chunks instead of starting over."""
+    anchor = job_key(marketplace_id, start, start, size) + ":end"
+    stored = rt.state.get_value(anchor)
+    if stored:
+        return datetime.fromisoformat(stored)
+    if not dry_run:
+        rt.state.set_value(anchor, end.isoformat())
+    return end
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``12h``, ``30m``, ``2w`` → timedelta (for --chunk, --every)."""
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise UsageError(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]])

@@ -1,0 +1,846 @@
+"""The one module that talks to ERPNext (Frappe REST API v1, token auth, on requests).
+
+Retry rules (the reason this module exists):
+
+* Reads (GET, and writes that are idempotent by nature: PUT of absolute values, submit, the status
+  recompute) are retried on transport errors, timeouts, 429 and any 5xx, with exponential backoff and
+  jitter, at most ``settings.max_retries`` times.
+* Writes that create something are never retried blindly. A failure is *safe* when the server cannot have
+  processed the request (the connection was never made, 429, or a Frappe error body naming a transient
+  database error: Frappe rolled the transaction back) and is then retried. A failure is *ambiguous* when
+  the server may have committed (read timeout, reset after sending, 502/503/504 or a 5xx without a Frappe
+  error body). After an ambiguous failure ``insert(..., key=...)`` waits, looks the document up by its
+  natural key and returns it if the server had committed, else sends it again; a duplicate error on such
+  a resend also resolves through the key. Without a key an ambiguous insert raises
+  ErpNextUnavailableError and is not repeated.
+* Frappe's error bodies become typed exceptions (see ``error_from_response``) that carry the server's human
+  message, the HTTP status and Frappe's ``exc_type``. Secrets never appear in messages.
+"""
+
+from __future__ import annotations
+
+import builtins
+import html
+import ipaddress
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from amz2erp.config import ErpNextSettings
+from amz2erp.errors import (
+    ErpNextAuthError,
+    ErpNextConflictError,
+    ErpNextDuplicateError,
+    ErpNextError,
+    ErpNextNotFoundError,
+    ErpNextUnavailableError,
+    ErpNextValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+INSERT_MANY_MAX = 200  # frappe.client.insert_many refuses more per call
+SO_UPDATE_STATUS = "erpnext.selling.doctype.sales_order.sales_order.update_status"
+
+AUTH_EXC = frozenset({"AuthenticationError", "PermissionError", "CSRFTokenError", "SessionExpired"})
+NOT_FOUND_EXC = frozenset({"DoesNotExistError", "PageDoesNotExistError"})
+DUPLICATE_EXC = frozenset({"DuplicateEntryError", "UniqueValidationError", "ItemPriceDuplicateItem"})
+CONFLICT_EXC = frozenset(
+    {
+        "TimestampMismatchError",
+        "UpdateAfterSubmitError",
+        "DocstatusTransitionError",
+        "CancelledLinkError",
+        "LinkExistsError",
+        "DocumentLockedError",
+    }
+)
+# Frappe error types after which the transaction was rolled back and a resend is safe and may succeed.
+TRANSIENT_EXC = frozenset(
+    {
+        "QueryDeadlockError",
+        "QueryTimeoutError",
+        "OperationalError",
+        "InterfaceError",
+        "RateLimitExceededError",
+    }
+)
+_CONFLICT_TEXT = re.compile(
+    r"cannot edit (cancelled|submitted)|submitted record cannot be deleted|cannot (delete|cancel) because",
+    re.IGNORECASE,
+)
+_DUPLICATE_TEXT = re.compile(r"already exists", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+_warned_urls: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+# --- error shapes -------------------------------------------------------------------------------------------
+
+
+def strip_html(text: str) -> str:
+    """Tags removed, entities decoded, whitespace collapsed."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub("", text))).strip()
+
+
+def server_messages(body: Mapping[str, Any]) -> list[str]:
+    """The human messages of a Frappe body: ``_server_messages`` is a JSON string holding a list of JSON
+    strings, each an object with ``message``. Alerts (``alert: 1``) are notes, not reasons, and are skipped."""
+    raw = body.get("_server_messages")
+    if not raw:
+        return []
+    try:
+        entries = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return [strip_html(str(raw))]
+    messages: list[str] = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        item: Any = entry
+        if isinstance(entry, str):
+            try:
+                item = json.loads(entry)
+            except ValueError:
+                item = {"message": entry}
+        if isinstance(item, dict):
+            if item.get("alert"):
+                continue
+            text = item.get("message")
+        else:
+            text = item
+        if text is not None:
+            cleaned = strip_html(str(text))
+            if cleaned and cleaned not in messages:
+                messages.append(cleaned)
+    return messages
+
+
+def _exception_text(body: Mapping[str, Any]) -> str | None:
+    """``exception`` is "module.Class: message" (or just "module.Class"): the message part."""
+    exc = body.get("exception")
+    if not isinstance(exc, str) or not exc:
+        return None
+    head, sep, tail = exc.partition(": ")
+    if not sep or " " in head:
+        return None
+    return strip_html(tail) or None
+
+
+def error_from_response(
+    status: int, body: Any, *, text: str = "", what: str = "", secrets: Iterable[str] = ()
+) -> ErpNextError:
+    """The typed exception for one error answer. ``body`` is the decoded JSON (or None), ``text`` the raw
+    body (used for HTML pages), ``what`` a short description of the request for the message."""
+    exc_type: str | None = None
+    messages: list[str] = []
+    if isinstance(body, dict):
+        exc_type = body.get("exc_type") if isinstance(body.get("exc_type"), str) else None
+        messages = server_messages(body)
+        if not messages:
+            alt = _exception_text(body) or body.get("_error_message") or body.get("message")
+            if isinstance(alt, str) and alt.strip():
+                messages = [strip_html(alt)]
+    elif text:
+        title = _HTML_TITLE.search(text)
+        snippet = strip_html(title.group(1) if title else text)[:200]
+        if snippet:
+            messages = [snippet]
+    detail = "; ".join(messages)
+    if not detail:
+        if status == 401 or exc_type == "AuthenticationError":
+            detail = "authentication failed: check [erpnext] api_key and api_secret"
+        elif exc_type:
+            detail = exc_type
+        else:
+            detail = f"HTTP {status}"
+    prefix = f"ERPNext {what}: " if what else "ERPNext: "
+    message = _mask(prefix + detail, secrets)
+
+    cls: type[ErpNextError]
+    if status in (401, 403) or exc_type in AUTH_EXC:
+        cls = ErpNextAuthError
+        if status == 403 and "permission" not in detail.lower():
+            message += " (permission denied: give the API user the needed roles)"
+    elif status == 404 or exc_type in NOT_FOUND_EXC:
+        cls = ErpNextNotFoundError
+    elif status == 409 or exc_type in DUPLICATE_EXC:
+        cls = ErpNextDuplicateError
+    elif exc_type in CONFLICT_EXC or _CONFLICT_TEXT.search(detail):
+        cls = ErpNextConflictError
+    elif status == 429 or exc_type in TRANSIENT_EXC or (status >= 500 and not exc_type):
+        cls = ErpNextUnavailableError
+    elif exc_type == "ValidationError" and _DUPLICATE_TEXT.search(detail):
+        cls = ErpNextDuplicateError
+    else:
+        cls = ErpNextValidationError
+    return cls(message, status=status, exc_type=exc_type)
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --- statistics ---------------------------------------------------------------------------------------------
+
+
+class RequestStats:
+    """Request counts and seconds per "METHOD target" (target = doctype or method), thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, list[float]] = {}
+
+    def record(self, key: str, seconds: float, *, failed: bool = False) -> None:
+        with self._lock:
+            row = self._data.setdefault(key, [0, 0.0, 0])
+            row[0] += 1
+            row[1] += seconds
+            if failed:
+                row[2] += 1
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            return {
+                key: {"count": int(c), "seconds": round(s, 6), "failed": int(f)}
+                for key, (c, s, f) in sorted(self._data.items())
+            }
+
+    @property
+    def total_requests(self) -> int:
+        with self._lock:
+            return int(sum(row[0] for row in self._data.values()))
+
+    @property
+    def total_seconds(self) -> float:
+        with self._lock:
+            return sum(row[1] for row in self._data.values())
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return int(self._data.get(key, [0])[0])
+
+    def reset(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+# --- the client -----------------------------------------------------------------------------------------------
+
+
+class _Transport(Exception):
+    """A request that got no HTTP answer. ``sent``: the server may have received it."""
+
+    def __init__(self, exc: Exception, *, sent: bool) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+        self.sent = sent
+
+
+_SAFE, _AMBIGUOUS = "safe", "ambiguous"
+_MISSING = object()
+_RESOLVABLE = (ErpNextDuplicateError, ErpNextConflictError, ErpNextNotFoundError)
+
+
+class ErpNextClient:
+    """A thread-safe ERPNext REST client. One instance is shared by all worker threads."""
+
+    def __init__(
+        self,
+        settings: ErpNextSettings,
+        *,
+        session: requests.Session | None = None,
+        backoff: float = 0.5,
+        backoff_ceiling: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        self.timeout = settings.timeout
+        self.max_retries = settings.max_retries
+        self.backoff = backoff
+        self.backoff_ceiling = backoff_ceiling
+        self._sleep = sleep
+        self._secrets = [settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()]
+        self._headers = {
+            "Authorization": f"token {self._secrets[0]}:{self._secrets[1]}",
+            "Accept": "application/json",
+        }
+        self.stats = RequestStats()
+        if session is None:
+            session = requests.Session()
+            pool = max(settings.workers, 1) + 2
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            # Token auth is stateless: a Guest `sid` cookie must never ride along, and an empty jar is
+            # never mutated by concurrent responses.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self.session = session
+        self._warn_plain_http()
+
+    def __repr__(self) -> str:
+        return f"ErpNextClient({self.url!r})"
+
+    def _warn_plain_http(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+            return
+        with _warn_lock:
+            if self.url in _warned_urls:
+                return
+            _warned_urls.add(self.url)
+        log.warning("ERPNext URL %s is plain http: the API token travels unencrypted; use https", self.url)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ErpNextClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------------------
+
+    def _mask(self, text: str) -> str:
+        return _mask(text, self._secrets)
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, body: Any, stat: str
+    ) -> requests.Response:
+        started = time.perf_counter()
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body, default=str).encode("utf-8")
+        connect = min(10.0, self.timeout)
+        try:
+            resp = self.session.request(
+                method,
+                self.url + path,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=(connect, self.timeout),
+                verify=self.settings.verify_tls,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise _Transport(exc, sent=False) from None
+        except requests.exceptions.SSLError as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise ErpNextUnavailableError(
+                self._mask(
+                    f"ERPNext TLS error at {self.url}: {exc} (set [erpnext] verify_tls only if you must)"
+                )
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise _Transport(exc, sent=not _never_connected(exc)) from None
+        except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise _Transport(exc, sent=True) from None
+        except requests.exceptions.RequestException as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise ErpNextError(self._mask(f"ERPNext request failed: {exc}")) from None
+        try:
+            _ = resp.content  # read the body inside the timing and the error handling
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            self.stats.record(stat, time.perf_counter() - started, failed=True)
+            raise _Transport(exc, sent=True) from None
+        self.stats.record(stat, time.perf_counter() - started, failed=resp.status_code >= 400)
+        return resp
+
+    @staticmethod
+    def _json(resp: requests.Response) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            return None
+
+    def _error(self, resp: requests.Response, what: str) -> ErpNextError:
+        body = self._json(resp)
+        text = "" if body is not None else resp.text[:2000]
+        return error_from_response(resp.status_code, body, text=text, what=what, secrets=self._secrets)
+
+    @staticmethod
+    def _classify(resp: requests.Response, err: ErpNextError, idempotent: bool) -> str | None:
+        """How a failed answer may be retried: _SAFE, _AMBIGUOUS, or None (a definite answer)."""
+        status = resp.status_code
+        if status == 429 or err.exc_type in TRANSIENT_EXC:
+            return _SAFE
+        if status >= 500:
+            if idempotent:
+                return _SAFE
+            # A Frappe error body on a 500 means Frappe caught the exception and rolled back: definite.
+            if err.exc_type and status == 500:
+                return None
+            return _AMBIGUOUS
+        return None
+
+    def _delay(self, attempt: int, resp: requests.Response | None = None) -> float:
+        if resp is not None:
+            retry_after = resp.headers.get("Retry-After")
+            if retry_after:
+                try:
+                    return min(self.backoff_ceiling, max(0.0, float(retry_after)))
+                except ValueError:
+                    pass
+        base = min(self.backoff_ceiling, self.backoff * (2**attempt))
+        return base * random.uniform(0.5, 1.0)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        stat: str,
+        what: str,
+        idempotent: bool,
+        recover: Callable[[], Any] | None = None,
+        retries: int | None = None,
+    ) -> Any:
+        """Send with the retry rules of the module docstring; answers the decoded JSON body.
+
+        ``recover`` (non-idempotent requests only) is asked after an ambiguous failure whether the server
+        had applied the request; it returns the result to use, or ``_MISSING`` to send again.
+        """
+        max_retries = self.max_retries if retries is None else retries
+        attempt = 0
+        ambiguous_seen = False
+        while True:
+            resp: requests.Response | None = None
+            kind: str | None
+            last: ErpNextError
+            try:
+                resp = self._send(method, path, params=params, body=body, stat=stat)
+            except _Transport as tr:
+                kind = _AMBIGUOUS if tr.sent else _SAFE
+                reason = type(tr.exc).__name__
+                last = ErpNextUnavailableError(
+                    self._mask(f"ERPNext {what}: no answer from {self.url} ({reason})")
+                )
+            else:
+                if resp.status_code < 400:
+                    payload = self._json(resp)
+                    if payload is None and resp.content:
+                        raise ErpNextError(
+                            f"ERPNext {what}: answer is not JSON (HTTP {resp.status_code}, "
+                            f"{resp.headers.get('content-type', 'no content type')}); is [erpnext] url right?",
+                            status=resp.status_code,
+                        )
+                    return payload if payload is not None else {}
+                last = self._error(resp, what)
+                if ambiguous_seen and recover is not None and isinstance(last, _RESOLVABLE):
+                    # An earlier, ambiguous attempt went through; this resend ran into its result.
+                    found = recover()
+                    if found is not _MISSING:
+                        return found
+                kind = self._classify(resp, last, idempotent)
+                if kind is None:
+                    raise last
+            if kind == _AMBIGUOUS and not idempotent:
+                if recover is None:
+                    raise ErpNextUnavailableError(
+                        f"{last} - it may or may not have been applied, so it is not sent again",
+                        status=last.status,
+                        exc_type=last.exc_type,
+                    )
+                ambiguous_seen = True
+                self._sleep(self._delay(attempt, resp))
+                found = recover()
+                if found is not _MISSING:
+                    log.info("ERPNext %s: had been applied despite the failed answer", what)
+                    return found
+            if attempt >= max_retries:
+                if isinstance(last, ErpNextUnavailableError):
+                    raise ErpNextUnavailableError(
+                        f"{last} (gave up after {attempt + 1} attempts)",
+                        status=last.status,
+                        exc_type=last.exc_type,
+                    )
+                raise last
+            if not (kind == _AMBIGUOUS and not idempotent):
+                delay = self._delay(attempt, resp)
+                log.debug("%s; retrying in %.1fs (retry %d of %d)", last, delay, attempt + 1, max_retries)
+                self._sleep(delay)
+            attempt += 1
+
+    # --- paths --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _resource(doctype: str, name: str | None = None) -> str:
+        path = "/api/resource/" + quote(doctype, safe="")
+        if name is not None:
+            path += "/" + quote(str(name), safe="")
+        return path
+
+    @staticmethod
+    def _method(method: str) -> str:
+        return "/api/method/" + quote(method, safe=".")
+
+    # --- public API: basics ---------------------------------------------------------------------------
+
+    def get_method(self, method: str, *, retries: int | None = None, **params: Any) -> Any:
+        """GET /api/method/<method> (read-only methods), retried; answers ``message``."""
+        query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+        payload = self._request(
+            "GET",
+            self._method(method),
+            params=query or None,
+            stat=f"GET {method}",
+            what=method,
+            idempotent=True,
+            retries=retries,
+        )
+        return payload.get("message") if isinstance(payload, dict) else payload
+
+    def ping(self) -> bool:
+        """True when the site answers ``pong`` (at most one retry: this is a quick probe)."""
+        try:
+            return bool(self.get_method("ping", retries=min(self.max_retries, 1)) == "pong")
+        except ErpNextError:
+            return False
+
+    def logged_user(self) -> str:
+        """The user the API token belongs to; ErpNextAuthError on a bad token."""
+        return str(self.get_method("frappe.auth.get_logged_user"))
+
+    def call(self, method: str, **kwargs: Any) -> Any:
+        """POST /api/method/<method> with a JSON body; answers ``message``. Not repeated after an
+        ambiguous failure (a method may have side effects)."""
+        payload = self._request(
+            "POST", self._method(method), body=kwargs, stat=f"POST {method}", what=method, idempotent=False
+        )
+        return payload.get("message") if isinstance(payload, dict) else payload
+
+    # --- reads ------------------------------------------------------------------------------------------
+
+    def list(
+        self,
+        doctype: str,
+        *,
+        fields: Sequence[str] | None = None,
+        filters: Mapping[str, Any] | Sequence[Any] | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, page by page (limit_start / limit_page_length). Ordered by ``name asc``
+        unless told otherwise, so pages are stable; a page that does not advance stops the iteration."""
+        if page_size < 1:
+            raise ValueError("page_size must be positive")
+        base: dict[str, Any] = {"order_by": order_by or "name asc"}
+        if fields:
+            base["fields"] = json.dumps(list(fields))
+        if filters:
+            base["filters"] = json.dumps(
+                filters if isinstance(filters, Mapping) else list(filters), default=str
+            )
+        start = 0
+        yielded = 0
+        previous: list[dict[str, Any]] | None = None
+        while True:
+            want = page_size if limit is None else min(page_size, limit - yielded)
+            if want <= 0:
+                return
+            params = dict(base, limit_start=start, limit_page_length=want)
+            payload = self._request(
+                "GET",
+                self._resource(doctype),
+                params=params,
+                stat=f"GET {doctype}",
+                what=f"list {doctype}",
+                idempotent=True,
+            )
+            rows = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(rows, list):
+                raise ErpNextError(f"ERPNext list {doctype}: unexpected answer (no data list)")
+            if previous is not None and rows and rows == previous:
+                raise ErpNextError(
+                    f"ERPNext list {doctype}: the page at offset {start} repeats the previous one "
+                    "(the server ignores limit_start); refusing to loop"
+                )
+            for row in rows:
+                yield row
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if len(rows) < want or len(rows) > want:
+                # short page: the end; a longer page than asked: the server ignored the paging (all rows)
+                return
+            previous = rows
+            start += len(rows)
+
+    def get(self, doctype: str, name: str) -> dict[str, Any] | None:
+        """The full document, or None when it does not exist."""
+        try:
+            payload = self._request(
+                "GET",
+                self._resource(doctype, name),
+                stat=f"GET {doctype}",
+                what=f"get {doctype} {name!r}",
+                idempotent=True,
+            )
+        except ErpNextNotFoundError:
+            return None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return data if isinstance(data, dict) else None
+
+    def find(
+        self,
+        doctype: str,
+        filters: Mapping[str, Any] | Sequence[Any],
+        fields: Sequence[str] = ("name",),
+        *,
+        order_by: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The first matching row (with ``fields``), or None."""
+        for row in self.list(
+            doctype, fields=fields, filters=filters, order_by=order_by, limit=1, page_size=1
+        ):
+            return row
+        return None
+
+    def exists(self, doctype: str, name: str) -> bool:
+        return self.find(doctype, [["name", "=", name]]) is not None
+
+    def get_value(
+        self, doctype: str, filters: Mapping[str, Any] | Sequence[Any] | str, fieldname: str
+    ) -> Any:
+        """One field of the first matching document (``filters`` may be a name), or None."""
+        flt: Mapping[str, Any] | Sequence[Any] = (
+            [["name", "=", filters]] if isinstance(filters, str) else filters
+        )
+        row = self.find(doctype, flt, fields=("name", fieldname))
+        return None if row is None else row.get(fieldname)
+
+    # --- writes --------------------------------------------------------------------------------------------
+
+    def _lookup(self, doctype: str, key: Mapping[str, str]) -> dict[str, Any] | None:
+        filters: list[list[Any]] = [[field, "=", value] for field, value in key.items()]
+        if "name" not in key:
+            filters.append(["docstatus", "!=", 2])  # a cancelled version is not "the" document
+        row = self.find(doctype, filters, order_by="creation desc")
+        if row is None:
+            return None
+        return self.get(doctype, row["name"]) or row
+
+    def insert(
+        self, doctype: str, doc: Mapping[str, Any], *, key: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Create one document; answers it as stored. ``key`` is its natural key (e.g.
+        ``{"amazon_order_id": ...}``): after an ambiguous failure the document is looked up by it instead of
+        being sent twice. Without a key an ambiguous failure raises ErpNextUnavailableError."""
+        body = dict(doc)
+        body.pop("doctype", None)
+        recover: Callable[[], Any] | None = None
+        if key:
+
+            def recover() -> Any:
+                found = self._lookup(doctype, key)
+                return _MISSING if found is None else found
+
+        payload = self._request(
+            "POST",
+            self._resource(doctype),
+            body=body,
+            stat=f"POST {doctype}",
+            what=f"insert {doctype}",
+            idempotent=False,
+            recover=recover,
+        )
+        if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+            return dict(payload["data"])
+        if isinstance(payload, dict) and "name" in payload and "data" not in payload:
+            return payload  # a recovered document
+        raise ErpNextError(f"ERPNext insert {doctype}: unexpected answer")
+
+    def insert_many(
+        self, doctype: str, docs: Sequence[Mapping[str, Any]], *, key_field: str | None = None
+    ) -> builtins.list[str]:
+        """Create many documents with frappe.client.insert_many (one transaction per call of at most 200:
+        one bad document fails its whole chunk, nothing of it is kept). Answers the names in input order.
+        With ``key_field`` (e.g. "amazon_order_id") an ambiguous failure is resolved by looking the chunk's
+        keys up: all found → their names; none found → sent again."""
+        names: list[str] = []
+        for i in range(0, len(docs), INSERT_MANY_MAX):
+            chunk = [dict(d, doctype=doctype) for d in docs[i : i + INSERT_MANY_MAX]]
+            recover: Callable[[], Any] | None = None
+            if key_field:
+                keys = [str(d.get(key_field)) for d in chunk]
+                if any(not d.get(key_field) for d in chunk) or len(set(keys)) != len(keys):
+                    raise ValueError(f"insert_many: every document needs a distinct {key_field}")
+
+                def recover(keys: Sequence[str] = keys, field: str = key_field) -> Any:
+                    rows = list(
+                        self.list(
+                            doctype,
+                            fields=("name", field),
+                            filters=[[field, "in", keys], ["docstatus", "!=", 2]],
+                        )
+                    )
+                    by_key = {str(r.get(field)): str(r["name"]) for r in rows}
+                    if not by_key:
+                        return _MISSING
+                    if len(by_key) != len(keys) or set(by_key) != set(keys):
+                        raise ErpNextConflictError(
+                            f"ERPNext insert_many {doctype}: after a failed answer only {len(by_key)} of "
+                            f"{len(keys)} documents exist; resolve them one by one"
+                        )
+                    return {"message": [by_key[k] for k in keys]}
+
+            payload = self._request(
+                "POST",
+                self._method("frappe.client.insert_many"),
+                body={"docs": chunk},
+                stat=f"POST insert_many {doctype}",
+                what=f"insert_many {doctype}",
+                idempotent=False,
+                recover=recover,
+            )
+            message = payload.get("message") if isinstance(payload, dict) else None
+            if not isinstance(message, list) or len(message) != len(chunk):
+                raise ErpNextError(f"ERPNext insert_many {doctype}: unexpected answer")
+            names.extend(str(n) for n in message)
+        return names
+
+    def update(self, doctype: str, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the changed fields (absolute values, so repeating it is harmless; a child table sent
+        replaces the whole table). Answers the document as stored."""
+        payload = self._request(
+            "PUT",
+            self._resource(doctype, name),
+            body=dict(changes),
+            stat=f"PUT {doctype}",
+            what=f"update {doctype} {name!r}",
+            idempotent=True,
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, dict):
+            raise ErpNextError(f"ERPNext update {doctype} {name!r}: unexpected answer")
+        return data
+
+    def submit(self, doctype: str, name: str) -> dict[str, Any]:
+        """Submit a draft with PUT docstatus=1: unlike an insert with docstatus=1 this sets the status
+        ("To Deliver and Bill", recording 064 vs 090)."""
+        return self.update(doctype, name, {"docstatus": 1})
+
+    def cancel(self, doctype: str, name: str) -> dict[str, Any]:
+        """Cancel a submitted document (frappe.client.cancel); answers it as stored."""
+
+        def recover() -> Any:
+            doc = self.get(doctype, name)
+            return doc if doc is not None and doc.get("docstatus") == 2 else _MISSING
+
+        payload = self._request(
+            "POST",
+            self._method("frappe.client.cancel"),
+            body={"doctype": doctype, "name": name},
+            stat=f"POST cancel {doctype}",
+            what=f"cancel {doctype} {name!r}",
+            idempotent=False,
+            recover=recover,
+        )
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if isinstance(message, dict):
+            return message
+        if isinstance(payload, dict) and payload.get("docstatus") == 2:
+            return payload
+        return self.get(doctype, name) or {"name": name, "docstatus": 2}
+
+    def delete(self, doctype: str, name: str) -> bool:
+        """Delete a draft or cancelled document. True if deleted, False if it did not exist."""
+
+        def recover() -> Any:
+            return True if not self.exists(doctype, name) else _MISSING
+
+        try:
+            result = self._request(
+                "DELETE",
+                self._resource(doctype, name),
+                stat=f"DELETE {doctype}",
+                what=f"delete {doctype} {name!r}",
+                idempotent=False,
+                recover=recover,
+            )
+        except ErpNextNotFoundError:
+            return False
+        return True if result is True or isinstance(result, dict) else bool(result)
+
+    def update_sales_order_status(self, name: str, status: str = "Draft") -> Any:
+        """erpnext...sales_order.update_status. With status="Draft" (the Re-open action) it recomputes
+        the status of a Sales Order that was inserted with docstatus=1 and kept "Draft" (090-093). The
+        call only recomputes/sets a status, so repeating it is harmless."""
+        payload = self._request(
+            "POST",
+            self._method(SO_UPDATE_STATUS),
+            body={"status": status, "name": name},
+            stat="POST update_status Sales Order",
+            what=f"update_status Sales Order {name!r}",
+            idempotent=True,
+        )
+        return payload.get("message") if isinstance(payload, dict) else None
+
+    def ensure(self, doctype: str, name: str, doc: Mapping[str, Any]) -> bool:
+        """Create the document named ``name`` unless it exists. True if this call created it."""
+        if self.exists(doctype, name):
+            return False
+        try:
+            self.insert(doctype, doc, key={"name": name})
+        except ErpNextDuplicateError:
+            return False
+        return True
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection was never established (refused, DNS), so nothing was sent."""
+    text = repr(exc.args[0]) if exc.args else repr(exc)
+    markers = (
+        "NewConnectionError",
+        "NameResolutionError",
+        "Connection refused",
+        "Failed to resolve",
+        "Errno 111",
+        "Errno 61",
+        "getaddrinfo failed",
+    )
+    return any(m in text for m in markers)
+
+
+__all__ = [
+    "ErpNextClient",
+    "RequestStats",
+    "error_from_response",
+    "server_messages",
+    "strip_html",
+]

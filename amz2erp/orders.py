@@ -1,0 +1,599 @@
+"""sync-orders, retry and the exactly-once order path shared with backfill.
+
+The key is ``amazon_order_id`` on Sales Order (the field the Frappe connector and the MWS integration used).
+Every write is preceded by an intent in the ledger and followed by its outcome; a record found mid-write on
+the next run is resolved by looking it up in ERPNext, never by a blind second insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from amz2erp import mapping
+from amz2erp.errors import (
+    Amz2ErpError,
+    ErpNextDuplicateError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+    UsageError,
+)
+from amz2erp.marketplaces import Marketplace
+from amz2erp.models import Order, OrderStatus, UnparsableOrder
+from amz2erp.runtime import Runtime
+from amz2erp.state import DONE, FAILED
+
+log = logging.getLogger(__name__)
+
+STREAM = "orders"
+AMAZON_LAG = timedelta(minutes=2)  # Amazon rejects *Before later than now − 2 min
+SO = "Sales Order"
+
+
+class Outcome(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    DRIFT = "drift"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
+class OrderRecordError(RecordError):
+    """An order that cannot be written as it is (mapping, totals, unknown item, missing rate)."""
+
+
+class _KeyedLocks:
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+@dataclass
+class OrderResult:
+    order_id: str
+    outcome: Outcome
+    last_update: datetime | None = None
+    detail: str = ""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+
+class OrderWriter:
+    """Writes one Amazon order into ERPNext through its whole life, exactly once. Thread-safe."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool = False) -> None:
+        self.rt = rt
+        self.erp = rt.erp
+        self.state = rt.state
+        self.settings = rt.settings
+        self.dry_run = dry_run
+        self.ctx = rt.mapping_context()
+        self._order_locks = _KeyedLocks()
+        self._customer_locks = _KeyedLocks()
+        self._item_locks = _KeyedLocks()
+        self._known_items: set[str] = set()
+        self._rates: dict[tuple[str, str], Decimal] = {}
+        self._cache_lock = threading.Lock()
+        if not dry_run:
+            rt.require_custom_fields()
+
+    # --- entry point ------------------------------------------------------------------------------------
+
+    def process(self, record: Order | UnparsableOrder) -> OrderResult:
+        if isinstance(record, UnparsableOrder):
+            if not self.dry_run:
+                self.state.mark_failed("order", record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
+                                       marketplace=record.marketplace_id)
+            return OrderResult(record.amazon_order_id, Outcome.FAILED, None, record.error)
+        key = record.amazon_order_id
+        with self._order_locks(key):
+            plan: list[dict[str, Any]] = []
+            try:
+                outcome, detail = self._process(record, plan)
+            except (RemoteAuthError, RemoteUnavailableError):
+                raise  # fatal for the run: the ledger keeps the intent, the next run resolves it
+            except Amz2ErpError as exc:
+                outcome, detail = Outcome.FAILED, str(exc)
+            except Exception as exc:  # one bad order never stops the others
+                log.debug("order %s failed", key, exc_info=True)
+                outcome, detail = Outcome.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            if outcome is Outcome.FAILED:
+                log.warning("order %s failed: %s", key, detail)
+                if not self.dry_run:
+                    self.state.mark_failed("order", key, detail, marketplace=record.marketplace_id)
+            return OrderResult(key, outcome, record.last_update_date, detail, plan)
+
+    # --- the life of one order ---------------------------------------------------------------------------
+
+    def _process(self, order: Order, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        content_hash = order.content_hash()
+        entry = self.state.get("order", key)
+        if entry is not None and entry.status == DONE and entry.content_hash == content_hash:
+            return Outcome.UNCHANGED, ""
+        existing = self.find_sales_order(key)
+
+        if order.status.is_canceled:
+            return self._cancel(order, existing, content_hash, plan)
+        if order.status is OrderStatus.UNFULFILLABLE and existing is None:
+            return self._skip(order, "Unfulfillable (multi-channel fulfillment order): not a sale", plan)
+        if order.status.is_pending and not self.settings.orders.import_pending and existing is None:
+            return self._skip(order, "Pending: Amazon gives no prices yet (set [orders] import_pending = true "
+                                     "to import it as a draft)", plan)
+
+        customer = self.ensure_customer(order, plan)
+        self.ensure_address(order, customer, plan)
+        item_codes = self.resolve_items(order, plan)
+        rate = self.conversion_rate(order)
+        doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
+                                           item_codes=item_codes)
+        if not doc.get("items"):
+            return self._skip(order, "no line with a quantity to import", plan)
+        self.check_total(order, doc)
+        submit = self.settings.orders.submit and not order.status.is_pending
+
+        if existing is None:
+            return self._create(order, doc, submit, content_hash, plan)
+        if existing["docstatus"] == 0:
+            return self._update_draft(order, existing, doc, submit, content_hash, plan)
+        if existing["docstatus"] == 1:
+            return self._check_submitted(order, existing, doc, content_hash, plan)
+        # cancelled in ERPNext while Amazon says it is alive: a human decided something; report it
+        return self._conflict(order, existing, "the Sales Order is cancelled in ERPNext but the Amazon order is "
+                                               f"{order.status.value}", plan)
+
+    def _skip(self, order: Order, reason: str, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        plan.append({"action": "skip", "amazon_order_id": order.amazon_order_id, "reason": reason})
+        if not self.dry_run:
+            self.state.mark_skipped("order", order.amazon_order_id, reason, marketplace=order.marketplace_id,
+                                    info={"amazon_status": order.status.value})
+        return Outcome.SKIPPED, reason
+
+    def _conflict(self, order: Order, existing: dict[str, Any], reason: str,
+                  plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        detail = f"conflict on {existing['name']}: {reason}"
+        plan.append({"action": "conflict", "amazon_order_id": order.amazon_order_id, "reason": detail})
+        log.warning("order %s: %s", order.amazon_order_id, detail)
+        if not self.dry_run:
+            self.state.mark_skipped("order", order.amazon_order_id, detail, marketplace=order.marketplace_id,
+                                    info={"conflict": True, "erp_name": existing["name"]})
+        return Outcome.CONFLICT, detail
+
+    def _create(self, order: Order, doc: dict[str, Any], submit: bool, content_hash: str,
+                plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        doc = dict(doc, docstatus=1 if submit else 0)
+        plan.append({"action": "create", "doctype": SO, "doc": doc})
+        if self.dry_run:
+            return Outcome.CREATED, ""
+        self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
+        try:
+            created = self.erp.insert(SO, doc, key={"amazon_order_id": key})
+        except ErpNextDuplicateError:
+            # Someone (a crashed earlier run, another tool) created it after our lookup: never insert twice.
+            existing = self.find_sales_order(key)
+            if existing is None:
+                raise
+            created = existing
+        name = str(created["name"])
+        if submit and created.get("status") == "Draft":
+            # ERPNext keeps status "Draft" on a document inserted as submitted until it is recomputed.
+            self.erp.update_sales_order_status(name, "Draft")
+        self._compare_server_total(order, created)
+        self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
+        return Outcome.CREATED, name
+
+    def _update_draft(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], submit: bool,
+                      content_hash: str, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        plan.append({"action": "update" + (" and submit" if submit else ""), "doctype": SO, "name": name,
+                     "doc": doc})
+        if self.dry_run:
+            return Outcome.UPDATED, name
+        self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.erp.update(SO, name, doc)
+        if submit:
+            self.erp.submit(SO, name)
+        self.state.mark_done("order", order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
+        return Outcome.UPDATED, name
+
+    def _check_submitted(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str,
+                         plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        if existing.get("status") == "Draft" and not self.dry_run:
+            # a crash between insert and the status recompute: finish the job
+            self.erp.update_sales_order_status(name, "Draft")
+        full = self.erp.get(SO, name) or existing
+        drift = mapping.sales_order_drift(full, doc)
+        if not drift:
+            if not self.dry_run:
+                self.state.mark_done("order", order.amazon_order_id, name, content_hash,
+                                     marketplace=order.marketplace_id,
+                                     info={"amazon_status": order.status.value, "docstatus": 1})
+            return Outcome.UNCHANGED, name
+        summary = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in sorted(drift.items()))
+        if self.settings.orders.amend_on_drift:
+            return self._amend(order, full, doc, content_hash, summary, plan)
+        plan.append({"action": "drift", "doctype": SO, "name": name, "differences": summary})
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, summary)
+        if not self.dry_run:
+            self.state.mark_done("order", order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+                                 info={"amazon_status": order.status.value, "docstatus": 1, "drift": summary})
+        return Outcome.DRIFT, summary
+
+    def _amend(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str, summary: str,
+               plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        amended = dict(doc, amended_from=name, docstatus=1)
+        plan.append({"action": "cancel and amend", "doctype": SO, "name": name, "differences": summary,
+                     "doc": amended})
+        if self.dry_run:
+            return Outcome.UPDATED, name
+        self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.erp.cancel(SO, name)
+        created = self.erp.insert(SO, amended, key={"amended_from": name})
+        new_name = str(created["name"])
+        if created.get("status") == "Draft":
+            self.erp.update_sales_order_status(new_name, "Draft")
+        self.state.mark_done("order", order.amazon_order_id, new_name, content_hash,
+                             marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
+        return Outcome.UPDATED, new_name
+
+    def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
+                plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        if existing is None:
+            return self._skip(order, "cancelled on Amazon before it was imported", plan)
+        name = existing["name"]
+        if existing["docstatus"] == 2:
+            if not self.dry_run:
+                self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+                                     info={"amazon_status": order.status.value, "docstatus": 2})
+            return Outcome.UNCHANGED, name
+        refs = self.references(name)
+        if refs:
+            return self._conflict(order, existing, "Amazon cancelled the order but it is already referenced by "
+                                                   + ", ".join(refs) + "; nothing was cancelled", plan)
+        draft = existing["docstatus"] == 0
+        action = ("delete draft" if self.settings.orders.cancel_draft == "delete" else "cancel draft") if draft \
+            else "cancel"
+        plan.append({"action": action, "doctype": SO, "name": name})
+        if self.dry_run:
+            return Outcome.CANCELLED, name
+        self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
+        if draft and self.settings.orders.cancel_draft == "delete":
+            self.erp.delete(SO, name)
+        else:
+            if draft:
+                self.erp.submit(SO, name)  # Frappe can only cancel what was submitted
+            self.erp.cancel(SO, name)
+        self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 2, "action": action})
+        return Outcome.CANCELLED, name
+
+    # --- lookups ---------------------------------------------------------------------------------------
+
+    def find_sales_order(self, amazon_order_id: str) -> dict[str, Any] | None:
+        """The live Sales Order for an Amazon order: submitted, else draft, else the newest cancelled one;
+        amendments (which may not carry the id) are followed through ``amended_from``."""
+        fields = ["name", "docstatus", "status", "grand_total", "amended_from"]
+        rows = list(self.erp.list(SO, fields=fields, filters=[["amazon_order_id", "=", amazon_order_id]],
+                                  order_by="creation desc"))
+        if not rows:
+            return None
+        seen = {r["name"] for r in rows}
+        frontier = [r["name"] for r in rows if r["docstatus"] == 2]
+        while frontier:  # follow amendments of cancelled documents
+            amendments = list(self.erp.list(SO, fields=fields, filters=[["amended_from", "in", frontier]]))
+            new = [a for a in amendments if a["name"] not in seen]
+            rows.extend(new)
+            seen.update(a["name"] for a in new)
+            frontier = [a["name"] for a in new if a["docstatus"] == 2]
+        for wanted in (1, 0, 2):
+            for row in rows:
+                if row["docstatus"] == wanted:
+                    return row
+        return None
+
+    def references(self, sales_order: str) -> list[str]:
+        """Delivery Notes / Sales Invoices (not cancelled) that reference this Sales Order."""
+        refs: list[str] = []
+        for doctype, child, fieldname in (("Delivery Note", "Delivery Note Item", "against_sales_order"),
+                                          ("Sales Invoice", "Sales Invoice Item", "sales_order")):
+            rows = self.erp.list(doctype, fields=["name"], filters=[[child, fieldname, "=", sales_order],
+                                                                    [doctype, "docstatus", "!=", 2]])
+            refs.extend(f"{doctype} {r['name']}" for r in rows)
+        return refs
+
+    def ensure_customer(self, order: Order, plan: list[dict[str, Any]]) -> str:
+        doc = mapping.order_to_customer(order, self.ctx)
+        name = str(doc["customer_name"])
+        with self._customer_locks(name):
+            entry = self.state.get("customer", name)
+            if entry is not None and entry.status == DONE and entry.erp_name:
+                return entry.erp_name
+            found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
+            if found is not None:
+                if not self.dry_run:
+                    self.state.mark_done("customer", name, str(found["name"]), "")
+                return str(found["name"])
+            plan.append({"action": "create", "doctype": "Customer", "doc": doc})
+            if self.dry_run:
+                return name
+            self.state.mark_writing("customer", name, "")
+            created = self.erp.insert("Customer", doc, key={"customer_name": name})
+            self.state.mark_done("customer", name, str(created["name"]), "")
+            self.rt.counts.add("customers created")
+            return str(created["name"])
+
+    def ensure_address(self, order: Order, customer: str, plan: list[dict[str, Any]]) -> str | None:
+        doc = mapping.order_to_address(order, customer, self.ctx)
+        if doc is None:
+            return None
+        key = mapping.address_key(doc)
+        with self._customer_locks(f"address:{key}"):
+            entry = self.state.get("address", key)
+            if entry is not None and entry.status == DONE and entry.erp_name:
+                return entry.erp_name
+            filters = [["address_title", "=", doc.get("address_title")], ["address_type", "=", doc.get("address_type")]]
+            for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
+                                                       "address_line2", "city", "state", "pincode", "country"],
+                                     filters=filters):
+                if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
+                    if not self.dry_run:
+                        self.state.mark_done("address", key, str(row["name"]), "")
+                    return str(row["name"])
+            plan.append({"action": "create", "doctype": "Address", "doc": doc})
+            if self.dry_run:
+                return None
+            self.state.mark_writing("address", key, "")
+            created = self.erp.insert("Address", doc, key=None)
+            self.state.mark_done("address", key, str(created["name"]), "")
+            self.rt.counts.add("addresses created")
+            return str(created["name"])
+
+    def item_exists(self, code: str) -> bool:
+        with self._cache_lock:
+            if code in self._known_items:
+                return True
+        if self.erp.exists("Item", code):
+            with self._cache_lock:
+                self._known_items.add(code)
+            return True
+        return False
+
+    def resolve_items(self, order: Order, plan: list[dict[str, Any]]) -> dict[str, str]:
+        """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know."""
+        policy = self.settings.items.unknown_sku
+        codes: dict[str, str] = {}
+        for item in order.items:
+            if item.quantity_ordered <= 0:
+                continue
+            code = mapping.item_code_for(item.sku, item.asin, self.settings.items)
+            if code is not None and self.item_exists(code):
+                codes[item.order_item_id] = code
+                continue
+            if policy == "fail":
+                raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} has no Item in ERPNext "
+                                       "([items] unknown_sku = \"fail\"; run sync-products or map it in [items.map])")
+            if policy == "placeholder" or code is None:
+                placeholder = self.settings.items.placeholder_item
+                if not self.item_exists(placeholder):
+                    raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} is unknown and the "
+                                           f"placeholder Item {placeholder!r} does not exist (run `amz2erp setup`)")
+                codes[item.order_item_id] = placeholder
+                continue
+            with self._item_locks(code):
+                if not self.item_exists(code):
+                    doc = mapping.order_line_to_item(item, code, self.ctx)
+                    plan.append({"action": "create", "doctype": "Item", "doc": doc})
+                    if not self.dry_run:
+                        self.state.mark_writing("item", code, "")
+                        self.erp.insert("Item", doc, key={"item_code": code})
+                        self.state.mark_done("item", code, code, "")
+                        self.rt.counts.add("items created from orders")
+                        with self._cache_lock:
+                            self._known_items.add(code)
+            codes[item.order_item_id] = code
+        return codes
+
+    def conversion_rate(self, order: Order) -> Decimal | None:
+        currency = order.currency
+        company_currency = self.ctx.company_currency
+        if currency is None or currency == company_currency:
+            return None
+        day = order.purchase_date.date().isoformat()
+        cache_key = (currency, day)
+        with self._cache_lock:
+            if cache_key in self._rates:
+                return self._rates[cache_key]
+        rows = list(self.erp.list("Currency Exchange", fields=["exchange_rate", "date"], filters=[
+            ["from_currency", "=", currency], ["to_currency", "=", company_currency], ["date", "<=", day]],
+            order_by="date desc", limit=1))
+        rate: Decimal | None = Decimal(str(rows[0]["exchange_rate"])) if rows else None
+        if rate is None:
+            rate = self.settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
+        if rate is None:
+            raise OrderRecordError(
+                f"order {order.amazon_order_id}: no exchange rate {currency}→{company_currency} on or before {day}: "
+                f"add a Currency Exchange record in ERPNext or [orders.exchange_rates] \"{currency}:{company_currency}\""
+            )
+        with self._cache_lock:
+            self._rates[cache_key] = rate
+        return rate
+
+    def check_total(self, order: Order, doc: dict[str, Any]) -> None:
+        expected = mapping.expected_grand_total(order, self.ctx)
+        if expected is None:
+            return
+        got = mapping.sales_order_total(doc)
+        if got != expected:
+            message = (f"order {order.amazon_order_id}: Sales Order total {got} ≠ Amazon OrderTotal {expected} "
+                       f"{order.currency or ''}".rstrip())
+            if self.settings.orders.total_mismatch == "error":
+                raise OrderRecordError(message)
+            log.warning("%s", message)
+            self.rt.counts.add("total mismatches")
+
+    def _compare_server_total(self, order: Order, created: dict[str, Any]) -> None:
+        expected = mapping.expected_grand_total(order, self.ctx)
+        server = created.get("grand_total")
+        if expected is None or server is None:
+            return
+        if Decimal(str(server)).quantize(Decimal("0.01")) != expected:
+            log.warning("order %s: ERPNext computed grand total %s, Amazon OrderTotal %s", order.amazon_order_id,
+                        server, expected)
+            self.rt.counts.add("total mismatches")
+
+
+# --- windows -----------------------------------------------------------------------------------------------
+
+
+def to_utc_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def choose_report_mode(rt: Runtime, mode: str | None, start: datetime, end: datetime) -> bool:
+    mode = mode or rt.settings.sync.mode
+    if mode == "report":
+        return True
+    if mode == "api":
+        return False
+    return (end - start) > timedelta(days=rt.settings.sync.auto_report_days)
+
+
+def fetch_window(rt: Runtime, marketplace: Marketplace, start: datetime, end: datetime,
+                 use_report: bool) -> Iterator[Order | UnparsableOrder]:
+    if use_report:
+        return iter(rt.amazon.fetch_orders_report([marketplace.marketplace_id], start, end))
+    return iter(rt.amazon.fetch_orders([marketplace.marketplace_id], start, end))
+
+
+@dataclass
+class WindowResult:
+    processed: int = 0
+    failed: int = 0
+    earliest_failure: datetime | None = None
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+
+def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | UnparsableOrder],
+                   progress: Any | None = None) -> WindowResult:
+    """The exactly-once path over a stream of orders, shared by sync-orders, backfill and retry."""
+    result = WindowResult()
+    lock = threading.Lock()
+
+    def on_result(record: Order | UnparsableOrder, res: OrderResult) -> None:
+        rt.counts.add(f"orders {res.outcome.value}")
+        with lock:
+            result.processed += 1
+            if writer.dry_run:
+                result.plans.extend(res.plan)
+            if res.outcome is Outcome.FAILED:
+                result.failed += 1
+                when = res.last_update
+                if when is not None and (result.earliest_failure is None or when < result.earliest_failure):
+                    result.earliest_failure = when
+        if progress is not None:
+            progress.advance(1)
+
+    rt.run_pool(writer.process, records, on_result)
+    return result
+
+
+def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketplace]:
+    configured = rt.settings.amazon.resolved_marketplaces()
+    wanted = list(codes)
+    if not wanted:
+        return configured
+    from amz2erp import marketplaces as mp
+
+    chosen = []
+    for code in wanted:
+        try:
+            m = mp.resolve(code)
+        except KeyError:
+            raise UsageError(f"--marketplace {code}: unknown marketplace") from None
+        if m not in configured:
+            raise UsageError(f"--marketplace {code}: not in [amazon] marketplaces {rt.settings.amazon.marketplaces}")
+        chosen.append(m)
+    return chosen
+
+
+def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterable[str] = (),
+                dry_run: bool = False, mode: str | None = None) -> WindowResult:
+    """Incremental: each marketplace from its cursor (minus the overlap) to now − 2 minutes. The cursor moves
+    only over orders that landed: a failure pins it at the failed order's last-update time."""
+    writer = OrderWriter(rt, dry_run=dry_run)
+    total = WindowResult()
+    if not dry_run:
+        retry_failed(rt, writer, total)
+    overlap = timedelta(minutes=rt.settings.sync.overlap_minutes)
+    for marketplace in resolve_marketplaces(rt, marketplaces):
+        cursor = rt.state.get_cursor(STREAM, marketplace.marketplace_id)
+        if after is not None:
+            start = to_utc_start(after)
+        elif cursor is not None:
+            start = cursor - overlap
+        elif rt.settings.sync.after is not None:
+            start = to_utc_start(rt.settings.sync.after)
+        else:
+            raise UsageError("no start date: pass --after YYYY-MM-DD or set [sync] after")
+        end = (rt.clock.now() - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
+        if start >= end:
+            rt.reporter.info(f"{marketplace.code}: up to date (cursor {cursor.isoformat() if cursor else '-'})")
+            continue
+        use_report = choose_report_mode(rt, mode, start, end)
+        rt.counts.add("windows")
+        with rt.reporter.progress(f"{marketplace.code} orders updated {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+                                  f" ({'report' if use_report else 'api'})") as task:
+            res = process_orders(rt, writer, fetch_window(rt, marketplace, start, end, use_report), task)
+        total.processed += res.processed
+        total.failed += res.failed
+        total.plans.extend(res.plans)
+        if dry_run:
+            continue
+        new_cursor = end
+        if res.earliest_failure is not None:
+            new_cursor = min(end, res.earliest_failure)
+        elif res.failed:
+            new_cursor = cursor or start  # a failure without a date: stay where we were
+        if cursor is None or new_cursor > cursor:
+            rt.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
+    return total
+
+
+def retry_failed(rt: Runtime, writer: OrderWriter, total: WindowResult, *, ids: Iterable[str] = ()) -> None:
+    """Re-fetch and re-process orders the ledger holds as failed (or explicitly named ones)."""
+    wanted = list(ids) or [e.key for e in rt.state.entries("order", FAILED)]
+    if not wanted:
+        return
+
+    def records() -> Iterator[Order | UnparsableOrder]:
+        for order_id in wanted:
+            order = rt.amazon.fetch_order(order_id)
+            if order is None:
+                rt.state.mark_failed("order", order_id, "Amazon no longer returns this order")
+                continue
+            yield order
+
+    with rt.reporter.progress(f"retrying {len(wanted)} failed orders", total=len(wanted)) as task:
+        res = process_orders(rt, writer, records(), task)
+    total.processed += res.processed
+    total.failed += res.failed

@@ -1,0 +1,187 @@
+"""What a sync run holds: settings, the state store under the run lock, the two remote clients, the clock and
+the reporter; plus the worker pool every sync uses. Built once per command by `open_runtime`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from amz2erp.clock import Clock, SystemClock
+from amz2erp.config import Settings
+from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode
+from amz2erp.state import RunLock, StateStore
+from amz2erp.ui import Reporter
+
+if TYPE_CHECKING:
+    from amz2erp.amazon import AmazonClient
+    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.mapping import MappingContext
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+REQUIRED_CUSTOM_FIELDS = ("Sales Order-amazon_order_id",)
+
+
+class Counts:
+    """Thread-safe counters for the run summary."""
+
+    def __init__(self) -> None:
+        self._c: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[key] += n
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            return self._c[key]
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._c)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        state: StateStore,
+        erp: ErpNextClient,
+        amazon: AmazonClient,
+        reporter: Reporter,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.erp = erp
+        self.amazon = amazon
+        self.reporter = reporter
+        self.clock = clock
+        self.counts = Counts()
+        self._company: dict[str, Any] | None = None
+        self._ctx: MappingContext | None = None
+        self._fields_checked = False
+
+    @property
+    def company(self) -> dict[str, Any]:
+        if self._company is None:
+            name = self.settings.defaults.company
+            doc = self.erp.get("Company", name)
+            if doc is None:
+                raise ConfigError(f"[defaults] company: ERPNext has no Company {name!r} (run `amz2erp check`)")
+            self._company = doc
+        return self._company
+
+    def mapping_context(self) -> MappingContext:
+        if self._ctx is None:
+            from amz2erp.mapping import MappingContext
+
+            self._ctx = MappingContext.from_settings(
+                self.settings,
+                company_currency=str(self.company.get("default_currency") or "USD"),
+                company_abbr=str(self.company.get("abbr") or ""),
+            )
+        return self._ctx
+
+    def require_custom_fields(self) -> None:
+        """Refuse to write orders when ERPNext would silently drop amazon_order_id (→ duplicates)."""
+        if self._fields_checked:
+            return
+        for name in REQUIRED_CUSTOM_FIELDS:
+            if not self.erp.exists("Custom Field", name):
+                raise ConfigError(
+                    f"ERPNext has no custom field {name}: without it ERPNext silently drops the Amazon order id "
+                    "and re-runs would duplicate orders; run `amz2erp setup` first"
+                )
+        self._fields_checked = True
+
+    def run_pool(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        on_result: Callable[[T, R], None],
+        *,
+        workers: int | None = None,
+    ) -> None:
+        """Apply ``fn`` to a stream with a bounded number of records in flight (memory stays flat however
+        long the stream). A fatal error (auth, remote unavailable, config) stops the pool and is re-raised;
+        ``fn`` is expected to turn record-level failures into results itself."""
+        workers = workers or self.settings.erpnext.workers
+        if workers <= 1:
+            for item in items:
+                on_result(item, fn(item))
+            return
+        max_inflight = workers * 2
+        pending: dict[Future[R], T] = {}
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amz2erp")
+        try:
+            for item in items:
+                pending[executor.submit(fn, item)] = item
+                if len(pending) >= max_inflight:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        on_result(pending.pop(fut), fut.result())
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_result(pending.pop(fut), fut.result())
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def exit_code_for(exc: BaseException | None) -> int:
+    if exc is None:
+        return ExitCode.OK
+    if isinstance(exc, Amz2ErpError):
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return 70
+
+
+@contextmanager
+def open_runtime(
+    settings: Settings,
+    reporter: Reporter,
+    command: str,
+    *,
+    clock: Clock | None = None,
+    amazon: AmazonClient | None = None,
+    erp: ErpNextClient | None = None,
+) -> Iterator[Runtime]:
+    """Take the run lock, open the state and both clients; record the run in the history."""
+    from amz2erp.amazon import AmazonClient
+    from amz2erp.erpnext_client import ErpNextClient
+
+    clock = clock or SystemClock()
+    lock = RunLock(settings.state.path)
+    lock.acquire()
+    try:
+        state = StateStore(settings.state.path)
+        run_id = state.start_run(command)
+        erp_client = erp or ErpNextClient(settings.erpnext)
+        amazon_client = amazon or AmazonClient(settings.amazon, clock=clock)
+        rt = Runtime(settings, state=state, erp=erp_client, amazon=amazon_client, reporter=reporter, clock=clock)
+        error: BaseException | None = None
+        try:
+            yield rt
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            code = rt.counts.get("_exit_code") if error is None else exit_code_for(error)
+            state.end_run(run_id, code, {k: v for k, v in rt.counts.as_dict().items() if not k.startswith("_")})
+            if amazon is None:
+                amazon_client.close()
+            state.close()
+    finally:
+        lock.release()
