@@ -20,6 +20,19 @@ What this layer guarantees (see shared/research/sp-api-technical.md for why each
 * **Client-side token buckets** per operation (`amz2erp.ratelimit`), so a normal run rarely sees a 429.
 * **One pagination place** (`AmazonClient._pages`) with a loop guard.
 * ``sp_api`` loggers are never left at DEBUG (at DEBUG the library logs the access token).
+
+Public API (the sync engine's contract)::
+
+    AmazonClient(settings: AmazonSettings, clock: Clock | None = None, *, report_fatal_cooldown=1800.0,
+                 report_fatal_retries=1, report_poll_initial=5.0, report_poll_max=60.0, ...)
+    .fetch_orders(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
+    .fetch_order(amazon_order_id) -> Order | None
+    .fetch_orders_report(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
+    .fetch_listings(marketplace_id) -> Iterator[Listing]
+    .fetch_catalog_items(asins, marketplace_id) -> dict[str, CatalogItem]
+    .marketplace_participations() -> list[dict]
+    .calls / .retries / .throttles (Counter per operation), .limiter, .stats(), .close()
+    parse_order_v0(order, items), parse_order_2026(order), parse_catalog_item(item, marketplace_id)
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import random
 import re
 import tempfile
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,7 +64,7 @@ from amz2erp.config import AmazonSettings
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
-    AmazonError,
+    AmazonPayloadError,
     AmazonReportError,
     AmazonThrottledError,
     AmazonUnavailableError,
@@ -197,8 +211,8 @@ class _TokenStore:
     def get(self, fetch: Callable[[], dict[str, Any]]) -> AccessTokenResponse:
         with self._lock:
             if self._token is None or self._clock.monotonic() >= self._expires:
+                self._on_fetch()  # counted per attempt, like every other operation
                 data = fetch()
-                self._on_fetch()
                 token = data.get("access_token")
                 if not isinstance(token, str) or not token:
                     raise _BadBodyError("LWA answered without an access_token")
@@ -328,6 +342,7 @@ class AmazonClient:
         self._pii_refused = False
         self._pii_warned = False
         self._pii_lock = threading.Lock()
+        self._v0_local = threading.local()
         self._closed = False
         _quiet_sp_api_loggers()
 
@@ -458,7 +473,7 @@ class AmazonClient:
                 kind, detail = "unavailable", str(exc)
             except httpx.TransportError as exc:
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
-            except (EOFError, OSError) as exc:  # truncated/corrupt documents, resets outside httpx
+            except (EOFError, OSError, zlib.error) as exc:  # truncated/corrupt documents, resets outside httpx
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
             except SellingApiException as exc:  # a 2xx body carrying `errors`
                 raise AmazonBadRequestError(self._scrub(f"Amazon rejected {operation}: {exc.message}")) from None
@@ -490,11 +505,17 @@ class AmazonClient:
         require: Callable[[ApiResponse], bool] | None = None,
         *,
         max_pages: int = MAX_PAGES,
+        call: Callable[[str, Callable[[], ApiResponse], Callable[[ApiResponse], bool] | None], ApiResponse]
+        | None = None,
     ) -> Iterator[ApiResponse]:
+        """Every page of a paginated operation. ``fetch(token)`` makes one request (token None = first page);
+        each page goes through the retry place (``call``, default `_call`). The same next token twice (or
+        more than ``max_pages`` pages) raises `AmazonUnavailableError` instead of looping forever."""
+        caller = call or self._call
         token: str | None = None
         seen: set[str] = set()
         for _ in range(max_pages):
-            page = self._call(operation, lambda t=token: fetch(t), require)  # type: ignore[misc]
+            page = caller(operation, lambda t=token: fetch(t), require)  # type: ignore[misc]
             yield page
             nxt = next_token(page)
             if not nxt:
@@ -653,7 +674,7 @@ class AmazonClient:
                 raise
             record = parse_order_2026(res.payload["order"])
             if isinstance(record, UnparsableOrder):
-                raise AmazonReportError(f"order {order_id} does not parse: {record.error}")
+                raise AmazonPayloadError(f"order {order_id} does not parse: {record.error}")
             return record
 
     # v0 ------------------------------------------------------------------------------------------------
@@ -699,13 +720,22 @@ class AmazonClient:
         client.restricted_data_token = rdt
         return client
 
-    def _v0_call(self, operation: str, call: Callable[[Any], ApiResponse],
-                 require: Callable[[ApiResponse], bool]) -> ApiResponse:
-        """A v0 call with the RDT when PII is wanted; a 403 under the RDT drops PII (one warning)."""
+    @property
+    def _v0_current(self) -> Any:
+        """The Orders v0 client of the call in progress on this thread (with the RDT when PII is wanted)."""
+        client = getattr(self._v0_local, "client", None)
+        return client if client is not None else self._api("orders_v0")
+
+    def _v0_call(self, operation: str, fn: Callable[[], ApiResponse],
+                 require: Callable[[ApiResponse], bool] | None) -> ApiResponse:
+        """A v0 call through the retry place, with the RDT client when PII is wanted (``fn`` takes the client
+        from `_v0_current`). A 403 under the RDT renews an expired RDT once, otherwise drops PII (one
+        warning) and repeats the call with the plain client."""
         while True:
             client = self._v0_client()
+            self._v0_local.client = client
             try:
-                return self._call(operation, lambda c=client: call(c), require)  # type: ignore[misc]
+                return self._call(operation, fn, require)
             except AmazonAuthError as exc:
                 if client is self._clients.get("orders_v0_pii") and exc.status == 403:
                     with self._pii_lock:
@@ -716,6 +746,8 @@ class AmazonClient:
                     self._warn_pii(str(exc))
                     continue
                 raise
+            finally:
+                self._v0_local.client = None
 
     def _orders_v0(self, mids: list[str], after: datetime, before: datetime) -> Iterator[Order | UnparsableOrder]:
         params: dict[str, Any] = {
@@ -727,43 +759,23 @@ class AmazonClient:
 
         def fetch(token: str | None) -> ApiResponse:
             extra = {"NextToken": token} if token else {}
-            return self._v0_call("getOrders", lambda c: c.get_orders(**params, **extra),
-                                 lambda r: isinstance(r.payload.get("Orders"), list))
+            return cast(ApiResponse, self._v0_current.get_orders(**params, **extra))
 
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            page = fetch(token)
+        for page in self._pages("getOrders", fetch, lambda r: r.payload.get("NextToken"),
+                                lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
             for raw in page.payload["Orders"]:
                 yield self._with_items_v0(raw)
-            nxt = page.payload.get("NextToken")
-            if not nxt:
-                return
-            if nxt in seen:
-                raise AmazonUnavailableError("getOrders: Amazon returned the same NextToken twice; stopped")
-            seen.add(nxt)
-            token = nxt
 
     def _items_v0(self, order_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
+        def fetch(token: str | None) -> ApiResponse:
             extra = {"NextToken": token} if token else {}
-            page = self._v0_call(
-                "getOrderItems",
-                lambda c, extra=extra: c.get_order_items(order_id, **extra),  # type: ignore[misc]
-                lambda r: isinstance(r.payload.get("OrderItems"), list),
-            )
+            return cast(ApiResponse, self._v0_current.get_order_items(order_id, **extra))
+
+        items: list[dict[str, Any]] = []
+        for page in self._pages("getOrderItems", fetch, lambda r: r.payload.get("NextToken"),
+                                lambda r: isinstance(r.payload.get("OrderItems"), list), call=self._v0_call):
             items.extend(page.payload["OrderItems"])
-            nxt = page.payload.get("NextToken")
-            if not nxt:
-                return items
-            if nxt in seen:
-                raise AmazonUnavailableError(f"getOrderItems {order_id}: the same NextToken twice; stopped")
-            seen.add(nxt)
-            token = nxt
-        raise AmazonUnavailableError(f"getOrderItems {order_id}: too many pages")
+        return items
 
     def _with_items_v0(self, raw: Any) -> Order | UnparsableOrder:
         order_id = str(raw.get("AmazonOrderId") or "?") if isinstance(raw, dict) else "?"
@@ -772,11 +784,11 @@ class AmazonClient:
         return parse_order_v0(raw, self._items_v0(order_id))
 
     def _order_v0(self, order_id: str) -> Order | None:
-        res = self._v0_call("getOrder", lambda c: c.get_order(order_id),
+        res = self._v0_call("getOrder", lambda: self._v0_current.get_order(order_id),
                             lambda r: isinstance(r.payload, dict) and bool(r.payload.get("AmazonOrderId")))
         record = self._with_items_v0(res.payload)
         if isinstance(record, UnparsableOrder):
-            raise AmazonReportError(f"order {order_id} does not parse: {record.error}")
+            raise AmazonPayloadError(f"order {order_id} does not parse: {record.error}")
         return record
 
     # --- reports --------------------------------------------------------------------------------------
@@ -811,7 +823,11 @@ class AmazonClient:
         """createReport → poll getReport → the DONE report's document id; None when CANCELLED (no data).
         FATAL is retried after ``report_fatal_cooldown`` up to ``report_fatal_retries`` times."""
         if reuse:
-            doc = self._find_done_report(report_type, mids, start, end)
+            try:
+                doc = self._find_done_report(report_type, mids, start, end)
+            except AmazonBadRequestError as exc:  # reuse is an optimisation: never fail the run on it
+                log.info("could not look for a reusable %s report: %s", report_type, exc)
+                doc = None
             if doc is not None:
                 return doc
         reports = self._api("reports")
@@ -888,7 +904,8 @@ class AmazonClient:
             spool.close()
 
     def _download(self, url: str, compressed: bool | None) -> tuple[IO[bytes], str]:
-        spool = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024))  # noqa: SIM115 - returned open
+        # a real temporary file (not held in memory; SpooledTemporaryFile is no full BufferedIOBase before 3.11)
+        spool = cast(IO[bytes], tempfile.TemporaryFile())  # noqa: SIM115 - returned open, closed by _document
         try:
             with self._doc_http.stream("GET", url) as response:
                 if not 200 <= response.status_code < 300:
@@ -924,7 +941,9 @@ class AmazonClient:
         if updated_after.tzinfo is None or updated_before.tzinfo is None:
             raise ValueError("updated_after/updated_before must be timezone-aware")
         mids = self._marketplace_ids(marketplace_ids)
-        end = min(updated_before, self.clock.now() - ORDERS_CLAMP)
+        # whole seconds: Amazon echoes report windows to the second, and reuse compares them
+        end = min(updated_before, self.clock.now() - ORDERS_CLAMP).replace(microsecond=0)
+        updated_after = updated_after.replace(microsecond=0)
         default_mid = mids[0] if len(mids) == 1 else None
         yielded: dict[str, datetime] = {}
         start = updated_after
@@ -1146,15 +1165,15 @@ def _item_v0(it: dict[str, Any]) -> OrderItem:
         quantity_ordered=int(it["QuantityOrdered"]),
         quantity_shipped=int(it.get("QuantityShipped") or 0),
         item_price=_money_v0(it.get("ItemPrice")),
-        item_tax=_money_v0(it.get("ItemTax")),
-        shipping_price=_money_v0(it.get("ShippingPrice")),
-        shipping_tax=_money_v0(it.get("ShippingTax")),
-        shipping_discount=_money_v0(it.get("ShippingDiscount")),
-        shipping_discount_tax=_money_v0(it.get("ShippingDiscountTax")),
-        promotion_discount=_money_v0(it.get("PromotionDiscount")),
-        promotion_discount_tax=_money_v0(it.get("PromotionDiscountTax")),
-        gift_wrap_price=_money_v0(buyer.get("GiftWrapPrice")),
-        gift_wrap_tax=_money_v0(buyer.get("GiftWrapTax")),
+        item_tax=rp.charge(_money_v0(it.get("ItemTax"))),
+        shipping_price=rp.charge(_money_v0(it.get("ShippingPrice"))),
+        shipping_tax=rp.charge(_money_v0(it.get("ShippingTax"))),
+        shipping_discount=rp.charge(_money_v0(it.get("ShippingDiscount"))),
+        shipping_discount_tax=rp.charge(_money_v0(it.get("ShippingDiscountTax"))),
+        promotion_discount=rp.charge(_money_v0(it.get("PromotionDiscount"))),
+        promotion_discount_tax=rp.charge(_money_v0(it.get("PromotionDiscountTax"))),
+        gift_wrap_price=rp.charge(_money_v0(buyer.get("GiftWrapPrice"))),
+        gift_wrap_tax=rp.charge(_money_v0(buyer.get("GiftWrapTax"))),
         tax_collection_model=_str(tax.get("Model")),
         promotion_ids=tuple(str(p) for p in it.get("PromotionIds") or ()),
         is_gift=rp.parse_bool(it.get("IsGift")),
@@ -1209,14 +1228,14 @@ def _item_2026(it: dict[str, Any]) -> OrderItem:
         quantity_shipped=int(fulfillment.get("quantityFulfilled") or 0),
         item_price=item_total,
         unit_price=unit,
-        item_tax=_money_2026(tax.get("ITEM")),
-        shipping_price=_money_2026((proceeds.get("SHIPPING") or {}).get("subtotal")),
-        shipping_tax=_money_2026(tax.get("SHIPPING")),
-        gift_wrap_price=_money_2026((proceeds.get("GIFT_WRAP") or {}).get("subtotal")),
-        gift_wrap_tax=_money_2026(tax.get("GIFT_WRAP")),
-        promotion_discount=_money_2026(discount.get("ITEM"), absolute=True),
-        shipping_discount=_money_2026(discount.get("SHIPPING"), absolute=True),
-        promotion_discount_tax=_money_2026(tax.get("DISCOUNT"), absolute=True),
+        item_tax=rp.charge(_money_2026(tax.get("ITEM"))),
+        shipping_price=rp.charge(_money_2026((proceeds.get("SHIPPING") or {}).get("subtotal"))),
+        shipping_tax=rp.charge(_money_2026(tax.get("SHIPPING"))),
+        gift_wrap_price=rp.charge(_money_2026((proceeds.get("GIFT_WRAP") or {}).get("subtotal"))),
+        gift_wrap_tax=rp.charge(_money_2026(tax.get("GIFT_WRAP"))),
+        promotion_discount=rp.charge(_money_2026(discount.get("ITEM"), absolute=True)),
+        shipping_discount=rp.charge(_money_2026(discount.get("SHIPPING"), absolute=True)),
+        promotion_discount_tax=rp.charge(_money_2026(tax.get("DISCOUNT"), absolute=True)),
         tax_collection_model=_tax_model_2026(collections[0].get("model")) if collections else None,
         promotion_ids=tuple(promo),
         is_gift=bool(packing.get("giftOption")),
@@ -1244,6 +1263,9 @@ def parse_order_2026(raw: Any) -> Order | UnparsableOrder:
         ship = fulfillment.get("shipByWindow") or {}
         deliver = fulfillment.get("deliverByWindow") or {}
         items = tuple(_item_2026(it) for it in raw.get("orderItems") or ())
+        total = _money_2026((raw.get("proceeds") or {}).get("grandTotal"))
+        if total is not None and total.amount == 0 and _STATUS_2026[status_raw] is OrderStatus.CANCELED:
+            total = None  # v0 omits OrderTotal on cancelled orders; keep both sources alike
         return Order(
             amazon_order_id=str(raw["orderId"]),
             marketplace_id=str(channel["marketplaceId"]),
@@ -1251,7 +1273,7 @@ def parse_order_2026(raw: Any) -> Order | UnparsableOrder:
             last_update_date=_required_date(raw.get("lastUpdatedTime"), "lastUpdatedTime"),
             status=_STATUS_2026[status_raw],
             fulfillment_channel="AFN" if by == "AMAZON" else "MFN",
-            order_total=_money_2026((raw.get("proceeds") or {}).get("grandTotal")),
+            order_total=total,
             sales_channel=_str(channel.get("marketplaceName")),
             order_type="Preorder" if "PREORDER" in programs else "StandardOrder",
             is_business_order="AMAZON_BUSINESS" in programs,
@@ -1314,7 +1336,6 @@ def parse_catalog_item(raw: Any, marketplace_id: str) -> CatalogItem | None:
 
 __all__ = [
     "AmazonClient",
-    "AmazonError",
     "parse_catalog_item",
     "parse_order_2026",
     "parse_order_v0",

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import click
 
 from amz2erp import __version__
+from amz2erp.clock import default_clock
 from amz2erp.config import Settings, default_config_path, default_state_path, find_config, load_settings
 from amz2erp.errors import Amz2ErpError, ExitCode
 from amz2erp.log import MASKER, setup_logging
@@ -158,7 +159,7 @@ def status(app: App, limit: int) -> int:
         runs = state.last_runs(limit)
         failed = state.entries(status=FAILED)[:limit]
         counts = {kind: {"done": state.count(kind, "done"), "failed": state.count(kind, FAILED)}
-                  for kind in ("order", "item", "item_price", "customer", "address")}
+                  for kind in ("order", "listing", "item", "customer", "address")}
     r = app.reporter
     r.table("Cursors", ["stream", "marketplace", "up to", "updated"],
             [(c["stream"], c["marketplace"], c["value"], c["updated_at"]) for c in cursors])
@@ -249,7 +250,7 @@ def check(app: App) -> int:
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
-    with AmazonClient(settings.amazon) as amazon:
+    with AmazonClient(settings.amazon, clock=default_clock()) as amazon:
         results = run_checks(erp, settings, amazon=amazon)
     for r in results:
         mark = "✓" if r.ok else "✗"
@@ -415,6 +416,51 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, 
     return code
 
 
+@cli.command()
+@click.option("--every", default="15m", show_default=True, callback=_parse_chunk, help="How often sync-orders runs.")
+@click.option("--products-every", default="24h", show_default=True, callback=_parse_chunk,
+              help="How often sync-products runs.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Log file (default: next to the state database).")
+@click.option("--install", is_flag=True, help="Add the lines to your crontab (idempotent).")
+@pass_app
+def cron(app: App, every: timedelta, products_every: timedelta, log_path: str | None, install: bool) -> int:
+    """Print (or --install) crontab lines for unattended syncs; the run lock prevents overlaps.
+
+    Example: amz2erp --config /etc/amz2erp.toml cron --every 15m --install
+    """
+    from amz2erp import cron as cron_mod
+
+    log_file = Path(log_path) if log_path else app.settings.state.path.parent / "amz2erp.log"
+    lines = cron_mod.cron_lines(app.settings_path, log_file, every, products_every)
+    if install:
+        changed = cron_mod.install(lines)
+        app.reporter.info("Installed into your crontab." if changed else "Your crontab already has these lines.")
+    app.reporter.line("\n".join(lines))
+    app.reporter.emit_json({"lines": lines, "installed": install})
+    return ExitCode.OK
+
+
+@cli.command()
+@click.option("--orders", default=200, show_default=True, type=click.IntRange(1, 20000),
+              help="How many Amazon orders to generate.")
+@click.option("--seed", default=7, show_default=True, help="Seed for the generated data.")
+@click.option("--keep", is_flag=True, help="Leave the simulators running and print their URLs and config.")
+@pass_app
+def demo(app: App, orders: int, seed: int, keep: bool) -> int:
+    """Run the whole pipeline on local simulators (no accounts needed).
+
+    Example: amz2erp demo --orders 500
+    """
+    from amz2erp.demo import run_demo
+
+    def run_step(args: list[str]) -> int:
+        extra = ["-q"] if app.quiet else []
+        return run([*extra, *args])
+
+    return run_demo(app.reporter, run_step, orders=orders, seed=seed, keep=keep)
+
+
 # --- the error boundary ----------------------------------------------------------------------------------
 
 
@@ -426,11 +472,10 @@ def _error(message: str) -> None:
     click.echo(f"Error: {MASKER.mask(message)}", err=True)
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
-    """Entry point: run the CLI and map every outcome to a documented exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+def run(argv: list[str]) -> int:
+    """Run the CLI once and map every outcome to a documented exit code (never raises)."""
+    args = list(argv)
     show_traceback = "--traceback" in args
-    signal.signal(signal.SIGTERM, _on_sigterm)
     code: int
     try:
         rv = cli.main(args=args, prog_name="amz2erp", standalone_mode=False)
@@ -458,7 +503,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)")
         code = INTERNAL_ERROR
     sys.stdout.flush()
-    sys.exit(code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
 
 
 __all__ = ["App", "cli", "find_config", "main"]

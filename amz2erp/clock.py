@@ -79,3 +79,18 @@ class SimulatedClock:
         """Move time forward without counting it as sleep (tests: 'an hour later')."""
         with self._lock:
             self._offset += seconds
+
+
+_default_clock: Clock = SystemClock()
+
+
+def default_clock() -> Clock:
+    """The clock commands use when none is passed: the system clock, except inside `amz2erp demo`, which
+    shares one simulated clock between the local simulators and the commands so "three minutes later"
+    takes no time."""
+    return _default_clock
+
+
+def set_default_clock(clock: Clock | None) -> None:
+    global _default_clock
+    _default_clock = clock or SystemClock()

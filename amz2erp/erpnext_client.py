@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from amz2erp.config import ErpNextSettings
@@ -67,16 +68,10 @@ CONFLICT_EXC = frozenset(
         "DocumentLockedError",
     }
 )
-# Frappe error types after which the transaction was rolled back and a resend is safe and may succeed.
-TRANSIENT_EXC = frozenset(
-    {
-        "QueryDeadlockError",
-        "QueryTimeoutError",
-        "OperationalError",
-        "InterfaceError",
-        "RateLimitExceededError",
-    }
-)
+# Frappe error types after which the transaction was rolled back: a resend is safe and may succeed.
+SAFE_RETRY_EXC = frozenset({"QueryDeadlockError", "QueryTimeoutError", "RateLimitExceededError"})
+# Database connection errors: a commit may or may not have happened (MySQL 2013 during COMMIT).
+AMBIGUOUS_EXC = frozenset({"OperationalError", "InterfaceError"})
 _CONFLICT_TEXT = re.compile(
     r"cannot edit (cancelled|submitted)|submitted record cannot be deleted|cannot (delete|cancel) because",
     re.IGNORECASE,
@@ -86,7 +81,7 @@ _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
-_warned_urls: set[str] = set()
+_warned_urls: set[object] = set()
 _warn_lock = threading.Lock()
 
 
@@ -181,7 +176,7 @@ def error_from_response(
         cls = ErpNextDuplicateError
     elif exc_type in CONFLICT_EXC or _CONFLICT_TEXT.search(detail):
         cls = ErpNextConflictError
-    elif status == 429 or exc_type in TRANSIENT_EXC or (status >= 500 and not exc_type):
+    elif status == 429 or exc_type in SAFE_RETRY_EXC | AMBIGUOUS_EXC or (status >= 500 and not exc_type):
         cls = ErpNextUnavailableError
     elif exc_type == "ValidationError" and _DUPLICATE_TEXT.search(detail):
         cls = ErpNextDuplicateError
@@ -302,6 +297,15 @@ class ErpNextClient:
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self.session = session
         self._warn_plain_http()
+        if not settings.verify_tls:
+            # One warning here instead of urllib3's InsecureRequestWarning on every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            with _warn_lock:
+                if ("no-verify", self.url) not in _warned_urls:
+                    _warned_urls.add(("no-verify", self.url))
+                    log.warning(
+                        "TLS certificate verification is off for %s ([erpnext] verify_tls = false)", self.url
+                    )
 
     def __repr__(self) -> str:
         return f"ErpNextClient({self.url!r})"
@@ -394,13 +398,13 @@ class ErpNextClient:
     def _classify(resp: requests.Response, err: ErpNextError, idempotent: bool) -> str | None:
         """How a failed answer may be retried: _SAFE, _AMBIGUOUS, or None (a definite answer)."""
         status = resp.status_code
-        if status == 429 or err.exc_type in TRANSIENT_EXC:
+        if status == 429 or err.exc_type in SAFE_RETRY_EXC:
             return _SAFE
         if status >= 500:
             if idempotent:
                 return _SAFE
             # A Frappe error body on a 500 means Frappe caught the exception and rolled back: definite.
-            if err.exc_type and status == 500:
+            if status == 500 and err.exc_type and err.exc_type not in AMBIGUOUS_EXC:
                 return None
             return _AMBIGUOUS
         return None
@@ -445,11 +449,17 @@ class ErpNextClient:
                 resp = self._send(method, path, params=params, body=body, stat=stat)
             except _Transport as tr:
                 kind = _AMBIGUOUS if tr.sent else _SAFE
-                reason = type(tr.exc).__name__
                 last = ErpNextUnavailableError(
-                    self._mask(f"ERPNext {what}: no answer from {self.url} ({reason})")
+                    self._mask(f"ERPNext {what}: no answer from {self.url} ({_reason(tr.exc, self.timeout)})")
                 )
             else:
+                if 300 <= resp.status_code < 400:
+                    # Never follow: a redirected POST turns into a GET and the write is silently lost.
+                    raise ErpNextError(
+                        f"ERPNext {what}: redirected (HTTP {resp.status_code}) to "
+                        f"{resp.headers.get('Location', '?')}; set [erpnext] url to the final address",
+                        status=resp.status_code,
+                    )
                 if resp.status_code < 400:
                     payload = self._json(resp)
                     if payload is None and resp.content:
@@ -820,6 +830,27 @@ class ErpNextClient:
         except ErpNextDuplicateError:
             return False
         return True
+
+
+def _reason(exc: Exception, timeout: float) -> str:
+    """A short, human reason for a transport failure (requests' own texts run to several lines)."""
+    text = repr(exc.args[0]) if exc.args else repr(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"no answer within {timeout:g}s"
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("Errno 111", "connection refused"),
+        ("NameResolution", "host name not found"),
+        ("Name or service not known", "host name not found"),
+        ("reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed without an answer"),
+        ("aborted", "connection aborted"),
+    ):
+        if marker in text:
+            return reason
+    return type(exc).__name__
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:

@@ -218,10 +218,13 @@ def existing_custom_fields(client: ErpNextClient) -> dict[tuple[str, str], dict[
     return {(r["dt"], r["fieldname"]): r for r in rows}
 
 
-def custom_field_differences(client: ErpNextClient) -> list[str]:
+def custom_field_differences(
+    client: ErpNextClient, existing: dict[tuple[str, str], dict[str, Any]] | None = None
+) -> list[str]:
     """Custom fields that exist with other properties than amz2erp would give them (e.g. created by the
     Frappe connector). amz2erp leaves them as they are; this says how they differ."""
-    existing = existing_custom_fields(client)
+    if existing is None:
+        existing = existing_custom_fields(client)
     notes: list[str] = []
     for spec in CUSTOM_FIELDS:
         row = existing.get((spec["dt"], spec["fieldname"]))
@@ -252,7 +255,7 @@ def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
     for spec in CUSTOM_FIELDS:
         if (spec["dt"], spec["fieldname"]) not in existing:
             actions.append(SetupAction("Custom Field", f"{spec['dt']}-{spec['fieldname']}", dict(spec)))
-    for note in custom_field_differences(client):
+    for note in custom_field_differences(client, existing):
         log.warning("custom field %s; left as it is", note)
 
     group = client.find("Item Group", [["name", "=", d.item_group]], fields=("name", "is_group"))
@@ -280,38 +283,7 @@ def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
             )
         )
 
-    company = _company(client, d.company)
-    if company is None:
-        log.warning(
-            "company %r does not exist; charge accounts are not planned (see `amz2erp check`)", d.company
-        )
-    else:
-        abbr = str(company.get("abbr") or "")
-        parent = full_account_name(d.account_group, abbr)
-        wanted = {
-            full_account_name(n, abbr): (account_base_name(n, abbr), t)
-            for n, t in charge_accounts(settings).items()
-        }
-        have = {
-            r["name"]
-            for r in client.list("Account", fields=("name",), filters=[["name", "in", sorted(wanted)]])
-        }
-        for full, (base, account_type) in wanted.items():
-            if full not in have:
-                actions.append(
-                    SetupAction(
-                        "Account",
-                        full,
-                        {
-                            "account_name": base,
-                            "parent_account": parent,
-                            "company": d.company,
-                            "is_group": 0,
-                            "account_type": account_type,
-                        },
-                        reason="[accounts]",
-                    )
-                )
+    actions.extend(_plan_accounts(client, settings))
 
     if settings.items.unknown_sku == "placeholder":
         code = settings.items.placeholder_item
@@ -334,6 +306,51 @@ def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
                 )
             )
     return actions
+
+
+def _plan_accounts(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
+    """The missing charge accounts, or none (with a warning) when the company or the group is unusable."""
+    d = settings.defaults
+    company = _company(client, d.company)
+    if company is None:
+        log.warning(
+            "company %r does not exist; charge accounts are not planned (see `amz2erp check`)", d.company
+        )
+        return []
+    abbr = str(company.get("abbr") or "")
+    parent = full_account_name(d.account_group, abbr)
+    group = client.find("Account", [["name", "=", parent]], fields=("name", "is_group", "company"))
+    if group is None or not int(group.get("is_group") or 0) or group.get("company") != d.company:
+        log.warning(
+            "account group %r is missing or not a group account of %r; charge accounts are not planned "
+            "(see `amz2erp check`)",
+            parent,
+            d.company,
+        )
+        return []
+    wanted = {
+        full_account_name(n, abbr): (account_base_name(n, abbr), t)
+        for n, t in charge_accounts(settings).items()
+    }
+    have = {
+        r["name"] for r in client.list("Account", fields=("name",), filters=[["name", "in", sorted(wanted)]])
+    }
+    return [
+        SetupAction(
+            "Account",
+            full,
+            {
+                "account_name": base,
+                "parent_account": parent,
+                "company": d.company,
+                "is_group": 0,
+                "account_type": account_type,
+            },
+            reason="[accounts]",
+        )
+        for full, (base, account_type) in wanted.items()
+        if full not in have
+    ]
 
 
 def apply_setup(client: ErpNextClient, actions: Sequence[SetupAction]) -> list[SetupAction]:
@@ -409,6 +426,8 @@ def run_checks(
                 )
             except ErpNextUnavailableError as exc:
                 add(CheckResult("erpnext available", False, str(exc), "retry later"))
+            except ErpNextError as exc:
+                add(CheckResult("erpnext checks", False, f"ERPNext refused a check query: {exc}", None))
 
     if amazon is not None:
         results.extend(_amazon_checks(amazon, settings))
@@ -423,6 +442,21 @@ def _names(client: ErpNextClient, doctype: str, filters: Sequence[Any], limit: i
     rows = list(client.list(doctype, fields=("name",), filters=filters, limit=limit))
     names = [str(r["name"]) for r in rows]
     return ", ".join(names) if names else "none"
+
+
+def _account_groups(client: ErpNextClient, company: str) -> str:
+    """Group accounts of the company that suit charge accounts: tax groups first, then expense groups."""
+    base = [["company", "=", company], ["is_group", "=", 1]]
+    names: list[str] = []
+    for extra in (
+        ["account_type", "=", "Tax"],
+        ["root_type", "=", "Liability"],
+        ["root_type", "=", "Expense"],
+    ):
+        for row in client.list("Account", fields=("name",), filters=[*base, extra], limit=6):
+            if row["name"] not in names:
+                names.append(str(row["name"]))
+    return ", ".join(names[:6]) if names else "none"
 
 
 def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResult]:
@@ -573,7 +607,6 @@ def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResu
         group_name = full_account_name(d.account_group, abbr)
         group = _doc(client, "Account", group_name)
         group_ok = False
-        groups_of_company = [["company", "=", d.company], ["is_group", "=", 1]]
         if group is None:
             add(
                 CheckResult(
@@ -581,7 +614,7 @@ def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResu
                     False,
                     f"account {group_name!r} does not exist",
                     f"set [defaults] account_group to a group account of {d.company!r}, e.g. "
-                    f"{_names(client, 'Account', groups_of_company)}",
+                    f"{_account_groups(client, d.company)}",
                 )
             )
         else:
@@ -597,7 +630,7 @@ def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResu
                         False,
                         f"account {group_name!r} " + " and ".join(problems),
                         f"set [defaults] account_group to a group account of {d.company!r}, e.g. "
-                        f"{_names(client, 'Account', groups_of_company)}",
+                        f"{_account_groups(client, d.company)}",
                     )
                 )
             else:
@@ -638,14 +671,62 @@ def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResu
     missing_fields = [
         f"{s['dt']}.{s['fieldname']}" for s in CUSTOM_FIELDS if (s["dt"], s["fieldname"]) not in existing
     ]
+    differences = custom_field_differences(client, existing)
+    note = (
+        ("; differing from amz2erp's definition (left as they are): " + "; ".join(differences))
+        if differences
+        else ""
+    )
+    order_id = existing.get(("Sales Order", "amazon_order_id"))
     if missing_fields:
-        add(CheckResult("custom fields", False, f"missing: {', '.join(missing_fields)}", SETUP_FIX))
+        add(CheckResult("custom fields", False, f"missing: {', '.join(missing_fields)}{note}", SETUP_FIX))
+    elif order_id is not None and int(order_id.get("unique") or 0) and settings.orders.amend_on_drift:
+        add(
+            CheckResult(
+                "custom fields",
+                False,
+                "Sales Order.amazon_order_id is unique, so an amendment cannot carry the order id (the cancelled "
+                "original keeps it), but [orders] amend_on_drift = true amends orders" + note,
+                "set [orders] amend_on_drift = false, or untick Unique on Sales Order.amazon_order_id "
+                "(Customize Form)",
+            )
+        )
     else:
-        differences = custom_field_differences(client)
-        detail = f"{len(CUSTOM_FIELDS)} fields exist"
-        if differences:
-            detail += "; differing from amz2erp's definition (left as they are): " + "; ".join(differences)
-        add(CheckResult("custom fields", True, detail))
+        add(CheckResult("custom fields", True, f"{len(CUSTOM_FIELDS)} fields exist{note}"))
+
+    # currencies: an order in another currency than the company's needs a rate (recording 049)
+    if company is not None:
+        company_currency = str(company.get("default_currency") or "")
+        for currency in sorted(
+            {m.currency for m in settings.amazon.resolved_marketplaces()} - {company_currency}
+        ):
+            pair = f"{currency}:{company_currency}"
+            label = f"exchange rate {currency}"
+            if pair in settings.orders.exchange_rates:
+                add(CheckResult(label, True, f"{pair} from [orders.exchange_rates]"))
+                continue
+            record = client.find(
+                "Currency Exchange",
+                [["from_currency", "=", currency], ["to_currency", "=", company_currency]],
+            )
+            if record is not None:
+                add(
+                    CheckResult(
+                        label, True, f"ERPNext has a Currency Exchange {currency} to {company_currency}"
+                    )
+                )
+            else:
+                add(
+                    CheckResult(
+                        label,
+                        False,
+                        f"orders in {currency} need a rate to {company_currency}, and ERPNext has no "
+                        f"Currency Exchange record {currency} to {company_currency} (without one, and "
+                        "without internet access, ERPNext refuses the Sales Order)",
+                        f"create a Currency Exchange {currency} to {company_currency} in ERPNext, or set "
+                        f'[orders.exchange_rates] "{pair}" = <rate>',
+                    )
+                )
 
     # placeholder item
     if settings.items.unknown_sku == "placeholder":

@@ -105,6 +105,8 @@ class OrderWriter:
                 outcome, detail = self._process(record, plan)
             except (RemoteAuthError, RemoteUnavailableError):
                 raise  # fatal for the run: the ledger keeps the intent, the next run resolves it
+            except mapping.OrderSkipped as exc:
+                outcome, detail = self._skip(record, exc.reason, plan)
             except Amz2ErpError as exc:
                 outcome, detail = Outcome.FAILED, str(exc)
             except Exception as exc:  # one bad order never stops the others
@@ -130,18 +132,19 @@ class OrderWriter:
             return self._cancel(order, existing, content_hash, plan)
         if order.status is OrderStatus.UNFULFILLABLE and existing is None:
             return self._skip(order, "Unfulfillable (multi-channel fulfillment order): not a sale", plan)
-        if order.status.is_pending and not self.settings.orders.import_pending and existing is None:
-            return self._skip(order, "Pending: Amazon gives no prices yet (set [orders] import_pending = true "
-                                     "to import it as a draft)", plan)
+        reason = mapping.order_skip_reason(order, self.ctx)
+        if reason is not None:
+            if existing is not None and order.status.is_pending:
+                # imported earlier as a pending draft (import_pending was on then): leave it be
+                return Outcome.UNCHANGED, existing["name"]
+            return self._skip(order, reason, plan)
 
         customer = self.ensure_customer(order, plan)
-        self.ensure_address(order, customer, plan)
+        address = self.ensure_address(order, customer, plan)
         item_codes = self.resolve_items(order, plan)
         rate = self.conversion_rate(order)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
-                                           item_codes=item_codes)
-        if not doc.get("items"):
-            return self._skip(order, "no line with a quantity to import", plan)
+                                           item_codes=item_codes, shipping_address_name=address)
         self.check_total(order, doc)
         submit = self.settings.orders.submit and not order.status.is_pending
 
@@ -220,12 +223,24 @@ class OrderWriter:
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
         drift = mapping.sales_order_drift(full, doc)
+        # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
+        # amazon_order_status is allowed on submit, so it is simply followed.
+        status_change = drift.pop("amazon_order_status", None)
+        outcome = Outcome.UNCHANGED
+        if status_change is not None:
+            plan.append({"action": "update status", "doctype": SO, "name": name,
+                         "changes": {"amazon_order_status": status_change[1]}})
+            if not self.dry_run:
+                self.state.mark_writing("order", order.amazon_order_id, content_hash,
+                                        marketplace=order.marketplace_id)
+                self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
+            outcome = Outcome.UPDATED
         if not drift:
             if not self.dry_run:
                 self.state.mark_done("order", order.amazon_order_id, name, content_hash,
                                      marketplace=order.marketplace_id,
                                      info={"amazon_status": order.status.value, "docstatus": 1})
-            return Outcome.UNCHANGED, name
+            return outcome, name
         summary = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in sorted(drift.items()))
         if self.settings.orders.amend_on_drift:
             return self._amend(order, full, doc, content_hash, summary, plan)
@@ -321,24 +336,45 @@ class OrderWriter:
             refs.extend(f"{doctype} {r['name']}" for r in rows)
         return refs
 
+    def customer_key(self, order: Order) -> str:
+        """The natural key of the order's customer (unique custom field ``amazon_customer_key``): per
+        marketplace, per buyer (Amazon's stable anonymised e-mail, else the name), or per order without PII."""
+        if self.settings.orders.customer == "marketplace":
+            return f"marketplace:{order.marketplace_id}"
+        if order.buyer_email:
+            return f"buyer:{order.buyer_email.lower()}"
+        if order.buyer_name:
+            return f"buyer-name:{order.buyer_name}"
+        return f"order:{order.amazon_order_id}"
+
     def ensure_customer(self, order: Order, plan: list[dict[str, Any]]) -> str:
-        doc = mapping.order_to_customer(order, self.ctx)
+        doc = dict(mapping.order_to_customer(order, self.ctx))
+        key = self.customer_key(order)
+        doc["amazon_customer_key"] = key
         name = str(doc["customer_name"])
-        with self._customer_locks(name):
-            entry = self.state.get("customer", name)
+        with self._customer_locks(key):
+            entry = self.state.get("customer", key)
             if entry is not None and entry.status == DONE and entry.erp_name:
                 return entry.erp_name
-            found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
+            found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
+            if found is None and not key.startswith("buyer"):
+                # customers made by the Frappe connector carry no key, only the same name
+                found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
             if found is not None:
                 if not self.dry_run:
-                    self.state.mark_done("customer", name, str(found["name"]), "")
+                    self.state.mark_done("customer", key, str(found["name"]), "")
                 return str(found["name"])
             plan.append({"action": "create", "doctype": "Customer", "doc": doc})
             if self.dry_run:
                 return name
-            self.state.mark_writing("customer", name, "")
-            created = self.erp.insert("Customer", doc, key={"customer_name": name})
-            self.state.mark_done("customer", name, str(created["name"]), "")
+            self.state.mark_writing("customer", key, "")
+            try:
+                created = self.erp.insert("Customer", doc, key={"amazon_customer_key": key})
+            except ErpNextDuplicateError:
+                created = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",)) or {}
+                if not created:
+                    raise
+            self.state.mark_done("customer", key, str(created["name"]), "")
             self.rt.counts.add("customers created")
             return str(created["name"])
 
@@ -418,7 +454,7 @@ class OrderWriter:
         company_currency = self.ctx.company_currency
         if currency is None or currency == company_currency:
             return None
-        day = order.purchase_date.date().isoformat()
+        day = mapping.marketplace_date(order.purchase_date, order.marketplace_id).isoformat()
         cache_key = (currency, day)
         with self._cache_lock:
             if cache_key in self._rates:

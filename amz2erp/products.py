@@ -193,7 +193,8 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
                   dry_run: bool = False) -> ProductsResult:
     writer = ProductWriter(rt, dry_run=dry_run)
     result = ProductsResult()
-    after = after or rt.settings.sync.after
+    # Only an explicit --after filters listings: [sync] after is where order history starts, and a product
+    # listed before it can still be sold after it.
     since = to_utc_start(after) if after else None
     seen_codes: set[str] = set()
     for marketplace in resolve_marketplaces(rt, marketplaces):

@@ -55,11 +55,22 @@ def charset_from_content_type(content_type: str | None, default: str = DEFAULT_C
     return default
 
 
+def _looks_compressed(head: bytes) -> bool:
+    if head[:2] == b"\x1f\x8b":  # gzip magic
+        return True
+    # a zlib header: deflate method, window <= 32K, header checksum divisible by 31
+    return len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and (head[0] * 256 + head[1]) % 31 == 0
+
+
 class Decompressor:
-    """Incremental gunzip/inflate that also passes plain data through (detected from the first bytes)."""
+    """Incremental gunzip/inflate that passes plain data through.
+
+    Whether the data is compressed is sniffed from its first bytes, whatever ``compressionAlgorithm`` said:
+    an HTTP layer that already undid a ``Content-Encoding: gzip`` hands us plain text under a GZIP label."""
 
     def __init__(self, compressed: bool | None = None) -> None:
-        self._mode: str | None = None if compressed is None else ("z" if compressed else "plain")
+        self.declared = compressed  # what the document metadata claimed (informational)
+        self._mode: str | None = None
         self._z: Any = None
         self._head = b""
 
@@ -69,7 +80,7 @@ class Decompressor:
             if len(self._head) < 2:
                 return b""
             chunk, self._head = self._head, b""
-            self._mode = "z" if chunk[:2] == b"\x1f\x8b" or chunk[:1] == b"\x78" else "plain"
+            self._mode = "z" if _looks_compressed(chunk[:2]) else "plain"
         if self._mode == "plain":
             return chunk
         if self._z is None:
@@ -349,11 +360,20 @@ def _channel(value: str | None) -> str:
     raise ValueError(f"unknown fulfillment-channel {value!r}")
 
 
-def _money(value: str | None, currency: str | None, *, absolute: bool = False) -> Money | None:
+def charge(value: Money | None) -> Money | None:
+    """Canonical form of an ancillary charge (tax, shipping, discount, gift wrap): a zero amount is "no
+    charge" (None), so v0 (which sends 0.00), 2026-01-01 (which omits zero breakdowns) and the report agree."""
+    return None if value is None or value.amount == 0 else value
+
+
+def _money(
+    value: str | None, currency: str | None, *, absolute: bool = False, zero_none: bool = True
+) -> Money | None:
     amount = parse_decimal(value)
     if amount is None or not currency:
         return None
-    return Money(amount=abs(amount) if absolute else amount, currency=currency)
+    m = Money(amount=abs(amount) if absolute else amount, currency=currency)
+    return charge(m) if zero_none else m
 
 
 def _marketplace_for(row: dict[str, str], default: str | None) -> str | None:
@@ -399,7 +419,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
                 title=_get(r, "product-name", "item-name", "title"),
                 quantity_ordered=qty,
                 quantity_shipped=shipped,
-                item_price=_money(r.get("item-price"), cur),
+                item_price=_money(r.get("item-price"), cur, zero_none=False),
                 item_tax=_money(r.get("item-tax"), cur),
                 shipping_price=_money(r.get("shipping-price"), cur),
                 shipping_tax=_money(r.get("shipping-tax"), cur),

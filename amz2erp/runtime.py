@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from amz2erp.clock import Clock, SystemClock
+from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
 from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode
 from amz2erp.state import RunLock, StateStore
@@ -162,7 +162,7 @@ def open_runtime(
     from amz2erp.amazon import AmazonClient
     from amz2erp.erpnext_client import ErpNextClient
 
-    clock = clock or SystemClock()
+    clock = clock or default_clock()
     lock = RunLock(settings.state.path)
     lock.acquire()
     try:

@@ -105,7 +105,7 @@ class Replay:
                     self.learn(r, a)
 
     # -- running -----------------------------------------------------------------------------------------
-    def send(self, rec: dict[str, Any]) -> requests.Response:
+    def send(self, fname: str, rec: dict[str, Any]) -> requests.Response:
         req = rec["request"]
         headers = {"Accept": "application/json"}
         if req.get("auth") == "token":
@@ -115,7 +115,7 @@ class Replay:
         path = self.to_sim(req["path"])
         params = self.to_sim(req.get("query") or None)
         url = self.sim.url + requests.utils.quote(path, safe="/")
-        if rec["name"].startswith("083"):
+        if fname.startswith("083"):  # the malformed body is not recorded; this one fails at char 46 too
             prefix = '{"item_code": "'
             tail = '", "a": '
             body = prefix + "X" * (46 - len(prefix) - len(tail)) + tail + "}"
@@ -137,7 +137,7 @@ class Replay:
             hook = SETUP.get(f[:3])
             if hook:
                 hook(self)
-            resp = self.send(rec)
+            resp = self.send(f, rec)
             self.done[f] = (rec, resp)
             body = rec["response"]["json"]
             if resp.status_code < 400 and isinstance(body, dict):
@@ -173,7 +173,7 @@ def _setup_047(rp: Replay) -> None:
 def _setup_090(rp: Replay) -> None:
     rp.sim.insert_doc("Customer", {"customer_name": "Buyer - 111-1234567-APPENDIX", "customer_type": "Individual",
                                    "customer_group": "Individual", "territory": "United States"}, validate=True)
-    rp.item("AMZ-SKU-APX", "Appendix Widget")
+    rp.item("AMZ-SKU-APX", "Appendix item")
     rp.series(140)  # the recording site had run benchmarks in between: the appendix starts at 00141
 
 
@@ -264,8 +264,6 @@ def _compare(rp: Replay, rec: dict[str, Any], resp: requests.Response) -> list[s
             problems.append(f"body keys {sorted(body)} != recorded {sorted(exp_body)}")
         if "exception" in exp_body:
             exp_exc, act_exc = _norm(rp, exp_body["exception"]), _norm(rp, body.get("exception"))
-            if rec["name"].startswith("083"):  # the malformed body itself is not recorded
-                exp_exc, act_exc = exp_exc.split(":")[0], str(act_exc).split(":")[0]
             if exp_exc != act_exc:
                 problems.append(f"exception {act_exc!r} != recorded {exp_exc!r}")
         for key in ("_error_message", "_exc_source"):

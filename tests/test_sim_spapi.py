@@ -55,7 +55,10 @@ def sim(clock: SimulatedClock, data) -> Iterator[SpApiSimulator]:
     import copy
 
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(listings), orders=copy.deepcopy(orders), report_processing_seconds=30
+        clock=clock,
+        listings=copy.deepcopy(listings),
+        orders=copy.deepcopy(orders),
+        report_processing_seconds=30,
     ) as s:
         yield s
 
@@ -87,7 +90,11 @@ def test_get_orders_paging_matches_truth(sim: SpApiSimulator) -> None:
     token = None
     pages = 0
     while True:
-        kw = {"LastUpdatedAfter": ts(START - timedelta(days=1)), "MarketplaceIds": [US, DE], "MaxResultsPerPage": 40}
+        kw = {
+            "LastUpdatedAfter": ts(START - timedelta(days=1)),
+            "MarketplaceIds": [US, DE],
+            "MaxResultsPerPage": 40,
+        }
         if token:
             kw["NextToken"] = token
         res = orders.get_orders(**kw)
@@ -137,17 +144,25 @@ def test_two_minute_rule_and_mixing_rule(sim: SpApiSimulator, clock: SimulatedCl
     orders = make_client(Orders, sim)
     now = clock.now()
     with pytest.raises(SellingApiBadRequestException):
-        orders.get_orders(LastUpdatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(seconds=60)), MarketplaceIds=US)
-    ok = orders.get_orders(LastUpdatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(minutes=3)), MarketplaceIds=US)
+        orders.get_orders(
+            LastUpdatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(seconds=60)), MarketplaceIds=US
+        )
+    ok = orders.get_orders(
+        LastUpdatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(minutes=3)), MarketplaceIds=US
+    )
     assert ok.payload["LastUpdatedBefore"] == ts(now - timedelta(minutes=3))
     with pytest.raises(SellingApiBadRequestException):  # mixing families
-        orders.get_orders(CreatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(minutes=5)), MarketplaceIds=US)
+        orders.get_orders(
+            CreatedAfter=ts(START), LastUpdatedBefore=ts(now - timedelta(minutes=5)), MarketplaceIds=US
+        )
     with pytest.raises(SellingApiBadRequestException):  # both Afters
         orders.get_orders(CreatedAfter=ts(START), LastUpdatedAfter=ts(START), MarketplaceIds=US)
     with pytest.raises(SellingApiBadRequestException):  # neither
         orders.get_orders(MarketplaceIds=US)
     with pytest.raises(SellingApiBadRequestException):  # Before < After
-        orders.get_orders(CreatedAfter=ts(START), CreatedBefore=ts(START - timedelta(days=1)), MarketplaceIds=US)
+        orders.get_orders(
+            CreatedAfter=ts(START), CreatedBefore=ts(START - timedelta(days=1)), MarketplaceIds=US
+        )
 
 
 def test_get_order_items_and_pending_hide_prices(sim: SpApiSimulator) -> None:
@@ -177,10 +192,14 @@ def test_rdt_unlocks_pii(sim: SpApiSimulator) -> None:
     order = next(o for o in sim.orders if o.status == "Shipped" and o.fulfillment_channel == "MFN")
     tokens = make_client(Tokens, sim)
     rdt = tokens.create_restricted_data_token(
-        restrictedResources=[{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]}]
+        restrictedResources=[
+            {"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]}
+        ]
     ).payload["restrictedDataToken"]
     pii_orders = make_client(Orders, sim, restricted_data_token=rdt)
-    res = pii_orders.get_orders(CreatedAfter=ts(START - timedelta(days=1)), MarketplaceIds=order.marketplace_id)
+    res = pii_orders.get_orders(
+        CreatedAfter=ts(START - timedelta(days=1)), MarketplaceIds=order.marketplace_id
+    )
     got = next(o for o in res.payload["Orders"] if o["AmazonOrderId"] == order.amazon_order_id)
     assert got["BuyerInfo"]["BuyerName"] == order.buyer_name
     assert got["ShippingAddress"]["AddressLine1"] == order.shipping_address.line1
@@ -196,7 +215,9 @@ def test_rdt_refused_without_pii_role(sim: SpApiSimulator) -> None:
     tokens = make_client(Tokens, sim)
     with pytest.raises(SellingApiForbiddenException):
         tokens.create_restricted_data_token(
-            restrictedResources=[{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo"]}]
+            restrictedResources=[
+                {"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo"]}
+            ]
         )
 
 
@@ -232,9 +253,16 @@ def test_mutations_visible_incrementally(sim: SpApiSimulator, clock: SimulatedCl
     clock.advance(600)
     sim.ship_order(target.amazon_order_id)
     after = clock.now() - timedelta(minutes=1)
-    assert orders.get_orders(LastUpdatedAfter=ts(after - timedelta(minutes=5)), MarketplaceIds=[US, DE]).payload["Orders"] == []
+    assert (
+        orders.get_orders(LastUpdatedAfter=ts(after - timedelta(minutes=5)), MarketplaceIds=[US, DE]).payload[
+            "Orders"
+        ]
+        == []
+    )
     clock.advance(180)  # visible once older than two minutes
-    got = orders.get_orders(LastUpdatedAfter=ts(after - timedelta(minutes=5)), MarketplaceIds=[US, DE]).payload["Orders"]
+    got = orders.get_orders(
+        LastUpdatedAfter=ts(after - timedelta(minutes=5)), MarketplaceIds=[US, DE]
+    ).payload["Orders"]
     assert [o["AmazonOrderId"] for o in got] == [target.amazon_order_id]
     assert got[0]["OrderStatus"] == "Shipped"
 
@@ -244,7 +272,9 @@ def test_mutations_visible_incrementally(sim: SpApiSimulator, clock: SimulatedCl
 
 def test_listings_report_lifecycle_cp1252(sim: SpApiSimulator, clock: SimulatedClock) -> None:
     reports = make_client(Reports, sim)
-    rid = reports.create_report(reportType="GET_MERCHANT_LISTINGS_ALL_DATA", marketplaceIds=[DE]).payload["reportId"]
+    rid = reports.create_report(reportType="GET_MERCHANT_LISTINGS_ALL_DATA", marketplaceIds=[DE]).payload[
+        "reportId"
+    ]
     assert reports.get_report(rid).payload["processingStatus"] == "IN_QUEUE"
     clock.sleep(10)
     assert reports.get_report(rid).payload["processingStatus"] == "IN_PROGRESS"
@@ -277,8 +307,12 @@ def test_orders_report_range_cancelled_and_fatal(sim: SpApiSimulator, clock: Sim
     rtype = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
     end = clock.now() - timedelta(minutes=5)
     with pytest.raises(SellingApiBadRequestException):
-        reports.create_report(reportType=rtype, marketplaceIds=[US], dataStartTime=end - timedelta(days=45), dataEndTime=end)
-    ok = reports.create_report(reportType=rtype, marketplaceIds=[US], dataStartTime=end - timedelta(days=30), dataEndTime=end)
+        reports.create_report(
+            reportType=rtype, marketplaceIds=[US], dataStartTime=end - timedelta(days=45), dataEndTime=end
+        )
+    ok = reports.create_report(
+        reportType=rtype, marketplaceIds=[US], dataStartTime=end - timedelta(days=30), dataEndTime=end
+    )
     empty = reports.create_report(
         reportType=rtype, marketplaceIds=[US], dataStartTime=datetime(2025, 1, 1, tzinfo=timezone.utc),
         dataEndTime=datetime(2025, 1, 20, tzinfo=timezone.utc),
@@ -295,12 +329,16 @@ def test_orders_report_range_cancelled_and_fatal(sim: SpApiSimulator, clock: Sim
     header = lines[0].split("\t")
     rows = [dict(zip(header, ln.split("\t"), strict=True)) for ln in lines[1:]]
     in_range = [
-        o for o in sim.orders if o.marketplace_id == US and end - timedelta(days=30) <= o.last_update_date <= end
+        o
+        for o in sim.orders
+        if o.marketplace_id == US and end - timedelta(days=30) <= o.last_update_date <= end
     ]
     assert {r["amazon-order-id"] for r in rows} == {o.amazon_order_id for o in in_range}
     assert len(rows) == sum(len(o.items) for o in in_range)
     assert "buyer-name" not in header and "ship-address-1" not in header
-    listed = reports.get_reports(reportTypes=[rtype], processingStatuses=["DONE", "CANCELLED", "FATAL"]).payload["reports"]
+    listed = reports.get_reports(
+        reportTypes=[rtype], processingStatuses=["DONE", "CANCELLED", "FATAL"]
+    ).payload["reports"]
     assert len(listed) == 3
 
 
@@ -323,18 +361,25 @@ def test_catalog_search_by_asin(sim: SpApiSimulator) -> None:
         assert summary["itemName"] == x.title and summary["brand"] == x.brand
         assert by_asin[x.asin]["images"][0]["images"][0]["link"] == x.image_url
     with pytest.raises(SellingApiBadRequestException):  # strict: bad enum value
-        catalog.search_catalog_items(identifiers=us[0].asin, identifiersType="ASIN", marketplaceIds=US, includedData="nonsense")
+        catalog.search_catalog_items(
+            identifiers=us[0].asin, identifiersType="ASIN", marketplaceIds=US, includedData="nonsense"
+        )
     assert sim.contract_violations
 
 
 def test_sellers_and_finances(sim: SpApiSimulator) -> None:
     parts = make_client(Sellers, sim).get_marketplace_participation().payload
     assert {p["marketplace"]["id"] for p in parts} == {US, DE}
+    account = make_client(Sellers, sim).get_account().payload
+    assert account["sellingPlan"] == "PROFESSIONAL"
     shipped = next(o for o in sim.orders if o.status == "Shipped" and o.order_total > 0)
     ev = make_client(Finances, sim).get_financial_events_for_order(shipped.amazon_order_id).payload
     items = ev["FinancialEvents"]["ShipmentEventList"][0]["ShipmentItemList"]
     principal = sum(
-        Decimal(str(c["ChargeAmount"]["CurrencyAmount"])) for i in items for c in i["ItemChargeList"] if c["ChargeType"] == "Principal"
+        Decimal(str(c["ChargeAmount"]["CurrencyAmount"]))
+        for i in items
+        for c in i["ItemChargeList"]
+        if c["ChargeType"] == "Principal"
     )
     assert principal == sum(i.item_price for i in shipped.items)
 
@@ -378,7 +423,9 @@ def test_search_orders_2026(sim: SpApiSimulator) -> None:
 def test_search_orders_2026_no_pii_without_role(sim: SpApiSimulator) -> None:
     sim.pii_allowed = False
     orders = make_client(Orders, sim, version="2026-01-01")
-    res = orders.search_orders(createdAfter=ts(START - timedelta(days=1)), marketplaceIds=[US], includedData=["BUYER", "RECIPIENT"])
+    res = orders.search_orders(
+        createdAfter=ts(START - timedelta(days=1)), marketplaceIds=[US], includedData=["BUYER", "RECIPIENT"]
+    )
     assert res.payload["orders"]
     assert all("buyer" not in o and "recipient" not in o for o in res.payload["orders"])
 
@@ -411,7 +458,9 @@ def test_faults_http_level(sim: SpApiSimulator) -> None:
     url = sim.url + "/sellers/v1/marketplaceParticipations"
     sim.fail_next("html503")
     r = httpx.get(url, headers=h)
-    assert r.status_code == 503 and r.headers["content-type"].startswith("text/html") and "errors" not in r.text
+    assert (
+        r.status_code == 503 and r.headers["content-type"].startswith("text/html") and "errors" not in r.text
+    )
     sim.fail_next("500")
     r = httpx.get(url, headers=h)
     assert r.status_code == 500 and r.json()["errors"][0]["code"] == "InternalFailure"
@@ -438,9 +487,14 @@ def test_faults_http_level(sim: SpApiSimulator) -> None:
 
 def test_random_faults_deterministic(clock: SimulatedClock) -> None:
     def run() -> list:
-        with SpApiSimulator(clock=clock, rate_limits=False, faults=FaultConfig(rate=0.5, kinds=("429", "500"), seed=3)) as s:
+        with SpApiSimulator(
+            clock=clock, rate_limits=False, faults=FaultConfig(rate=0.5, kinds=("429", "500"), seed=3)
+        ) as s:
             h = {"x-amz-access-token": _token(s)}
-            return [httpx.get(s.url + "/sellers/v1/marketplaceParticipations", headers=h).status_code for _ in range(12)]
+            return [
+                httpx.get(s.url + "/sellers/v1/marketplaceParticipations", headers=h).status_code
+                for _ in range(12)
+            ]
 
     first, second = run(), run()
     assert first == second
@@ -452,3 +506,108 @@ def test_client_dropping_connection_does_not_break_server(sim: SpApiSimulator) -
     with socket.create_connection((host, port)) as s:
         s.sendall(b"GET /orders/v0/orders HTTP/1.1\r\nHost: x\r\n")  # incomplete, then drop
     assert httpx.get(sim.url + "/orders/v0/orders").status_code == 403
+
+
+def test_two_year_rule_except_jp(clock: SimulatedClock) -> None:
+    listings = generate_listings(2, 6, ("US", "JP"))
+    old_start = NOW - timedelta(days=900)
+    orders = generate_orders(2, 20, listings, old_start, old_start + timedelta(days=10))
+    with SpApiSimulator(clock=clock, listings=listings, orders=orders) as s:
+        h = {"x-amz-access-token": _token(s)}
+        params = {"CreatedAfter": ts(old_start - timedelta(days=1)), "MarketplaceIds": f"{US},A1VC38T7YXB528"}
+        got = httpx.get(s.url + "/orders/v0/orders", params=params, headers=h).json()["payload"]["Orders"]
+        assert got and {o["MarketplaceId"] for o in got} == {"A1VC38T7YXB528"}
+        assert len(got) == sum(o.marketplace_id == "A1VC38T7YXB528" for o in orders)
+        # still reachable by id
+        us_order = next(o for o in orders if o.marketplace_id == US)
+        assert httpx.get(f"{s.url}/orders/v0/orders/{us_order.amazon_order_id}", headers=h).status_code == 200
+
+
+def test_request_log_and_strict_off(clock: SimulatedClock) -> None:
+    with SpApiSimulator(clock=clock, strict=False) as s:
+        h = {"x-amz-access-token": _token(s)}
+        r = httpx.get(
+            s.url + "/catalog/2022-04-01/items",
+            params={
+                "identifiers": "B000000001",
+                "identifiersType": "ASIN",
+                "marketplaceIds": US,
+                "includedData": "x",
+            },
+            headers=h,
+        )
+        assert r.status_code == 200 and r.json()["numberOfResults"] == 0
+        assert s.contract_violations == []
+        entry = s.request_log[-1]
+        assert entry["operation"] == "searchCatalogItems" and entry["status"] == 200
+        assert entry["params"]["identifiers"] == "B000000001" and entry["sim_time"] == clock.now()
+        assert s.operation_counts() == {"lwaToken": 1, "searchCatalogItems": 1}
+
+
+def test_cli_serves_until_interrupted() -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amz2erp.sim.spapi",
+            "--port",
+            "0",
+            "--listings",
+            "5",
+            "--orders",
+            "12",
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        url = lines[0].split()[-1]
+        creds = json.loads(lines[2].split(":", 1)[1])
+        assert url.startswith("http://127.0.0.1:") and lines[1].split()[-1] == url + "/auth/o2/token"
+        tok = httpx.post(
+            url + "/auth/o2/token",
+            data={"grant_type": "refresh_token", "client_id": creds["lwa_app_id"],
+                  "client_secret": creds["lwa_client_secret"], "refresh_token": creds["refresh_token"]},
+        ).json()["access_token"]  # fmt: skip
+        r = httpx.get(url + "/sellers/v1/marketplaceParticipations", headers={"x-amz-access-token": tok})
+        assert r.status_code == 200 and len(r.json()["payload"]) == 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_concurrent_clients_and_live_mutations(sim: SpApiSimulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim.rate_limits_enabled = False
+    token = _token(sim)
+    ids = [o.amazon_order_id for o in sim.orders]
+
+    def worker(i: int) -> list[int]:
+        with httpx.Client(base_url=sim.url, headers={"x-amz-access-token": token}) as c:
+            return [
+                c.get(f"/orders/v0/orders/{ids[(i * 7 + k) % len(ids)]}/orderItems").status_code
+                for k in range(15)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(worker, i) for i in range(8)]
+        for o in sim.orders:
+            if o.status == "Unshipped":
+                sim.ship_order(o.amazon_order_id)
+        results = [code for f in futures for code in f.result()]
+    assert results == [200] * 120
+    assert sim.operation_counts()["getOrderItems"] == 120
+    assert not sim.server_errors
+    assert all(o.status != "Unshipped" for o in sim.orders)

@@ -29,6 +29,7 @@ Modelling choices (documented so importers know what to expect):
 
 from __future__ import annotations
 
+import copy
 import random
 import string
 from collections.abc import Iterable, Sequence
@@ -814,6 +815,22 @@ def set_listing_price(listing: SimListing, price: Decimal | str | float, now: da
 def set_listing_title(listing: SimListing, title: str, now: datetime) -> None:
     listing.title = title
     listing.last_update_date = now
+
+
+def copy_order(order: SimOrder) -> SimOrder:
+    """A deep copy (fast: amounts and datetimes are immutable)."""
+    new = copy.copy(order)
+    new.shipping_address = copy.copy(order.shipping_address)
+    new.items = []
+    for it in order.items:
+        c = copy.copy(it)
+        c.promotion_ids = list(it.promotion_ids)
+        new.items.append(c)
+    return new
+
+
+def copy_listing(listing: SimListing) -> SimListing:
+    return copy.copy(listing)
 
 
 def orders_by_id(orders: Iterable[SimOrder]) -> dict[str, SimOrder]:

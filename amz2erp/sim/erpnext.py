@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,8 +128,8 @@ class ErpNextSimulator:
             simulator = sim
 
         self._server = _Server(("127.0.0.1", port), Handler)
-        host, real_port = self._server.server_address[:2]
-        self.url = f"http://{host}:{real_port}"
+        real_port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{real_port}"
         self.site_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, name="erpnext-sim", daemon=True)
         self._thread.start()
@@ -454,10 +455,10 @@ class ErpNextSimulator:
         rows = [d for d in self.store.scan(doctype, eq)
                 if all(match(d, strip_field(f), op, v) for f, op, v in filters)
                 and (not or_filters or any(match(d, strip_field(f), op, v) for f, op, v in or_filters))]
-        for field, desc in reversed(parse_order_by(query.get("order_by") or query.get("order_by"))):
+        for field, desc in reversed(parse_order_by(query.get("order_by"))):
             if field not in known:
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
-            rows.sort(key=lambda d, f=field: _sort_key(d.get(f)), reverse=desc)
+            rows.sort(key=_field_key(field), reverse=desc)
         start = cint(query.get("limit_start"))
         limit_raw = query.get("limit_page_length", query.get("limit", query.get("page_length")))
         limit = default_limit if limit_raw in (None, "") else cint(limit_raw)
@@ -473,14 +474,16 @@ class ErpNextSimulator:
             doctype = str(args.get("doctype"))
             with self.lock:
                 eng.check_doctype(doctype)
-                q = {k: (json.dumps(v) if not isinstance(v, (str, int)) else v) for k, v in args.items()}
+                q: dict[str, Any] = {k: (json.dumps(v) if not isinstance(v, (str, int)) else v)
+                                     for k, v in args.items()}
                 return 200, {"message": self._list(doctype, q)}
         if method == "frappe.client.get_count":
             doctype = str(args.get("doctype"))
             with self.lock:
                 eng.check_doctype(doctype)
-                q = {"filters": args.get("filters") if isinstance(args.get("filters"), str)
-                     else json.dumps(args.get("filters") or []), "limit_page_length": 0}
+                raw_filters = args.get("filters")
+                q = {"filters": raw_filters if isinstance(raw_filters, str) else json.dumps(raw_filters or []),
+                     "limit_page_length": 0}
                 return 200, {"message": len(self._list(doctype, q))}
         if method == "frappe.client.get":
             with self.lock:
@@ -579,6 +582,10 @@ def _loads(value: Any) -> Any:
     return value
 
 
+def _field_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    return lambda d: _sort_key(d.get(field))
+
+
 def _sort_key(v: Any) -> tuple[int, Any]:
     if v is None:
         return (0, "")
@@ -596,11 +603,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections (faults, client timeouts) are expected here
+
 
 class _Handler(BaseHTTPRequestHandler):
     simulator: ErpNextSimulator
     protocol_version = "HTTP/1.1"
     server_version = "erpnext-sim/15"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -632,12 +643,15 @@ class _Handler(BaseHTTPRequestHandler):
             payload, ctype = out.encode(), "text/html; charset=utf-8"
         else:
             payload, ctype = json.dumps(out, ensure_ascii=False, default=_json_default).encode(), "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
         sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault))
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (timeout) or went away
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 

@@ -302,6 +302,10 @@ class Engine:
         self._last_ts = datetime(2000, 1, 1)
         self._ts_lock = threading.Lock()
         self.notes: list[dict[str, Any]] = []
+        self._cf_cache: dict[str, dict[str, dict[str, Any]]] = {}
+        store.on_rollback.append(self._cf_cache.clear)
+        for cf in self.store.scan("Custom Field"):
+            self.store.ensure_index(str(cf.get("fieldname")))
 
     # -- time ------------------------------------------------------------------------------------------
     def now(self) -> str:
@@ -317,7 +321,11 @@ class Engine:
 
     # -- meta ------------------------------------------------------------------------------------------
     def custom_fields(self, doctype: str) -> dict[str, dict[str, Any]]:
-        return {cf["fieldname"]: cf for cf in self.store.scan("Custom Field", {"dt": doctype})}
+        cached = self._cf_cache.get(doctype)
+        if cached is None:
+            cached = {cf["fieldname"]: cf for cf in self.store.scan("Custom Field", {"dt": doctype})}
+            self._cf_cache[doctype] = cached
+        return cached
 
     def known_fields(self, doctype: str) -> set[str]:
         fields = set(DOC_FIELDS.get(doctype, {})) | set(META_FIELDS) | {"doctype"}
@@ -345,7 +353,7 @@ class Engine:
     def new_doc(self, doctype: str, data: dict[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": None, "owner": "Administrator", "creation": None, "modified": None,
                                "modified_by": "Administrator", "docstatus": 0, "idx": 0}
-        doc.update(copy.deepcopy(DOC_FIELDS.get(doctype, {})))
+        doc.update(DOC_FIELDS.get(doctype, {}))  # scalar defaults only
         for cf in self.custom_fields(doctype).values():
             doc[cf["fieldname"]] = cf.get("default") or None
         doc.update(DEFAULTS.get(doctype, {}))
@@ -366,7 +374,7 @@ class Engine:
     def new_child(self, child_dt: str, data: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {"name": None, "owner": "Administrator", "creation": None, "modified": None,
                                "modified_by": "Administrator", "docstatus": 0, "idx": 0}
-        row.update(copy.deepcopy(DOC_FIELDS.get(child_dt, {})))
+        row.update(DOC_FIELDS.get(child_dt, {}))
         row.update(DEFAULTS.get(child_dt, {}))
         known = set(DOC_FIELDS.get(child_dt, {})) | {"name"}
         for k, v in data.items():
@@ -759,13 +767,7 @@ class Engine:
         return best[1] if best else None
 
     def _customer_address(self, customer: str) -> tuple[str | None, str | None]:
-        candidates = []
-        for addr in self.store.scan("Address"):
-            if cint(addr.get("disabled")):
-                continue
-            if any(link.get("link_doctype") == "Customer" and link.get("link_name") == customer
-                   for link in addr.get("links") or []):
-                candidates.append(addr)
+        candidates = [a for a in self.store.linked("Address", "Customer", customer) if not cint(a.get("disabled"))]
         if not candidates:
             return None, None
         candidates.sort(key=lambda a: (-cint(a.get("is_primary_address")), -cint(a.get("is_shipping_address")),
@@ -935,6 +937,8 @@ class Engine:
         if submit and not raw:
             self._reserve(doc, 1)
         if doctype == "Custom Field":
+            self._cf_cache.clear()
+            self.store.ensure_index(str(doc.get("fieldname")))
             self._add_custom_column(doc)
         return doc
 
@@ -954,6 +958,8 @@ class Engine:
 
     def update(self, doctype: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
         old = self.load(doctype, name)
+        if doctype == "Custom Field":
+            self._cf_cache.clear()
         now = self.now()
         if data.get("modified") and str(data["modified"]) != str(old.get("modified")):
             raise timestamp_mismatch(str(old.get("modified")), now)
@@ -1135,6 +1141,7 @@ class Engine:
                     raise self._link_exists("Customer", name, ref_dt, other["name"],
                                             "You can disable this Customer instead of deleting it.")
         if doctype == "Custom Field":
+            self._cf_cache.clear()
             for other in self.store.scan(str(doc.get("dt"))):
                 if doc.get("fieldname") in other:
                     other.pop(str(doc["fieldname"]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,7 +24,21 @@ CREATE TABLE IF NOT EXISTS docs (
 );
 CREATE TABLE IF NOT EXISTS series (prefix TEXT PRIMARY KEY, current INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dyn_links (
+    link_doctype TEXT NOT NULL, link_name TEXT NOT NULL, parenttype TEXT NOT NULL, parent TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_dyn_links ON dyn_links (link_doctype, link_name, parenttype);
+CREATE INDEX IF NOT EXISTS ix_dyn_links_parent ON dyn_links (parenttype, parent);
 """
+
+# Fields filtered on often enough to deserve an expression index (custom fields get one when created).
+INDEXED_FIELDS = ("po_no", "customer", "item_code", "amended_from", "dt", "customer_name", "from_currency",
+                  "code")
+_FIELD_OK = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _path(field: str) -> str:
+    return f"'$.\"{field}\"'"
 
 
 class Store:
@@ -35,6 +49,14 @@ class Store:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
         self._depth = 0
+        self.on_rollback: list[Callable[[], None]] = []
+        for field in INDEXED_FIELDS:
+            self.ensure_index(field)
+
+    def ensure_index(self, field: str) -> None:
+        if _FIELD_OK.match(field):
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS ix_f_{field} ON docs (doctype, "
+                              f"json_extract(data, {_path(field)}))")
 
     def close(self) -> None:
         self.conn.close()
@@ -54,6 +76,8 @@ class Store:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
+            for callback in self.on_rollback:
+                callback()
             raise
         else:
             self.conn.execute("COMMIT")
@@ -72,13 +96,33 @@ class Store:
     def insert(self, doc: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO docs (doctype, name, data) VALUES (?, ?, ?)",
                           (doc["doctype"], doc["name"], json.dumps(doc, ensure_ascii=False)))
+        self._sync_links(doc)
 
     def update(self, doc: dict[str, Any]) -> None:
         self.conn.execute("UPDATE docs SET data=? WHERE doctype=? AND name=?",
                           (json.dumps(doc, ensure_ascii=False), doc["doctype"], doc["name"]))
+        self._sync_links(doc)
 
     def delete(self, doctype: str, name: str) -> None:
         self.conn.execute("DELETE FROM docs WHERE doctype=? AND name=?", (doctype, name))
+        self.conn.execute("DELETE FROM dyn_links WHERE parenttype=? AND parent=?", (doctype, name))
+
+    def _sync_links(self, doc: dict[str, Any]) -> None:
+        if doc["doctype"] not in ("Address", "Contact"):
+            return
+        self.conn.execute("DELETE FROM dyn_links WHERE parenttype=? AND parent=?", (doc["doctype"], doc["name"]))
+        for row in doc.get("links") or []:
+            if row.get("link_doctype") and row.get("link_name"):
+                self.conn.execute("INSERT INTO dyn_links VALUES (?, ?, ?, ?)",
+                                  (str(row["link_doctype"]), str(row["link_name"]), doc["doctype"], doc["name"]))
+
+    def linked(self, parenttype: str, link_doctype: str, link_name: str) -> list[dict[str, Any]]:
+        """Addresses / Contacts whose ``links`` table points at ``link_doctype`` ``link_name``."""
+        rows = self.conn.execute(
+            "SELECT d.data FROM dyn_links l JOIN docs d ON d.doctype=l.parenttype AND d.name=l.parent "
+            "WHERE l.link_doctype=? AND l.link_name=? AND l.parenttype=? ORDER BY d.seq",
+            (link_doctype, link_name, parenttype))
+        return [json.loads(r[0]) for r in rows]
 
     def scan(self, doctype: str, eq: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """All docs of a doctype in insertion order; ``eq`` pushes string equality filters into SQL."""
@@ -87,9 +131,10 @@ class Store:
         for field, value in (eq or {}).items():
             if field == "name":
                 sql += " AND name=?"
+            elif _FIELD_OK.match(field):
+                sql += f" AND json_extract(data, {_path(field)})=?"
             else:
-                sql += " AND json_extract(data, ?)=?"
-                args.append(f'$."{field}"')
+                continue
             args.append(value)
         sql += " ORDER BY seq"
         return [json.loads(r[0]) for r in self.conn.execute(sql, args)]

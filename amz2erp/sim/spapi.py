@@ -26,13 +26,30 @@ benchmark can run Amazon's real limits on simulated time. Faults (429, 500, HTML
 reset, truncated body) are injected deterministically from ``FaultConfig.seed`` or on demand
 (``fail_next``). With ``strict=True`` requests are checked against the official models (when present) and
 violations answered 400 ``InvalidInput`` and recorded in ``contract_violations``.
+
+Fidelity notes (choices where Amazon's behaviour is not pinned down by the models):
+
+* Access tokens never expire unless ``access_token_ttl`` is set (the library caches tokens on *real* time,
+  which would break simulated-time runs). RDTs expire after 3600 s of clock time.
+* v0 PII: without an RDT covering the path, ``BuyerInfo`` is ``{}`` and ``ShippingAddress`` has only City,
+  StateOrRegion, PostalCode, CountryCode; item ``BuyerInfo`` (gift wrap price/tax) appears only with an RDT
+  granting ``buyerInfo``. ``OrderTotal`` is omitted for Pending/PendingAvailability/Canceled orders.
+* 2026-01-01: ``fulfillment`` (status), ``proceeds``, ``promotion``, ``tax`` appear only when requested in
+  ``includedData``; ``buyer``/``recipient`` only when requested *and* ``pii_allowed`` (silently omitted
+  otherwise). Proceeds ``DISCOUNT`` amounts are negative so breakdowns sum to ``proceedsTotal``; the TAX
+  breakdown's ``DISCOUNT`` subtype carries −(promotion + shipping discount tax).
+* Flat-file orders report: ``item-tax``/``shipping-tax`` are net of the discount taxes (the report has no
+  discount-tax columns), so a row's columns still add up to the API's order total; ``order-status`` uses the
+  v0 spelling; prices are empty for pending orders; extra columns ``tax-collection-model`` and
+  ``tax-collection-responsible-party``. Documents are gzip'd Cp1252 (unencodable characters become ``?``).
+* Pagination tokens snapshot the matching ids at the first page; later pages render current data.
+* Random faults are drawn per request in arrival order, so they are deterministic for sequential clients.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import gzip
 import json
 import random
@@ -86,6 +103,7 @@ RATE_LIMITS: dict[str, tuple[float, int]] = {
     "searchCatalogItems": (2.0, 2),
     "getCatalogItem": (2.0, 2),
     "getMarketplaceParticipations": (0.016, 15),
+    "getAccount": (0.016, 15),
     "listFinancialEventsByOrderId": (0.5, 30),
 }
 
@@ -405,16 +423,16 @@ class SpApiSimulator:
     def orders(self) -> list[SimOrder]:
         """Deep copies of the current orders (the truth an importer should reproduce)."""
         with self._lock:
-            return copy.deepcopy(list(self._orders.values()))
+            return [datagen.copy_order(o) for o in self._orders.values()]
 
     @property
     def listings(self) -> list[SimListing]:
         with self._lock:
-            return copy.deepcopy(list(self._listings.values()))
+            return [datagen.copy_listing(x) for x in self._listings.values()]
 
     def order(self, order_id: str) -> SimOrder:
         with self._lock:
-            return copy.deepcopy(self._orders[order_id])
+            return datagen.copy_order(self._orders[order_id])
 
     def _now(self) -> datetime:
         return self.clock.now().astimezone(timezone.utc).replace(microsecond=0)
@@ -493,6 +511,7 @@ class SpApiSimulator:
             ("GET", "/catalog/2022-04-01/items", "searchCatalogItems", self._op_search_catalog),
             ("GET", "/catalog/2022-04-01/items/" + seg.format("asin"), "getCatalogItem", self._op_get_catalog_item),
             ("GET", "/sellers/v1/marketplaceParticipations", "getMarketplaceParticipations", self._op_participations),
+            ("GET", "/sellers/v1/account", "getAccount", self._op_account),
             ("GET", "/finances/v0/orders/" + seg.format("orderId") + "/financialEvents", "listFinancialEventsByOrderId",
              self._op_financial_events),
         ]  # fmt: skip
@@ -1585,7 +1604,7 @@ class SpApiSimulator:
 
     # ------------------------------------------------------------------ sellers, finances
 
-    def _op_participations(self, ctx: _Ctx) -> Response:
+    def _participations(self) -> list[dict[str, Any]]:
         if self._seller_marketplaces is not None:
             ids = [marketplace(m).marketplace_id for m in self._seller_marketplaces]
         else:
@@ -1594,17 +1613,40 @@ class SpApiSimulator:
                 | {o.marketplace_id for o in self._orders.values()}
             )
             ids = ids or ["ATVPDKIKX0DER"]
-        payload = []
+        out = []
         for mid in ids:
             mp = marketplace(mid)
-            payload.append({
-                "marketplace": {"id": mp.marketplace_id, "name": mp.name, "countryCode": mp.country_code,
-                                "defaultCurrencyCode": mp.currency, "defaultLanguageCode": mp.language,
-                                "domainName": mp.domain},
-                "participation": {"isParticipating": True, "hasSuspendedListings": False},
-                "storeName": "Sim Store",
-            })  # fmt: skip
-        return self._json(200, {"payload": payload})
+            out.append(
+                {
+                    "marketplace": {
+                        "id": mp.marketplace_id,
+                        "name": mp.name,
+                        "countryCode": mp.country_code,
+                        "defaultCurrencyCode": mp.currency,
+                        "defaultLanguageCode": mp.language,
+                        "domainName": mp.domain,
+                    },
+                    "participation": {"isParticipating": True, "hasSuspendedListings": False},
+                    "storeName": "Sim Store",
+                }
+            )
+        return out
+
+    def _op_participations(self, ctx: _Ctx) -> Response:
+        return self._json(200, {"payload": self._participations()})
+
+    def _op_account(self, ctx: _Ctx) -> Response:
+        account = {
+            "marketplaceParticipationList": self._participations(),
+            "businessType": "PRIVATE_LIMITED",
+            "sellingPlan": "PROFESSIONAL",
+            "business": {
+                "name": "Sim Store GmbH",
+                "registeredBusinessAddress": {"addressLine1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115",
+                                              "countryCode": "DE"},
+            },
+        }  # fmt: skip
+        return self._json(200, {"payload": account})
 
     def _op_financial_events(self, ctx: _Ctx) -> Response:
         self._int_param(ctx, "MaxResultsPerPage", 100, 1, 100)
@@ -1672,6 +1714,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def handle(self) -> None:
         try:

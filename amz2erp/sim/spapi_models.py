@@ -249,7 +249,7 @@ def validate_request(
     errs: list[str] = []
     for prm in op.spec.get("parameters", []):
         prm = _resolve(op.doc, prm)
-        name = prm.get("name")
+        name = str(prm.get("name", ""))
         loc = prm.get("in")
         if loc == "query":
             values = query.get(name)

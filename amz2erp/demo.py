@@ -1,0 +1,232 @@
+"""`amz2erp demo`: the whole pipeline on this machine, against the bundled simulators, with no accounts.
+
+Both simulators run in this process on free loopback ports with generated data; a temporary config points
+amz2erp at them; then the real commands run one after the other, exactly as a user would type them:
+check → setup → check → sync-products → sync-orders → (Amazon changes: orders ship, cancel, partially
+cancel) → sync-orders → status. The simulators and the commands share one simulated clock, so Amazon's
+real rate limits and report processing times apply without waiting for them.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import textwrap
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from amz2erp.clock import SimulatedClock, set_default_clock
+from amz2erp.ui import Reporter
+
+DEMO_CONFIG = """\
+# Written by `amz2erp demo`: points amz2erp at the local simulators.
+[amazon]
+refresh_token = "{refresh_token}"
+lwa_app_id = "{client_id}"
+lwa_client_secret = "{client_secret}"
+region = "na"
+marketplaces = ["US", "CA"]
+endpoint = "{spapi_url}"
+lwa_endpoint = "{lwa_url}"
+orders_api = "2026-01-01"
+
+[erpnext]
+url = "{erp_url}"
+api_key = "{api_key}"
+api_secret = "{api_secret}"
+workers = 4
+
+[defaults]
+company = "Amz Test Co"
+warehouse = "Stores - ATC"
+fba_warehouse = "Finished Goods - ATC"
+item_group = "Products"
+price_list = "Standard Selling"
+customer_group = "Individual"
+territory = "All Territories"
+account_group = "Duties and Taxes - ATC"
+
+[orders.exchange_rates]
+"CAD:USD" = 0.72
+
+[sync]
+after = {after}
+
+[state]
+path = "{state_path}"
+"""
+
+
+class Demo:
+    def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path) -> None:
+        from amz2erp.sim import datagen
+        from amz2erp.sim.erpnext import ErpNextSimulator
+        from amz2erp.sim.spapi import SpApiSimulator
+
+        self.reporter = reporter
+        self.seed = seed
+        self.workdir = workdir
+        self.clock = SimulatedClock()
+        now = self.clock.now()
+        listings = datagen.generate_listings(seed, max(30, orders // 3), ("US", "CA"))
+        self.sim_orders = datagen.generate_orders(seed, orders, listings, now - timedelta(days=30),
+                                                  now - timedelta(minutes=10))
+        self.spapi = SpApiSimulator(clock=self.clock, listings=listings, orders=self.sim_orders,
+                                    report_processing_seconds=45.0, pii_allowed=False)
+        self.erp = ErpNextSimulator(str(workdir / "erpnext.sqlite"))
+        self.config_path = workdir / "amz2erp.toml"
+
+    def start(self) -> None:
+        self.spapi.start()
+        self.erp.start()
+        creds = self.spapi.credentials
+        text = DEMO_CONFIG.format(
+            refresh_token=creds["refresh_token"], client_id=creds["lwa_app_id"],
+            client_secret=creds["lwa_client_secret"], spapi_url=self.spapi.url, lwa_url=self.spapi.lwa_url,
+            erp_url=self.erp.url, api_key=self.erp.api_key, api_secret=self.erp.api_secret,
+            after=(self.clock.now() - timedelta(days=31)).date().isoformat(),
+            state_path=self.workdir / "state.db",
+        )
+        self.config_path.write_text(text, encoding="utf-8")
+        self.config_path.chmod(0o600)
+        set_default_clock(self.clock)
+
+    def stop(self) -> None:
+        set_default_clock(None)
+        self.spapi.stop()
+        self.erp.stop()
+
+    def amazon_changes(self) -> dict[str, list[str]]:
+        """Ten minutes later on Amazon: some orders ship, some are cancelled, one is partly cancelled."""
+        self.clock.advance(600)
+        rng = random.Random(self.seed)
+        unshipped = [o for o in self.spapi.orders if o.status == "Unshipped"]
+        rng.shuffle(unshipped)
+        shipped = [o.amazon_order_id for o in unshipped[: max(1, len(unshipped) // 3)]]
+        cancelled = [o.amazon_order_id for o in unshipped[len(shipped): len(shipped) + 3]]
+        for order_id in shipped:
+            self.spapi.ship_order(order_id)
+        for order_id in cancelled:
+            self.spapi.cancel_order(order_id)
+        partial = []
+        for o in unshipped[len(shipped) + 3:]:
+            multi = [i for i in o.items if i.quantity_ordered > 1]
+            if multi:
+                self.spapi.partially_cancel(o.amazon_order_id, multi[0].order_item_id, 1)
+                partial.append(o.amazon_order_id)
+                break
+        self.clock.advance(180)  # Amazon shows changes two minutes after they happen
+        return {"shipped": shipped, "cancelled": cancelled, "partially cancelled": partial}
+
+    def landed(self) -> dict[str, Any]:
+        orders = {o.amazon_order_id: o for o in self.spapi.orders}
+        sales_orders = self.erp.docs("Sales Order")
+        by_status: dict[str, int] = {}
+        for so in sales_orders:
+            by_status[str(so.get("status"))] = by_status.get(str(so.get("status")), 0) + 1
+        sample = []
+        for so in sorted(sales_orders, key=lambda d: str(d.get("name")))[:6]:
+            amazon = orders.get(str(so.get("amazon_order_id")))
+            sample.append({
+                "name": so.get("name"),
+                "amazon_order_id": so.get("amazon_order_id"),
+                "status": so.get("status"),
+                "currency": so.get("currency"),
+                "grand_total": so.get("grand_total"),
+                "amazon_order_total": str(amazon.order_total) if amazon else None,
+            })
+        cancelled = [{"name": so.get("name"), "amazon_order_id": so.get("amazon_order_id")}
+                     for so in sales_orders if so.get("docstatus") == 2]
+        return {
+            "items": self.erp.count("Item"),
+            "item_prices": self.erp.count("Item Price"),
+            "customers": self.erp.count("Customer"),
+            "addresses": self.erp.count("Address"),
+            "sales_orders": len(sales_orders),
+            "sales_orders_by_status": by_status,
+            "sample": sample,
+            "cancelled": cancelled,
+            "amazon_calls": dict(self.spapi.operation_counts()),
+        }
+
+
+def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders: int = 200, seed: int = 7,
+             keep: bool = False, workdir: Path | None = None) -> int:
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="amz2erp-demo-")
+        workdir = Path(tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(reporter, orders=orders, seed=seed, workdir=workdir)
+    demo.start()
+    cfg = ["--config", str(demo.config_path)]
+    say = reporter.info
+    try:
+        say(f"Simulated SP-API at {demo.spapi.url}, ERPNext at {demo.erp.url}; "
+            f"{len(demo.sim_orders)} Amazon orders over the last 30 days in US (USD) and CA (CAD).")
+        say("\n$ amz2erp check   (before setup: the custom fields are missing)")
+        run_cli([*cfg, "check"])
+        steps: list[tuple[str, list[str]]] = [
+            ("setup", ["setup"]),
+            ("check", ["check"]),
+            ("sync-products", ["sync-products"]),
+            ("sync-orders", ["sync-orders"]),
+        ]
+        for label, args in steps:
+            say(f"\n$ amz2erp {' '.join(args)}")
+            code = run_cli([*cfg, *args])
+            if code not in (0, 1):
+                say(f"demo stopped: `amz2erp {label}` exited {code}")
+                return code
+        changes = demo.amazon_changes()
+        say("\nTen minutes later on Amazon: " + "; ".join(f"{len(v)} {k}" for k, v in changes.items()))
+        say("\n$ amz2erp sync-orders")
+        code = run_cli([*cfg, "sync-orders"])
+        if code not in (0, 1):
+            return code
+        say("\n$ amz2erp sync-orders   (again: nothing changed, nothing is written)")
+        before = len(demo.erp.request_log)
+        run_cli([*cfg, "sync-orders"])
+        writes = sum(1 for r in demo.erp.request_log[before:] if r.method in ("POST", "PUT", "DELETE"))
+        landed = demo.landed()
+        _show(reporter, landed, writes)
+        reporter.emit_json({"landed": landed, "changes": changes, "writes_on_rerun": writes,
+                            "config": str(demo.config_path)})
+        if keep:
+            say(textwrap.dedent(f"""
+                The simulators keep running (Ctrl-C to stop):
+                  SP-API   {demo.spapi.url}
+                  ERPNext  {demo.erp.url}   (Authorization: token {demo.erp.api_key}:…)
+                  config   {demo.config_path}
+                Try: amz2erp --config {demo.config_path} status
+                     amz2erp --config {demo.config_path} sync-orders --dry-run"""))
+            threading.Event().wait()
+        return 0
+    finally:
+        demo.stop()
+        if tmp is not None and not keep:
+            tmp.cleanup()
+
+
+def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
+    reporter.table("What landed in ERPNext", ["doctype", "count"], [
+        ("Item", landed["items"]), ("Item Price", landed["item_prices"]), ("Customer", landed["customers"]),
+        ("Address", landed["addresses"]), ("Sales Order", landed["sales_orders"]),
+    ] + [(f"  status {k}", v) for k, v in sorted(landed["sales_orders_by_status"].items())])
+    reporter.table("A few Sales Orders next to Amazon", ["Sales Order", "Amazon order", "status", "grand total",
+                                                         "Amazon OrderTotal", "match"], [
+        (s["name"], s["amazon_order_id"], s["status"], f"{s['grand_total']} {s['currency']}",
+         s["amazon_order_total"] or "-",
+         "✓" if s["amazon_order_total"] is not None
+         and Decimal(str(s["grand_total"])).quantize(Decimal("0.01")) == Decimal(s["amazon_order_total"])
+         else "✗")
+        for s in landed["sample"]])
+    if landed["cancelled"]:
+        reporter.table("Cancelled on Amazon → cancelled in ERPNext", ["Sales Order", "Amazon order"],
+                       [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]])
+    reporter.line(f"Second run with no Amazon changes: {writes} ERPNext writes.")
+    reporter.line("Amazon calls: " + ", ".join(f"{k} {v}" for k, v in sorted(landed["amazon_calls"].items())))

@@ -1,0 +1,195 @@
+"""sync-orders end to end against both simulators (issue: sync-orders)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from amz2erp.sim.datagen import SimOrder
+from tests.simenv import SimEnv
+
+WRITES = ("POST", "PUT", "DELETE")
+NOT_IMPORTED = {"Pending", "PendingAvailability", "Canceled", "Unfulfillable"}
+
+
+def expected_total(order: SimOrder) -> Decimal:
+    """Amazon's OrderTotal less the marketplace-facilitator tax amz2erp leaves out by default."""
+    mf = sum((i.tax_total for i in order.items if i.tax_collection_model == "MarketplaceFacilitator"),
+             Decimal("0"))
+    return order.order_total - mf
+
+
+def importable(order: SimOrder) -> bool:
+    return order.status not in NOT_IMPORTED and any(i.quantity_ordered > 0 for i in order.items)
+
+
+def live(sos: list[dict]) -> list[dict]:
+    return [so for so in sos if so["docstatus"] != 2]
+
+
+def assert_landed_exactly_once(env: SimEnv) -> None:
+    by_id = env.sales_orders_by_amazon_id()
+    for order in env.spapi.orders:
+        sos = live(by_id.get(order.amazon_order_id, []))
+        if importable(order):
+            assert len(sos) == 1, (order.amazon_order_id, order.status, sos)
+            so = sos[0]
+            assert Decimal(str(so["grand_total"])).quantize(Decimal("0.01")) == expected_total(order), \
+                (order.amazon_order_id, so["grand_total"], expected_total(order))
+            assert so["docstatus"] == 1 and so["status"] == "To Deliver and Bill"
+            assert so["currency"] == order.currency
+            assert so["po_no"] == order.amazon_order_id
+        else:
+            assert sos == [], (order.amazon_order_id, order.status)
+    assert len(env.erp.docs("Customer")) == len({so["customer"] for so in env.sales_orders()})
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("orders")
+    with SimEnv(tmp, listings=80, orders=1100, seed=21, days=30) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        first = env.run("--json", "sync-orders")
+        yield env, first
+
+
+def test_a_month_of_orders_lands_with_amazon_totals(month) -> None:
+    env, first = month
+    assert first.code == 0, first.err
+    assert len(env.spapi.orders) >= 1000
+    assert {o.currency for o in env.spapi.orders} == {"USD", "CAD"}
+    assert_landed_exactly_once(env)
+    summary = json.loads(first.out)["summary"]
+    assert summary["orders created"] == sum(1 for o in env.spapi.orders if importable(o))
+    assert "orders failed" not in summary
+    assert "total mismatches" not in summary
+    # CAD orders carry the conversion rate
+    cad = [so for so in env.sales_orders() if so["currency"] == "CAD"]
+    assert cad and all(Decimal(str(so["conversion_rate"])) == Decimal("0.72") for so in cad)
+    # line rate is the unit price, not the line total
+    order = next(o for o in env.spapi.orders if importable(o) and any(i.quantity_ordered > 1 for i in o.items))
+    so = env.erp.get_doc("Sales Order", live(env.sales_orders_by_amazon_id()[order.amazon_order_id])[0]["name"])
+    item = next(i for i in order.items if i.quantity_ordered > 1)
+    lines = [row for row in so["items"] if row["amazon_order_item_id"] == item.order_item_id]
+    assert sum(Decimal(str(r["amount"])) for r in lines) == item.item_price
+    assert all(Decimal(str(r["rate"])) < item.item_price for r in lines)
+
+
+def test_second_run_writes_nothing(month) -> None:
+    env, _ = month
+    env.clock.advance(300)
+    before = len(env.erp.request_log)
+    again = env.run("--json", "sync-orders")
+    assert again.code == 0, again.err
+    assert [r for r in env.erp.request_log[before:] if r.method in WRITES] == []
+
+
+def test_lifecycle_ship_cancel_partial(month) -> None:
+    env, _ = month
+    unshipped = [o for o in env.spapi.orders if o.status == "Unshipped"
+                 and any(i.quantity_ordered > 1 for i in o.items)]
+    ship, cancel, partial = unshipped[0], unshipped[1], unshipped[2]
+    env.clock.advance(600)
+    env.spapi.ship_order(ship.amazon_order_id)
+    env.spapi.cancel_order(cancel.amazon_order_id)
+    line = next(i for i in partial.items if i.quantity_ordered > 1)
+    env.spapi.partially_cancel(partial.amazon_order_id, line.order_item_id, 1)
+    env.clock.advance(180)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)["summary"]
+    assert summary["orders cancelled"] == 1
+    assert summary["orders drift"] == 1
+    by_id = env.sales_orders_by_amazon_id()
+    shipped_so = live(by_id[ship.amazon_order_id])[0]
+    assert shipped_so["amazon_order_status"] == "Shipped"
+    assert [so["docstatus"] for so in by_id[cancel.amazon_order_id]] == [2]
+    assert env.erp.get_doc("Sales Order", by_id[cancel.amazon_order_id][0]["name"])["status"] == "Cancelled"
+    assert len(live(by_id[partial.amazon_order_id])) == 1
+    status = json.loads(env.run("--json", "status").out)
+    assert status["failed"] == []
+
+
+def test_cancel_referenced_order_is_a_conflict(month) -> None:
+    env, _ = month
+    target = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
+    so = live(env.sales_orders_by_amazon_id()[target.amazon_order_id])[0]
+    first_item = env.erp.get_doc("Sales Order", so["name"])["items"][0]
+    env.erp.insert_doc("Delivery Note", {"customer": so["customer"], "company": "Amz Test Co", "docstatus": 1,
+                                         "items": [{"item_code": first_item["item_code"], "qty": 1,
+                                                    "against_sales_order": so["name"]}]})
+    env.clock.advance(60)
+    env.spapi.cancel_order(target.amazon_order_id)
+    env.clock.advance(180)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["summary"]["orders conflict"] == 1
+    assert "already referenced by Delivery Note" in result.err
+    assert env.erp.get_doc("Sales Order", so["name"])["docstatus"] == 1
+
+
+def test_existing_frappe_connector_orders_are_recognised(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=60, seed=8) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        done = [o for o in env.spapi.orders if importable(o)][:10]
+        for order in done:  # as the Frappe connector leaves them: amazon_order_id set, draft or submitted
+            env.erp.insert_doc("Sales Order", {
+                "customer": f"Buyer - {order.amazon_order_id}", "company": "Amz Test Co", "docstatus": 1,
+                "status": "To Deliver and Bill", "amazon_order_id": order.amazon_order_id,
+                "transaction_date": "2026-10-20", "delivery_date": "2026-10-27", "currency": order.currency,
+                "grand_total": float(expected_total(order)),
+                "items": [{"item_code": i.sku, "qty": i.quantity_ordered,
+                           "rate": float(i.item_price / i.quantity_ordered),
+                           "amazon_order_item_id": i.order_item_id} for i in order.items if i.quantity_ordered],
+            })
+        result = env.run("--json", "sync-orders")
+        assert result.code == 0, result.err
+        by_id = env.sales_orders_by_amazon_id()
+        for order in done:
+            assert len(by_id[order.amazon_order_id]) == 1
+        created = json.loads(result.out)["summary"]["orders created"]
+        assert created == sum(1 for o in env.spapi.orders if importable(o)) - len(done)
+
+
+def test_rejected_order_is_isolated_retried_and_pins_the_cursor(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=80, seed=9, extra_config='[items]\nunknown_sku = "fail"\n') as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        victim = next(o for o in sorted(env.spapi.orders, key=lambda o: o.last_update_date) if importable(o))
+        sku = victim.items[0].sku
+        # the Item disappears from ERPNext: this one order cannot be written, the others can
+        item = env.erp.get_doc("Item", sku)
+        gone = requests.delete(f"{env.erp.url}/api/resource/Item/{quote(sku, safe='')}",
+                               headers={"Authorization": env.erp.auth_header}, timeout=10)
+        assert gone.status_code == 200, gone.text
+        others = [o for o in env.spapi.orders if importable(o) and o is not victim
+                  and any(i.sku == sku for i in o.items)]
+        result = env.run("--json", "sync-orders")
+        assert result.code == 1
+        assert victim.amazon_order_id in result.err
+        summary = json.loads(result.out)["summary"]
+        assert summary["orders failed"] == 1 + len(others)
+        assert summary["orders created"] > 30
+        state = json.loads(env.run("--json", "status").out)
+        assert victim.amazon_order_id in {f["key"] for f in state["failed"]}
+        cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
+        assert cursor <= victim.last_update_date.isoformat()
+        # the seller restores the Item: the next run retries the failed orders and the cursor moves on
+        env.erp.insert_doc("Item", {k: v for k, v in item.items() if k in ("item_code", "item_name", "item_group",
+                                                                           "stock_uom", "is_stock_item")})
+        env.clock.advance(120)
+        again = env.run("--json", "sync-orders")
+        assert again.code == 0, again.err
+        assert len(live(env.sales_orders_by_amazon_id()[victim.amazon_order_id])) == 1
+        state = json.loads(env.run("--json", "status").out)
+        assert state["failed"] == []
+        cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
+        assert cursor > (env.clock.now() - timedelta(minutes=10)).isoformat()
