@@ -843,26 +843,25 @@ def order_to_sales_order(
 # --------------------------------------------------------------------------------------------- drift
 
 
-def _line_key(row: Mapping[str, Any], by_id: bool) -> str:
-    return str(row.get("amazon_order_item_id") if by_id else row.get("item_code"))
-
-
-def _lines(doc: Mapping[str, Any], by_id: bool, step: Decimal) -> dict[str, str]:
-    grouped: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
+def _lines(doc: Mapping[str, Any], step: Decimal) -> dict[str, str]:
+    """Quantity and amount per item code. Keyed by item, not by Amazon's order-item id, because the orders
+    report carries no order-item ids: the same order read from the report and from the API must compare
+    equal, and split lines (2 × 3.33 + 1 × 3.34) must compare equal to their total."""
+    qty: dict[str, Decimal] = {}
+    amount: dict[str, Decimal] = {}
     for row in doc.get("items") or ():
-        qty = _dec(row.get("qty"), "qty").normalize()
-        rate = _round(_dec(row.get("rate"), "rate"), step)
-        grouped.setdefault(_line_key(row, by_id), []).append((str(row.get("item_code")), qty, rate))
-    return {
-        key: " + ".join(f"{code} {qty:f} × {rate}" for code, qty, rate in sorted(rows))
-        for key, rows in grouped.items()
-    }
+        code = str(row.get("item_code"))
+        q = _dec(row.get("qty"), "qty")
+        qty[code] = qty.get(code, Decimal(0)) + q
+        amount[code] = amount.get(code, Decimal(0)) + _round(_round(_dec(row.get("rate"), "rate"), step) * q, step)
+    return {code: f"{qty[code].normalize():f} for {amount[code]}" for code in qty}
 
 
 def _tax_totals(doc: Mapping[str, Any], step: Decimal) -> dict[str, Decimal]:
+    """Charges per account (descriptions differ between sources: the report nets discount taxes)."""
     totals: dict[str, Decimal] = {}
     for row in doc.get("taxes") or ():
-        key = f"{row.get('account_head')}: {row.get('description')}"
+        key = str(row.get("account_head"))
         totals[key] = totals.get(key, Decimal(0)) + _round(_dec(row.get("tax_amount"), "tax_amount"), step)
     return {k: v for k, v in totals.items() if v}
 
@@ -872,10 +871,9 @@ def sales_order_drift(
 ) -> dict[str, tuple[Any, Any]]:
     """Differences that matter between a stored Sales Order and a freshly mapped one: ``{key: (old, new)}``.
 
-    Keys: ``currency``; ``amazon_order_status`` (only when the stored doc has that field); ``items[<id>]``
-    per Amazon order item (``"<item_code> <qty> × <rate> + …"``, None when absent on one side; lines are
-    matched by ``amazon_order_item_id`` when every line on both sides has one, else by item_code);
-    ``taxes[<account>: <description>]`` (Decimal, None when absent); ``grand_total`` (Decimal, computed
+    Keys: ``currency``; ``amazon_order_status`` (only when the stored doc has that field); ``items[<code>]``
+    per item code (``"<qty> for <amount>"``, None when absent on one side); ``taxes[<account>]`` (Decimal,
+    None when absent); ``grand_total`` (Decimal, computed
     with :func:`sales_order_total`, or the stored value when the stored doc has no items). Customer, dates,
     conversion rate and texts are deliberately not compared: they change without the order changing.
     """
@@ -891,9 +889,7 @@ def sales_order_drift(
             wanted.get("amazon_order_status"),
         )
 
-    rows = [*(existing.get("items") or ()), *(wanted.get("items") or ())]
-    by_id = bool(rows) and all(row.get("amazon_order_item_id") for row in rows)
-    old_lines, new_lines = _lines(existing, by_id, step), _lines(wanted, by_id, step)
+    old_lines, new_lines = _lines(existing, step), _lines(wanted, step)
     for key in sorted(old_lines.keys() | new_lines.keys()):
         if old_lines.get(key) != new_lines.get(key):
             drift[f"items[{key}]"] = (old_lines.get(key), new_lines.get(key))

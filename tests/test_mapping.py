@@ -729,10 +729,25 @@ def test_drift_reports_lines_taxes_status_and_total() -> None:
     )
     drift = sales_order_drift(stored, so_for(shipped_less))
     assert drift["amazon_order_status"] == ("Shipped", "PartiallyShipped")
-    assert drift["items[10000000000002]"] == ("XYZ 44 XL 2 × 12.99", "XYZ 44 XL 1 × 12.99")
-    assert drift["taxes[Amazon Item Tax - ATC: Item tax]"] == (Decimal("2.97"), Decimal("1.90"))
+    assert drift["items[XYZ 44 XL]"] == ("2 for 25.98", "1 for 12.99")
+    # per account: item tax less the promotion-discount tax booked on the same account
+    assert drift["taxes[Amazon Item Tax - ATC]"] == (Decimal("2.89"), Decimal("1.82"))
     assert drift["grand_total"] == (Decimal("41.11"), Decimal("27.05"))
-    assert "items[10000000000001]" not in drift
+    assert [k for k in drift if k.startswith("items[")] == ["items[XYZ 44 XL]"]
+
+
+def test_drift_ignores_the_source_of_the_same_order() -> None:
+    """The orders report has no order-item ids and nets discount taxes: same order, no drift."""
+    wanted = so_for(load_order("order_us_charges_split.json"))
+    from_report = json.loads(json.dumps(wanted))
+    for row in from_report["items"]:
+        row["amazon_order_item_id"] = "111-REPORT-" + str(row["item_code"])
+    by_account: dict[str, float] = {}
+    for row in from_report["taxes"]:
+        by_account[row["account_head"]] = round(by_account.get(row["account_head"], 0) + row["tax_amount"], 2)
+    from_report["taxes"] = [{"charge_type": "Actual", "account_head": k, "description": "net", "tax_amount": v}
+                            for k, v in by_account.items()]
+    assert sales_order_drift(from_report, wanted) == {}
 
 
 def test_drift_matches_lines_by_item_code_when_ids_are_missing() -> None:

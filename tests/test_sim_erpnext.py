@@ -1,4 +1,4 @@
-"""The ERPNext simulator beyond the recordings: persistence, throughput ceiling, faults, helpers, concurrency."""
+"""The ERPNext simulator beyond the recordings: persistence, ceiling, faults, helpers, concurrency."""
 
 from __future__ import annotations
 
@@ -266,6 +266,8 @@ def test_sales_order_lifecycle_and_delivery_link(sim: ErpNextSimulator) -> None:
     )
     assert dn.status_code == 200 and dn.json()["data"]["docstatus"] == 1
     assert sim.count("Delivery Note") == 1
+    delivered = sim.get_doc("Sales Order", so["name"])
+    assert (delivered["per_delivered"], delivered["status"]) == (100.0, "To Bill")
     r = c.post("/api/method/frappe.client.cancel", {"doctype": "Sales Order", "name": so["name"]})
     assert r.status_code == 417 and r.json()["exc_type"] == "LinkExistsError"
     r = c.put(f"/api/resource/Sales Order/{so['name']}", {"docstatus": 0})

@@ -106,8 +106,14 @@ class ErpNextSimulator:
         self._sem = threading.BoundedSemaphore(workers) if workers else None
         self.lock = threading.RLock()
         self.store = Store(db_path)
-        self.engine = Engine(self.store, company=company, abbr=abbr, currency=currency, country=country,
-                             site_url=lambda: self.site_url)
+        self.engine = Engine(
+            self.store,
+            company=company,
+            abbr=abbr,
+            currency=currency,
+            country=country,
+            site_url=lambda: self.site_url,
+        )
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._faults: FaultConfig | None = None
@@ -182,8 +188,11 @@ class ErpNextSimulator:
     def docs(self, doctype: str, **filters: Any) -> list[dict[str, Any]]:
         with self.lock:
             eq = {k: v for k, v in filters.items() if isinstance(v, str)}
-            return [d for d in self.store.scan(doctype, eq)
-                    if all(match(d, k, "=", v) for k, v in filters.items())]
+            return [
+                d
+                for d in self.store.scan(doctype, eq)
+                if all(match(d, k, "=", v) for k, v in filters.items())
+            ]
 
     def get_doc(self, doctype: str, name: str) -> dict[str, Any] | None:
         with self.lock:
@@ -212,66 +221,142 @@ class ErpNextSimulator:
                 return
             ins = self.engine.insert
             for code, symbol, fraction, units, smallest in masters.CURRENCIES:
-                ins("Currency", {"currency_name": code, "symbol": symbol, "fraction": fraction,
-                                 "fraction_units": units, "smallest_currency_fraction_value": smallest,
-                                 "enabled": 1 if code in (self.currency, "EUR", "GBP") else 0}, raw=True)
+                ins(
+                    "Currency",
+                    {
+                        "currency_name": code,
+                        "symbol": symbol,
+                        "fraction": fraction,
+                        "fraction_units": units,
+                        "smallest_currency_fraction_value": smallest,
+                        "enabled": 1 if code in (self.currency, "EUR", "GBP") else 0,
+                    },
+                    raw=True,
+                )
             for cname, code in masters.COUNTRIES:
                 ins("Country", {"country_name": cname, "code": code}, raw=True)
             for uom, whole in masters.UOMS:
                 ins("UOM", {"uom_name": uom, "must_be_whole_number": whole}, raw=True)
             abbr, comp = self.abbr, self.company
-            ins("Company", {
-                "company_name": comp, "abbr": abbr, "default_currency": self.currency, "country": self.country,
-                "lft": 1, "rgt": 2, "old_parent": "", "create_chart_of_accounts_based_on": "Standard Template",
-                "chart_of_accounts": "Standard", "default_cash_account": f"Cash - {abbr}",
-                "default_receivable_account": f"Debtors - {abbr}", "default_payable_account": f"Creditors - {abbr}",
-                "write_off_account": f"Write Off - {abbr}", "default_expense_account": f"Cost of Goods Sold - {abbr}",
-                "default_income_account": f"Sales - {abbr}", "cost_center": f"Main - {abbr}",
-                "exchange_gain_loss_account": f"Exchange Gain/Loss - {abbr}",
-                "round_off_account": f"Round Off - {abbr}", "round_off_cost_center": f"Main - {abbr}",
-                "reconciliation_takes_effect_on": "Oldest Of Invoice Or Advance", "auto_err_frequency": "Daily",
-                "accumulated_depreciation_account": f"Accumulated Depreciation - {abbr}",
-                "depreciation_expense_account": f"Depreciation - {abbr}",
-                "expenses_included_in_asset_valuation": f"Expenses Included In Asset Valuation - {abbr}",
-                "disposal_account": f"Gain/Loss on Asset Disposal - {abbr}",
-                "depreciation_cost_center": f"Main - {abbr}", "capital_work_in_progress_account": f"CWIP Account - {abbr}",
-                "asset_received_but_not_billed": f"Asset Received But Not Billed - {abbr}",
-                "enable_perpetual_inventory": 1, "default_inventory_account": f"Stock In Hand - {abbr}",
-                "stock_adjustment_account": f"Stock Adjustment - {abbr}",
-                "stock_received_but_not_billed": f"Stock Received But Not Billed - {abbr}",
-                "expenses_included_in_valuation": f"Expenses Included In Valuation - {abbr}",
-            }, raw=True)
+            ins(
+                "Company",
+                {
+                    "company_name": comp,
+                    "abbr": abbr,
+                    "default_currency": self.currency,
+                    "country": self.country,
+                    "lft": 1,
+                    "rgt": 2,
+                    "old_parent": "",
+                    "create_chart_of_accounts_based_on": "Standard Template",
+                    "chart_of_accounts": "Standard",
+                    "default_cash_account": f"Cash - {abbr}",
+                    "default_receivable_account": f"Debtors - {abbr}",
+                    "default_payable_account": f"Creditors - {abbr}",
+                    "write_off_account": f"Write Off - {abbr}",
+                    "default_expense_account": f"Cost of Goods Sold - {abbr}",
+                    "default_income_account": f"Sales - {abbr}",
+                    "cost_center": f"Main - {abbr}",
+                    "exchange_gain_loss_account": f"Exchange Gain/Loss - {abbr}",
+                    "round_off_account": f"Round Off - {abbr}",
+                    "round_off_cost_center": f"Main - {abbr}",
+                    "reconciliation_takes_effect_on": "Oldest Of Invoice Or Advance",
+                    "auto_err_frequency": "Daily",
+                    "accumulated_depreciation_account": f"Accumulated Depreciation - {abbr}",
+                    "depreciation_expense_account": f"Depreciation - {abbr}",
+                    "expenses_included_in_asset_valuation": f"Expenses Included In Asset Valuation - {abbr}",
+                    "disposal_account": f"Gain/Loss on Asset Disposal - {abbr}",
+                    "depreciation_cost_center": f"Main - {abbr}",
+                    "capital_work_in_progress_account": f"CWIP Account - {abbr}",
+                    "asset_received_but_not_billed": f"Asset Received But Not Billed - {abbr}",
+                    "enable_perpetual_inventory": 1,
+                    "default_inventory_account": f"Stock In Hand - {abbr}",
+                    "stock_adjustment_account": f"Stock Adjustment - {abbr}",
+                    "stock_received_but_not_billed": f"Stock Received But Not Billed - {abbr}",
+                    "expenses_included_in_valuation": f"Expenses Included In Valuation - {abbr}",
+                },
+                raw=True,
+            )
             lft = 0
             for acc, parent, is_group, root_type, acc_type in masters.ACCOUNTS:
                 lft += 2
-                report = "Balance Sheet" if root_type in ("Asset", "Liability", "Equity") else "Profit and Loss"
-                ins("Account", {"name": f"{acc} - {abbr}", "account_name": acc, "company": comp,
-                                "parent_account": f"{parent} - {abbr}" if parent else "", "is_group": is_group,
-                                "root_type": root_type, "report_type": report, "account_type": acc_type,
-                                "account_currency": self.currency, "lft": lft - 1, "rgt": lft,
-                                "old_parent": f"{parent} - {abbr}" if parent else ""}, raw=True)
+                report = (
+                    "Balance Sheet" if root_type in ("Asset", "Liability", "Equity") else "Profit and Loss"
+                )
+                ins(
+                    "Account",
+                    {
+                        "name": f"{acc} - {abbr}",
+                        "account_name": acc,
+                        "company": comp,
+                        "parent_account": f"{parent} - {abbr}" if parent else "",
+                        "is_group": is_group,
+                        "root_type": root_type,
+                        "report_type": report,
+                        "account_type": acc_type,
+                        "account_currency": self.currency,
+                        "lft": lft - 1,
+                        "rgt": lft,
+                        "old_parent": f"{parent} - {abbr}" if parent else "",
+                    },
+                    raw=True,
+                )
             self.store.set_meta("account_lft", str(lft))
             for wh, is_group, parent in masters.WAREHOUSES:
-                ins("Warehouse", {"name": f"{wh} - {abbr}", "warehouse_name": wh, "is_group": is_group,
-                                  "company": comp, "parent_warehouse": f"{parent} - {abbr}" if parent else None},
-                    raw=True)
-            ins("Price List", {"price_list_name": "Standard Selling", "currency": self.currency, "selling": 1,
-                               "enabled": 1}, raw=True)
-            ins("Price List", {"price_list_name": "Standard Buying", "currency": self.currency, "buying": 1,
-                               "enabled": 1}, raw=True)
+                ins(
+                    "Warehouse",
+                    {
+                        "name": f"{wh} - {abbr}",
+                        "warehouse_name": wh,
+                        "is_group": is_group,
+                        "company": comp,
+                        "parent_warehouse": f"{parent} - {abbr}" if parent else None,
+                    },
+                    raw=True,
+                )
+            ins(
+                "Price List",
+                {
+                    "price_list_name": "Standard Selling",
+                    "currency": self.currency,
+                    "selling": 1,
+                    "enabled": 1,
+                },
+                raw=True,
+            )
+            ins(
+                "Price List",
+                {"price_list_name": "Standard Buying", "currency": self.currency, "buying": 1, "enabled": 1},
+                raw=True,
+            )
             for name, is_group, parent in masters.ITEM_GROUPS:
-                ins("Item Group", {"item_group_name": name, "is_group": is_group, "parent_item_group": parent},
-                    raw=True)
+                ins(
+                    "Item Group",
+                    {"item_group_name": name, "is_group": is_group, "parent_item_group": parent},
+                    raw=True,
+                )
             for name, is_group, parent in masters.CUSTOMER_GROUPS:
-                ins("Customer Group", {"customer_group_name": name, "is_group": is_group,
-                                       "parent_customer_group": parent}, raw=True)
-            for name, is_group, parent in (("All Territories", 1, ""), (self.country, 0, "All Territories"),
-                                           ("Rest Of The World", 0, "All Territories")):
-                ins("Territory", {"territory_name": name, "is_group": is_group, "parent_territory": parent},
-                    raw=True)
+                ins(
+                    "Customer Group",
+                    {"customer_group_name": name, "is_group": is_group, "parent_customer_group": parent},
+                    raw=True,
+                )
+            for name, is_group, parent in (
+                ("All Territories", 1, ""),
+                (self.country, 0, "All Territories"),
+                ("Rest Of The World", 0, "All Territories"),
+            ):
+                ins(
+                    "Territory",
+                    {"territory_name": name, "is_group": is_group, "parent_territory": parent},
+                    raw=True,
+                )
             for year in range(2020, 2031):
-                ins("Fiscal Year", {"year": str(year), "year_start_date": f"{year}-01-01",
-                                    "year_end_date": f"{year}-12-31"}, raw=True)
+                ins(
+                    "Fiscal Year",
+                    {"year": str(year), "year_start_date": f"{year}-01-01", "year_end_date": f"{year}-12-31"},
+                    raw=True,
+                )
             self.store.set_meta("seeded", "1")
 
     # -- request handling ------------------------------------------------------------------------------
@@ -288,8 +373,9 @@ class ErpNextSimulator:
         with self._log_lock:
             self.request_log.append(record)
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-               ) -> tuple[int, dict[str, Any] | str, str | None, str | None]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None]:
         """Process one request -> (status, json body or html text, doctype, fault)."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
@@ -312,14 +398,26 @@ class ErpNextSimulator:
                 if kind == "method" and len(parts) > 3 and parts[3] == "frappe.auth.get_logged_user":
                     raise FrappeError(403, "PermissionError", None, exception="Not permitted")
                 dt = doctype or "this resource"
-                msg = [{"message": f"User <strong>Guest</strong> does not have doctype access via role "
-                                   f"permission for document <strong>{dt}</strong>", "title": "Message"}]
-                raise FrappeError(403, "PermissionError", msg, exception="", with_exception=(method == "GET"),
-                                  extra={"_error_message": f"No permission for {dt}"})
+                msg = [
+                    {
+                        "message": f"User <strong>Guest</strong> does not have doctype access via role "
+                        f"permission for document <strong>{dt}</strong>",
+                        "title": "Message",
+                    }
+                ]
+                raise FrappeError(
+                    403,
+                    "PermissionError",
+                    msg,
+                    exception="",
+                    with_exception=(method == "GET"),
+                    extra={"_error_message": f"No permission for {dt}"},
+                )
             fault = self._draw_fault()
             fcfg = self._faults
             before = fault in ("500", "502html", "417") or (
-                fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit)
+                fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit
+            )
             if before:
                 self._sleep_latency()
                 return (*self._fault_answer(fault, fcfg), doctype, fault)
@@ -339,8 +437,14 @@ class ErpNextSimulator:
         except _Reset:
             raise
         except Exception as e:  # a simulator bug still answers like a server error
-            status, out = 500, {"exception": f"{type(e).__name__}: {e}", "exc_type": type(e).__name__,
-                                "exc": json.dumps([repr(e)])}
+            status, out = (
+                500,
+                {
+                    "exception": f"{type(e).__name__}: {e}",
+                    "exc_type": type(e).__name__,
+                    "exc": json.dumps([repr(e)]),
+                },
+            )
         if fault in ("timeout", "reset"):
             if fault == "reset":
                 raise _Reset(doctype)
@@ -353,12 +457,17 @@ class ErpNextSimulator:
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
-            return 500, {"exception": "pymysql.err.OperationalError: (2013, 'Lost connection to MySQL server "
-                                      "during query')", "exc_type": "OperationalError",
-                         "exc": json.dumps(["Traceback (simulated fault)"])}
+            return 500, {
+                "exception": "pymysql.err.OperationalError: (2013, 'Lost connection to MySQL server "
+                "during query')",
+                "exc_type": "OperationalError",
+                "exc": json.dumps(["Traceback (simulated fault)"]),
+            }
         if fault == "502html":
-            return 502, ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
-                         "Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n")
+            return 502, (
+                "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+                "Gateway</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+            )
         if fault == "417":
             return 417, validation("Simulated validation failure (fault injection)").body()
         if fault == "timeout":
@@ -396,8 +505,9 @@ class ErpNextSimulator:
             raise FrappeError(500, "JSONDecodeError", None, module="json.decoder", exception=str(e)) from None
 
     # -- resources -------------------------------------------------------------------------------------
-    def _resource(self, method: str, doctype: str, name: str | None, query: dict[str, str], data: Any
-                  ) -> tuple[int, dict[str, Any]]:
+    def _resource(
+        self, method: str, doctype: str, name: str | None, query: dict[str, str], data: Any
+    ) -> tuple[int, dict[str, Any]]:
         eng = self.engine
         if method == "GET":
             with self.lock:
@@ -437,10 +547,14 @@ class ErpNextSimulator:
         out_fields: list[str] = []
         for f in fields:
             if f.strip() == "*":
-                out_fields.extend(k for k in ("name", *META_FIELDS[1:], *DOC_FIELDS.get(doctype, {}))
-                                  if k not in out_fields)
-                out_fields.extend(k for k in sorted(known) if k not in out_fields
-                                  and k not in DOC_TABLES.get(doctype, {}) and k != "doctype")
+                out_fields.extend(
+                    k for k in ("name", *META_FIELDS[1:], *DOC_FIELDS.get(doctype, {})) if k not in out_fields
+                )
+                out_fields.extend(
+                    k
+                    for k in sorted(known)
+                    if k not in out_fields and k not in DOC_TABLES.get(doctype, {}) and k != "doctype"
+                )
                 continue
             base = strip_field(f.split(" as ")[0])
             if base not in known or base in DOC_TABLES.get(doctype, {}):
@@ -452,9 +566,12 @@ class ErpNextSimulator:
             if strip_field(f) not in known:
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {f}")])
         eq = {strip_field(f): v for f, op, v in filters if op == "=" and isinstance(v, str)}
-        rows = [d for d in self.store.scan(doctype, eq)
-                if all(match(d, strip_field(f), op, v) for f, op, v in filters)
-                and (not or_filters or any(match(d, strip_field(f), op, v) for f, op, v in or_filters))]
+        rows = [
+            d
+            for d in self.store.scan(doctype, eq)
+            if all(match(d, strip_field(f), op, v) for f, op, v in filters)
+            and (not or_filters or any(match(d, strip_field(f), op, v) for f, op, v in or_filters))
+        ]
         for field, desc in reversed(parse_order_by(query.get("order_by"))):
             if field not in known:
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
@@ -462,7 +579,7 @@ class ErpNextSimulator:
         start = cint(query.get("limit_start"))
         limit_raw = query.get("limit_page_length", query.get("limit", query.get("page_length")))
         limit = default_limit if limit_raw in (None, "") else cint(limit_raw)
-        rows = rows[start:start + limit] if limit else rows[start:]
+        rows = rows[start : start + limit] if limit else rows[start:]
         return [{f: d.get(f) for f in out_fields} for d in rows]
 
     # -- methods ---------------------------------------------------------------------------------------
@@ -474,16 +591,19 @@ class ErpNextSimulator:
             doctype = str(args.get("doctype"))
             with self.lock:
                 eng.check_doctype(doctype)
-                q: dict[str, Any] = {k: (json.dumps(v) if not isinstance(v, (str, int)) else v)
-                                     for k, v in args.items()}
+                q: dict[str, Any] = {
+                    k: (json.dumps(v) if not isinstance(v, (str, int)) else v) for k, v in args.items()
+                }
                 return 200, {"message": self._list(doctype, q)}
         if method == "frappe.client.get_count":
             doctype = str(args.get("doctype"))
             with self.lock:
                 eng.check_doctype(doctype)
                 raw_filters = args.get("filters")
-                q = {"filters": raw_filters if isinstance(raw_filters, str) else json.dumps(raw_filters or []),
-                     "limit_page_length": 0}
+                q = {
+                    "filters": raw_filters if isinstance(raw_filters, str) else json.dumps(raw_filters or []),
+                    "limit_page_length": 0,
+                }
                 return 200, {"message": len(self._list(doctype, q))}
         if method == "frappe.client.get":
             with self.lock:
@@ -494,7 +614,9 @@ class ErpNextSimulator:
                     q = {"filters": json.dumps(_loads(args["filters"])), "limit_page_length": 1}
                     found = self._list(doctype, q)
                     if not found:
-                        raise FrappeError(404, "DoesNotExistError", f"{doctype} not found", with_exception=False)
+                        raise FrappeError(
+                            404, "DoesNotExistError", f"{doctype} not found", with_exception=False
+                        )
                     name = found[0]["name"]
                 return 200, {"message": _out(eng.load(doctype, str(name)))}
         if method == "frappe.client.get_value":
@@ -506,7 +628,11 @@ class ErpNextSimulator:
                 filters = _loads(args.get("filters"))
                 if isinstance(filters, str):
                     filters = {"name": filters}
-                q = {"filters": json.dumps(filters or {}), "fields": json.dumps(fields), "limit_page_length": 1}
+                q = {
+                    "filters": json.dumps(filters or {}),
+                    "fields": json.dumps(fields),
+                    "limit_page_length": 1,
+                }
                 found = self._list(doctype, q)
                 return 200, {"message": found[0] if found else None} if found else {}
         if method == "frappe.client.insert":
@@ -551,8 +677,9 @@ class ErpNextSimulator:
                 eng.update_status(str(args.get("name")), str(args.get("status")))
             return 200, {}
         module, _, attr = method.rpartition(".")
-        raise validation(f"Failed to get method for command {method} with module '{module}' has no attribute "
-                         f"'{attr}'")
+        raise validation(
+            f"Failed to get method for command {method} with module '{module}' has no attribute '{attr}'"
+        )
 
 
 def _method_doctype(method: str, args: dict[str, Any]) -> str | None:
@@ -623,14 +750,26 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = unquote(urlsplit(self.path).path)
-        sem = sim._sem if path.startswith(("/api/resource", "/api/method")) and path != "/api/method/ping" else None
+        sem = (
+            sim._sem
+            if path.startswith(("/api/resource", "/api/method")) and path != "/api/method/ping"
+            else None
+        )
         if sem is not None:
             sem.acquire()
         try:
             status, out, doctype, fault = sim.handle(self.command, self.path, headers, body)
         except _Reset as reset:
-            sim._log(RequestRecord(self.command, path, reset.args[0] if reset.args else None, 0,
-                                   time.monotonic() - started, "reset"))
+            sim._log(
+                RequestRecord(
+                    self.command,
+                    path,
+                    reset.args[0] if reset.args else None,
+                    0,
+                    time.monotonic() - started,
+                    "reset",
+                )
+            )
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -642,7 +781,10 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(out, str):
             payload, ctype = out.encode(), "text/html; charset=utf-8"
         else:
-            payload, ctype = json.dumps(out, ensure_ascii=False, default=_json_default).encode(), "application/json"
+            payload, ctype = (
+                json.dumps(out, ensure_ascii=False, default=_json_default).encode(),
+                "application/json",
+            )
         sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault))
         try:
             self.send_response(status)
@@ -663,7 +805,9 @@ def _json_default(o: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amz2erp.sim.erpnext", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m amz2erp.sim.erpnext", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
     parser.add_argument("--api-key", default="sim-key")
@@ -671,8 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=None)
     ns = parser.parse_args(argv)
-    sim = ErpNextSimulator(ns.db, api_key=ns.api_key, api_secret=ns.api_secret, latency=ns.latency,
-                           workers=ns.workers).start(ns.port)
+    sim = ErpNextSimulator(
+        ns.db, api_key=ns.api_key, api_secret=ns.api_secret, latency=ns.latency, workers=ns.workers
+    ).start(ns.port)
     print(sim.url, flush=True)
     try:
         while True:

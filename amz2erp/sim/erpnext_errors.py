@@ -80,8 +80,9 @@ class FrappeError(Exception):
         return out
 
 
-def error_message(message: str, title: str = "Message", indicator: str | None = "red",
-                  raise_exception: bool = True) -> dict[str, Any]:
+def error_message(
+    message: str, title: str = "Message", indicator: str | None = "red", raise_exception: bool = True
+) -> dict[str, Any]:
     msg: dict[str, Any] = {"message": message, "title": title}
     if indicator:
         msg["indicator"] = indicator
@@ -104,13 +105,16 @@ def validation(message: str, *, exc_source: bool = False, title: str = "Message"
 
 
 def does_not_exist(doctype: str, name: str) -> FrappeError:
-    return FrappeError(404, "DoesNotExistError", [error_message(f"{doctype} {name} not found")],
-                       with_exception=False)
+    return FrappeError(
+        404, "DoesNotExistError", [error_message(f"{doctype} {name} not found")], with_exception=False
+    )
 
 
 def mandatory(doctype: str, name: str, fieldname: str, label: str) -> FrappeError:
     return FrappeError(
-        417, "MandatoryError", [plain_message(f"Error: Value missing for {doctype}: {label}")],
+        417,
+        "MandatoryError",
+        [plain_message(f"Error: Value missing for {doctype}: {label}")],
         exception=f"[{doctype}, {name}]: {fieldname}",
     )
 
@@ -121,16 +125,23 @@ def link_error(label: str, value: Any) -> FrappeError:
 
 def duplicate_entry(doctype: str, name: str) -> FrappeError:
     return FrappeError(
-        409, "DuplicateEntryError",
-        [error_message(f"{doctype} <strong>{name}</strong> already exists", "Duplicate Name",
-                       raise_exception=False)],
-        exception=f"('{doctype}', '{name}', IntegrityError(1062, \"Duplicate entry '{name}' for key 'PRIMARY'\"))",
+        409,
+        "DuplicateEntryError",
+        [
+            error_message(
+                f"{doctype} <strong>{name}</strong> already exists", "Duplicate Name", raise_exception=False
+            )
+        ],
+        exception=(
+            f"('{doctype}', '{name}', IntegrityError(1062, \"Duplicate entry '{name}' for key 'PRIMARY'\"))"
+        ),
     )
 
 
 def timestamp_mismatch(db_modified: str, now: str) -> FrappeError:
     return FrappeError(
-        417, "TimestampMismatchError",
+        417,
+        "TimestampMismatchError",
         f"Error: Document has been modified after you have opened it ({db_modified}, {now}). "
         "Please refresh to get the latest document.",
     )

@@ -32,8 +32,16 @@ CREATE INDEX IF NOT EXISTS ix_dyn_links_parent ON dyn_links (parenttype, parent)
 """
 
 # Fields filtered on often enough to deserve an expression index (custom fields get one when created).
-INDEXED_FIELDS = ("po_no", "customer", "item_code", "amended_from", "dt", "customer_name", "from_currency",
-                  "code")
+INDEXED_FIELDS = (
+    "po_no",
+    "customer",
+    "item_code",
+    "amended_from",
+    "dt",
+    "customer_name",
+    "from_currency",
+    "code",
+)
 _FIELD_OK = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -55,8 +63,10 @@ class Store:
 
     def ensure_index(self, field: str) -> None:
         if _FIELD_OK.match(field):
-            self.conn.execute(f"CREATE INDEX IF NOT EXISTS ix_f_{field} ON docs (doctype, "
-                              f"json_extract(data, {_path(field)}))")
+            self.conn.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_f_{field} ON docs (doctype, "
+                f"json_extract(data, {_path(field)}))"
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -86,7 +96,9 @@ class Store:
 
     # -- documents -------------------------------------------------------------------------------
     def get(self, doctype: str, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT data FROM docs WHERE doctype=? AND name=?", (doctype, name)).fetchone()
+        row = self.conn.execute(
+            "SELECT data FROM docs WHERE doctype=? AND name=?", (doctype, name)
+        ).fetchone()
         return json.loads(row[0]) if row else None
 
     def exists(self, doctype: str, name: str) -> bool:
@@ -94,13 +106,17 @@ class Store:
         return row is not None
 
     def insert(self, doc: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO docs (doctype, name, data) VALUES (?, ?, ?)",
-                          (doc["doctype"], doc["name"], json.dumps(doc, ensure_ascii=False)))
+        self.conn.execute(
+            "INSERT INTO docs (doctype, name, data) VALUES (?, ?, ?)",
+            (doc["doctype"], doc["name"], json.dumps(doc, ensure_ascii=False)),
+        )
         self._sync_links(doc)
 
     def update(self, doc: dict[str, Any]) -> None:
-        self.conn.execute("UPDATE docs SET data=? WHERE doctype=? AND name=?",
-                          (json.dumps(doc, ensure_ascii=False), doc["doctype"], doc["name"]))
+        self.conn.execute(
+            "UPDATE docs SET data=? WHERE doctype=? AND name=?",
+            (json.dumps(doc, ensure_ascii=False), doc["doctype"], doc["name"]),
+        )
         self._sync_links(doc)
 
     def delete(self, doctype: str, name: str) -> None:
@@ -110,18 +126,23 @@ class Store:
     def _sync_links(self, doc: dict[str, Any]) -> None:
         if doc["doctype"] not in ("Address", "Contact"):
             return
-        self.conn.execute("DELETE FROM dyn_links WHERE parenttype=? AND parent=?", (doc["doctype"], doc["name"]))
+        self.conn.execute(
+            "DELETE FROM dyn_links WHERE parenttype=? AND parent=?", (doc["doctype"], doc["name"])
+        )
         for row in doc.get("links") or []:
             if row.get("link_doctype") and row.get("link_name"):
-                self.conn.execute("INSERT INTO dyn_links VALUES (?, ?, ?, ?)",
-                                  (str(row["link_doctype"]), str(row["link_name"]), doc["doctype"], doc["name"]))
+                self.conn.execute(
+                    "INSERT INTO dyn_links VALUES (?, ?, ?, ?)",
+                    (str(row["link_doctype"]), str(row["link_name"]), doc["doctype"], doc["name"]),
+                )
 
     def linked(self, parenttype: str, link_doctype: str, link_name: str) -> list[dict[str, Any]]:
         """Addresses / Contacts whose ``links`` table points at ``link_doctype`` ``link_name``."""
         rows = self.conn.execute(
             "SELECT d.data FROM dyn_links l JOIN docs d ON d.doctype=l.parenttype AND d.name=l.parent "
             "WHERE l.link_doctype=? AND l.link_name=? AND l.parenttype=? ORDER BY d.seq",
-            (link_doctype, link_name, parenttype))
+            (link_doctype, link_name, parenttype),
+        )
         return [json.loads(r[0]) for r in rows]
 
     def scan(self, doctype: str, eq: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -140,8 +161,12 @@ class Store:
         return [json.loads(r[0]) for r in self.conn.execute(sql, args)]
 
     def names_like(self, doctype: str, pattern: str) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT name FROM docs WHERE doctype=? AND name LIKE ? ESCAPE '\\'", (doctype, pattern))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM docs WHERE doctype=? AND name LIKE ? ESCAPE '\\'", (doctype, pattern)
+            )
+        ]
 
     # -- naming series ------------------------------------------------------------------------------
     def next_series(self, prefix: str) -> int:
@@ -162,6 +187,7 @@ class Store:
 
 
 # -- filters ---------------------------------------------------------------------------------------
+
 
 def _num(v: Any) -> Any:
     if isinstance(v, bool):

@@ -1,0 +1,128 @@
+"""Shared helpers for the reliability tests (issue 8): waiting on simulator traffic, checking that ERPNext and
+the state ledger hold every Amazon record exactly once, and the figures printed at the end of the run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from amz2erp.sim.datagen import marketplace
+from amz2erp.state import StateStore
+from tests.simenv import SimEnv
+from tests.test_e2e_orders import importable, live
+
+#: Figures for the closing summary (printed by the terminal-summary hook in conftest.py).
+FIGURES: Counter[str] = Counter()
+TIMINGS: dict[str, float] = {}
+
+
+class RequestWatch:
+    """Counts the requests an ERPNext simulator has answered and lets a test await a count (no polling
+    sleeps): the simulator's request log is wrapped so that each new record notifies waiters."""
+
+    def __init__(self, env: SimEnv) -> None:
+        self.cond = threading.Condition()
+        self.erp = env.erp
+        original: Callable[[Any], None] = env.erp._log
+
+        def _log(record: Any) -> None:
+            original(record)
+            with self.cond:
+                self.cond.notify_all()
+
+        env.erp._log = _log  # type: ignore[method-assign]
+
+    @property
+    def count(self) -> int:
+        return len(self.erp.request_log)
+
+    def wait_for(self, target: int, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Until ``target`` requests were answered (True), ``stop()`` is true or ``timeout`` ran out (False)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.count < target:
+                if stop():
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # a short wake-up so a process that exits without further requests is noticed
+                self.cond.wait(min(left, 0.05))
+        return True
+
+
+def price_list_for(currency: str) -> str:
+    return "Standard Selling" if currency == "USD" else f"Standard Selling {currency}"
+
+
+def duplicates(env: SimEnv) -> list[str]:
+    """Every Amazon record that ERPNext holds more than once (orders, items, prices, customers, addresses)."""
+    found: list[str] = []
+    for amazon_id, sos in env.sales_orders_by_amazon_id().items():
+        if len(live(sos)) > 1:
+            found.append(f"Sales Order {amazon_id} x{len(live(sos))}")
+    for doctype, key in (("Item", ("item_code",)), ("Item Price", ("item_code", "price_list")),
+                         ("Customer", ("amazon_customer_key",)),
+                         ("Address", ("address_title", "address_type", "address_line1", "address_line2", "city",
+                                      "pincode", "country"))):
+        seen = Counter(tuple(str(d.get(k)) for k in key) for d in env.erp.docs(doctype))
+        found.extend(f"{doctype} {k} x{n}" for k, n in seen.items() if n > 1 and k != ("None",))
+    return found
+
+
+def lost_orders(env: SimEnv) -> list[str]:
+    by_id = env.sales_orders_by_amazon_id()
+    return [o.amazon_order_id for o in env.spapi.orders if importable(o) and not live(by_id.get(o.amazon_order_id, []))]
+
+
+def assert_products_landed_exactly_once(env: SimEnv) -> None:
+    items: dict[str, list[dict[str, Any]]] = {}
+    for d in env.erp.docs("Item"):
+        items.setdefault(d["item_code"], []).append(d)
+    prices: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for d in env.erp.docs("Item Price"):
+        prices.setdefault((d["item_code"], d["price_list"]), []).append(d)
+    for listing in env.spapi.listings:
+        if listing.status != "Active":
+            continue
+        assert len(items.get(listing.sku, [])) == 1, (listing.sku, items.get(listing.sku))
+        assert items[listing.sku][0]["amazon_asin"] == listing.asin
+        rows = prices.get((listing.sku, price_list_for(listing.currency)), [])
+        assert len(rows) == 1, (listing.sku, listing.currency, rows)
+        assert Decimal(str(rows[0]["price_list_rate"])) == listing.price, (listing.sku, rows[0])
+        assert rows[0]["currency"] == marketplace(listing.marketplace_id).currency
+
+
+def assert_ledger_agrees(env: SimEnv, *, products: bool = True) -> None:
+    """The state ledger says what ERPNext holds: every imported order is ``done`` with the name of its one
+    live Sales Order, every active listing is ``done``, and nothing is left ``writing`` or ``failed``."""
+    by_id = env.sales_orders_by_amazon_id()
+    with StateStore(env.state_path) as state:
+        stuck = [(e.kind, e.key, e.last_error) for status in ("writing", "failed") for e in state.entries(
+            status=status)]
+        assert stuck == [], stuck
+        for order in env.spapi.orders:
+            entry = state.get("order", order.amazon_order_id)
+            if importable(order):
+                assert entry is not None and entry.status == "done", (order.amazon_order_id, entry)
+                assert entry.erp_name == live(by_id[order.amazon_order_id])[0]["name"], (order.amazon_order_id, entry)
+        customers = {d["name"] for d in env.erp.docs("Customer")}
+        for entry in state.entries("customer", "done"):
+            assert entry.erp_name in customers, entry
+        addresses = {d["name"] for d in env.erp.docs("Address")}
+        for entry in state.entries("address", "done"):
+            assert entry.erp_name in addresses, entry
+        item_codes = {d["item_code"] for d in env.erp.docs("Item")}
+        for entry in state.entries("item", "done"):
+            assert entry.erp_name in item_codes, entry
+        if products:
+            for listing in env.spapi.listings:
+                if listing.status != "Active":
+                    continue
+                entry = state.get("listing", f"{marketplace(listing.marketplace_id).code}|{listing.sku}")
+                assert entry is not None and entry.status == "done", (listing.sku, entry)
+                assert entry.erp_name == listing.sku
