@@ -48,7 +48,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import IO, Any, TypeVar, cast
@@ -129,6 +129,11 @@ def _quiet_sp_api_loggers() -> None:
 
 ORDERS_CLAMP = timedelta(minutes=2)  # Amazon rejects LastUpdatedBefore later than now - 2 minutes
 REPORT_WINDOW = timedelta(days=30)  # flat-file order reports cover at most ~30 days
+REPORT_WAIT_SLICE = 15.0  # seconds: prefetching looks for a createReport token this often while waiting
+ORDERS_HORIZON = timedelta(days=730)  # orders older than two years are not returned…
+_NO_HORIZON = frozenset({"A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"})  # …except in JP, AU, SG
+_GRID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # planned report windows are cut on a 30-day grid
+_MIN_DATE = datetime.min.replace(tzinfo=timezone.utc)
 CATALOG_BATCH = 20
 MAX_MARKETPLACES_PER_CALL = 50
 MAX_PAGES = 100_000
@@ -267,6 +272,57 @@ def _lwa_client_class(url: str, transport: Any, store: _TokenStore) -> type:
     return _LocalAccessTokenClient
 
 
+# --- orders report jobs and plans ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _ReportJob:
+    """One report window: asked for (report_id), finished (document_id) or empty (cancelled); its document is
+    kept in a temporary file while reads still need it."""
+
+    start: datetime | None
+    end: datetime | None
+    report_id: str | None = None
+    created_at: float | None = None
+    document_id: str | None = None
+    cancelled: bool = False
+    fatal: int = 0
+    spool: IO[bytes] | None = None
+    charset: str = rp.DEFAULT_CHARSET
+    unparsable: set[str] = field(default_factory=set)
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
+@dataclass(eq=False)
+class _OrdersPlan:
+    """The windows of a newest-first walk (backfill), newest first."""
+
+    jobs: list[_ReportJob]
+    created: float
+
+    def covers(self, after: datetime, end: datetime) -> bool:
+        if not self.jobs:
+            return False
+        top, floor = self.jobs[0].end, self.jobs[-1].start
+        return top is not None and floor is not None and floor <= after and end <= top
+
+    def close(self) -> None:
+        for job in self.jobs:
+            job.close()
+
+
+def _whole(dt: datetime) -> datetime:
+    return dt.replace(microsecond=0)
+
+
+def _window_key(dt: datetime | None) -> str:
+    return "" if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # --- the client ----------------------------------------------------------------------------------------
 
 
@@ -295,6 +351,9 @@ class AmazonClient:
         report_fatal_retries: int = 1,
         report_poll_initial: float = 5.0,
         report_poll_max: float = 60.0,
+        report_prefetch: int = 25,
+        report_plan_windows: int = 25,
+        report_cache_ttl: float = 24 * 3600.0,
         backoff_base: float = 1.0,
         rate_limits: dict[str, tuple[float, int]] | None = None,
         rng: random.Random | None = None,
@@ -305,6 +364,13 @@ class AmazonClient:
         self.report_fatal_retries = report_fatal_retries
         self.report_poll_initial = report_poll_initial
         self.report_poll_max = report_poll_max
+        self.report_prefetch = max(1, report_prefetch)
+        self.report_plan_windows = max(1, report_plan_windows)
+        self.report_cache_ttl = report_cache_ttl
+        self._plans: dict[tuple[str, ...], _OrdersPlan] = {}
+        self._last_read: dict[tuple[str, ...], tuple[datetime, datetime]] = {}
+        self._done_reports: dict[tuple[str, tuple[str, ...]], dict[tuple[str, str], str]] = {}
+        self._processing_seen: list[float] = []
         self.backoff_base = backoff_base
         self._rng = rng or random.Random()
         self.limiter = RateLimiter(self.clock, rate_limits)
@@ -358,6 +424,9 @@ class AmazonClient:
         if self._closed:
             return
         self._closed = True
+        for plan in self._plans.values():
+            plan.close()
+        self._plans.clear()
         for c in (self._http, self._lwa_http, self._doc_http):
             c.close()
 
@@ -793,9 +862,15 @@ class AmazonClient:
 
     # --- reports --------------------------------------------------------------------------------------
 
-    def _find_done_report(self, report_type: str, mids: list[str], start: datetime | None,
-                          end: datetime | None) -> str | None:
-        """A finished report of this type/marketplaces/window that we can reuse (its document id)."""
+    def _reusable_reports(self, report_type: str, mids: list[str]) -> dict[tuple[str, str], str]:
+        """Finished reports of this type and marketplaces that Amazon still holds: (dataStartTime, dataEndTime)
+        → document id. Listed once per client (one getReports page instead of one call per window); the
+        reports this client finishes itself are added as they finish."""
+        key = (report_type, tuple(sorted(mids)))
+        known = self._done_reports.get(key)
+        if known is not None:
+            return known
+        known = {}
         reports = self._api("reports")
         params = {"reportTypes": report_type, "processingStatuses": "DONE", "marketplaceIds": ",".join(mids[:10]),
                   "pageSize": 100}
@@ -803,101 +878,178 @@ class AmazonClient:
         def fetch(token: str | None) -> ApiResponse:
             return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
 
-        for page in self._pages("getReports", fetch, lambda r: r.next_token,
-                                lambda r: isinstance(r.payload.get("reports"), list), max_pages=3):
-            for rep in page.payload["reports"]:
-                if rep.get("reportType") != report_type or not rep.get("reportDocumentId"):
-                    continue
-                if sorted(rep.get("marketplaceIds") or []) != sorted(mids):
-                    continue
-                if start is not None and rp.parse_datetime(rep.get("dataStartTime")) != start:
-                    continue
-                if end is not None and rp.parse_datetime(rep.get("dataEndTime")) != end:
-                    continue
-                log.info("reusing finished report %s (%s)", rep.get("reportId"), report_type)
-                return str(rep["reportDocumentId"])
-        return None
+        try:
+            for page in self._pages("getReports", fetch, lambda r: r.next_token,
+                                    lambda r: isinstance(r.payload.get("reports"), list), max_pages=3):
+                for rep in page.payload["reports"]:
+                    if rep.get("reportType") != report_type or not rep.get("reportDocumentId"):
+                        continue
+                    if sorted(rep.get("marketplaceIds") or []) != sorted(mids):
+                        continue
+                    window = (_window_key(rp.parse_datetime(rep.get("dataStartTime"))),
+                              _window_key(rp.parse_datetime(rep.get("dataEndTime"))))
+                    known.setdefault(window, str(rep["reportDocumentId"]))  # newest first: keep the newest
+        except AmazonBadRequestError as exc:  # reuse is an optimisation: never fail the run on it
+            log.info("could not look for reusable %s reports: %s", report_type, exc)
+        self._done_reports[key] = known
+        return known
 
-    def _run_report(self, report_type: str, mids: list[str], start: datetime | None = None,
-                    end: datetime | None = None, *, reuse: bool = False) -> str | None:
-        """createReport → poll getReport → the DONE report's document id; None when CANCELLED (no data).
-        FATAL is retried after ``report_fatal_cooldown`` up to ``report_fatal_retries`` times."""
-        if reuse:
-            try:
-                doc = self._find_done_report(report_type, mids, start, end)
-            except AmazonBadRequestError as exc:  # reuse is an optimisation: never fail the run on it
-                log.info("could not look for a reusable %s report: %s", report_type, exc)
-                doc = None
-            if doc is not None:
-                return doc
+    def _find_done_report(self, report_type: str, mids: list[str], start: datetime | None,
+                          end: datetime | None) -> str | None:
+        """A finished report of this type/marketplaces/window that we can reuse (its document id)."""
+        doc = self._reusable_reports(report_type, mids).get((_window_key(start), _window_key(end)))
+        if doc is not None:
+            log.info("reusing finished %s report for %s → %s", report_type, _window_key(start), _window_key(end))
+        return doc
+
+    def _remember_done(self, report_type: str, mids: list[str], start: datetime | None, end: datetime | None,
+                       document_id: str) -> None:
+        self._reusable_reports(report_type, mids)[(_window_key(start), _window_key(end))] = document_id
+
+    def _create_report(self, report_type: str, mids: list[str], start: datetime | None = None,
+                       end: datetime | None = None) -> str:
         reports = self._api("reports")
         body: dict[str, Any] = {"reportType": report_type, "marketplaceIds": list(mids)}
         if start is not None:
             body["dataStartTime"] = _iso(start)
         if end is not None:
             body["dataEndTime"] = _iso(end)
-        fatal = 0
-        while True:
-            created = self._call("createReport", lambda: reports.create_report(**body),
-                                 lambda r: bool(r.payload.get("reportId")))
-            report_id = str(created.payload["reportId"])
-            final = self._poll_report(report_id)
+        created = self._call("createReport", lambda: reports.create_report(**body),
+                             lambda r: bool(r.payload.get("reportId")))
+        return str(created.payload["reportId"])
+
+    def _run_report(self, report_type: str, mids: list[str], start: datetime | None = None,
+                    end: datetime | None = None, *, reuse: bool = False) -> str | None:
+        """createReport → poll getReport → the DONE report's document id; None when CANCELLED (no data).
+        FATAL is retried after ``report_fatal_cooldown`` up to ``report_fatal_retries`` times."""
+        job = _ReportJob(start, end)
+        self._start_job(report_type, mids, job, reuse=reuse)
+        self._finish_job(report_type, mids, job)
+        return job.document_id
+
+    def _start_job(self, report_type: str, mids: list[str], job: _ReportJob, *, reuse: bool) -> None:
+        """Reuse a finished report of the job's window, or ask Amazon for one (without waiting for it)."""
+        if job.report_id is not None or job.document_id is not None or job.cancelled:
+            return
+        if reuse:
+            doc = self._find_done_report(report_type, mids, job.start, job.end)
+            if doc is not None:
+                job.document_id = doc
+                return
+        job.report_id = self._create_report(report_type, mids, job.start, job.end)
+        job.created_at = self.clock.monotonic()
+
+    def _finish_job(self, report_type: str, mids: list[str], job: _ReportJob,
+                    between_polls: Callable[[], None] | None = None) -> None:
+        """Wait until the job's report is DONE (document id), CANCELLED (no data) or FATAL (after
+        ``report_fatal_cooldown``, asked for again, up to ``report_fatal_retries`` times)."""
+        while job.document_id is None and not job.cancelled:
+            if job.report_id is None:
+                self._start_job(report_type, mids, job, reuse=False)
+                continue
+            final = self._poll_report(job.report_id, job.created_at, between_polls)
             status = final.get("processingStatus")
             if status == "DONE":
                 doc = final.get("reportDocumentId")
                 if not doc:
-                    raise AmazonReportError(f"report {report_id} ({report_type}) is DONE without a document")
-                return str(doc)
+                    raise AmazonReportError(f"report {job.report_id} ({report_type}) is DONE without a document")
+                job.document_id = str(doc)
+                if job.start is not None or job.end is not None:
+                    self._remember_done(report_type, mids, job.start, job.end, job.document_id)
+                return
             if status == "CANCELLED":
-                log.info("report %s (%s) was cancelled by Amazon: no data", report_id, report_type)
-                return None
-            fatal += 1
-            if fatal > self.report_fatal_retries:
-                raise AmazonReportError(f"report {report_id} ({report_type}) ended FATAL "
-                                        f"{fatal} time(s); giving up")
-            log.warning("report %s (%s) ended FATAL; trying again in %.0fs", report_id, report_type,
+                log.info("report %s (%s) was cancelled by Amazon: no data", job.report_id, report_type)
+                job.cancelled = True
+                return
+            job.fatal += 1
+            if job.fatal > self.report_fatal_retries:
+                raise AmazonReportError(f"report {job.report_id} ({report_type}) ended FATAL "
+                                        f"{job.fatal} time(s); giving up")
+            log.warning("report %s (%s) ended FATAL; trying again in %.0fs", job.report_id, report_type,
                         self.report_fatal_cooldown)
             self.clock.sleep(self.report_fatal_cooldown)
+            job.report_id = None
 
-    def _poll_report(self, report_id: str) -> dict[str, Any]:
+    def _poll_report(self, report_id: str, created_at: float | None = None,
+                     between_polls: Callable[[], None] | None = None) -> dict[str, Any]:
+        """getReport until DONE/CANCELLED/FATAL, with backoff. A report asked for a while ago (prefetched) is
+        polled at once; a fresh one first after ``report_poll_initial`` (it cannot be done sooner).
+        ``between_polls`` runs before each wait (prefetching other windows' reports)."""
         reports = self._api("reports")
-        started = self.clock.monotonic()
+        started = self.clock.monotonic() if created_at is None else created_at
         delay = self.report_poll_initial
+        if created_at is not None:
+            # the first poll when the report can be done: after report_poll_initial, or after the processing
+            # time Amazon took for this run's earlier reports (fewer getReport calls, no blind backoff)
+            first = max(self.report_poll_initial, self._expected_processing())
+            age = self.clock.monotonic() - started
+            if age < first:
+                self._wait(first - age, between_polls)
+                delay = min(delay * 1.5, self.report_poll_max)
         while True:
             res = self._call("getReport", lambda: reports.get_report(report_id),
                              lambda r: bool(r.payload.get("processingStatus")))
             payload: dict[str, Any] = res.payload
             if payload["processingStatus"] in ("DONE", "CANCELLED", "FATAL"):
+                self._observe_processing(payload)
                 return payload
             if self.clock.monotonic() - started + delay > self.settings.report_poll_ceiling:
                 raise AmazonReportError(
                     f"report {report_id} still {payload['processingStatus']} after "
                     f"{self.clock.monotonic() - started:.0f}s (report_poll_ceiling)")
-            self.clock.sleep(delay)
+            self._wait(delay, between_polls)
             delay = min(delay * 1.5, self.report_poll_max)
 
-    @contextlib.contextmanager
-    def _document(self, document_id: str) -> Iterator[Iterator[str]]:
-        """The report document as decoded text lines, streamed to a temporary file (one document at a time)."""
+    def _wait(self, seconds: float, between: Callable[[], None] | None) -> None:
+        """Sleep on the clock; with ``between``, in slices of at most ``REPORT_WAIT_SLICE`` seconds with
+        ``between`` before each (so prefetching uses rate-limit tokens as soon as they refill)."""
+        until = self.clock.monotonic() + seconds
+        while True:
+            left = until - self.clock.monotonic()
+            if left <= 0:
+                return
+            if between is None:
+                self.clock.sleep(left)
+                return
+            between()
+            self.clock.sleep(min(left, REPORT_WAIT_SLICE))
+
+    def _observe_processing(self, payload: dict[str, Any]) -> None:
+        created = rp.parse_datetime(payload.get("createdTime"))
+        ended = rp.parse_datetime(payload.get("processingEndTime"))
+        if created is not None and ended is not None and ended >= created:
+            self._processing_seen.append((ended - created).total_seconds())
+            del self._processing_seen[:-10]
+
+    def _expected_processing(self) -> float:
+        """How long this run's reports took to process (the median of the last ten), 0 before the first."""
+        seen = sorted(self._processing_seen)
+        return seen[len(seen) // 2] if seen else 0.0
+
+    def _download_document(self, document_id: str) -> tuple[IO[bytes], str]:
+        """The report document, decompressed into a temporary file (rewound), and its charset."""
         reports = self._api("reports")
         meta_require: Callable[[ApiResponse], bool] = lambda r: bool(r.payload.get("url"))  # noqa: E731
         meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id), meta_require)
-        spool: IO[bytes] | None = None
         for refreshed in (False, True):
             url = str(meta.payload["url"])
             compressed = bool(meta.payload.get("compressionAlgorithm")) or None
             try:
-                spool, charset = self._call("downloadReportDocument",
-                                            lambda url=url, c=compressed: self._download(url, c),  # type: ignore[misc]
-                                            limited=False)
-                break
+                return self._call("downloadReportDocument",
+                                  lambda url=url, c=compressed: self._download(url, c),  # type: ignore[misc]
+                                  limited=False)
             except (AmazonAuthError, AmazonBadRequestError):
                 if refreshed:
                     raise AmazonReportError(f"report document {document_id} could not be downloaded") from None
                 # the presigned URL expired (5 minutes): ask for a fresh one, once
                 meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id),
                                   meta_require)
-        assert spool is not None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _document(self, document_id: str) -> Iterator[Iterator[str]]:
+        """The report document as decoded text lines, streamed to a temporary file (one document at a time)."""
+        spool, charset = self._download_document(document_id)
         try:
             yield rp.text_lines(spool, charset)
         finally:
@@ -905,7 +1057,7 @@ class AmazonClient:
 
     def _download(self, url: str, compressed: bool | None) -> tuple[IO[bytes], str]:
         # a real temporary file (not held in memory; SpooledTemporaryFile is no full BufferedIOBase before 3.11)
-        spool = cast(IO[bytes], tempfile.TemporaryFile())  # noqa: SIM115 - returned open, closed by _document
+        spool = cast(IO[bytes], tempfile.TemporaryFile())  # noqa: SIM115 - returned open, closed by the caller
         try:
             with self._doc_http.stream("GET", url) as response:
                 if not 200 <= response.status_code < 300:
@@ -933,33 +1085,137 @@ class AmazonClient:
         with self._document(doc) as lines:
             yield from rp.parse_listings(rp.iter_tsv(lines), mid, currency)
 
+    # orders reports: windows, prefetching and the backfill plan -----------------------------------------
+
+    def plan_orders_reports(self, marketplace_ids: list[str], start: datetime, end: datetime) -> None:
+        """Announce a newest-first walk over [start, end] (a backfill): the reports of its ≤ 30-day windows
+        are then asked for ahead of the reads (``report_prefetch`` at a time) and each document serves every
+        read that falls into its window, whatever the read's size. Optional: without it, two contiguous
+        newest-first reads start the same plan, bounded below by Amazon's two-year horizon."""
+        mids = self._marketplace_ids(marketplace_ids)
+        self._plans[tuple(mids)] = self._backward_plan(mids, _whole(end), _whole(start))
+
+    def _backward_plan(self, mids: list[str], top: datetime, floor: datetime | None) -> _OrdersPlan:
+        """Windows from ``top`` down to ``floor`` (None: no known floor, ``report_plan_windows`` at most), cut
+        on a fixed 30-day grid so that a resumed run meets the same windows and reuses their reports."""
+        jobs: list[_ReportJob] = []
+        upper = top
+        limit = self.report_plan_windows
+        while (floor is None or upper > floor) and len(jobs) < limit:
+            grid = _GRID_EPOCH + ((upper - _GRID_EPOCH - timedelta(seconds=1)) // REPORT_WINDOW) * REPORT_WINDOW
+            lower = grid if floor is None else max(floor, grid)
+            jobs.append(_ReportJob(lower, upper))
+            upper = lower
+        return _OrdersPlan(jobs=jobs, created=self.clock.monotonic())
+
+    def _horizon(self, mids: list[str]) -> datetime | None:
+        """Amazon's two-year horizon for these marketplaces (None when one of them keeps older orders)."""
+        if any(m in _NO_HORIZON for m in mids):
+            return None
+        return _whole(self.clock.now() - ORDERS_HORIZON) + timedelta(seconds=1)
+
+    def _jobs_for(self, mids: list[str], after: datetime, end: datetime) -> tuple[list[_ReportJob], list[_ReportJob]]:
+        """(the windows serving the read [after, end] in serving order, the windows to keep asked for ahead)."""
+        key = tuple(mids)
+        plan = self._plans.get(key)
+        if plan is not None and self.clock.monotonic() - plan.created > self.report_cache_ttl:
+            plan.close()
+            self._plans.pop(key, None)
+            plan = None
+        if plan is None or not plan.covers(after, end):
+            last = self._last_read.get(key)
+            if plan is not None:
+                plan.close()
+                self._plans.pop(key, None)
+                plan = None
+            if last is not None and last[0] == end and end - after <= REPORT_WINDOW:
+                # a newest-first walk (backfill): plan its windows down to the horizon
+                horizon = self._horizon(mids)
+                # (a day below the horizon: the horizon moves on while we read, and nothing lies below it)
+                floor = min(after, horizon - timedelta(days=1)) if horizon is not None else None
+                plan = self._backward_plan(mids, end, floor)
+                self._plans[key] = plan
+        self._last_read[key] = (after, end)
+        if plan is not None and plan.covers(after, end):
+            serving = [j for j in plan.jobs if j.start is not None and j.end is not None
+                       and j.start < end and j.end > after]
+            first = plan.jobs.index(serving[0])
+            return serving, plan.jobs[first: first + max(len(serving), self.report_prefetch)]
+        # a one-off read (sync-orders): its own windows of ≤ 30 days, oldest first, all asked for up front
+        jobs: list[_ReportJob] = []
+        start = after
+        while start < end:
+            stop = min(start + REPORT_WINDOW, end)
+            jobs.append(_ReportJob(start, stop))
+            start = stop
+        return jobs, jobs[: max(1, self.report_prefetch)]
+
     def fetch_orders_report(
         self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
     ) -> Iterator[Order | UnparsableOrder]:
-        """Orders from GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL in windows of ≤ 30 days (a finished
-        report of the same window is reused). CANCELLED windows have no data. ``source="report"``."""
+        """Orders last updated in [updated_after, updated_before] from
+        GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, in windows of ≤ 30 days, each order once.
+
+        The reports of the next windows are asked for while the current one is read (Amazon processes them in
+        parallel); a finished report of the same window is reused; CANCELLED windows have no data; FATAL ones
+        are asked for again after Amazon's cooldown. Reads of a newest-first walk (backfill chunks of any
+        size) are served from 30-day documents kept on disk until the walk has passed them.
+        ``source="report"``."""
         if updated_after.tzinfo is None or updated_before.tzinfo is None:
             raise ValueError("updated_after/updated_before must be timezone-aware")
         mids = self._marketplace_ids(marketplace_ids)
         # whole seconds: Amazon echoes report windows to the second, and reuse compares them
-        end = min(updated_before, self.clock.now() - ORDERS_CLAMP).replace(microsecond=0)
-        updated_after = updated_after.replace(microsecond=0)
+        end = _whole(min(updated_before, self.clock.now() - ORDERS_CLAMP))
+        after = _whole(updated_after)
+        if after >= end:
+            return
         default_mid = mids[0] if len(mids) == 1 else None
-        yielded: dict[str, datetime] = {}
-        start = updated_after
-        while start < end:
-            stop = min(start + REPORT_WINDOW, end)
-            doc = self._run_report(rp.ORDERS_REPORT, mids, start, stop, reuse=True)
-            if doc is not None:
-                with self._document(doc) as lines:
-                    for record in rp.parse_orders(rp.iter_tsv(lines), default_mid):
+        serving, ahead = self._jobs_for(mids, after, end)
+        planned = self._plans.get(tuple(mids))
+        previous: dict[str, datetime] = {}  # the orders of the previous window (boundary duplicates)
+        try:
+            for job in serving:
+                self._start_job(rp.ORDERS_REPORT, mids, job, reuse=True)
+
+                def prefetch(ahead: list[_ReportJob] = ahead) -> None:
+                    # keep the next windows' reports processing on Amazon's side, but never wait for a
+                    # createReport token: called again between polls, when the bucket has refilled
+                    for other in ahead:
+                        if other.report_id is None and other.document_id is None and not other.cancelled:
+                            if not self.limiter.ready("createReport"):
+                                return
+                            self._start_job(rp.ORDERS_REPORT, mids, other, reuse=True)
+
+                prefetch()
+                self._finish_job(rp.ORDERS_REPORT, mids, job, prefetch)
+                current: dict[str, datetime] = {}
+                if job.document_id is not None:
+                    if job.spool is None:
+                        job.spool, job.charset = self._download_document(job.document_id)
+                    job.spool.seek(0)
+                    whole_window = job.start is not None and after <= job.start and job.end is not None \
+                        and job.end <= end
+                    for record in rp.parse_orders(rp.iter_tsv(rp.text_lines(job.spool, job.charset)), default_mid,
+                                                  None if whole_window else (after, end)):
                         stamp = record.last_update_date if isinstance(record, Order) else None
                         key = record.amazon_order_id
-                        if key in yielded and (stamp is None or stamp <= yielded[key]):
+                        if stamp is None:
+                            if key in job.unparsable:
+                                continue  # an unreadable order is reported once per window
+                            job.unparsable.add(key)
+                        if key in previous and (stamp is None or stamp <= previous[key]):
                             continue  # the same order on a window boundary
-                        yielded[key] = stamp or datetime.min.replace(tzinfo=timezone.utc)
+                        current[key] = stamp or _MIN_DATE
                         yield record
-            start = stop
+                previous = current
+                if planned is None or not any(j is job for j in planned.jobs) or \
+                        (job.start is not None and job.start >= after):
+                    job.close()  # a newest-first walk never comes back to a window it has passed
+        finally:
+            if planned is None or self._plans.get(tuple(mids)) is not planned:
+                for job in serving:
+                    job.close()
+
 
     # --- catalog --------------------------------------------------------------------------------------
 

@@ -131,6 +131,8 @@ class Demo:
         sample = []
         for so in sorted(sales_orders, key=lambda d: str(d.get("name")))[:6]:
             amazon = orders.get(str(so.get("amazon_order_id")))
+            mf_tax = sum((i.tax_total for i in amazon.items if i.tax_collection_model == "MarketplaceFacilitator"),
+                         Decimal("0")) if amazon else Decimal("0")
             sample.append({
                 "name": so.get("name"),
                 "amazon_order_id": so.get("amazon_order_id"),
@@ -138,6 +140,7 @@ class Demo:
                 "currency": so.get("currency"),
                 "grand_total": so.get("grand_total"),
                 "amazon_order_total": str(amazon.order_total) if amazon else None,
+                "marketplace_facilitator_tax": str(mf_tax),
             })
         cancelled = [{"name": so.get("name"), "amazon_order_id": so.get("amazon_order_id")}
                      for so in sales_orders if so.get("docstatus") == 2]
@@ -217,14 +220,16 @@ def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
         ("Item", landed["items"]), ("Item Price", landed["item_prices"]), ("Customer", landed["customers"]),
         ("Address", landed["addresses"]), ("Sales Order", landed["sales_orders"]),
     ] + [(f"  status {k}", v) for k, v in sorted(landed["sales_orders_by_status"].items())])
-    reporter.table("A few Sales Orders next to Amazon", ["Sales Order", "Amazon order", "status", "grand total",
-                                                         "Amazon OrderTotal", "match"], [
-        (s["name"], s["amazon_order_id"], s["status"], f"{s['grand_total']} {s['currency']}",
-         s["amazon_order_total"] or "-",
-         "✓" if s["amazon_order_total"] is not None
-         and Decimal(str(s["grand_total"])).quantize(Decimal("0.01")) == Decimal(s["amazon_order_total"])
-         else "✗")
-        for s in landed["sample"]])
+    rows = []
+    for s in landed["sample"]:
+        expected = None
+        if s["amazon_order_total"] is not None:
+            expected = Decimal(s["amazon_order_total"]) - Decimal(s["marketplace_facilitator_tax"])
+        ok = expected is not None and Decimal(str(s["grand_total"])).quantize(Decimal("0.01")) == expected
+        rows.append((s["name"], s["amazon_order_id"], f"{s['grand_total']} {s['currency']}",
+                     s["amazon_order_total"] or "-", s["marketplace_facilitator_tax"], "✓" if ok else "✗"))
+    reporter.table("Sales Orders next to Amazon (marketplace-facilitator tax is Amazon's to remit: left out)",
+                   ["Sales Order", "Amazon order", "grand total", "OrderTotal", "MF tax", "match"], rows)
     if landed["cancelled"]:
         reporter.table("Cancelled on Amazon → cancelled in ERPNext", ["Sales Order", "Amazon order"],
                        [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]])

@@ -409,6 +409,9 @@ class OrderWriter:
             if code in self._known_items:
                 return True
         if self.erp.exists("Item", code):
+            entry = self.state.get("item", code)
+            if entry is not None and entry.status != DONE and not self.dry_run:
+                self.state.mark_done("item", code, code, "")  # a crash hit between insert and ledger update
             with self._cache_lock:
                 self._known_items.add(code)
             return True

@@ -150,6 +150,7 @@ class ProductWriter:
                 self.state.mark_done("item", code, code, "")
             self.rt.counts.add("items created")
             return
+        self._resolve_intent(code)
         if mapped:
             # The seller's own Item: we only add the ASIN link, never rename or regroup it.
             wanted = {"amazon_asin": wanted.get("amazon_asin")} if wanted.get("amazon_asin") else {}
@@ -161,6 +162,13 @@ class ProductWriter:
         if not self.dry_run:
             self.erp.update("Item", code, changes)
         self.rt.counts.add("items updated")
+
+    def _resolve_intent(self, code: str) -> None:
+        """An Item found in ERPNext whose ledger entry still says "writing": a crash hit between the insert
+        and the ledger update. The lookup settles it; nothing is written again."""
+        entry = self.state.get("item", code)
+        if entry is not None and entry.status != DONE and not self.dry_run:
+            self.state.mark_done("item", code, code, "")
 
     def _write_price(self, work: _Work, plan: list[dict[str, Any]]) -> None:
         wanted = mapping.listing_to_item_price(work.listing, work.item_code, work.price_list)

@@ -184,6 +184,12 @@ class RateLimiter:
                 self._buckets[operation] = b
             return b
 
+    def ready(self, operation: str) -> bool:
+        """Whether a call of ``operation`` could go out now without waiting (for optional work such as
+        prefetching: do it only when it costs no wait)."""
+        b = self.bucket(operation)
+        return b is None or b.state().tokens >= 1.0
+
     def acquire(self, operation: str) -> float:
         b = self.bucket(operation)
         if b is None:

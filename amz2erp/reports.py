@@ -458,11 +458,24 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
     )
 
 
+def _group_stamp(rows: list[dict[str, str]]) -> datetime | None:
+    """The last update of an order from its rows (the latest last-updated-date, else the purchase-date)."""
+    stamps = [d for d in (parse_datetime(r.get("last-updated-date")) for r in rows) if d is not None]
+    if stamps:
+        return max(stamps)
+    return parse_datetime(rows[0].get("purchase-date"))
+
+
 def parse_orders(
-    rows: Iterable[dict[str, str]], default_marketplace_id: str | None = None
+    rows: Iterable[dict[str, str]],
+    default_marketplace_id: str | None = None,
+    updated_between: tuple[datetime, datetime] | None = None,
 ) -> Iterator[Order | UnparsableOrder]:
     """Group the rows of one orders report by amazon-order-id (rows of one order need not be adjacent) and
     yield one `Order` each, in first-seen order; an order whose rows do not parse yields `UnparsableOrder`.
+
+    ``updated_between=(after, before)`` keeps only orders last updated in [after, before] (an order whose
+    date cannot be read is kept: it fails visibly instead of disappearing).
 
     Holds the rows of this one document in memory (a report document is at most ~30 days of orders)."""
     grouped: dict[str, list[dict[str, str]]] = {}
@@ -472,7 +485,12 @@ def parse_orders(
             log.warning("orders report row without amazon-order-id skipped")
             continue
         grouped.setdefault(oid, []).append(row)
-    for oid, order_rows in grouped.items():
+    for oid in list(grouped):
+        order_rows = grouped.pop(oid)  # released as we go: the document's rows shrink while orders are yielded
+        if updated_between is not None:
+            stamp = _group_stamp(order_rows)
+            if stamp is not None and not updated_between[0] <= stamp <= updated_between[1]:
+                continue
         try:
             yield order_from_rows(oid, order_rows, default_marketplace_id)
         except (ValueError, ValidationError) as exc:

@@ -63,3 +63,23 @@ warehouse = "Stores - ATC"
 [state]
 path = "{state_path}"
 """
+
+
+# --- reliability tests (issue 8) -------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--kills", type=int, default=50,
+                     help="How many SIGKILLs the crash test must land (default 50; e.g. --kills 500).")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reliability = sys.modules.get("tests.reliability")
+    figures = getattr(reliability, "FIGURES", None)
+    if not figures:
+        return
+    terminalreporter.section("reliability figures (issue 8)")
+    for name, value in sorted(figures.items()):
+        terminalreporter.write_line(f"{name}: {value}")
+    for name, seconds in sorted(getattr(reliability, "TIMINGS", {}).items()):
+        terminalreporter.write_line(f"time {name}: {seconds:.1f}s")

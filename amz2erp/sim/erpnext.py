@@ -560,17 +560,19 @@ class ErpNextSimulator:
             if base not in known or base in DOC_TABLES.get(doctype, {}):
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {f}")])
             out_fields.append(base)
-        filters = normalize_filters(_loads(query.get("filters")), doctype)
-        or_filters = normalize_filters(_loads(query.get("or_filters")), doctype)
-        for f, _op, _v in [*filters, *or_filters]:
-            if strip_field(f) not in known:
-                raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {f}")])
-        eq = {strip_field(f): v for f, op, v in filters if op == "=" and isinstance(v, str)}
+        filters = [
+            self._filter(doctype, known, f) for f in normalize_filters(_loads(query.get("filters")), doctype)
+        ]
+        or_filters = [
+            self._filter(doctype, known, f)
+            for f in normalize_filters(_loads(query.get("or_filters")), doctype)
+        ]
+        eq = {f: v for f, op, v, table in filters if op == "=" and isinstance(v, str) and table is None}
         rows = [
             d
             for d in self.store.scan(doctype, eq)
-            if all(match(d, strip_field(f), op, v) for f, op, v in filters)
-            and (not or_filters or any(match(d, strip_field(f), op, v) for f, op, v in or_filters))
+            if all(_matches(d, f) for f in filters)
+            and (not or_filters or any(_matches(d, f) for f in or_filters))
         ]
         for field, desc in reversed(parse_order_by(query.get("order_by"))):
             if field not in known:
@@ -581,6 +583,22 @@ class ErpNextSimulator:
         limit = default_limit if limit_raw in (None, "") else cint(limit_raw)
         rows = rows[start : start + limit] if limit else rows[start:]
         return [{f: d.get(f) for f in out_fields} for d in rows]
+
+    def _filter(
+        self, doctype: str, known: set[str], flt: tuple[str, str, Any, str]
+    ) -> tuple[str, str, Any, str | None]:
+        """Validate one filter -> (field, op, value, child table fieldname or None)."""
+        field, op, value, fdt = flt
+        field = strip_field(field)
+        if fdt == doctype:
+            if field not in known:
+                raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
+            return field, op, value, None
+        table = next((t for t, cdt in DOC_TABLES.get(doctype, {}).items() if cdt == fdt), None)
+        child_known = set(DOC_FIELDS.get(fdt, {})) | set(self.engine.custom_fields(fdt)) | {"name", "parent"}
+        if table is None or field not in child_known:
+            raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
+        return field, op, value, table
 
     # -- methods ---------------------------------------------------------------------------------------
     def _method(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -707,6 +725,13 @@ def _loads(value: Any) -> Any:
         except json.JSONDecodeError:
             return text
     return value
+
+
+def _matches(doc: dict[str, Any], flt: tuple[str, str, Any, str | None]) -> bool:
+    field, op, value, table = flt
+    if table is None:
+        return match(doc, field, op, value)
+    return any(match(row, field, op, value) for row in doc.get(table) or [])
 
 
 def _field_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:

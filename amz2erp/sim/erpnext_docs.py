@@ -729,8 +729,11 @@ class Engine:
             "idx": 0,
         }
         row.update(DOC_FIELDS.get(child_dt, {}))
+        custom = self.custom_fields(child_dt)
+        for cf in custom.values():
+            row[cf["fieldname"]] = cf.get("default") or None
         row.update(DEFAULTS.get(child_dt, {}))
-        known = set(DOC_FIELDS.get(child_dt, {})) | {"name"}
+        known = set(DOC_FIELDS.get(child_dt, {})) | set(custom) | {"name"}
         for k, v in data.items():
             if k in known:
                 row[k] = v
@@ -1541,13 +1544,10 @@ class Engine:
                     existing = by_name.get(r.get("name")) if r.get("name") else None
                     if existing:
                         merged = dict(existing)
-                        merged.update(
-                            {
-                                kk: vv
-                                for kk, vv in r.items()
-                                if kk in existing or kk in DOC_FIELDS.get(child_dt or "", {})
-                            }
+                        child_known = set(DOC_FIELDS.get(child_dt or "", {})) | set(
+                            self.custom_fields(child_dt or "")
                         )
+                        merged.update({kk: vv for kk, vv in r.items() if kk in existing or kk in child_known})
                         rows.append(merged)
                     else:
                         rows.append(self.new_child(child_dt or k, r))

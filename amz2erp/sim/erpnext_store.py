@@ -254,27 +254,27 @@ def match(doc: dict[str, Any], field: str, op: str, value: Any) -> bool:
     raise ValueError(f"Unsupported operator {op}")
 
 
-def normalize_filters(filters: Any, doctype: str) -> list[tuple[str, str, Any]]:
-    """Frappe filter forms -> [(field, op, value)]."""
+def normalize_filters(filters: Any, doctype: str) -> list[tuple[str, str, Any, str]]:
+    """Frappe filter forms -> [(field, op, value, doctype the field belongs to)]."""
     if not filters:
         return []
-    out: list[tuple[str, str, Any]] = []
+    out: list[tuple[str, str, Any, str]] = []
     if isinstance(filters, dict):
         for field, value in filters.items():
             if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str):
-                out.append((field, value[0], value[1]))
+                out.append((field, value[0], value[1], doctype))
             else:
-                out.append((field, "=", value))
+                out.append((field, "=", value, doctype))
         return out
     for f in filters:
         if isinstance(f, dict):
             out.extend(normalize_filters(f, doctype))
         elif len(f) == 4:
-            out.append((f[1], f[2], f[3]))
+            out.append((f[1], f[2], f[3], f[0] or doctype))
         elif len(f) == 3:
-            out.append((f[0], f[1], f[2]))
+            out.append((f[0], f[1], f[2], doctype))
         elif len(f) == 2:
-            out.append((f[0], "=", f[1]))
+            out.append((f[0], "=", f[1], doctype))
         else:
             raise ValueError(f"Bad filter {f!r}")
     return out
