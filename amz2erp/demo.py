@@ -129,7 +129,8 @@ class Demo:
         for so in sales_orders:
             by_status[str(so.get("status"))] = by_status.get(str(so.get("status")), 0) + 1
         sample = []
-        for so in sorted(sales_orders, key=lambda d: str(d.get("name")))[:6]:
+        submitted = [so for so in sales_orders if so.get("docstatus") == 1]
+        for so in sorted(submitted, key=lambda d: str(d.get("name")))[:6]:
             amazon = orders.get(str(so.get("amazon_order_id")))
             mf_tax = sum((i.tax_total for i in amazon.items if i.tax_collection_model == "MarketplaceFacilitator"),
                          Decimal("0")) if amazon else Decimal("0")

@@ -86,6 +86,7 @@ class OrderWriter:
         self._item_locks = _KeyedLocks()
         self._known_items: set[str] = set()
         self._rates: dict[tuple[str, str], Decimal] = {}
+        self._price_lists: dict[str, str] = {}
         self._cache_lock = threading.Lock()
         if not dry_run:
             rt.require_custom_fields()
@@ -145,6 +146,7 @@ class OrderWriter:
         rate = self.conversion_rate(order)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
                                            item_codes=item_codes, shipping_address_name=address)
+        doc["selling_price_list"] = self.price_list_for(order.currency)
         self.check_total(order, doc)
         submit = self.settings.orders.submit and not order.status.is_pending
 
@@ -451,6 +453,21 @@ class OrderWriter:
                             self._known_items.add(code)
             codes[item.order_item_id] = code
         return codes
+
+    def price_list_for(self, currency: str | None) -> str:
+        """sync-products keeps "<price list> <CUR>" for marketplaces whose currency differs from the configured
+        list's; orders in that currency use it when it exists."""
+        base = self.settings.defaults.price_list
+        if currency is None or currency == self.ctx.company_currency:
+            return base
+        name = f"{base} {currency}"
+        with self._cache_lock:
+            if name in self._price_lists:
+                return self._price_lists[name]
+        chosen = name if self.erp.exists("Price List", name) else base
+        with self._cache_lock:
+            self._price_lists[name] = chosen
+        return chosen
 
     def conversion_rate(self, order: Order) -> Decimal | None:
         currency = order.currency
