@@ -146,7 +146,7 @@ class OrderWriter:
         rate = self.conversion_rate(order)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
                                            item_codes=item_codes, shipping_address_name=address)
-        doc["selling_price_list"] = self.price_list_for(order.currency)
+        doc["selling_price_list"] = self.price_list_for(mapping.order_currency(order))
         self.check_total(order, doc)
         submit = self.settings.orders.submit and not order.status.is_pending
 
@@ -470,7 +470,7 @@ class OrderWriter:
         return chosen
 
     def conversion_rate(self, order: Order) -> Decimal | None:
-        currency = order.currency
+        currency = mapping.order_currency(order)  # pending orders carry no money: the marketplace's currency
         company_currency = self.ctx.company_currency
         if currency is None or currency == company_currency:
             return None

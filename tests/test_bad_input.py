@@ -268,6 +268,10 @@ def _assert_no_partial_documents(env: SimEnv) -> None:
 _seq = iter(range(1000, 10**6))
 
 
+def _is_bug_b2(result: Result) -> bool:
+    return result.code == 70 and "internal error: AttributeError" in result.err and "Traceback" not in result.err
+
+
 @HYPOTHESIS
 @given(edits=st.lists(payload_edit, min_size=1, max_size=4))
 def test_fuzzed_amazon_order_payloads(payload_env: tuple[SimEnv, _Mutator],
@@ -285,6 +289,12 @@ def test_fuzzed_amazon_order_payloads(payload_env: tuple[SimEnv, _Mutator],
     env.clock.advance(180)
     result = env.run("--json", "sync-orders")
     FIGURES["inputs fuzzed: Amazon order payloads"] += 1
+    if _is_bug_b2(result):
+        # Known product bug B2 (test_non_object_field_in_order_payload_is_isolated): the whole run stops with
+        # exit 70. Counted, and still checked for half-written documents; everything else is asserted below.
+        FIGURES["fuzz hits of known bug B2 (exit 70)"] += 1
+        _assert_no_partial_documents(env)
+        return
     _one_line_error(result)
     assert result.code in (0, 1), (result.code, result.err[-3000:])
     summary = json.loads(result.out)["summary"]
@@ -320,3 +330,25 @@ def test_zzz_bad_payloads_are_retried_once_amazon_is_fixed(payload_env: tuple[Si
             by_id[so["amazon_order_id"]] = by_id.get(so["amazon_order_id"], 0) + 1
     assert [k for k, n in by_id.items() if n > 1] == []
     TIMINGS["test_bad_input (retry)"] = time.monotonic() - started
+
+
+@pytest.mark.xfail(strict=True, reason="BUG B2: amazon.parse_order_2026 catches KeyError/ValueError/TypeError but "
+                                       "not AttributeError, so a field that should be an object but is not "
+                                       "(fulfillment, buyer, orderItems[i], product …) aborts the whole run with "
+                                       "exit 70 instead of failing that one order")
+@pytest.mark.parametrize("path,value", [("fulfillment", 5.4e16), ("orderItems.0", None),
+                                        ("orderItems.0.product", True), ("buyer", "x")])
+def test_non_object_field_in_order_payload_is_isolated(tmp_path: Path, path: str, value: Any) -> None:
+    with SimEnv(tmp_path, listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False}) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
+        mutator = _Mutator(env)
+        mutator.target, mutator.edits = victim.amazon_order_id, [("set", path, value)]
+        result = env.run("--json", "sync-orders")
+        assert result.code == 1, result.err
+        with StateStore(env.state_path) as state:
+            entry = state.get("order", victim.amazon_order_id)
+        assert entry is not None and entry.status == "failed"
+        others = [o for o in env.spapi.orders if o is not victim and o.status in ("Unshipped", "Shipped")]
+        assert all(env.sales_orders_by_amazon_id().get(o.amazon_order_id) for o in others)

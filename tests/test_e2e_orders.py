@@ -196,3 +196,56 @@ def test_rejected_order_is_isolated_retried_and_pins_the_cursor(tmp_path: Path) 
         assert state["failed"] == []
         cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
         assert cursor > (env.clock.now() - timedelta(minutes=10)).isoformat()
+
+
+def test_orders_api_v0_lands_the_same(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=60, seed=14, orders_api="v0") as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        result = env.run("sync-orders")
+        assert result.code == 0, result.err
+        assert_landed_exactly_once(env)
+        assert env.spapi.operation_counts()["getOrderItems"] >= 50
+
+
+def test_retry_command_retries_failed_orders_now(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=40, seed=15, extra_config='[items]\nunknown_sku = "fail"\n') as env:
+        env.setup_erp()
+        result = env.run("sync-orders")  # no sync-products: every order fails on its unknown SKUs
+        assert result.code == 1
+        failed = json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]
+        assert len(failed) == sum(1 for o in env.spapi.orders if importable(o))
+        assert env.run("retry").code == 1  # still failing: nothing changed
+        env.write_config(extra="")  # unknown SKUs are now created from the order lines
+        retried = env.run("--json", "retry", failed[0]["key"])
+        assert retried.code == 0, retried.err
+        assert json.loads(retried.out)["summary"]["orders created"] == 1
+        assert env.run("retry").code == 0
+        assert json.loads(env.run("--json", "status").out)["failed"] == []
+        assert_landed_exactly_once(env)
+
+
+def test_pending_orders_as_drafts_then_submitted_once_priced(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=60, seed=16,
+                extra_config="[orders]\nimport_pending = true\n") as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        assert env.run("sync-orders").code == 0
+        pending = [o for o in env.spapi.orders if o.status == "Pending"]
+        assert pending
+        by_id = env.sales_orders_by_amazon_id()
+        for order in pending:
+            assert [so["docstatus"] for so in by_id[order.amazon_order_id]] == [0]
+        # Amazon authorises the payment: the order becomes Unshipped with prices
+        target = pending[0]
+        env.clock.advance(60)
+        with env.spapi._lock:  # the simulator keeps a pending order's prices and hides them until then
+            order = env.spapi._orders[target.amazon_order_id]
+            order.status = "Unshipped"
+            order.last_update_date = env.clock.now().replace(microsecond=0)
+        env.clock.advance(180)
+        result = env.run("--json", "sync-orders")
+        assert result.code == 0, result.err
+        sos = env.sales_orders_by_amazon_id()[target.amazon_order_id]
+        assert [so["docstatus"] for so in sos] == [1]
+        assert Decimal(str(sos[0]["grand_total"])) == expected_total(env.spapi.order(target.amazon_order_id))
