@@ -351,7 +351,7 @@ class AmazonClient:
         report_fatal_retries: int = 1,
         report_poll_initial: float = 5.0,
         report_poll_max: float = 60.0,
-        report_prefetch: int = 25,
+        report_prefetch: int = 8,
         report_plan_windows: int = 25,
         report_cache_ttl: float = 24 * 3600.0,
         backoff_base: float = 1.0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -27,7 +27,7 @@ from amz2erp.errors import (
 )
 from amz2erp.marketplaces import Marketplace
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.runtime import Runtime
+from amz2erp.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.state import DONE, FAILED
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,6 @@ class OrderRecordError(RecordError):
     """An order that cannot be written as it is (mapping, totals, unknown item, missing rate)."""
 
 
-class _KeyedLocks:
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def __call__(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-
 @dataclass
 class OrderResult:
     order_id: str
@@ -71,19 +61,14 @@ class OrderResult:
     plan: list[dict[str, Any]] = field(default_factory=list)
 
 
-class OrderWriter:
+class OrderWriter(Writer):
     """Writes one Amazon order into ERPNext through its whole life, exactly once. Thread-safe."""
 
     def __init__(self, rt: Runtime, *, dry_run: bool = False) -> None:
-        self.rt = rt
-        self.erp = rt.erp
-        self.state = rt.state
-        self.settings = rt.settings
-        self.dry_run = dry_run
-        self.ctx = rt.mapping_context()
-        self._order_locks = _KeyedLocks()
-        self._customer_locks = _KeyedLocks()
-        self._item_locks = _KeyedLocks()
+        super().__init__(rt, dry_run=dry_run)
+        self._order_locks = KeyedLocks()
+        self._customer_locks = KeyedLocks()
+        self._item_locks = KeyedLocks()
         self._known_items: set[str] = set()
         self._rates: dict[tuple[str, str], Decimal] = {}
         self._price_lists: dict[str, str] = {}
@@ -349,62 +334,72 @@ class OrderWriter:
             return f"buyer-name:{order.buyer_name}"
         return f"order:{order.amazon_order_id}"
 
+    def _ensure(self, kind: str, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
+                insert_key: dict[str, Any], plan: list[dict[str, Any]], counter: str) -> str | None:
+        """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
+        intent is recorded before the insert so a crash in between is settled by the lookup next time.
+        Returns the ERPNext name, or None in a dry run when it would be created."""
+        entry = self.state.get(kind, key)
+        if entry is not None and entry.status == DONE and entry.erp_name:
+            return entry.erp_name
+        found = lookup()
+        if found is not None:
+            if not self.dry_run:
+                self.state.mark_done(kind, key, found, "")
+            return found
+        plan.append({"action": "create", "doctype": doctype, "doc": doc})
+        if self.dry_run:
+            return None
+        self.state.mark_writing(kind, key, "")
+        try:
+            name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
+        except ErpNextDuplicateError:
+            # created after our lookup (a late commit of an earlier attempt): use it, never a second one
+            again = lookup()
+            if again is None:
+                raise
+            name = again
+        self.state.mark_done(kind, key, name, "")
+        self.rt.counts.add(counter)
+        return name
+
     def ensure_customer(self, order: Order, plan: list[dict[str, Any]]) -> str:
         doc = dict(mapping.order_to_customer(order, self.ctx))
         key = self.customer_key(order)
         doc["amazon_customer_key"] = key
         name = str(doc["customer_name"])
-        with self._customer_locks(key):
-            entry = self.state.get("customer", key)
-            if entry is not None and entry.status == DONE and entry.erp_name:
-                return entry.erp_name
+
+        def lookup() -> str | None:
             found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
             if found is None and not key.startswith("buyer"):
                 # customers made by the Frappe connector carry no key, only the same name
                 found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
-            if found is not None:
-                if not self.dry_run:
-                    self.state.mark_done("customer", key, str(found["name"]), "")
-                return str(found["name"])
-            plan.append({"action": "create", "doctype": "Customer", "doc": doc})
-            if self.dry_run:
-                return name
-            self.state.mark_writing("customer", key, "")
-            try:
-                created = self.erp.insert("Customer", doc, key={"amazon_customer_key": key})
-            except ErpNextDuplicateError:
-                created = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",)) or {}
-                if not created:
-                    raise
-            self.state.mark_done("customer", key, str(created["name"]), "")
-            self.rt.counts.add("customers created")
-            return str(created["name"])
+            return None if found is None else str(found["name"])
+
+        with self._customer_locks(key):
+            return self._ensure("customer", key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
+                                "customers created") or name
 
     def ensure_address(self, order: Order, customer: str, plan: list[dict[str, Any]]) -> str | None:
         doc = mapping.order_to_address(order, customer, self.ctx)
         if doc is None:
             return None
         key = mapping.address_key(doc)
-        with self._customer_locks(f"address:{key}"):
-            entry = self.state.get("address", key)
-            if entry is not None and entry.status == DONE and entry.erp_name:
-                return entry.erp_name
-            filters = [["address_title", "=", doc.get("address_title")], ["address_type", "=", doc.get("address_type")]]
+        natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
+
+        def lookup() -> str | None:
+            filters = [[field, "=", value] for field, value in natural.items()]
             for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
                                                        "address_line2", "city", "state", "pincode", "country"],
                                      filters=filters):
                 if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
-                    if not self.dry_run:
-                        self.state.mark_done("address", key, str(row["name"]), "")
                     return str(row["name"])
-            plan.append({"action": "create", "doctype": "Address", "doc": doc})
-            if self.dry_run:
-                return None
-            self.state.mark_writing("address", key, "")
-            created = self.erp.insert("Address", doc, key=None)
-            self.state.mark_done("address", key, str(created["name"]), "")
-            self.rt.counts.add("addresses created")
-            return str(created["name"])
+            return None
+
+        with self._customer_locks(f"address:{key}"):
+            return self._ensure("address", key, "Address", doc, lookup,
+                                dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
+                                "addresses created")
 
     def item_exists(self, code: str) -> bool:
         with self._cache_lock:

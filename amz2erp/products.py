@@ -20,7 +20,7 @@ from amz2erp import mapping
 from amz2erp.errors import Amz2ErpError, RecordError, RemoteAuthError, RemoteUnavailableError
 from amz2erp.models import CatalogItem, Listing
 from amz2erp.orders import resolve_marketplaces, to_utc_start
-from amz2erp.runtime import Runtime
+from amz2erp.runtime import Runtime, Writer
 from amz2erp.state import DONE
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,9 @@ class _Work:
     catalog: CatalogItem | None = None
 
 
-class ProductWriter:
+class ProductWriter(Writer):
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
-        self.rt = rt
-        self.erp = rt.erp
-        self.state = rt.state
-        self.settings = rt.settings
-        self.dry_run = dry_run
-        self.ctx = rt.mapping_context()
+        super().__init__(rt, dry_run=dry_run)
         self._lock = threading.Lock()
         self._brands: dict[str, bool] = {}
         self._groups: dict[str, bool] = {}

@@ -138,6 +138,30 @@ class Runtime:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+class Writer:
+    """What every per-record writer (orders, products) holds for one run."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
+        self.rt = rt
+        self.erp = rt.erp
+        self.state = rt.state
+        self.settings = rt.settings
+        self.dry_run = dry_run
+        self.ctx = rt.mapping_context()
+
+
+class KeyedLocks:
+    """One lock per key (an order id, a customer key), created on first use."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
 def exit_code_for(exc: BaseException | None) -> int:
     if exc is None:
         return ExitCode.OK

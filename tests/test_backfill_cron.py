@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ def test_chunks_run_newest_first_and_cover_the_range() -> None:
     end = datetime(2026, 3, 31, 12, tzinfo=timezone.utc)
     chunks = plan_chunks(start, end, timedelta(days=7))
     assert chunks[0].end == end and chunks[-1].start == start
-    assert all(a.start == b.end for a, b in zip(chunks, chunks[1:]))
+    assert all(a.start == b.end for a, b in itertools.pairwise(chunks))
     assert all(c.end - c.start <= timedelta(days=7) for c in chunks)
     assert len(chunks) == 13
 
