@@ -350,15 +350,15 @@ class OrderWriter(Writer):
         plan.append({"action": "create", "doctype": doctype, "doc": doc})
         if self.dry_run:
             return None
-        self.state.mark_writing(kind, key, "")
-        try:
-            name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
-        except ErpNextDuplicateError:
-            # created after our lookup (a late commit of an earlier attempt): use it, never a second one
-            again = lookup()
-            if again is None:
-                raise
-            name = again
+        with self.intent(kind, key):
+            try:
+                name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
+            except ErpNextDuplicateError:
+                # created after our lookup (a late commit of an earlier attempt): use it, never a second one
+                again = lookup()
+                if again is None:
+                    raise
+                name = again
         self.state.mark_done(kind, key, name, "")
         self.rt.counts.add(counter)
         return name
@@ -440,8 +440,8 @@ class OrderWriter(Writer):
                     doc = mapping.order_line_to_item(item, code, self.ctx)
                     plan.append({"action": "create", "doctype": "Item", "doc": doc})
                     if not self.dry_run:
-                        self.state.mark_writing("item", code, "")
-                        self.erp.insert("Item", doc, key={"item_code": code})
+                        with self.intent("item", code):
+                            self.erp.insert("Item", doc, key={"item_code": code})
                         self.state.mark_done("item", code, code, "")
                         self.rt.counts.add("items created from orders")
                         with self._cache_lock:

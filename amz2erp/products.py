@@ -140,8 +140,8 @@ class ProductWriter(Writer):
                                          "but ERPNext has no such Item")
             plan.append({"action": "create", "doctype": "Item", "doc": wanted})
             if not self.dry_run:
-                self.state.mark_writing("item", code, "")
-                self.erp.insert("Item", wanted, key={"item_code": code})
+                with self.intent("item", code):
+                    self.erp.insert("Item", wanted, key={"item_code": code})
                 self.state.mark_done("item", code, code, "")
             self.rt.counts.add("items created")
             return

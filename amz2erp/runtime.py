@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
-from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode
+from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError
 from amz2erp.state import RunLock, StateStore
 from amz2erp.ui import Reporter
 
@@ -148,6 +148,20 @@ class Writer:
         self.settings = rt.settings
         self.dry_run = dry_run
         self.ctx = rt.mapping_context()
+
+    @contextmanager
+    def intent(self, kind: str, key: str, content_hash: str = "", *,
+               marketplace: str | None = None) -> Iterator[None]:
+        """Record the intent before an ERPNext write of a master (customer, address, item). If ERPNext
+        definitely refused it (a record error), nothing was written: the intent is dropped, and the failure
+        is tracked on the order or listing that needed the master. If the outcome is unknown (unavailable,
+        crash), the intent stays "writing" for the next run's lookup to settle."""
+        self.state.mark_writing(kind, key, content_hash, marketplace=marketplace)
+        try:
+            yield
+        except RecordError:
+            self.state.forget(kind, key)
+            raise
 
 
 class KeyedLocks:

@@ -304,6 +304,11 @@ class StateStore:
                      info: dict[str, Any] | None = None) -> None:
         self._upsert(kind, key, status=SKIPPED, error=reason[:2000], marketplace=marketplace, info=info)
 
+    def forget(self, kind: str, key: str) -> None:
+        """Drop a record's entry (an intent whose write ERPNext definitely refused)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM ledger WHERE kind=? AND key=?", (kind, key))
+
     def entries(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         sql = "SELECT * FROM ledger WHERE 1=1"
         args: list[Any] = []

@@ -3,7 +3,6 @@ the state ledger hold every Amazon record exactly once, and the figures printed 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter
@@ -132,14 +131,3 @@ def ledger_disagreements(env: SimEnv, *, products: bool = True) -> list[str]:
                 if entry is None or entry.status != "done" or entry.erp_name != listing.sku:
                     problems.append(f"listing {key}: {entry}")
     return problems
-
-
-ITEM_INTENT = re.compile(r"^item (.+) left writing \(None\)$")
-
-
-def unresolved_item_intents(env: SimEnv, problems: list[str]) -> list[str]:
-    """The ``item … left writing`` problems whose Item does exist, exactly once, in ERPNext: the write
-    happened and only the ledger is stale (product bug B1 in the closing note). Answers their item codes."""
-    codes = [m.group(1) for p in problems if (m := ITEM_INTENT.match(p))]
-    items = Counter(d["item_code"] for d in env.erp.docs("Item"))
-    return [c for c in codes if items[c] == 1]

@@ -5,19 +5,22 @@ no partial document left in ERPNext."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import time
-import tomllib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amz2erp.cli import run
 from amz2erp.sim import datagen
 from amz2erp.state import StateStore
 from tests.reliability import FIGURES, TIMINGS
@@ -68,6 +71,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(value)
@@ -139,21 +144,13 @@ def test_fuzzed_config_files(cfg_env: SimEnv, edits: list[tuple[str, Any, Any]],
             data.get(section, {}).pop(key, None)
         else:
             data.setdefault(section, {})[key] = value
-    try:
-        text = _toml(data)
-    except (TypeError, ValueError):
-        return
+    text = _toml(data)
     if garbage is not None:
         text += "\n" + garbage + "\n"
     bad = env.tmp_path / "fuzzed.toml"
     bad.write_text(text, encoding="utf-8", errors="surrogatepass")
     bad.chmod(0o600)
     erp_before = env.erp.count("Sales Order"), env.erp.count("Customer"), env.erp.count("Item")
-    from amz2erp.cli import run
-
-    import contextlib
-    import io
-
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run(["--config", str(bad), *command.split()])
@@ -322,7 +319,10 @@ def test_zzz_bad_payloads_are_retried_once_amazon_is_fixed(payload_env: tuple[Si
     result = env.run("--json", "sync-orders")
     assert result.code == 0, result.err[-3000:]
     with StateStore(env.state_path) as state:
-        assert state.entries("order", "failed") == []
+        failed = state.entries("order", "failed")
+    # the only failure left is the "?" entry of payloads without an orderId: known bug B3
+    # (test_order_without_id_does_not_stay_failed_forever)
+    assert [e for e in failed if e.key != "?"] == []
     _assert_no_partial_documents(env)
     by_id: dict[str, int] = {}
     for so in env.erp.docs("Sales Order"):
@@ -352,3 +352,24 @@ def test_non_object_field_in_order_payload_is_isolated(tmp_path: Path, path: str
         assert entry is not None and entry.status == "failed"
         others = [o for o in env.spapi.orders if o is not victim and o.status in ("Unshipped", "Shipped")]
         assert all(env.sales_orders_by_amazon_id().get(o.amazon_order_id) for o in others)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG B3: an order payload without orderId is recorded as failed under the key "
+                                       "'?'; once Amazon returns the order whole and it lands, the '?' entry stays "
+                                       "failed forever ('Amazon no longer returns this order'), every run calls "
+                                       "getOrder('?'), and all id-less payloads share that one key "
+                                       "(orders.process / retry_failed)")
+def test_order_without_id_does_not_stay_failed_forever(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False}) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
+        mutator = _Mutator(env)
+        mutator.target, mutator.edits = victim.amazon_order_id, [("drop", "orderId", None)]
+        assert env.run("sync-orders").code == 1
+        mutator.target = None  # Amazon answers the order whole again
+        env.clock.advance(300)
+        assert env.run("sync-orders").code == 0
+        assert len(env.sales_orders_by_amazon_id()[victim.amazon_order_id]) == 1
+        with StateStore(env.state_path) as state:
+            assert state.entries("order", "failed") == []

@@ -7,9 +7,12 @@ once with Amazon's content, and the state ledger must agree with ERPNext."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -22,13 +25,11 @@ from amz2erp.sim import datagen
 from tests.reliability import (
     FIGURES,
     TIMINGS,
-    ITEM_INTENT,
     RequestWatch,
     assert_products_landed_exactly_once,
     duplicates,
     ledger_disagreements,
     lost_orders,
-    unresolved_item_intents,
 )
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import assert_landed_exactly_once
@@ -61,19 +62,22 @@ def _amazon_moves_on(env: SimEnv, rng: random.Random, batch: int) -> None:
 
 
 def _commands(env: SimEnv) -> list[tuple[str, ...]]:
+    """The commands and how often each is drawn. Every listings or orders report costs a real 5 s poll
+    (AmazonClient.report_poll_initial is not configurable), so the report paths are drawn less often."""
     frm = (env.clock.now() - timedelta(days=DAYS + 1)).date().isoformat()
+    api_backfill = ("backfill", "--from", frm, "--chunk", "7d", "--no-products", "--mode", "api")
     return [
         ("sync-products",),
-        ("sync-orders",),
-        ("sync-orders", "--after", frm),
-        ("backfill", "--from", frm, "--chunk", "7d"),
-        ("backfill", "--from", frm, "--chunk", "5d", "--no-products"),
+        ("backfill", "--from", frm, "--chunk", "30d", "--no-products", "--mode", "report", "--marketplace", "US"),
+        *[("sync-orders",)] * 5,
+        *[("sync-orders", "--after", frm)] * 4,
+        *[api_backfill] * 5,
     ]
 
 
 def _finish(env: SimEnv, args: tuple[str, ...]) -> tuple[int, str]:
     proc = env.popen(*args)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
 
@@ -93,21 +97,22 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
         kill_points: list[str] = []
         while kills < wanted_kills:
             args = rng.choice(commands)
+            t0 = time.monotonic()
             before = watch.count
             proc = env.popen(*args)
             if rng.random() < 0.7:
                 # mid-ERPNext: right after the k-th further request was answered
                 k = rng.randint(1, 60)
-                watch.wait_for(before + k, timeout=60, stop=lambda: proc.poll() is not None)
+                watch.wait_for(before + k, timeout=60, stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
                 point = f"{args[0]} after {k} ERPNext requests"
             else:
                 # anywhere: start-up, Amazon fetch, ledger writes
                 delay = rng.uniform(0.05, 1.2)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=delay)
-                except subprocess.TimeoutExpired:
-                    pass
                 point = f"{args[0]} after {delay:.2f}s"
+            if os.environ.get("CRASH_DEBUG"):
+                print(f"{time.monotonic() - t0:.1f}s {point} alive={proc.poll() is None}", file=sys.stderr)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate(timeout=30)
@@ -125,28 +130,37 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
                 completed += 1
 
         # re-run to completion, every command, as real processes
-        for args in commands:
+        for args in dict.fromkeys(commands):
             code, err = _finish(env, args)
             assert code == 0, (args, code, err[-3000:])
-        # a last incremental run has nothing left to write
-        writes_before = len([r for r in env.erp.request_log if r.method in WRITES])
-        code, err = _finish(env, ("sync-orders",))
+        # one full API pass (report and API reads of an InvoiceUnconfirmed order disagree on its status: bug B5),
+        # then a last incremental run has nothing left to write
+        code, err = _finish(env, ("sync-orders", "--after", commands[-1][2]))
         assert code == 0, err
-        assert len([r for r in env.erp.request_log if r.method in WRITES]) == writes_before
+        log_before = len(env.erp.request_log)
+        before = {so["name"]: env.erp.get_doc("Sales Order", so["name"]) for so in env.sales_orders()}
+        code, err = _finish(env, ("-v", "sync-orders"))
+        assert code == 0, err
+        writes = [(r.method, r.path) for r in env.erp.request_log[log_before:] if r.method in WRITES]
+        if writes:
+            changed = {}
+            for _, path in writes:
+                name = path.rsplit("/", 1)[-1]
+                old, new = before.get(name) or {}, env.erp.get_doc("Sales Order", name) or {}
+                changed[name] = {k: (old.get(k), new.get(k)) for k in set(old) | set(new)
+                                 if old.get(k) != new.get(k) and k not in ("modified",)}
+            pytest.fail(f"the run after completion still wrote {writes}: {changed}\n{err[-1500:]}")
 
         assert duplicates(env) == []
         assert lost_orders(env) == []
         assert_landed_exactly_once(env)
         assert_products_landed_exactly_once(env)
-        problems = ledger_disagreements(env)
-        stale = unresolved_item_intents(env, problems)  # bug B1: see test_item_intent_is_resolved_after_a_crash
-        assert [p for p in problems if not ((m := ITEM_INTENT.match(p)) and m.group(1) in stale)] == []
+        assert ledger_disagreements(env) == []
 
         FIGURES["kills survived"] += kills
         FIGURES["crash runs completed between kills"] += completed
         FIGURES["crash orders checked"] += len(env.spapi.orders)
         FIGURES["crash ERPNext requests"] += len(env.erp.request_log)
-        FIGURES["crash: stale item intents (bug B1)"] += len(stale)
         FIGURES["duplicates found"] += len(duplicates(env))
         FIGURES["orders lost"] += len(lost_orders(env))
     assert kills >= wanted_kills
@@ -154,11 +168,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
     TIMINGS["test_crash"] = time.monotonic() - started
 
 
-@pytest.mark.xfail(strict=True, reason="BUG B1: an Item intent left 'writing' by a crash between the insert and "
-                                       "mark_done is never resolved: the next sync finds the Item in ERPNext "
-                                       "and never updates the ledger (products._write_item, "
-                                       "orders.resolve_items)")
 def test_item_intent_is_resolved_after_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression for bug B1 (found by the crash test, fixed in 735bf87): an Item intent left ``writing`` by a
+    crash between the insert and the ledger update is resolved by the next run."""
     from amz2erp.state import StateStore
 
     with SimEnv(tmp_path, listings=6, orders=0, seed=5, marketplaces=("US",)) as env:
@@ -177,3 +189,20 @@ def test_item_intent_is_resolved_after_a_crash(tmp_path: Path, monkeypatch: pyte
         assert_products_landed_exactly_once(env)
         with StateStore(env.state_path) as state:
             assert state.entries("item", "writing") == []
+
+
+@pytest.mark.xfail(strict=True, reason="BUG B5: the orders report gives an InvoiceUnconfirmed order the status "
+                                       "'InvoiceUnconfirmed', Orders API 2026-01-01 gives 'Shipped' (SHIPPED), so "
+                                       "every switch between report and API reads rewrites amazon_order_status "
+                                       "on those submitted Sales Orders")
+def test_report_then_api_reads_rewrite_nothing(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=30, orders=90, seed=SEED, days=DAYS, marketplaces=("US",)) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        assert any(o.status == "InvoiceUnconfirmed" for o in env.spapi.orders)
+        frm = (env.clock.now() - timedelta(days=DAYS + 1)).date().isoformat()
+        assert env.run("backfill", "--from", frm, "--chunk", "30d", "--no-products", "--mode", "report").code == 0
+        env.clock.advance(300)
+        before = len(env.erp.request_log)
+        assert env.run("sync-orders", "--after", frm, "--mode", "api").code == 0
+        assert [(r.method, r.path) for r in env.erp.request_log[before:] if r.method in WRITES] == []
