@@ -19,15 +19,26 @@ What this layer guarantees (see shared/research/sp-api-technical.md for why each
   `AmazonBadRequestError` with Amazon's message. Messages never contain a secret.
 * **Client-side token buckets** per operation (`amz2erp.ratelimit`), so a normal run rarely sees a 429.
 * **One pagination place** (`AmazonClient._pages`) with a loop guard.
+* **Orders reports are pipelined.** Amazon takes minutes to process a report and allows one createReport and
+  one getReportDocument a minute after a burst of 15, so windows are never created, polled and downloaded
+  strictly one after another: the reports of the next windows are asked for while the current one is read
+  (only when a createReport token is free, also between polls), polls start when this run's reports have
+  taken to process, and a newest-first walk (backfill; detected from two contiguous reads, or announced
+  with `plan_orders_reports`) is served from 30-day reports on a fixed grid, kept on disk until the walk has
+  passed them, whatever the walk's chunk size. Finished reports are listed once per client for reuse (a
+  resumed backfill meets the same grid windows); documents are parsed in two streaming passes, so memory
+  holds one order, not one document.
 * ``sp_api`` loggers are never left at DEBUG (at DEBUG the library logs the access token).
 
 Public API (the sync engine's contract)::
 
     AmazonClient(settings: AmazonSettings, clock: Clock | None = None, *, report_fatal_cooldown=1800.0,
-                 report_fatal_retries=1, report_poll_initial=5.0, report_poll_max=60.0, ...)
+                 report_fatal_retries=1, report_poll_initial=5.0, report_poll_max=60.0, report_prefetch=8,
+                 report_plan_windows=25, report_cache_ttl=86400.0, ...)
     .fetch_orders(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
     .fetch_order(amazon_order_id) -> Order | None
     .fetch_orders_report(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
+    .plan_orders_reports(marketplace_ids, start, end) -> None   (optional hint: a newest-first walk follows)
     .fetch_listings(marketplace_id) -> Iterator[Listing]
     .fetch_catalog_items(asins, marketplace_id) -> dict[str, CatalogItem]
     .marketplace_participations() -> list[dict]
@@ -40,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -290,8 +302,10 @@ class _ReportJob:
     spool: IO[bytes] | None = None
     charset: str = rp.DEFAULT_CHARSET
     unparsable: set[str] = field(default_factory=set)
+    row_counts: dict[str, int] | None = None
 
     def close(self) -> None:
+        self.row_counts = None
         if self.spool is not None:
             self.spool.close()
             self.spool = None
@@ -303,6 +317,7 @@ class _OrdersPlan:
 
     jobs: list[_ReportJob]
     created: float
+    announced: bool = False  # by `plan_orders_reports` (its floor is the walk's real start)
 
     def covers(self, after: datetime, end: datetime) -> bool:
         if not self.jobs:
@@ -1093,7 +1108,12 @@ class AmazonClient:
         read that falls into its window, whatever the read's size. Optional: without it, two contiguous
         newest-first reads start the same plan, bounded below by Amazon's two-year horizon."""
         mids = self._marketplace_ids(marketplace_ids)
-        self._plans[tuple(mids)] = self._backward_plan(mids, _whole(end), _whole(start))
+        plan = self._backward_plan(mids, _whole(end), _whole(start))
+        plan.announced = True
+        old = self._plans.pop(tuple(mids), None)
+        if old is not None:
+            old.close()
+        self._plans[tuple(mids)] = plan
 
     def _backward_plan(self, mids: list[str], top: datetime, floor: datetime | None) -> _OrdersPlan:
         """Windows from ``top`` down to ``floor`` (None: no known floor, ``report_plan_windows`` at most), cut
@@ -1115,7 +1135,8 @@ class AmazonClient:
         return _whole(self.clock.now() - ORDERS_HORIZON) + timedelta(seconds=1)
 
     def _jobs_for(self, mids: list[str], after: datetime, end: datetime) -> tuple[list[_ReportJob], list[_ReportJob]]:
-        """(the windows serving the read [after, end] in serving order, the windows to keep asked for ahead)."""
+        """(the windows serving the read [after, end], in serving order; the sequence they belong to, in the
+        same order, from which the next ``report_prefetch`` windows are asked for ahead)."""
         key = tuple(mids)
         plan = self._plans.get(key)
         if plan is not None and self.clock.monotonic() - plan.created > self.report_cache_ttl:
@@ -1139,16 +1160,25 @@ class AmazonClient:
         if plan is not None and plan.covers(after, end):
             serving = [j for j in plan.jobs if j.start is not None and j.end is not None
                        and j.start < end and j.end > after]
-            first = plan.jobs.index(serving[0])
-            return serving, plan.jobs[first: first + max(len(serving), self.report_prefetch)]
-        # a one-off read (sync-orders): its own windows of ≤ 30 days, oldest first, all asked for up front
+            return serving, plan.jobs
+        # a one-off read (sync-orders): its own windows of ≤ 30 days, oldest first
         jobs: list[_ReportJob] = []
         start = after
         while start < end:
             stop = min(start + REPORT_WINDOW, end)
             jobs.append(_ReportJob(start, stop))
             start = stop
-        return jobs, jobs[: max(1, self.report_prefetch)]
+        return jobs, jobs
+
+    def _prefetch_depth(self, planned: _OrdersPlan | None, sequence: list[_ReportJob]) -> int:
+        """How many windows beyond the current one to keep asked for. Every window of a one-off read or of an
+        announced walk will be read, so all of them (within the createReport burst, then as tokens refill). A
+        walk only guessed from its reads may stop anywhere above the horizon, so ``report_prefetch`` windows,
+        more when Amazon is slow: two processing times' worth of reports at the createReport rate (one a
+        minute), which bounds the reports asked for in vain when the walk stops early."""
+        if planned is None or planned.announced or not any(j is sequence[0] for j in planned.jobs):
+            return len(sequence)
+        return max(self.report_prefetch, math.ceil(2 * self._expected_processing() / 60.0))
 
     def fetch_orders_report(
         self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
@@ -1170,12 +1200,14 @@ class AmazonClient:
         if after >= end:
             return
         default_mid = mids[0] if len(mids) == 1 else None
-        serving, ahead = self._jobs_for(mids, after, end)
+        serving, sequence = self._jobs_for(mids, after, end)
         planned = self._plans.get(tuple(mids))
         previous: dict[str, datetime] = {}  # the orders of the previous window (boundary duplicates)
         try:
             for job in serving:
                 self._start_job(rp.ORDERS_REPORT, mids, job, reuse=True)
+                here = next(i for i, j in enumerate(sequence) if j is job)
+                ahead = sequence[here + 1: here + 1 + self._prefetch_depth(planned, sequence)]
 
                 def prefetch(ahead: list[_ReportJob] = ahead) -> None:
                     # keep the next windows' reports processing on Amazon's side, but never wait for a
@@ -1192,11 +1224,14 @@ class AmazonClient:
                 if job.document_id is not None:
                     if job.spool is None:
                         job.spool, job.charset = self._download_document(job.document_id)
+                        # first pass: rows per order, so the second streams orders out as they complete
+                        job.row_counts = rp.count_order_rows(rp.iter_tsv(rp.text_lines(job.spool, job.charset)))
                     job.spool.seek(0)
                     whole_window = job.start is not None and after <= job.start and job.end is not None \
                         and job.end <= end
                     for record in rp.parse_orders(rp.iter_tsv(rp.text_lines(job.spool, job.charset)), default_mid,
-                                                  None if whole_window else (after, end)):
+                                                  None if whole_window else (after, end),
+                                                  row_counts=job.row_counts):
                         stamp = record.last_update_date if isinstance(record, Order) else None
                         key = record.amazon_order_id
                         if stamp is None:
@@ -1215,7 +1250,6 @@ class AmazonClient:
             if planned is None or self._plans.get(tuple(mids)) is not planned:
                 for job in serving:
                     job.close()
-
 
     # --- catalog --------------------------------------------------------------------------------------
 
@@ -1406,7 +1440,7 @@ def parse_order_v0(raw: Any, raw_items: list[dict[str, Any]]) -> Order | Unparsa
             items=items,
             source="orders-v0",
         )
-    except (KeyError, ValueError, TypeError, ArithmeticError, ValidationError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError, ValidationError) as exc:
         return _unparsable(raw.get("AmazonOrderId"), raw.get("MarketplaceId"), "orders-v0", exc)
 
 
@@ -1547,7 +1581,7 @@ def parse_order_2026(raw: Any) -> Order | UnparsableOrder:
             items=items,
             source="orders-2026-01-01",
         )
-    except (KeyError, ValueError, TypeError, ArithmeticError, ValidationError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError, ValidationError) as exc:
         return _unparsable(raw.get("orderId"), channel.get("marketplaceId") if isinstance(channel, dict) else None,
                            "orders-2026-01-01", exc)
 

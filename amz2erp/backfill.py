@@ -89,6 +89,11 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
         key = job_key(marketplace.marketplace_id, start, mp_end, size)
         done = rt.state.checkpoints(key)
         result.chunks += len(chunks)
+        todo = [c for c in chunks if c.start.isoformat() not in done]
+        if use_report and todo:
+            # tell the access layer the whole walk up front: it asks for every window's report within the
+            # createReport burst instead of one at a time (two years: ~14 instead of ~17 Amazon minutes)
+            rt.amazon.plan_orders_reports([marketplace.marketplace_id], todo[-1].start, todo[0].end)
         began = time.monotonic()
         finished_now = 0
         for i, ch in enumerate(chunks, 1):

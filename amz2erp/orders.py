@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 STREAM = "orders"
 AMAZON_LAG = timedelta(minutes=2)  # Amazon rejects *Before later than now − 2 min
 SO = "Sales Order"
+UNKNOWN_ID = "?"  # what the access layer calls an order whose payload carries no id
 _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.value}
 
 
@@ -81,9 +82,12 @@ class OrderWriter(Writer):
 
     def process(self, record: Order | UnparsableOrder) -> OrderResult:
         if isinstance(record, UnparsableOrder):
-            if not self.dry_run:
+            log.warning("order %s: unreadable Amazon payload: %s", record.amazon_order_id, record.error)
+            if not self.dry_run and record.amazon_order_id != UNKNOWN_ID:
                 self.state.mark_failed("order", record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
                                        marketplace=record.marketplace_id)
+            # Without an id there is nothing to retry by id: the failure (no date) keeps the cursor where it
+            # was, so the whole window is read again next run.
             return OrderResult(record.amazon_order_id, Outcome.FAILED, None, record.error)
         key = record.amazon_order_id
         with self._order_locks(key):
@@ -545,6 +549,7 @@ class WindowResult:
     processed: int = 0
     failed: int = 0
     earliest_failure: datetime | None = None
+    undated_failures: int = 0  # failed records without a LastUpdateDate (unreadable payloads)
     plans: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -563,7 +568,9 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
             if res.outcome is Outcome.FAILED:
                 result.failed += 1
                 when = res.last_update
-                if when is not None and (result.earliest_failure is None or when < result.earliest_failure):
+                if when is None:
+                    result.undated_failures += 1
+                elif result.earliest_failure is None or when < result.earliest_failure:
                     result.earliest_failure = when
         if progress is not None:
             progress.advance(1)
@@ -625,10 +632,10 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
         if dry_run:
             continue
         new_cursor = end
-        if res.earliest_failure is not None:
-            new_cursor = min(end, res.earliest_failure)
-        elif res.failed:
+        if res.undated_failures:
             new_cursor = cursor or start  # a failure without a date: stay where we were
+        elif res.earliest_failure is not None:
+            new_cursor = min(end, res.earliest_failure)
         if cursor is None or new_cursor > cursor:
             rt.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
     return total

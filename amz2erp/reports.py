@@ -466,37 +466,63 @@ def _group_stamp(rows: list[dict[str, str]]) -> datetime | None:
     return parse_datetime(rows[0].get("purchase-date"))
 
 
+def count_order_rows(rows: Iterable[dict[str, str]]) -> dict[str, int]:
+    """How many rows each amazon-order-id has in an orders report (a first pass for `parse_orders`)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        oid = (row.get("amazon-order-id") or row.get("order-id") or "").strip()
+        if oid:
+            counts[oid] = counts.get(oid, 0) + 1
+        else:
+            log.warning("orders report row without amazon-order-id skipped")
+    return counts
+
+
 def parse_orders(
     rows: Iterable[dict[str, str]],
     default_marketplace_id: str | None = None,
     updated_between: tuple[datetime, datetime] | None = None,
+    *,
+    row_counts: dict[str, int] | None = None,
 ) -> Iterator[Order | UnparsableOrder]:
     """Group the rows of one orders report by amazon-order-id (rows of one order need not be adjacent) and
-    yield one `Order` each, in first-seen order; an order whose rows do not parse yields `UnparsableOrder`.
+    yield one `Order` each; an order whose rows do not parse yields `UnparsableOrder`.
 
     ``updated_between=(after, before)`` keeps only orders last updated in [after, before] (an order whose
     date cannot be read is kept: it fails visibly instead of disappearing).
 
-    Holds the rows of this one document in memory (a report document is at most ~30 days of orders)."""
+    Without ``row_counts`` the rows of the whole document are held until its end (orders in first-seen order).
+    With ``row_counts`` (from `count_order_rows` over the same document) each order is yielded as soon as its
+    last row is read, so only orders whose rows are still incomplete are held: in Amazon's files one order's
+    rows are adjacent, so memory stays at one order whatever the size of the document."""
     grouped: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         oid = (row.get("amazon-order-id") or row.get("order-id") or "").strip()
         if not oid:
-            log.warning("orders report row without amazon-order-id skipped")
+            if row_counts is None:
+                log.warning("orders report row without amazon-order-id skipped")
             continue
-        grouped.setdefault(oid, []).append(row)
+        group = grouped.setdefault(oid, [])
+        group.append(row)
+        if row_counts is not None and len(group) >= row_counts.get(oid, 0):
+            del grouped[oid]
+            yield from _order_or_error(oid, group, default_marketplace_id, updated_between)
     for oid in list(grouped):
-        order_rows = grouped.pop(oid)  # released as we go: the document's rows shrink while orders are yielded
-        if updated_between is not None:
-            stamp = _group_stamp(order_rows)
-            if stamp is not None and not updated_between[0] <= stamp <= updated_between[1]:
-                continue
-        try:
-            yield order_from_rows(oid, order_rows, default_marketplace_id)
-        except (ValueError, ValidationError) as exc:
-            msg = exc.errors()[0].get("msg", str(exc)) if isinstance(exc, ValidationError) else str(exc)
-            yield UnparsableOrder(
-                amazon_order_id=oid,
-                marketplace_id=_marketplace_for(order_rows[0], default_marketplace_id),
-                error=f"orders report: {msg}",
-            )
+        yield from _order_or_error(oid, grouped.pop(oid), default_marketplace_id, updated_between)
+
+
+def _order_or_error(oid: str, order_rows: list[dict[str, str]], default_marketplace_id: str | None,
+                    updated_between: tuple[datetime, datetime] | None) -> Iterator[Order | UnparsableOrder]:
+    if updated_between is not None:
+        stamp = _group_stamp(order_rows)
+        if stamp is not None and not updated_between[0] <= stamp <= updated_between[1]:
+            return
+    try:
+        yield order_from_rows(oid, order_rows, default_marketplace_id)
+    except (ValueError, ValidationError) as exc:
+        msg = exc.errors()[0].get("msg", str(exc)) if isinstance(exc, ValidationError) else str(exc)
+        yield UnparsableOrder(
+            amazon_order_id=oid,
+            marketplace_id=_marketplace_for(order_rows[0], default_marketplace_id),
+            error=f"orders report: {msg}",
+        )

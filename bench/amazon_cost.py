@@ -4,8 +4,11 @@ Amazon's documented rate limits on a simulated clock.
 * ``api``/``report``: the real `AmazonClient`, driven window by window exactly as `amz2erp backfill` drives it
   (the same `plan_chunks`, chunk size and two-year clamp), records consumed, nothing written to ERPNext
   (ERPNext time is part 2; on the simulated clock it costs no Amazon time anyway).
-* ``frappe``: the Frappe connector's call pattern replayed on the same simulator: getOrders pages (50 on the
-  first page, then 100), and per order getOrderItems + listFinancialEventsByOrderId. The connector does not
+* ``report+hint``: the same, with backfill announcing its range first (`AmazonClient.plan_orders_reports`), the
+  one-line engine change proposed for backfill.py.
+* ``frappe``: the Frappe connector's call pattern replayed on the same simulator: getOrders pages (it asks
+  for 50 per page; with a NextToken Amazon keeps the first page's size), and per order getOrderItems +
+  listFinancialEventsByOrderId. The connector does not
   throttle (a 429 aborts its run); here it is paced perfectly by token buckets at Amazon's documented rates,
   i.e. its best case. Requests go to the simulator in-process (`SpApiSimulator.handle`), not over a socket,
   to keep 200k requests within the benchmark's time budget; the simulator and its rate limits are the same.
@@ -19,7 +22,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from amz2erp.amazon import AmazonClient
 from amz2erp.backfill import AMAZON_HORIZON, REPORT_MAX, plan_chunks
@@ -54,7 +57,7 @@ class CostResult:
 class _Dataset:
     """Listings and ``n`` orders spread over the two years before NOW (cached per size and seed)."""
 
-    _cache: dict[tuple[int, int, int], tuple[list[datagen.SimListing], list[datagen.SimOrder]]] = {}
+    _cache: ClassVar[dict[tuple[int, int, int], tuple[list[datagen.SimListing], list[datagen.SimOrder]]]] = {}
 
     @classmethod
     def get(cls, n: int, days: int, seed: int = 7) -> tuple[list[datagen.SimListing], list[datagen.SimOrder]]:
@@ -103,12 +106,16 @@ def run_client_mode(n: int, mode: str, *, days: int = 730, chunk: timedelta = ti
     clock = SimulatedClock(NOW)
     began = time.monotonic()
     seen: set[str] = set()
+    report = mode in ("report", "report+hint")
     with SpApiSimulator(clock=clock, listings=listings, orders=orders, report_processing_seconds=report_seconds,
                         strict=False) as sim:
         t0 = clock.monotonic()
         with AmazonClient(_settings(sim), clock) as client:
-            for start, end in backfill_windows(clock, days, chunk, mode == "report"):
-                source = (client.fetch_orders_report([US], start, end) if mode == "report"
+            windows = backfill_windows(clock, days, chunk, report)
+            if mode == "report+hint":  # what backfill would do with the proposed one-line engine change
+                client.plan_orders_reports([US], windows[-1][0], windows[0][1])
+            for start, end in windows:
+                source = (client.fetch_orders_report([US], start, end) if report
                           else client.fetch_orders([US], start, end))
                 for record in source:
                     seen.add(record.amazon_order_id)

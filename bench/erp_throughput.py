@@ -71,7 +71,7 @@ def run_writes(workers: list[int], *, latency: float = 0.05, server_workers: int
         records: list[Order | UnparsableOrder] | None = None
         for w in workers:
             with simulators(clock, listings, data, workers=w, spapi_kwargs={"strict": False},
-                            erp_kwargs={"latency": latency, "workers": server_workers}) as (spapi, erp, cfg):
+                            erp_kwargs={"latency": latency, "workers": server_workers}) as (_spapi, erp, cfg):
                 code, err = run_cli(cfg, "-q", "setup")
                 if code != 0:
                     raise RuntimeError(f"setup failed ({code}): {err[-500:]}")

@@ -3,7 +3,7 @@
 The CLI runs as a child process (``python -m bench.cli_unthrottled … backfill --mode report``, i.e. the real
 CLI with client-side rate limits lifted) against both simulators served from this process on the real clock,
 SP-API rate limits off and reports processed at once: this part measures memory, not time. Peak RSS is the
-child's ``ru_maxrss`` from ``wait4``.
+child's own ``VmHWM`` (/proc/self/status) written at exit (see bench/cli_unthrottled.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,20 +36,23 @@ def _child(config: str, *args: str) -> tuple[int, float, float, str]:
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    began = time.monotonic()
-    cmd = [sys.executable, "-m", "bench.cli_unthrottled"]
-    if os.environ.get("BENCH_CHILD"):
-        cmd = [sys.executable, os.environ["BENCH_CHILD"]]
-    proc = subprocess.Popen([*cmd, "--config", config, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root)
-    assert proc.stderr is not None
-    err = proc.stderr.read()  # drain while it runs (the child logs a line per chunk)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if os.environ.get("BENCH_DEBUG"):
-        print(f"child cpu {usage.ru_utime + usage.ru_stime:.1f}s, parent cpu {sum(os.times()[:2]):.1f}s",
-              file=sys.stderr)
-    return proc.returncode, usage.ru_maxrss / 1024.0, time.monotonic() - began, err.decode(errors="replace")[-800:]
+    with tempfile.NamedTemporaryFile(prefix="amz2erp-rss-", delete=False) as f:
+        peak_file = f.name
+    env["BENCH_RSS_FILE"] = peak_file
+    try:
+        began = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "bench.cli_unthrottled", "--config", config, *args],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root)
+        assert proc.stderr is not None
+        err = proc.stderr.read()  # drain while it runs
+        proc.wait()
+        seconds = time.monotonic() - began
+        with open(peak_file, encoding="ascii") as f:
+            text = f.read().strip()
+        peak_kib = float(text) if text else float("nan")
+    finally:
+        os.unlink(peak_file)
+    return proc.returncode, peak_kib / 1024.0, seconds, err.decode(errors="replace")[-800:]
 
 
 def run_rss(n: int, *, days: int = 730, workers: int = 4, seed: int = 11, extra_config: str = "") -> RssResult:
@@ -59,7 +63,7 @@ def run_rss(n: int, *, days: int = 730, workers: int = 4, seed: int = 11, extra_
     clock = SystemClock()
     with simulators(clock, listings, orders, workers=workers, extra_config=extra_config,
                     spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0, "strict": False}) as (
-            spapi, erp, cfg):
+            _spapi, erp, cfg):
         del orders  # the simulator holds its own copy
         code, err = run_cli(cfg, "-q", "setup")
         if code != 0:

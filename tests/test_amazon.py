@@ -529,6 +529,71 @@ def test_orders_report_windows_reuse_and_cancelled(clock: SimulatedClock, listin
         assert empty == []  # CANCELLED = no data, not an error
 
 
+def _walk(client: AmazonClient, start: datetime, end: datetime, chunk: timedelta,
+          mids: tuple[str, ...] = (US, DE)) -> list[tuple[datetime, datetime, list[Order | UnparsableOrder]]]:
+    """Read [start, end] newest-first in chunks, as `amz2erp backfill` does."""
+    out = []
+    upper = end
+    while upper > start:
+        lower = max(start, upper - chunk)
+        out.append((lower, upper, list(client.fetch_orders_report(list(mids), lower, upper))))
+        upper = lower
+    return out
+
+
+def test_newest_first_walk_is_served_from_planned_30_day_reports(
+        clock: SimulatedClock, listings: list[SimListing], orders_2000: list[SimOrder]) -> None:
+    """A backfill in 7-day chunks: from the second chunk on, 30-day reports on a fixed grid are asked for ahead
+    and serve every chunk; each chunk gets exactly the orders last updated inside it."""
+    end = NOW - timedelta(hours=1)
+    with running(clock, listings, orders_2000, report_processing_seconds=180) as sim, \
+            AmazonClient(settings_for(sim), clock) as client:
+        chunks = _walk(client, datetime(2025, 12, 20, tzinfo=timezone.utc), end, timedelta(days=7))
+        for lower, upper, records in chunks:
+            assert all(isinstance(r, Order) and lower <= r.last_update_date <= upper for r in records)
+        ids = [r.amazon_order_id for _, _, records in chunks for r in records]
+        by_id = {o.amazon_order_id: o for o in orders_2000}
+        assert set(ids) == set(by_id)
+        assert len(ids) - len(set(ids)) <= sum(1 for o in orders_2000 for lo, up, _ in chunks
+                                               if o.last_update_date in (lo, up))  # only boundary repeats
+        # 11 chunks of 7 days would be 11 reports; the walk needs the first chunk's own report + the three
+        # 30-day grid windows it reads, plus what the plan prefetched below them (at most report_prefetch)
+        assert client.calls["createReport"] <= 1 + 3 + client.report_prefetch
+        assert client.calls["getReportDocument"] <= 5
+        assert client.calls["getReports"] == 1  # reusable reports are listed once, not per window
+        # prefetching overlaps Amazon's processing: far less than one processing time per chunk
+        assert clock.slept < 11 * 180
+
+
+def test_planned_walk_with_a_hint_asks_for_no_report_it_does_not_use(
+        clock: SimulatedClock, listings: list[SimListing], orders_250: list[SimOrder]) -> None:
+    start, end = datetime(2025, 12, 20, tzinfo=timezone.utc), NOW - timedelta(hours=1)
+    with running(clock, listings, orders_250, report_processing_seconds=180) as sim, \
+            AmazonClient(settings_for(sim), clock) as client:
+        client.plan_orders_reports([US, DE], start, end)
+        chunks = _walk(client, start, end, timedelta(days=7))
+        assert {r.amazon_order_id for _, _, rs in chunks for r in rs} == {o.amazon_order_id for o in orders_250}
+        assert client.calls["createReport"] == 3  # 2025-12-20 → 2026-03-01 on the 30-day grid: 3 windows
+        assert clock.slept < 2 * 180
+
+
+def test_a_resumed_walk_reuses_the_planned_reports_of_the_first_run(
+        clock: SimulatedClock, listings: list[SimListing], orders_250: list[SimOrder]) -> None:
+    start, end = datetime(2025, 12, 20, tzinfo=timezone.utc), NOW - timedelta(hours=1)
+    with running(clock, listings, orders_250) as sim:
+        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:
+            first = _walk(client, start, end, timedelta(days=7))
+        clock.advance(600)
+        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:  # "crashed" after chunk 4
+            again = _walk(client, start, first[4][1], timedelta(days=7))
+            # the grid windows of the first run are found by one getReports and reused: new reports only for
+            # the resumed run's first chunk, its top (partial) grid window and the one prefetched below the data
+            assert client.calls["getReports"] == 1
+            assert client.calls["createReport"] <= 3
+        assert [sorted(r.amazon_order_id for r in rs) for _, _, rs in again] == \
+            [sorted(r.amazon_order_id for r in rs) for _, _, rs in first[4:]]
+
+
 def test_orders_report_fatal_then_retry_after_cooldown(clock: SimulatedClock, listings: list[SimListing],
                                                        orders_250: list[SimOrder]) -> None:
     start = datetime(2026, 2, 1, tzinfo=timezone.utc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -264,3 +265,26 @@ def test_purchase_dates_stay_aware() -> None:
     assert isinstance(order, Order)
     assert order.purchase_date.utcoffset() == timedelta(hours=-8)
     assert order.last_update_date == order.purchase_date
+
+
+def test_orders_stream_out_as_they_complete_with_row_counts() -> None:
+    rows = [
+        {"amazon-order-id": "A", "sku": "1"},
+        {"amazon-order-id": "B", "sku": "1"},
+        {"amazon-order-id": "A", "sku": "2"},
+        {"amazon-order-id": "C", "sku": "1"},
+    ]
+    counts = rp.count_order_rows(rows)
+    assert counts == {"A": 2, "B": 1, "C": 1}
+    seen: list[str] = []
+
+    def tracked() -> Iterator[dict[str, str]]:
+        for row in rows:
+            seen.append(row["amazon-order-id"])
+            yield row
+
+    got = []
+    for record in rp.parse_orders(tracked(), "ATVPDKIKX0DER", row_counts=counts):
+        got.append((record.amazon_order_id, len(seen)))
+    # B is out after the second row, A after its last (third) row, C at the end; none waits for the document
+    assert got == [("B", 2), ("A", 3), ("C", 4)]

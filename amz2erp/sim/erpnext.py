@@ -119,7 +119,7 @@ class ErpNextSimulator:
         self._faults: FaultConfig | None = None
         self._fault_rng = random.Random(0)
         self.set_faults(faults)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
         self.site_url = "http://127.0.0.1:8000"
