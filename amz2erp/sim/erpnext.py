@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from amz2erp.sim import erpnext_masters as masters
+from amz2erp.sim import serve_until_interrupted
 from amz2erp.sim.erpnext_docs import DOC_FIELDS, DOC_TABLES, META_FIELDS, Engine, cint
 from amz2erp.sim.erpnext_errors import FrappeError, error_message, server_messages, validation
 from amz2erp.sim.erpnext_store import Store, match, normalize_filters, parse_order_by, strip_field
@@ -868,14 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         ns.db, api_key=ns.api_key, api_secret=ns.api_secret, latency=ns.latency, workers=ns.workers
     ).start(ns.port)
     print(sim.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+    return serve_until_interrupted(sim)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from amz2erp.clock import Clock, SystemClock
-from amz2erp.sim import datagen, spapi_models
+from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
 from amz2erp.sim.datagen import (
     MARKETPLACES_BY_ID,
     PENDING_STATUSES,
@@ -1829,14 +1829,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LWA token URL:    {sim.lwa_url}")
     print(f"credentials:      {json.dumps(sim.credentials)}")
     print(f"data:             {len(listings)} listings, {len(orders)} orders (seed {args.seed})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    return 0
+    return serve_until_interrupted(sim)
 
 
 if __name__ == "__main__":
