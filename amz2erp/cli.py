@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -33,6 +33,9 @@ from amz2erp.config import Settings, default_config_path, default_state_path, fi
 from amz2erp.errors import Amz2ErpError, ExitCode
 from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter
+
+if TYPE_CHECKING:
+    from amz2erp.runtime import Runtime
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -214,10 +217,13 @@ mode_option = click.option("--mode", type=click.Choice(["api", "report", "auto"]
                                 "window size (auto, the default from [sync] mode).")
 
 
-def _summary(app: App, title: str, counts: dict[str, int], extra: dict[str, Any] | None = None) -> None:
-    rows = sorted((k, v) for k, v in counts.items() if not k.startswith("_"))
+def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any] | None = None) -> int:
+    """Every sync ends the same way: exit 1 when records failed, a summary table (or JSON)."""
+    rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
+    rows = sorted(rt.counts.as_dict().items())
     app.reporter.table(title, ["what", "count"], rows)
     app.reporter.emit_json({"summary": dict(rows), **(extra or {})})
+    return rt.exit_code
 
 
 def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
@@ -316,10 +322,8 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
             app.reporter.info(f"{len(result.inactive)} inactive listings (items.inactive = "
                               f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
                               + (" …" if len(result.inactive) > 10 else ""))
-        code = ExitCode.PARTIAL if result.failed else ExitCode.OK
-        rt.counts.add("_exit_code", int(code))
-        _summary(app, "sync-products" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
-                 {"plans": result.plans if dry_run else None, "inactive": result.inactive})
+        code = _finish(app, rt, "sync-products" + (" (dry run)" if dry_run else ""), result.failed,
+                       {"plans": result.plans if dry_run else None, "inactive": result.inactive})
     return code
 
 
@@ -343,10 +347,8 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
         if dry_run:
             _print_plans(app, result.plans)
-        code = ExitCode.PARTIAL if result.failed else ExitCode.OK
-        rt.counts.add("_exit_code", int(code))
-        _summary(app, "sync-orders" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
-                 {"plans": result.plans if dry_run else None})
+        code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
+                       {"plans": result.plans if dry_run else None})
         if result.failed:
             app.reporter.info(f"{result.failed} orders failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
@@ -369,9 +371,7 @@ def retry(app: App, order_ids: tuple[str, ...]) -> int:
         retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
-        code = ExitCode.PARTIAL if total.failed else ExitCode.OK
-        rt.counts.add("_exit_code", int(code))
-        _summary(app, "retry", rt.counts.as_dict())
+        code = _finish(app, rt, "retry", total.failed)
     return code
 
 
@@ -409,10 +409,8 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, 
         if result.chunks_done_before:
             app.reporter.info(f"{result.chunks_done_before} of {result.chunks} chunks were already done "
                               "(resumed from the checkpoints).")
-        code = ExitCode.PARTIAL if failed else ExitCode.OK
-        rt.counts.add("_exit_code", int(code))
-        _summary(app, "backfill" + (" (dry run)" if dry_run else ""), rt.counts.as_dict(),
-                 {"unreachable": result.unreachable, "chunks": result.chunks})
+        code = _finish(app, rt, "backfill" + (" (dry run)" if dry_run else ""), failed,
+                       {"unreachable": result.unreachable, "chunks": result.chunks})
     return code
 
 

@@ -458,12 +458,11 @@ class OrderWriter(Writer):
         return codes
 
     def price_list_for(self, currency: str | None) -> str:
-        """sync-products keeps "<price list> <CUR>" for marketplaces whose currency differs from the configured
-        list's; orders in that currency use it when it exists."""
+        """The currency's price list (see Runtime.currency_price_list) when it exists, else the configured one."""
+        name = self.rt.currency_price_list(currency)
         base = self.settings.defaults.price_list
-        if currency is None or currency == self.ctx.company_currency:
+        if name == base:
             return base
-        name = f"{base} {currency}"
         with self._cache_lock:
             if name in self._price_lists:
                 return self._price_lists[name]

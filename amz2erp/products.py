@@ -60,25 +60,21 @@ class ProductWriter(Writer):
         self._lock = threading.Lock()
         self._brands: dict[str, bool] = {}
         self._groups: dict[str, bool] = {}
-        self._price_lists: dict[str, str] = {}
+        self._price_lists: set[str] = set()
 
     # --- masters ----------------------------------------------------------------------------------------
 
     def price_list_for(self, currency: str | None) -> str:
-        """The configured price list serves its own currency; other currencies get "<list> <CUR>"."""
-        base = self.settings.defaults.price_list
+        """The price list for a marketplace's currency, created when it is a "<list> <CUR>" one."""
+        name = self.rt.currency_price_list(currency)
         with self._lock:
-            if (currency or "") in self._price_lists:
-                return self._price_lists[currency or ""]
-        doc = self.erp.get("Price List", base)
-        base_currency = (doc or {}).get("currency") or self.ctx.company_currency
-        name = base if currency in (None, base_currency) else f"{base} {currency}"
-        if name != base and not self.erp.exists("Price List", name) and not self.dry_run:
-            self.erp.ensure("Price List", name, {"price_list_name": name, "currency": currency, "selling": 1,
-                                                 "enabled": 1})
+            if name in self._price_lists:
+                return name
+        if name != self.settings.defaults.price_list and not self.dry_run and self.erp.ensure(
+                "Price List", name, {"price_list_name": name, "currency": currency, "selling": 1, "enabled": 1}):
             self.rt.counts.add("price lists created")
         with self._lock:
-            self._price_lists[currency or ""] = name
+            self._price_lists.add(name)
         return name
 
     def _ensure_master(self, cache: dict[str, bool], doctype: str, name: str, doc: dict[str, Any]) -> bool:

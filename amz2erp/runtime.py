@@ -67,6 +67,8 @@ class Runtime:
         self.reporter = reporter
         self.clock = clock
         self.counts = Counts()
+        self.exit_code: int = ExitCode.OK  # what the command decided; recorded in the run history
+        self._price_list_currency: str | None = None
         self._company: dict[str, Any] | None = None
         self._ctx: MappingContext | None = None
         self._fields_checked = False
@@ -91,6 +93,15 @@ class Runtime:
                 company_abbr=str(self.company.get("abbr") or ""),
             )
         return self._ctx
+
+    def currency_price_list(self, currency: str | None) -> str:
+        """The selling price list for a currency: the configured list for its own currency, "<list> <CUR>"
+        for any other (sync-products creates those; orders use them when they exist)."""
+        base = self.settings.defaults.price_list
+        if self._price_list_currency is None:
+            doc = self.erp.get("Price List", base) or {}
+            self._price_list_currency = str(doc.get("currency") or self.company.get("default_currency") or "")
+        return base if currency in (None, self._price_list_currency) else f"{base} {currency}"
 
     def require_custom_fields(self) -> None:
         """Refuse to write orders when ERPNext would silently drop amazon_order_id (→ duplicates)."""
@@ -233,8 +244,8 @@ def open_runtime(
             error = exc
             raise
         finally:
-            code = rt.counts.get("_exit_code") if error is None else exit_code_for(error)
-            state.end_run(run_id, code, {k: v for k, v in rt.counts.as_dict().items() if not k.startswith("_")})
+            code = rt.exit_code if error is None else exit_code_for(error)
+            state.end_run(run_id, code, rt.counts.as_dict())
             if amazon is None:
                 amazon_client.close()
             state.close()
