@@ -11,6 +11,24 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: Everything the tests read lives inside the repository, so a fresh clone runs the whole suite and nothing
+#: skips. fixture_path() is the one way tests find a vendored fixture.
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def fixture_path(*parts: str) -> Path:
+    """A vendored fixture file or folder; a missing one fails loudly instead of skipping a test."""
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"test fixture {path.relative_to(REPO)} is missing from the repository")
+    return path
+
+
+#: Request/response pairs recorded from a real ERPNext v15 server (what each shows: the folder's README.md).
+ERPNEXT_RECORDINGS = fixture_path("erpnext_v15_recordings")
+#: Amazon's official SP-API models, Apache-2.0 (LICENSE, NOTICE and provenance beside them).
+SP_API_MODELS = fixture_path("sp_api_models")
+
 _ENV_TO_CLEAR = (
     "AMZ2ERP_CONFIG",
     "AMZ2ERP_REFRESH_TOKEN",

@@ -17,6 +17,7 @@ from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp.sim import datagen
 from amz2erp.sim.erpnext import ErpNextSimulator
 from amz2erp.sim.spapi import SpApiSimulator
+from tests.conftest import SP_API_MODELS
 
 CONFIG = """\
 [amazon]
@@ -94,7 +95,8 @@ class SimEnv:
             else []
         )
         self.spapi = SpApiSimulator(
-            clock=self.clock, listings=self.listings, orders=self.orders, **(spapi_kwargs or {})
+            clock=self.clock, listings=self.listings, orders=self.orders,
+            **{"models_dir": SP_API_MODELS, **(spapi_kwargs or {})},
         )
         self.erp = ErpNextSimulator(str(tmp_path / "erpnext.sqlite"), **(erp_kwargs or {}))
         self.config_path = tmp_path / "amz2erp.toml"

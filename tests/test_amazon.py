@@ -33,6 +33,7 @@ from amz2erp.errors import (
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
 from amz2erp.sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
 from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from tests.conftest import SP_API_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"
 US = "ATVPDKIKX0DER"
@@ -192,6 +193,7 @@ def settings_for(sim: SpApiSimulator, **overrides: Any) -> AmazonSettings:
 @contextlib.contextmanager
 def running(clock: SimulatedClock, listings: list[SimListing], orders: list[SimOrder],
             **kwargs: Any) -> Iterator[SpApiSimulator]:
+    kwargs.setdefault("models_dir", SP_API_MODELS)
     sim = SpApiSimulator(clock=clock, listings=listings, orders=orders, **kwargs)
     with sim:
         yield sim

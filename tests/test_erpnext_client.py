@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,8 +29,9 @@ from amz2erp.errors import (
     ErpNextUnavailableError,
     ErpNextValidationError,
 )
+from tests.conftest import ERPNEXT_RECORDINGS
 
-RECORDINGS = Path("/work/shared/erpnext-v15-recordings")
+RECORDINGS = ERPNEXT_RECORDINGS
 URL = "http://127.0.0.1:9"  # never dialled: requests go to the fake adapter mounted on it
 KEY, SECRET = "k3y-AAAA1111", "s3cr3t-BBBB2222"
 
@@ -41,7 +41,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def all_recordings() -> list[str]:
-    return sorted(p.name for p in RECORDINGS.glob("0*.json"))
+    return sorted(p.name for p in RECORDINGS.glob("[0-9]*.json"))
 
 
 # --- a fake transport ------------------------------------------------------------------------------------
@@ -158,6 +158,28 @@ EXPECTED: dict[str, type[ErpNextError]] = {
     "086-item-delete-linked.json": ErpNextConflictError,
     "087-customer-delete-linked.json": ErpNextConflictError,
     "088-so-delete-cancelled-with-amendment.json": ErpNextConflictError,
+    # the finance recordings (invoices, delivery notes, credit notes, journal and payment entries)
+    "104-fin-si-update-stock-no-stock.json": ErpNextValidationError,
+    "110-fin-si-past-due-date-no-set-posting-time.json": ErpNextValidationError,
+    "113-fin-si-no-fiscal-year.json": ErpNextValidationError,
+    "115-fin-so-cancel-with-draft-si.json": ErpNextValidationError,
+    "116-fin-je-no-fiscal-year.json": ErpNextValidationError,
+    "117-fin-si-closed-accounting-period.json": ErpNextValidationError,
+    "118-fin-je-closed-accounting-period.json": ErpNextValidationError,
+    "120-fin-dn-insert-submitted-no-stock.json": ErpNextValidationError,
+    "125-fin-cn-qty-positive.json": ErpNextValidationError,
+    "126-fin-cn-qty-more-than-invoiced.json": ErpNextValidationError,
+    "132-fin-je-a-bank-entry-no-cheque.json": ErpNextValidationError,
+    "135-fin-je-c-unbalanced-submit.json": ErpNextValidationError,
+    "137-fin-je-d-debit-only.json": ErpNextValidationError,
+    "141-fin-je-e-receivable-no-party.json": ErpNextValidationError,
+    "144-fin-je-f-group-account.json": ErpNextValidationError,
+    "145-fin-je-g-duplicate-settlement-id.json": ErpNextDuplicateError,
+    "149-fin-pe-negative-allocated.json": ErpNextValidationError,
+    "150-fin-pe-bank-no-reference-no.json": ErpNextValidationError,
+    "154-fin-je-insert-many-second-unbalanced.json": ErpNextValidationError,
+    "157-fin-je-amend-same-settlement-id.json": ErpNextDuplicateError,
+    "160-fin-je-delete-cancelled-ledger-kept.json": ErpNextConflictError,
 }
 
 EXPECTED_TYPES = {load(n)["response"]["json"]["exc_type"] for n in EXPECTED}
@@ -269,7 +291,7 @@ def test_replay_recording(name: str) -> None:
         elif isinstance(result, dict) and isinstance(recorded["json"].get("data"), dict):
             assert result["name"] == recorded["json"]["data"]["name"]
         elif isinstance(result, list) and isinstance(recorded["json"].get("data"), list):
-            assert [r["name"] for r in result] == [r["name"] for r in recorded["json"]["data"]]
+            assert result == recorded["json"]["data"]
     sent = fake.requests[0]
     assert path_of(sent) == rec["request"]["path_encoded"]
     assert sent.method == rec["request"]["method"]

@@ -21,6 +21,7 @@ from amz2erp.clock import SimulatedClock
 from amz2erp.sim import datagen
 from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
 from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from tests.conftest import SP_API_MODELS
 
 US = MARKETPLACES["US"].marketplace_id
 DE = MARKETPLACES["DE"].marketplace_id
@@ -59,6 +60,7 @@ def sim(clock: SimulatedClock, data) -> Iterator[SpApiSimulator]:
         listings=copy.deepcopy(listings),
         orders=copy.deepcopy(orders),
         report_processing_seconds=30,
+        models_dir=SP_API_MODELS,
     ) as s:
         yield s
 
@@ -512,7 +514,7 @@ def test_two_year_rule_except_jp(clock: SimulatedClock) -> None:
     listings = generate_listings(2, 6, ("US", "JP"))
     old_start = NOW - timedelta(days=900)
     orders = generate_orders(2, 20, listings, old_start, old_start + timedelta(days=10))
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders) as s:
+    with SpApiSimulator(clock=clock, listings=listings, orders=orders, models_dir=SP_API_MODELS) as s:
         h = {"x-amz-access-token": _token(s)}
         params = {"CreatedAfter": ts(old_start - timedelta(days=1)), "MarketplaceIds": f"{US},A1VC38T7YXB528"}
         got = httpx.get(s.url + "/orders/v0/orders", params=params, headers=h).json()["payload"]["Orders"]

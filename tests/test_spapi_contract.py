@@ -14,15 +14,12 @@ from amz2erp.clock import SimulatedClock
 from amz2erp.sim import spapi_models
 from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
 from amz2erp.sim.spapi import SpApiSimulator
+from tests.conftest import SP_API_MODELS
 
-MODELS = spapi_models.load_models()
-pytestmark = [
-    pytest.mark.skipif(
-        MODELS is None,
-        reason="official SP-API models not found (../shared/sp-api-models or $AMZ2ERP_SPAPI_MODELS)",
-    ),
-    pytest.mark.skipif(not spapi_models.jsonschema_available(), reason="jsonschema is not installed"),
-]
+MODELS = spapi_models.load_models(SP_API_MODELS)
+assert MODELS is not None, f"no SP-API models in {SP_API_MODELS}"
+# jsonschema is a test dependency: without it every response check would pass silently
+assert spapi_models.jsonschema_available(), "jsonschema is not installed (pip install -e '.[test]')"
 
 US = MARKETPLACES["US"].marketplace_id
 DE = MARKETPLACES["DE"].marketplace_id
@@ -67,7 +64,8 @@ class Api:
 def api() -> Iterator[Api]:
     clock = SimulatedClock(NOW)
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False
+        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False,
+        models_dir=SP_API_MODELS,
     ) as sim:
         a = Api(sim, clock)
         yield a
@@ -333,23 +331,29 @@ def test_model_rate_limits_match_simulator_table() -> None:
 
 
 def test_validator_rejects_wrong_shapes() -> None:
-    errs = spapi_models.validate_response("getOrders", 200, {"payload": {"Orders": [{"AmazonOrderId": 1}]}})
+    errs = spapi_models.validate_response(
+        "getOrders", 200, {"payload": {"Orders": [{"AmazonOrderId": 1}]}}, MODELS
+    )
     assert any("PurchaseDate" in e for e in errs) and any("not of type 'string'" in e for e in errs)
     money = {"amount": 1, "currencyCode": "USD"}
-    assert spapi_models.validate_response("getOrder2026", 200, {"order": {"orderId": "x"}})
+    assert spapi_models.validate_response("getOrder2026", 200, {"order": {"orderId": "x"}}, MODELS)
     assert spapi_models.validate_response(
-        "searchOrders", 200, {"orders": [], "pagination": {"nextToken": money}}
+        "searchOrders", 200, {"orders": [], "pagination": {"nextToken": money}}, MODELS
     )
-    assert spapi_models.validate_response("getReport", 200, {"reportId": "1"})
-    assert spapi_models.validate_response("nonexistentOp", 200, {}) == ["unknown operation 'nonexistentOp'"]
+    assert spapi_models.validate_response("getReport", 200, {"reportId": "1"}, MODELS)
+    assert spapi_models.validate_response("nonexistentOp", 200, {}, MODELS) == [
+        "unknown operation 'nonexistentOp'"
+    ]
 
 
 def test_request_validation_and_missing_models(tmp_path) -> None:
+    # no models: nothing to check against
     assert spapi_models.validate_request("getOrders", {"MarketplaceIds": ["A"], "CreatedAfter": ["x"]}) == []
+    assert spapi_models.load_models(tmp_path) is None
     errs = spapi_models.validate_request(
-        "searchCatalogItems", {"marketplaceIds": ["A,B"], "pageSize": ["50"]}
+        "searchCatalogItems", {"marketplaceIds": ["A,B"], "pageSize": ["50"]}, None, MODELS
     )
     assert len(errs) == 2
-    assert spapi_models.validate_request("createReport", {}, {"reportType": "X", "marketplaceIds": []})
-    assert spapi_models.load_models(tmp_path) is None
-    assert spapi_models.validate_request("getOrders", {}, None, None) != []  # required MarketplaceIds
+    assert spapi_models.validate_request("createReport", {}, {"reportType": "X", "marketplaceIds": []}, MODELS)
+    assert spapi_models.validate_request("getOrders", {}, None, MODELS) != []  # required MarketplaceIds
+    assert spapi_models.validate_request("getOrders", {"MarketplaceIds": ["A"]}, None, MODELS) == []

@@ -24,8 +24,9 @@ What it serves (paths exactly as in Amazon's models):
 Time ("now", rate-limit buckets, report processing) comes from the ``clock`` (``amz2erp.clock``), so a
 benchmark can run Amazon's real limits on simulated time. Faults (429, 500, HTML 503, timeout, connection
 reset, truncated body) are injected deterministically from ``FaultConfig.seed`` or on demand
-(``fail_next``). With ``strict=True`` requests are checked against the official models (when present) and
-violations answered 400 ``InvalidInput`` and recorded in ``contract_violations``.
+(``fail_next``). With ``strict=True`` and ``models_dir`` (a folder of Amazon's official model files) requests
+are checked against the models and violations answered 400 ``InvalidInput`` and recorded in
+``contract_violations``; without ``models_dir`` nothing is checked against them.
 
 Fidelity notes (choices where Amazon's behaviour is not pinned down by the models):
 
@@ -67,6 +68,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from amz2erp.clock import Clock, SystemClock
@@ -310,6 +312,7 @@ class SpApiSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         seller_id: str = "A2SIMSELLER01X",
+        models_dir: str | Path | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
@@ -331,7 +334,7 @@ class SpApiSimulator:
         self.lwa_client_id = lwa_client_id
         self.lwa_client_secret = lwa_client_secret
         self.strict = strict
-        self.models = spapi_models.load_models() if strict else None
+        self.models = spapi_models.load_models(models_dir) if strict and models_dir is not None else None
         self._seller_marketplaces = list(seller_marketplaces) if seller_marketplaces is not None else None
         self.order_items_page_size = order_items_page_size
         self.access_token_ttl = access_token_ttl

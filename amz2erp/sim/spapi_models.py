@@ -1,12 +1,10 @@
 """Loader for Amazon's official SP-API models (Swagger 2.0 JSON) and cheap request/response checks.
 
-The model directory is found from ``$AMZ2ERP_SPAPI_MODELS``, else ``../shared/sp-api-models`` next to the
-repository root (searched walking up from this file and from the current directory). Everything returns
-``None`` / an empty result when the models are absent, so the simulator runs without them.
+The caller names the model directory (the test suite vendors the models; an installed amz2erp has none).
+Everything returns ``None`` / an empty result without models, so the simulator runs without them.
 
 Public API:
-    find_models_dir() -> Path | None
-    load_models(models_dir=None) -> SpApiModels | None     (cached per directory)
+    load_models(models_dir) -> SpApiModels | None          (cached per directory)
     validate_request(operation_id, query, body, models=None) -> list[str]
     validate_response(operation_id, status, body, models=None) -> list[str]   (needs jsonschema)
 
@@ -18,7 +16,6 @@ the simulator's alias ``getOrder2026``. Plain ``getOrder`` means Orders v0.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -79,25 +76,6 @@ class SpApiModels:
         return op.rate, op.burst
 
 
-def _candidates() -> list[Path]:
-    out: list[Path] = []
-    env = os.environ.get("AMZ2ERP_SPAPI_MODELS")
-    if env:
-        out.append(Path(env))
-    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
-        for parent in [start, *start.parents]:
-            out.append(parent / "shared" / "sp-api-models")
-            out.append(parent.parent / "shared" / "sp-api-models")
-    return out
-
-
-def find_models_dir() -> Path | None:
-    for cand in _candidates():
-        if (cand / "ordersV0.json").is_file():
-            return cand
-    return None
-
-
 _cache: dict[str, SpApiModels | None] = {}
 _cache_lock = threading.Lock()
 
@@ -112,10 +90,9 @@ def _parse_rate(description: str) -> tuple[float | None, int | None]:
     return float(m.group(1)), int(m.group(2))
 
 
-def load_models(models_dir: str | Path | None = None) -> SpApiModels | None:
-    directory = Path(models_dir) if models_dir else find_models_dir()
-    if directory is None:
-        return None
+def load_models(models_dir: str | Path) -> SpApiModels | None:
+    """The models in ``models_dir``; ``None`` when it holds none of MODEL_FILES."""
+    directory = Path(models_dir)
     key = str(directory)
     with _cache_lock:
         if key in _cache:
@@ -239,8 +216,7 @@ def validate_request(
     skip_required: tuple[str, ...] = (),
 ) -> list[str]:
     """Check query parameters (and a JSON body) against the model. Unknown parameters are ignored (the
-    library adds junk marketplace params). Returns a list of violations (empty = fine)."""
-    models = models or load_models()
+    library adds junk marketplace params). Returns a list of violations (empty = fine, or no models)."""
     if models is None:
         return []
     op = models.operation(operation_id)
@@ -288,9 +264,8 @@ def validate_response(
 ) -> list[str]:
     """Validate a response body against the model's schema for ``status`` (or ``default``).
 
-    Returns a list of error messages; empty when valid, when the models are absent, or when jsonschema is
+    Returns a list of error messages; empty when valid, when no models are given, or when jsonschema is
     not installed (check ``jsonschema_available()`` if that distinction matters)."""
-    models = models or load_models()
     if models is None or not jsonschema_available():
         return []
     import jsonschema
