@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
@@ -12,7 +15,7 @@ import pytest
 import requests
 
 from amz2erp.sim.datagen import SimOrder
-from tests.simenv import SimEnv
+from tests.simenv import Result, SimEnv
 
 WRITES = ("POST", "PUT", "DELETE")
 NOT_IMPORTED = {"Pending", "PendingAvailability", "Canceled", "Unfulfillable"}
@@ -50,14 +53,42 @@ def assert_landed_exactly_once(env: SimEnv) -> None:
     assert len(env.erp.docs("Customer")) == len({so["customer"] for so in env.sales_orders()})
 
 
+MONTH = dict(listings=80, orders=1100, seed=21, days=30)
+SNAPSHOT_FILES = ("erpnext.sqlite", "state.db")
+
+
+@dataclass(frozen=True)
+class SyncedMonth:
+    """A month of orders synced once: the first run's result and the files and time it ended with."""
+
+    folder: Path
+    first: Result
+    now: datetime
+
+
 @pytest.fixture(scope="module")
-def month(tmp_path_factory: pytest.TempPathFactory):
+def synced_month(tmp_path_factory: pytest.TempPathFactory) -> SyncedMonth:
+    """The expensive part (1,100 orders through both simulators) is done once per module; tests never see
+    this environment, only their own copy of what it left behind (see ``month``)."""
     tmp = tmp_path_factory.mktemp("orders")
-    with SimEnv(tmp, listings=80, orders=1100, seed=21, days=30) as env:
+    with SimEnv(tmp, **MONTH) as env:
         env.setup_erp()
         assert env.run("sync-products").code == 0
         first = env.run("--json", "sync-orders")
-        yield env, first
+        now = env.clock.now()
+    return SyncedMonth(tmp, first, now)
+
+
+@pytest.fixture
+def month(synced_month: SyncedMonth, tmp_path: Path) -> Iterator[tuple[SimEnv, Result]]:
+    """A fresh environment in the synced state: a copy of the ERPNext database and the state ledger, and an
+    SP-API simulator regenerated from the same seed (the sync only reads Amazon), at the time the sync ended."""
+    for name in SNAPSHOT_FILES:
+        for path in synced_month.folder.glob(f"{name}*"):  # with any SQLite -wal / -shm beside it
+            shutil.copy2(path, tmp_path / path.name)
+    with SimEnv(tmp_path, **MONTH) as env:
+        env.clock.advance((synced_month.now - env.clock.now()).total_seconds())
+        yield env, synced_month.first
 
 
 def test_a_month_of_orders_lands_with_amazon_totals(month) -> None:
