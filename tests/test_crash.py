@@ -37,6 +37,10 @@ from tests.test_e2e_orders import assert_landed_exactly_once
 SEED = 8008
 DAYS = 20
 WRITES = ("POST", "PUT", "DELETE")
+#: After every KILLS_PER_COMPLETED_RUN-th kill the next round runs its command to completion instead of
+#: killing it, so both kinds of round happen however fast or loaded the machine is: kills that land mid-run,
+#: and complete runs between kills (each starts from a killed run's ledger and must leave a clean one).
+KILLS_PER_COMPLETED_RUN = 5
 
 
 def _amazon_moves_on(env: SimEnv, rng: random.Random, batch: int) -> None:
@@ -93,17 +97,28 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
         env.setup_erp()
         watch = RequestWatch(env)
         commands = _commands(env)
-        kills = completed = batch = 0
+        kills = completed = scheduled_completions = mid_erpnext_kills = batch = 0
+        complete_next = False
         kill_points: list[str] = []
-        while kills < wanted_kills:
+        while kills < wanted_kills or complete_next or scheduled_completions == 0:
             args = rng.choice(commands)
             t0 = time.monotonic()
             before = watch.count
             proc = env.popen(*args)
+            if complete_next:
+                _, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, (args, kills, err[-3000:])
+                assert "Traceback" not in err
+                complete_next = False
+                scheduled_completions += 1
+                completed += 1
+                continue
+            mid_erpnext = False
             if rng.random() < 0.7:
                 # mid-ERPNext: right after the k-th further request was answered
                 k = rng.randint(1, 60)
-                watch.wait_for(before + k, timeout=60, stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
+                mid_erpnext = watch.wait_for(before + k, timeout=60,
+                                             stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
                 point = f"{args[0]} after {k} ERPNext requests"
             else:
                 # anywhere: start-up, Amazon fetch, ledger writes
@@ -118,7 +133,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
                 proc.communicate(timeout=30)
                 assert proc.returncode == -signal.SIGKILL
                 kills += 1
+                mid_erpnext_kills += mid_erpnext
                 kill_points.append(point)
+                complete_next = kills % KILLS_PER_COMPLETED_RUN == 0
                 if kills % 10 == 0:
                     batch += 1
                     _amazon_moves_on(env, rng, batch)
@@ -127,7 +144,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
                 if proc.returncode != 0:
                     pytest.fail(f"{args} exited {proc.returncode} after {kills} kills:\n{err}")
                 assert "Traceback" not in err
-                completed += 1
+                completed += 1  # it finished before its kill point
 
         # re-run to completion, every command, as real processes
         for args in dict.fromkeys(commands):
@@ -159,11 +176,14 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
 
         FIGURES["kills survived"] += kills
         FIGURES["crash runs completed between kills"] += completed
+        FIGURES["crash kills after k ERPNext requests"] += mid_erpnext_kills
         FIGURES["crash orders checked"] += len(env.spapi.orders)
         FIGURES["crash ERPNext requests"] += len(env.erp.request_log)
         FIGURES["duplicates found"] += len(duplicates(env))
         FIGURES["orders lost"] += len(lost_orders(env))
-    assert kills >= wanted_kills
+    # both kinds of round happened: kills mid-run (some right after an ERPNext request), and complete runs
+    assert kills >= wanted_kills and mid_erpnext_kills >= 1, (kills, mid_erpnext_kills)
+    assert completed >= scheduled_completions == kills // KILLS_PER_COMPLETED_RUN >= 1
     assert len(kill_points) == kills
     TIMINGS["test_crash"] = time.monotonic() - started
 
