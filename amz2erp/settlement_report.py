@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from amz2erp.errors import RecordError
 from amz2erp.mapping import _ZERO_DECIMAL_CURRENCIES
-from amz2erp.reports import Decompressor, normalise_header
+from amz2erp.reports import Decompressor, charset_from_content_type, normalise_header
 
 __all__ = [
     "REPORT_TYPE",
@@ -168,7 +168,8 @@ def parse_amount(text: str, currency: str) -> int:
     ``139.36``, ``-10.00``, ``95,00``, ``1.234,56``, ``1,234.56``, ``1'234.56``, ``1234`` (JPY). The decimal
     separator is the last ``.`` or ``,`` when one or two digits follow it (or when both separators appear);
     a single separator followed by exactly three digits groups thousands (no marketplace currency has three
-    decimals). A ValueError for anything else.
+    decimals), and so does a repeated one (``1.234.567``, Indian ``12,34,567``). A ValueError for anything
+    else, including digits finer than the currency's minor unit.
     """
     s = text.strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
     if s.endswith("-") and s[:-1] and s[0] not in "+-":  # "12,50-" (some locales write the sign last)
@@ -189,7 +190,13 @@ def parse_amount(text: str, currency: str) -> int:
             if not fraction.isdigit():
                 raise ValueError(f"{text!r} is not an amount")
         groups = re.split(r"[.,]", integer)
-        if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
+        # thousands (1.234.567) or Indian lakh grouping (12,34,567); "0.005" is no grouping of 5
+        if len(groups) > 1 and (
+            not 1 <= len(groups[0]) <= 3
+            or groups[0] == "0"
+            or len(groups[-1]) != 3
+            or any(len(g) not in (2, 3) for g in groups[1:-1])
+        ):
             raise ValueError(f"{text!r} is not an amount (digit grouping)")
         integer = "".join(groups)
     if not integer.isdigit():
@@ -409,10 +416,10 @@ class _Reader:
         self._chunks = chunks
         self._fallback = "cp1252"
         if charset:
-            try:
-                self._fallback = codecs.lookup(charset).name
-            except LookupError:
-                raise UnknownEncodingError(f"{where}: unknown encoding {charset!r}") from None
+            # the Reports API's spelling (Cp1252, Windows-31J …) → a Python codec; "" when unknown
+            self._fallback = charset_from_content_type(f"charset={charset}", default="")
+            if not self._fallback:
+                raise UnknownEncodingError(f"{where}: unknown encoding {charset!r}")
 
     def _plain(self) -> Iterator[bytes]:
         d = Decompressor()
