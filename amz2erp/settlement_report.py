@@ -405,7 +405,7 @@ class _Reader:
     """Decompressed, decoded lines of a document, with the SHA-256 of its decompressed bytes.
 
     Lines are split on bytes and decoded one by one: UTF-8 when the line is valid UTF-8, else the declared
-    charset (default Cp1252, what Amazon documents for flat files). A line split on ``\\n`` is safe for
+    charset (default Cp1252, what Amazon documents for flat files; Windows-31J for a JPY settlement). A line split on ``\\n`` is safe for
     UTF-8, Cp1252 and Shift-JIS; UTF-16 (Excel's "Unicode text") is recognised by its BOM and decoded as a
     stream instead."""
 
@@ -415,6 +415,7 @@ class _Reader:
         self.last_line_complete = True
         self._chunks = chunks
         self._fallback = "cp1252"
+        self.declared = bool(charset)
         if charset:
             # the Reports API's spelling (Cp1252, Windows-31J …) → a Python codec; "" when unknown
             self._fallback = charset_from_content_type(f"charset={charset}", default="")
@@ -453,6 +454,10 @@ class _Reader:
         if head.startswith(b"%PDF"):
             raise NotASettlementFileError(f"{self.where}: a PDF, not a settlement report (download the Flat File V2)")
         yield from self._byte_lines(head, stream)
+
+    def use_fallback(self, codec: str) -> None:
+        """Decode the lines still to come that are not UTF-8 with ``codec`` (lines decode lazily)."""
+        self._fallback = codec
 
     def _decode(self, raw: bytes, number: int) -> str:
         if b"\x00" in raw:
@@ -601,6 +606,9 @@ def parse_settlement_report(
                 total_minor = parse_amount(row["total-amount"], currency)
             except ValueError as exc:
                 raise SettlementValueError(f"{where}: line {number}: total-amount {exc}") from None
+            if currency == "JPY" and not reader.declared:
+                # Japanese flat files are Shift-JIS (Windows-31J), whose lead bytes Cp1252 partly refuses
+                reader.use_fallback("cp932")
             start, end, deposit, header_fmt = _header_dates(
                 row["settlement-start-date"], row["settlement-end-date"], row["deposit-date"], f"{where}: line {number}"
             )

@@ -6,6 +6,7 @@ import codecs
 import gzip
 import io
 import json
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +129,13 @@ def test_declared_charset_decodes_lines_that_are_not_utf8() -> None:
     text = _us1_text().replace("MUG-BLUE", "マグ-BLUE")
     s = parse_settlement_report(text.encode("cp932"), charset="Windows-31J")
     assert s.rows[0].sku == "マグ-BLUE"
+
+
+def test_yen_settlement_without_declared_charset_reads_shift_jis() -> None:
+    text = _us1_text().replace("USD", "JPY").replace("MUG-BLUE", "マグカップ・青")
+    text = re.sub(r"\t(-?\d+)\.(\d\d)\t", lambda m: f"\t{m.group(1)}{m.group(2)}\t", text)  # yen: no decimals
+    s = parse_settlement_report(text.encode("cp932"))
+    assert (s.currency, s.total_minor, s.rows[0].sku, s.rows[0].amount) == ("JPY", 13936, "マグカップ・青", Decimal(12500))
 
 
 def test_columns_found_by_name_in_any_order_with_extra_columns() -> None:
