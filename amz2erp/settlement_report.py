@@ -320,7 +320,7 @@ def _split_zone(text: str) -> tuple[str, timezone] | None:
     if m is None:
         return None
     body = m.group("body").strip()
-    body = re.sub(r"\.\d+$", "", body)  # fractional seconds carry no meaning here
+    body = re.sub(r"(:\d\d)\.\d+$", r"\1", body)  # fractional seconds carry no meaning here
     offset = m.group("offset")
     if offset:
         sign = 1 if offset[0] == "+" else -1

@@ -164,12 +164,24 @@ def test_header_row_that_also_carries_a_transaction() -> None:
         ("01/10/2026 08:00:00 UTC", "15/10/2026 08:00:00 UTC", "17/10/2026 08:00:00 UTC", datetime(2026, 10, 1, 8, tzinfo=UTC)),
         ("10/01/2026 08:00:00 UTC", "10/15/2026 08:00:00 UTC", "10/17/2026 08:00:00 UTC", datetime(2026, 10, 1, 8, tzinfo=UTC)),
         ("2026-10-01", "2026-10-15", "2026-10-17", datetime(2026, 10, 1, tzinfo=UTC)),
+        ("01.10.2026", "15.10.2026", "17.10.2026", datetime(2026, 10, 1, tzinfo=UTC)),
+        ("2026-10-01T08:00:00.000Z", "2026-10-15T08:00:00.000Z", "2026-10-17T08:00:00.000Z",
+         datetime(2026, 10, 1, 8, tzinfo=UTC)),
     ],
 )
 def test_header_date_formats(start: str, end: str, deposit: str, expected_start: datetime) -> None:
     s = parse_settlement_report(_replace_header_dates(_us1_text(), start, end, deposit).encode())
     assert s.start == expected_start
     assert s.deposit_date == date(2026, 10, 17)
+
+
+def test_posted_date_without_time_uses_the_header_layout() -> None:
+    lines = DE2.read_bytes().decode("cp1252").split("\r\n")
+    header = lines[0].split("\t")
+    col = header.index("posted-date-time")
+    lines = ["\t".join(c for i, c in enumerate(line.split("\t")) if i != col) for line in lines if line]
+    s = parse_settlement_report("\n".join(lines).encode())
+    assert s.rows[0].posted_at == datetime(2026, 10, 12, tzinfo=UTC)  # "12.10.2026", day first like the header
 
 
 def test_slash_dates_read_by_the_only_plausible_period() -> None:
