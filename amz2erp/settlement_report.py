@@ -428,9 +428,9 @@ class _Reader:
     """Decompressed, decoded lines of a document, with the SHA-256 of its decompressed bytes.
 
     Lines are split on bytes and decoded one by one: UTF-8 when the line is valid UTF-8, else the declared
-    charset (default Cp1252, what Amazon documents for flat files; Windows-31J for a JPY settlement). A line split on ``\\n`` is safe for
-    UTF-8, Cp1252 and Shift-JIS; UTF-16 (Excel's "Unicode text") is recognised by its BOM and decoded as a
-    stream instead."""
+    charset (default Cp1252, what Amazon documents for flat files; Windows-31J for a JPY settlement). A
+    split on ``\\n`` is safe for UTF-8, Cp1252 and Shift-JIS; UTF-16 (Excel's "Unicode text") is recognised
+    by its BOM and decoded as a stream instead."""
 
     def __init__(self, chunks: Iterable[bytes], where: str, charset: str | None) -> None:
         self.where = where
@@ -585,7 +585,7 @@ def parse_settlement_report(
     where = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "settlement report")
     reader = _Reader(_chunks(source), where, charset)
     header: list[str] | None = None
-    width = 0
+    width = last_required = 0
     first: dict[str, str] | None = None
     header_fmt = ""
     settlement_id = currency = ""
@@ -605,13 +605,16 @@ def parse_settlement_report(
             header = [normalise_header(c) for c in cells]
             width = len(header)
             _classify_header(header, where)
+            last_required = max(header.index(c) for c in REQUIRED_COLUMNS)
             continue
         if len(cells) > width:
             if any(c.strip() for c in cells[width:]):
                 raise SettlementValueError(f"{where}: line {number} has {len(cells)} columns, the header {width}")
             cells = cells[:width]
         elif len(cells) < width:
-            if not reader.last_line_complete:
+            # A short row is padded (empty trailing cells), unless it is the unterminated last line and
+            # stops before a column we need: then the file was cut off.
+            if not reader.last_line_complete and len(cells) <= last_required:
                 raise TruncatedSettlementFileError(f"{where}: truncated file (line {number} ends mid-row)")
             cells += [""] * (width - len(cells))
         row = {h: c.strip() for h, c in zip(header, cells, strict=True)}

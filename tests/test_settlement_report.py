@@ -329,6 +329,13 @@ def test_file_cut_mid_row() -> None:
     _bad(cut, TruncatedSettlementFileError, r"line 27 ends mid-row")
 
 
+def test_unterminated_last_row_without_trailing_empty_cells_is_complete() -> None:
+    text = _us1_text().rstrip("\n")
+    last = text.rsplit("\n", 1)[1].split("\t")
+    trimmed = text[: text.rindex("\n") + 1] + "\t".join(last[:15])  # up to the amount, no newline
+    assert parse_settlement_report(trimmed.encode()).rows[-1].amount_minor == -4500
+
+
 def test_file_cut_at_a_row_boundary_does_not_balance() -> None:
     raw = US1.read_bytes()
     cut = raw[: raw.index(b"12345678901\t\t\t\t\t\tother-transaction\t\t\t\t\t\tother-transaction\tCurrent Reserve")]
