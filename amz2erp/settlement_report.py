@@ -770,6 +770,25 @@ def _iso(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def _leaf_row(
+    base: SettlementRow, item: Mapping[str, Any], tx: Mapping[str, Any], path: tuple[str, ...], amount: Any,
+    currency: str, what: str,
+) -> SettlementRow:
+    ctx = _product_context(item.get("contexts")) or _product_context(tx.get("contexts"))
+    item_ids = _identifiers(item.get("relatedIdentifiers"), "itemRelatedIdentifierName", "itemRelatedIdentifierValue")
+    qty = ctx.get("quantityShipped")
+    return replace(
+        base,
+        amount_type=path[0],
+        amount_description="/".join(path[1:]),
+        amount_minor=_currency_amount(amount, currency, f"{what} breakdown {'/'.join(path)}"),
+        sku=str(ctx.get("sku") or ""),
+        order_item_code=item_ids.get("ORDER_ADJUSTMENT_ITEM_ID", ""),
+        qty=qty if isinstance(qty, int) else None,
+        fulfillment_id=str(ctx.get("fulfillmentNetwork") or ""),
+    )
+
+
 def rows_from_transactions(
     transactions: Iterable[Mapping[str, Any]], *, settlement_id: str, currency: str
 ) -> list[SettlementRow]:
@@ -811,24 +830,14 @@ def rows_from_transactions(
             trees.append([(item, _breakdown_list(item.get("breakdowns"))) for item in items])
         trees.append([({}, _breakdown_list(tx.get("breakdowns")))])
         for tree in trees:
-            found: list[SettlementRow] = []
-            for item, breakdowns in tree:
-                ctx = _product_context(item.get("contexts")) or _product_context(tx.get("contexts"))
-                item_ids = _identifiers(item.get("relatedIdentifiers"), "itemRelatedIdentifierName", "itemRelatedIdentifierValue")
-                qty = ctx.get("quantityShipped")
-                for path, amount in _leaves(breakdowns):
-                    found.append(
-                        replace(
-                            base,
-                            amount_type=path[0],
-                            amount_description="/".join(path[1:]),
-                            amount_minor=_currency_amount(amount, currency, f"{what} breakdown {'/'.join(path)}"),
-                            sku=str(ctx.get("sku") or ""),
-                            order_item_code=item_ids.get("ORDER_ADJUSTMENT_ITEM_ID", ""),
-                            qty=qty if isinstance(qty, int) else None,
-                            fulfillment_id=str(ctx.get("fulfillmentNetwork") or ""),
-                        )
-                    )
+            try:
+                found = [
+                    _leaf_row(base, item, tx, path, amount, currency, what)
+                    for item, breakdowns in tree
+                    for path, amount in _leaves(breakdowns)
+                ]
+            except SettlementValueError:
+                continue  # a leaf without a usable amount: this tree cannot explain the total
             if found:
                 candidates.append(found)
         chosen = next((c for c in candidates if sum(r.amount_minor for r in c) == total), None)

@@ -529,6 +529,14 @@ def test_transaction_whose_leaves_do_not_add_up_becomes_one_visible_row() -> Non
     assert (row.amount_type, row.amount_description, row.amount_minor) == ("TransactionTotal", "Order Payment", 8130)
 
 
+def test_transaction_with_a_leaf_without_amount_falls_back_to_its_total() -> None:
+    tx = _transactions()[0]
+    del tx["items"][0]["breakdowns"][1]["breakdowns"][0]["breakdownAmount"]
+    tx["breakdowns"] = []  # (the aggregate tree, when present and complete, would be used instead)
+    (row,) = rows_from_transactions([tx], settlement_id="S", currency="USD")
+    assert (row.amount_type, row.amount_minor, row.order_id) == ("TransactionTotal", 8130, "111-1")
+
+
 def test_transaction_in_another_currency_is_refused() -> None:
     tx = _transactions()[1]
     tx["totalAmount"] = _money("-20", "EUR")
