@@ -48,32 +48,35 @@ class RootType(str, Enum):
 
 
 class Category(str, Enum):
+    """Kinds of settlement money. The order is the order of the Journal Entry's lines: sales, their taxes,
+    promotions and refunds first, then fees, then reimbursements, reserve and debt."""
+
     PRINCIPAL = "principal"
     SHIPPING = "shipping"
     GIFT_WRAP = "gift_wrap"
-    PROMOTION = "promotion"
-    REFUND_PRINCIPAL = "refund_principal"
     TAX = "tax"  # tax the seller collected on orders (VAT, seller-collected sales tax)
-    REFUND_TAX = "refund_tax"  # that tax given back on refunds
     MF_TAX = "mf_tax"  # marketplace-facilitator tax Amazon withholds (and the tax rows it cancels)
     WITHHELD_TAX = "withheld_tax"  # TCS/TDS withheld on the seller's behalf (a tax asset)
+    PROMOTION = "promotion"
+    REFUND_PRINCIPAL = "refund_principal"
+    REFUND_TAX = "refund_tax"  # seller-collected tax given back on refunds
     COMMISSION = "commission"
     REFUND_FEE = "refund_fee"
     FBA_FEES = "fba_fees"
+    ADVERTISING = "advertising"
     STORAGE = "storage"
     LONG_TERM_STORAGE = "long_term_storage"
     FBA_OTHER = "fba_other"
-    ADVERTISING = "advertising"
     PROMO_FEES = "promo_fees"
     SUBSCRIPTION = "subscription"
     SHIPPING_LABELS = "shipping_labels"
+    FEE_TAX = "fee_tax"  # VAT charged on Amazon's fees (input tax)
     REIMBURSEMENT = "reimbursement"
-    RESERVE_HELD = "reserve_held"
     RESERVE_RELEASED = "reserve_released"
+    RESERVE_HELD = "reserve_held"
     DEBT = "debt"
     CARD_CHARGE = "card_charge"
     LOANS = "loans"
-    FEE_TAX = "fee_tax"  # VAT charged on Amazon's fees (input tax)
     UNMAPPED = "unmapped"
 
     @property

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from amz2erp.erpnext_setup import full_account_name
 from amz2erp.errors import ConfigError
@@ -292,7 +292,7 @@ def settlement_to_journal_entry(
     *,
     company: str,
     company_currency: str,
-    unmapped: str = "suspense",
+    unmapped: Literal["suspense", "error"] = "suspense",
 ) -> SettlementEntry:
     """The Journal Entry for one settlement (summary mode), its lines and its summary.
 

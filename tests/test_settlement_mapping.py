@@ -95,6 +95,10 @@ def _settlement(rows: list[SettlementRow], total: int | None = None, currency: s
 # --------------------------------------------------------------------------------------------- worked examples
 
 
+# The three settlements of the worked examples, as V2 files, give exactly the Journal Entries worked out by
+# hand for them: same accounts, amounts, sides and line order.
+
+
 def test_worked_example_1_us_reserve_refund_fba() -> None:
     entry = _entry(parse_settlement_report(FIXTURES / "us_example1_12345678901.txt"))
     assert _table(entry) == [
@@ -109,8 +113,8 @@ def test_worked_example_1_us_reserve_refund_fba() -> None:
         ("Amazon FBA Storage Fees", "12.34", "", "storage (1 row)"),
         ("Amazon Subscription Fees", "39.99", "", "subscription (1 row)"),
         ("Amazon Reimbursements", "", "18.50", "reimbursement (1 row)"),
-        ("Amazon Reserve", "45.00", "", "reserve_held (1 row)"),
         ("Amazon Reserve", "", "60.00", "reserve_released (1 row)"),
+        ("Amazon Reserve", "45.00", "", "reserve_held (1 row)"),
     ]
     assert _totals(entry) == (Decimal("334.49"), Decimal("334.49"))
     p = entry.payload
@@ -153,8 +157,8 @@ def test_worked_example_2_de_vat() -> None:
     assert _table(entry) == [
         ("Amazon Payouts", "118.65", "", "total-amount"),
         ("Amazon Sales", "", "190.00", "principal (3 rows)"),
-        ("Amazon Refunds", "25.00", "", "refund_principal (1 row)"),
         ("Amazon Sales Tax Collected", "", "36.10", "tax (3 rows)"),
+        ("Amazon Refunds", "25.00", "", "refund_principal (1 row)"),
         ("Amazon Sales Tax Collected", "4.75", "", "refund_tax (1 row)"),
         ("Amazon Selling Fees", "29.46", "", "commission (4 rows)"),
         ("Amazon Selling Fees", "0.89", "", "refund_fee (1 row)"),
@@ -179,9 +183,9 @@ def test_worked_example_3_negative_settlement_credits_clearing() -> None:
         ("Amazon Selling Fees", "", "6.00", "commission (2 rows)"),
         ("Amazon Selling Fees", "1.80", "", "refund_fee (1 row)"),
         ("Amazon FBA Fees", "4.25", "", "fba_fees (1 row)"),
+        ("Amazon Advertising", "48.35", "", "advertising (1 row)"),
         ("Amazon FBA Storage Fees", "7.87", "", "storage (1 row)"),
         ("Amazon FBA Storage Fees", "15.00", "", "long_term_storage (1 row)"),
-        ("Amazon Advertising", "48.35", "", "advertising (1 row)"),
         ("Amazon Subscription Fees", "39.99", "", "subscription (1 row)"),
         ("Amazon Reserve", "", "45.00", "reserve_released (1 row)"),
     ]
