@@ -307,6 +307,29 @@ def test_mf_tax_account_follows_the_orders_account_unless_overridden() -> None:
     assert acc.bank is None and acc.cost_center is None
 
 
+def test_settlement_rebuilt_from_transactions_maps_like_a_file() -> None:
+    rows = [
+        _row("Shipment|ProductCharges|OurPricePrincipal", 10000, "111-1"),
+        _row("Shipment|Tax|OurPriceTax", 800, "111-1"),
+        _row("Shipment|AmazonFees|Commission/Base", -1500, "111-1"),
+        _row("Shipment|AmazonFees|FBAPerUnitFulfillmentFee/Base", -936, "111-1"),
+        _row("Shipment|AmazonFees|FBAPerUnitFulfillmentFee/Tax", -234, "111-1"),
+        _row("ServiceFee|AmazonFees|FBAStorageFee", -2000),
+    ]
+    entry = _entry(_settlement(rows))
+    assert _table(entry) == [
+        ("Amazon Payouts", "61.30", "", "total-amount"),
+        ("Amazon Sales", "", "100.00", "principal (1 row)"),
+        ("Amazon Sales Tax Collected", "", "8.00", "tax (1 row)"),
+        ("Amazon Selling Fees", "15.00", "", "commission (1 row)"),
+        ("Amazon FBA Fees", "9.36", "", "fba_fees (1 row)"),
+        ("Amazon FBA Storage Fees", "20.00", "", "storage (1 row)"),
+        ("Amazon Fee VAT", "2.34", "", "fee_tax (1 row)"),
+    ]
+    (order,) = entry.summary.orders
+    assert (order.charged, order.fees) == (Decimal("108.00"), Decimal("-24.36"))  # fees without their VAT
+
+
 def test_trace_id_in_the_remark() -> None:
     s = replace(_settlement([_row("Order|ItemPrice|Principal", 1000)]), trace_id="0001234")
     assert _entry(s).payload["user_remark"].endswith("; trace 0001234")
@@ -388,7 +411,9 @@ def test_default_table_covers_every_category() -> None:
         ("Refund|ProductCharges|OurPricePrincipal", Category.REFUND_PRINCIPAL),
         ("Shipment|AmazonFees|FBAPerUnitFulfillmentFee/Tax", Category.FEE_TAX),
         ("Shipment|AmazonFees|Commission/Base", Category.COMMISSION),
-        ("ServiceFee|AmazonFees|FBAStorageFee", Category.FBA_FEES),
+        ("ServiceFee|AmazonFees|FBAStorageFee", Category.STORAGE),
+        ("ServiceFee|AmazonFees|FBAInboundTransportationFee/Base", Category.FBA_OTHER),
+        ("Shipment|AmazonFees|FBAWeightBasedFee/Base", Category.FBA_FEES),
         ("Order|ItemPrice|SomethingNew", Category.UNMAPPED),
     ],
 )
