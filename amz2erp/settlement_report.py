@@ -660,6 +660,8 @@ def parse_settlement_report(
         try:
             amount = parse_amount(row["amount"], currency) if row["amount"] else 0
         except ValueError as exc:
+            if not reader.last_line_complete:
+                raise TruncatedSettlementFileError(f"{where}: truncated file (line {number} ends mid-value)") from None
             raise SettlementValueError(f"{where}: line {number}: amount {exc}") from None
         qty_text = row.get("quantity-purchased", "")
         qty = int(qty_text) if _INTEGER.fullmatch(qty_text) else None
@@ -705,7 +707,16 @@ def parse_settlement_report(
         marketplaces=tuple(sorted(marketplaces)),
         file_sha256=reader.sha.hexdigest(),
     )
-    settlement.check_balance()
+    try:
+        settlement.check_balance()
+    except SettlementImbalanceError as exc:
+        if reader.last_line_complete:
+            raise
+        # Amazon ends every line; a last line without its end that leaves the sum short was cut off.
+        raise TruncatedSettlementFileError(
+            f"{where}: truncated file (the last line has no line end and the rows sum to {exc.rows_sum}, "
+            f"not the total-amount {exc.reported} {currency})"
+        ) from None
     return settlement
 
 

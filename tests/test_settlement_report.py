@@ -329,6 +329,14 @@ def test_file_cut_mid_row() -> None:
     _bad(cut, TruncatedSettlementFileError, r"line 27 ends mid-row")
 
 
+def test_file_cut_inside_the_last_amount() -> None:
+    raw = US1.read_bytes()
+    cut = raw[: raw.index(b"-45.00") + 2]  # "...Current Reserve Amount\t-4"
+    _bad(cut, TruncatedSettlementFileError, r"the last line has no line end and the rows sum to 180.36, not the "
+         r"total-amount 139.36 USD")
+    _bad(raw[: raw.index(b"-45.00") + 4], TruncatedSettlementFileError, r"line 30 ends mid-value")  # "-45."
+
+
 def test_unterminated_last_row_without_trailing_empty_cells_is_complete() -> None:
     text = _us1_text().rstrip("\n")
     last = text.rsplit("\n", 1)[1].split("\t")
