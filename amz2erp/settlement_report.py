@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import IO, Any
 
 from amz2erp.errors import RecordError
@@ -217,7 +218,7 @@ def parse_amount(text: str, currency: str) -> int:
 # --------------------------------------------------------------------------------------------- models
 
 
-class SettlementSource:
+class SettlementSource(str, Enum):
     REPORT = "report"  # the Reports API document
     FILE = "file"  # a V2 file the user gave
     TRANSACTIONS = "transactions"  # Finances 2024-06-19 listTransactions, one financial event group
@@ -230,7 +231,7 @@ class SettlementRow:
     below it (``AmazonFees`` / ``Commission/Base``)."""
 
     settlement_id: str
-    source: str
+    source: SettlementSource
     transaction_type: str
     amount_type: str
     amount_description: str
@@ -262,7 +263,7 @@ class Settlement:
     """A settlement header and all its rows. ``total_minor`` is the payout (negative: Amazon charges)."""
 
     settlement_id: str
-    source: str
+    source: SettlementSource
     start: datetime
     end: datetime
     deposit_at: datetime
@@ -572,7 +573,7 @@ def parse_settlement_report(
     *,
     name: str | None = None,
     charset: str | None = None,
-    origin: str = SettlementSource.FILE,
+    origin: SettlementSource = SettlementSource.FILE,
 ) -> Settlement:
     """Stream a V2 flat-file settlement report (path, bytes or binary stream; gzip or plain) into one
     balanced :class:`Settlement`.

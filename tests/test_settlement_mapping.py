@@ -35,6 +35,7 @@ from amz2erp.settlement_report import (
     Settlement,
     SettlementImbalanceError,
     SettlementRow,
+    SettlementSource,
     parse_settlement_report,
 )
 
@@ -78,13 +79,13 @@ def _totals(entry: SettlementEntry) -> tuple[Decimal, Decimal]:
 
 def _row(key: str, amount_minor: int, order_id: str = "", adjustment_id: str = "", line: int = 0) -> SettlementRow:
     tt, at, ad = key.split("|")
-    return SettlementRow("S1", "file", tt, at, ad, amount_minor, "USD", order_id=order_id,
+    return SettlementRow("S1", SettlementSource.FILE, tt, at, ad, amount_minor, "USD", order_id=order_id,
                          adjustment_id=adjustment_id, line=line)
 
 
 def _settlement(rows: list[SettlementRow], total: int | None = None, currency: str = "USD") -> Settlement:
     return Settlement(
-        settlement_id="S1", source="file",
+        settlement_id="S1", source=SettlementSource.FILE,
         start=datetime(2026, 10, 1, 8, tzinfo=UTC), end=datetime(2026, 10, 15, 8, tzinfo=UTC),
         deposit_at=datetime(2026, 10, 17, 8, tzinfo=UTC),
         total_minor=sum(r.amount_minor for r in rows) if total is None else total,

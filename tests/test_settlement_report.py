@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amz2erp.errors import ExitCode, RecordError
@@ -252,6 +252,40 @@ def _format(minor: int, style: str) -> str:
 @given(st.integers(min_value=-10**12, max_value=10**12), st.sampled_from(["us", "eu", "eu-plain", "plain"]))
 def test_parse_amount_reads_every_local_format(minor: int, style: str) -> None:
     assert parse_amount(_format(minor, style), "EUR") == minor
+
+
+_V2_COLUMNS = _us1_text().split("\n")[0].split("\t")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["Order", "Refund", "other-transaction"]), st.integers(-10**8, 10**8)),
+         max_size=40),
+    st.sampled_from(["us", "eu", "eu-plain", "plain"]),
+    st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "gzip"]),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_any_written_settlement_reads_back(
+    spec: list[tuple[str, int]], style: str, encoding: str, newline: str
+) -> None:
+    def line(**cells: str) -> str:
+        return "\t".join(cells.get(c.replace("-", "_"), "") for c in _V2_COLUMNS)
+
+    total = sum(a for _, a in spec)
+    lines = [
+        "\t".join(_V2_COLUMNS),
+        line(settlement_id="42", settlement_start_date="2026-10-01 08:00:00 UTC",
+             settlement_end_date="2026-10-15 08:00:00 UTC", deposit_date="2026-10-17 08:00:00 UTC",
+             total_amount=_format(total, style), currency="EUR"),
+        *(line(settlement_id="42", transaction_type=tt, order_id="302-1", amount_type="ItemPrice",
+               amount_description="Principal", amount=_format(a, style), sku="Straße")
+          for tt, a in spec),
+    ]
+    text = newline.join(lines) + newline
+    data = gzip.compress(text.encode()) if encoding == "gzip" else text.encode(encoding)
+    s = parse_settlement_report(data)
+    assert [(r.transaction_type, r.amount_minor, r.sku) for r in s.rows] == [(tt, a, "Straße") for tt, a in spec]
+    assert s.total_minor == total and s.currency == "EUR"
 
 
 # --------------------------------------------------------------------------------------------- bad input
