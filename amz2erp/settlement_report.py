@@ -468,13 +468,17 @@ class _Reader:
         head = b""
         for chunk in stream:
             head += chunk
-            if len(head) >= 4:
+            if len(head) >= 16:
                 break
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             yield from self._utf16_lines(head, stream)
             return
         if head.startswith(b"PK\x03\x04"):
             raise NotASettlementFileError(f"{self.where}: a zip archive, not a settlement report (extract the .txt first)")
+        if head[:64].lstrip(codecs.BOM_UTF8 + b" \t\r\n").startswith(b"<"):
+            raise NotASettlementFileError(
+                f"{self.where}: XML or HTML, not a V2 flat-file settlement report (download the Flat File V2)"
+            )
         if head.startswith(b"%PDF"):
             raise NotASettlementFileError(f"{self.where}: a PDF, not a settlement report (download the Flat File V2)")
         yield from self._byte_lines(head, stream)
@@ -549,7 +553,7 @@ def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 _OTHER_REPORTS = (
     ("amazon-order-id", "an orders report"),
     ("seller-sku", "a listings or inventory report"),
-    ("order-id", "an orders report"),
+    ("order-id", "a report of orders or returns"),
 )
 
 

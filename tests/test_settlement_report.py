@@ -328,6 +328,8 @@ def test_v1_settlement_file_is_named_as_such() -> None:
         (b"just some text\nwithout tabs\n", "not tab-separated"),
         (b"PK\x03\x04\x14\x00rest-of-a-zip", "zip archive"),
         (b"%PDF-1.7\n...", "PDF"),
+        (b'<?xml version="1.0"?>\n<AmazonEnvelope>', "XML or HTML"),
+        (codecs.BOM_UTF8 + b"\n<html><body>Sign in</body></html>", "XML or HTML"),
     ],
 )
 def test_not_a_settlement(data: bytes, match: str) -> None:
