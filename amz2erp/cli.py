@@ -198,9 +198,11 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date like 2023-01-01") from None
 
 
-def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
     from amz2erp.backfill import parse_duration
 
+    if value is None:
+        return None
     try:
         return parse_duration(value)
     except Amz2ErpError as exc:
@@ -378,25 +380,27 @@ def retry(app: App, order_ids: tuple[str, ...]) -> int:
 @cli.command()
 @click.option("--from", "date_from", required=True, callback=_parse_date, help="Oldest day (YYYY-MM-DD).")
 @click.option("--to", "date_to", callback=_parse_date, help="Newest day, inclusive (default: now).")
-@click.option("--chunk", default="7d", show_default=True, callback=_parse_chunk,
-              help="Window size: 12h, 7d, 2w … (at most 30 days per report).")
+@click.option("--chunk", callback=_parse_chunk,
+              help="Window size: 12h, 7d, 2w … (default: [sync] chunk_days; at most 30 days when read by report).")
 @click.option("--no-products", is_flag=True, help="Skip the sync-products run that precedes the orders.")
 @marketplace_option
 @dry_run_option
 @mode_option
 @pass_app
-def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, no_products: bool,
+def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta | None, no_products: bool,
              marketplaces: tuple[str, ...], dry_run: bool, mode: str | None) -> int:
     """Import history newest-first in chunks; resumable; never moves sync-orders' cursor.
 
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
     from amz2erp.backfill import backfill as run_backfill
+    from amz2erp.backfill import chunk_size
     from amz2erp.products import sync_products
     from amz2erp.runtime import open_runtime
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")
+    chunk = chunk_size(app.settings.sync, chunk, mode)  # refused before anything runs, products included
     with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
         failed = 0
         if not no_products:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from amz2erp import limits
 from amz2erp import marketplaces as mp
 from amz2erp.errors import ConfigError
 
@@ -166,7 +167,7 @@ class OrdersSettings(_Section):
 
 class SyncSettings(_Section):
     after: date | None = None
-    chunk_days: int = Field(default=7, ge=1, le=30)
+    chunk_days: int = Field(default=7, ge=1, le=limits.REPORT_WINDOW.days)  # backfill's default --chunk
     overlap_minutes: int = Field(default=5, ge=0, le=24 * 60)
     mode: Literal["api", "report", "auto"] = "auto"
     auto_report_days: int = Field(default=3, ge=1)  # auto: windows longer than this use the report
