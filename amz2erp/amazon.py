@@ -33,8 +33,8 @@ What this layer guarantees (see shared/research/sp-api-technical.md for why each
 Public API (the sync engine's contract)::
 
     AmazonClient(settings: AmazonSettings, clock: Clock | None = None, *, report_fatal_cooldown=1800.0,
-                 report_fatal_retries=1, report_poll_initial=5.0, report_poll_max=60.0, report_prefetch=8,
-                 report_plan_windows=25, report_cache_ttl=86400.0, ...)
+                 report_fatal_retries=1, report_poll_initial=None (settings.report_poll_initial),
+                 report_poll_max=60.0, report_prefetch=8, report_plan_windows=25, report_cache_ttl=86400.0, ...)
     .fetch_orders(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
     .fetch_order(amazon_order_id) -> Order | None
     .fetch_orders_report(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
@@ -360,7 +360,7 @@ class AmazonClient:
         *,
         report_fatal_cooldown: float = 1800.0,
         report_fatal_retries: int = 1,
-        report_poll_initial: float = 5.0,
+        report_poll_initial: float | None = None,
         report_poll_max: float = 60.0,
         report_prefetch: int = 8,
         report_plan_windows: int = 25,
@@ -373,7 +373,8 @@ class AmazonClient:
         self.clock: Clock = clock or SystemClock()
         self.report_fatal_cooldown = report_fatal_cooldown
         self.report_fatal_retries = report_fatal_retries
-        self.report_poll_initial = report_poll_initial
+        self.report_poll_initial = (settings.report_poll_initial if report_poll_initial is None
+                                    else report_poll_initial)
         self.report_poll_max = report_poll_max
         self.report_prefetch = max(1, report_prefetch)
         self.report_plan_windows = max(1, report_plan_windows)
@@ -984,7 +985,7 @@ class AmazonClient:
     def _poll_report(self, report_id: str, created_at: float | None = None,
                      between_polls: Callable[[], None] | None = None) -> dict[str, Any]:
         """getReport until DONE/CANCELLED/FATAL, with backoff. A report asked for a while ago (prefetched) is
-        polled at once; a fresh one first after ``report_poll_initial`` (it cannot be done sooner).
+        polled at once; a fresh one first after ``report_poll_initial`` (``[amazon] report_poll_initial``).
         ``between_polls`` runs before each wait (prefetching other windows' reports)."""
         reports = self._api("reports")
         started = self.clock.monotonic() if created_at is None else created_at
