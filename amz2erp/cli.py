@@ -1,15 +1,6 @@
 """The command line. Thin Click commands over fetch → map → save functions; one error boundary (`main`)
-turns every failure into a one-line ``Error: …`` on stderr and a documented exit code.
-
-Exit codes:
-  0   success
-  1   the run finished but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon or ERPNext refused the credentials or a permission
-  4   Amazon or ERPNext unavailable after retries
-  70  internal error (a bug: please report it with --traceback output)
-  75  another amz2erp run holds the lock (cron: simply try again later)
-  130 interrupted (Ctrl-C, SIGTERM)
+turns every failure into a one-line ``Error: …`` on stderr and a documented exit code (the table below is
+made from `amz2erp.errors.ExitCode`, as is the one in --help).
 """
 
 from __future__ import annotations
@@ -30,25 +21,15 @@ import click
 from amz2erp import __version__
 from amz2erp.clock import default_clock
 from amz2erp.config import Settings, default_config_path, default_state_path, find_config, load_settings
-from amz2erp.errors import Amz2ErpError, ExitCode
+from amz2erp.errors import Amz2ErpError, ExitCode, exit_code_table
 from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
     from amz2erp.runtime import Runtime
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0   success
-  1   finished, but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon/ERPNext refused the credentials or a permission
-  4   Amazon/ERPNext unavailable after retries
-  70  internal error (a bug; rerun with --traceback)
-  75  another run holds the lock (cron: try later)
-  130 interrupted
-"""
-INTERNAL_ERROR = 70
+EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
+__doc__ = (__doc__ or "") + "\nExit codes:\n" + exit_code_table() + "\n"
 
 
 @dataclass
@@ -143,7 +124,7 @@ def init(app: App, path: str | None, force: bool) -> int:
 def status(app: App, limit: int) -> int:
     """Show sync cursors, the last runs and the records that failed.
 
-    Example: amz2erp status --json
+    Example: amz2erp --json status
     """
     from amz2erp.state import FAILED, StateStore
 
@@ -250,7 +231,7 @@ def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
 def check(app: App) -> int:
     """Prove the credentials and the ERPNext masters before anything is written.
 
-    Example: amz2erp check --json
+    Example: amz2erp --json check
     """
     from amz2erp.amazon import AmazonClient
     from amz2erp.erpnext_client import ErpNextClient
@@ -503,7 +484,7 @@ def run(argv: list[str]) -> int:
         if show_traceback:
             click.echo(MASKER.mask(traceback.format_exc()), err=True)
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)")
-        code = INTERNAL_ERROR
+        code = ExitCode.INTERNAL
     sys.stdout.flush()
     return code
 
