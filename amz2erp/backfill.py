@@ -13,20 +13,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from amz2erp import limits
+from amz2erp.config import SyncSettings
 from amz2erp.errors import UsageError
 from amz2erp.orders import (
-    AMAZON_LAG,
     OrderWriter,
     choose_report_mode,
     fetch_window,
+    newest_readable,
     process_orders,
+    reachable_start,
     resolve_marketplaces,
     to_utc_start,
 )
 from amz2erp.runtime import Runtime
-
-AMAZON_HORIZON = timedelta(days=2 * 365)  # the Orders API does not return older orders
-REPORT_MAX = timedelta(days=30)
 
 
 @dataclass
@@ -57,33 +57,57 @@ def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]
     return chunks
 
 
+def chunk_size(sync: SyncSettings, chunk: timedelta | None, mode: str | None) -> timedelta:
+    """The chunk a backfill walks in: ``--chunk``, else ``[sync] chunk_days``. A chunk read from orders reports
+    (``--mode report``, or auto for chunks longer than ``auto_report_days``) may not exceed the 30 days one
+    report covers: refused rather than silently cut, so a chunk is always what the user asked for."""
+    size = chunk if chunk is not None else timedelta(days=sync.chunk_days)
+    if size <= timedelta(0):
+        raise UsageError("--chunk must be positive")
+    mode = mode or sync.mode
+    by_report = mode == "report" or (mode == "auto" and size > timedelta(days=sync.auto_report_days))
+    if by_report and size > limits.REPORT_WINDOW:
+        days = limits.REPORT_WINDOW.days
+        raise UsageError(f"--chunk {_duration_text(size)} is longer than one orders report covers ({days} days): "
+                         f"use --chunk {days}d or less, or --mode api")
+    return size
+
+
+def _duration_text(size: timedelta) -> str:
+    seconds = int(size.total_seconds())
+    for unit, length in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % length == 0:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"
+
+
 def job_key(marketplace_id: str, start: datetime, end: datetime, chunk: timedelta) -> str:
     return f"backfill:{marketplace_id}:{start.isoformat()}:{end.isoformat()}:{int(chunk.total_seconds())}"
 
 
-def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta,
+def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta | None = None,
              marketplaces: Iterable[str] = (), dry_run: bool = False, mode: str | None = None) -> BackfillResult:
+    size = chunk_size(rt.settings.sync, chunk, mode)
     now = rt.clock.now()
-    start = to_utc_start(date_from)
-    ceiling = (now - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
+    requested_start = to_utc_start(date_from)
+    ceiling = newest_readable(now)
     end = min(to_utc_start(date_to) + timedelta(days=1), ceiling) if date_to else ceiling
-    if start >= end:
+    if requested_start >= end:
         raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
     result = BackfillResult()
-    horizon = now - AMAZON_HORIZON
-    if start < horizon:
-        result.unreachable.append(
-            f"{start:%Y-%m-%d} → {min(end, horizon):%Y-%m-%d}: older than Amazon's two-year horizon "
-            "(the Orders API and reports do not return these orders)")
-        rt.reporter.info("Unreachable: " + result.unreachable[-1])
-        rt.counts.add("unreachable ranges")
-        start = horizon.replace(microsecond=0)
-        if start >= end:
-            return result
     writer = OrderWriter(rt, dry_run=dry_run)
     for marketplace in resolve_marketplaces(rt, marketplaces):
-        use_report = choose_report_mode(rt, mode, end - chunk, end)
-        size = min(chunk, REPORT_MAX) if use_report else chunk
+        # the horizon is per marketplace: JP, AU and SG keep their whole history
+        start = reachable_start(requested_start, now, marketplace)
+        if start > requested_start:
+            result.unreachable.append(
+                f"{marketplace.code} {requested_start:%Y-%m-%d} → {min(end, start):%Y-%m-%d}: older than Amazon's "
+                "two-year horizon (the Orders API and reports do not return these orders)")
+            rt.reporter.info("Unreachable: " + result.unreachable[-1])
+            rt.counts.add("unreachable ranges")
+            if start >= end:
+                continue
+        use_report = choose_report_mode(rt, mode, end - size, end)
         mp_end = end if date_to else _anchored_end(rt, marketplace.marketplace_id, start, size, end, dry_run)
         chunks = plan_chunks(start, mp_end, size)
         key = job_key(marketplace.marketplace_id, start, mp_end, size)

@@ -1,15 +1,6 @@
 """The command line. Thin Click commands over fetch → map → save functions; one error boundary (`main`)
-turns every failure into a one-line ``Error: …`` on stderr and a documented exit code.
-
-Exit codes:
-  0   success
-  1   the run finished but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon or ERPNext refused the credentials or a permission
-  4   Amazon or ERPNext unavailable after retries
-  70  internal error (a bug: please report it with --traceback output)
-  75  another amz2erp run holds the lock (cron: simply try again later)
-  130 interrupted (Ctrl-C, SIGTERM)
+turns every failure into a one-line ``Error: …`` on stderr and a documented exit code (the table below is
+made from `amz2erp.errors.ExitCode`, as is the one in --help).
 """
 
 from __future__ import annotations
@@ -30,25 +21,15 @@ import click
 from amz2erp import __version__
 from amz2erp.clock import default_clock
 from amz2erp.config import Settings, default_config_path, default_state_path, find_config, load_settings
-from amz2erp.errors import Amz2ErpError, ExitCode
+from amz2erp.errors import Amz2ErpError, ExitCode, exit_code_table
 from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
     from amz2erp.runtime import Runtime
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0   success
-  1   finished, but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon/ERPNext refused the credentials or a permission
-  4   Amazon/ERPNext unavailable after retries
-  70  internal error (a bug; rerun with --traceback)
-  75  another run holds the lock (cron: try later)
-  130 interrupted
-"""
-INTERNAL_ERROR = 70
+EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
+__doc__ = (__doc__ or "") + "\nExit codes:\n" + exit_code_table() + "\n"
 
 
 @dataclass
@@ -143,7 +124,7 @@ def init(app: App, path: str | None, force: bool) -> int:
 def status(app: App, limit: int) -> int:
     """Show sync cursors, the last runs and the records that failed.
 
-    Example: amz2erp status --json
+    Example: amz2erp --json status
     """
     from amz2erp.state import FAILED, StateStore
 
@@ -198,9 +179,11 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date like 2023-01-01") from None
 
 
-def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
     from amz2erp.backfill import parse_duration
 
+    if value is None:
+        return None
     try:
         return parse_duration(value)
     except Amz2ErpError as exc:
@@ -248,7 +231,7 @@ def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
 def check(app: App) -> int:
     """Prove the credentials and the ERPNext masters before anything is written.
 
-    Example: amz2erp check --json
+    Example: amz2erp --json check
     """
     from amz2erp.amazon import AmazonClient
     from amz2erp.erpnext_client import ErpNextClient
@@ -378,25 +361,27 @@ def retry(app: App, order_ids: tuple[str, ...]) -> int:
 @cli.command()
 @click.option("--from", "date_from", required=True, callback=_parse_date, help="Oldest day (YYYY-MM-DD).")
 @click.option("--to", "date_to", callback=_parse_date, help="Newest day, inclusive (default: now).")
-@click.option("--chunk", default="7d", show_default=True, callback=_parse_chunk,
-              help="Window size: 12h, 7d, 2w … (at most 30 days per report).")
+@click.option("--chunk", callback=_parse_chunk,
+              help="Window size: 12h, 7d, 2w … (default: [sync] chunk_days; at most 30 days when read by report).")
 @click.option("--no-products", is_flag=True, help="Skip the sync-products run that precedes the orders.")
 @marketplace_option
 @dry_run_option
 @mode_option
 @pass_app
-def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, no_products: bool,
+def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta | None, no_products: bool,
              marketplaces: tuple[str, ...], dry_run: bool, mode: str | None) -> int:
     """Import history newest-first in chunks; resumable; never moves sync-orders' cursor.
 
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
     from amz2erp.backfill import backfill as run_backfill
+    from amz2erp.backfill import chunk_size
     from amz2erp.products import sync_products
     from amz2erp.runtime import open_runtime
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")
+    chunk = chunk_size(app.settings.sync, chunk, mode)  # refused before anything runs, products included
     with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
         failed = 0
         if not no_products:
@@ -499,7 +484,7 @@ def run(argv: list[str]) -> int:
         if show_traceback:
             click.echo(MASKER.mask(traceback.format_exc()), err=True)
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)")
-        code = INTERNAL_ERROR
+        code = ExitCode.INTERNAL
     sys.stdout.flush()
     return code
 

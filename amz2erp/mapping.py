@@ -79,33 +79,6 @@ ADDRESS_LINE1_WITHOUT_PII = "Not provided by Amazon"
 CREATE_ONLY_ITEM_FIELDS = frozenset({"doctype", "item_code", "stock_uom", "is_stock_item", "item_group"})
 MARKETPLACE_FACILITATOR = "MarketplaceFacilitator"
 
-# The date an order "happened" is the marketplace's local date, as Seller Central shows it. North-American
-# marketplaces report in Pacific time (Seller Central and the flat-file reports use PST/PDT for .com/.ca);
-# every other marketplace uses its own country's zone.
-_MARKETPLACE_TZ: dict[str, str] = {
-    "US": "America/Los_Angeles",
-    "CA": "America/Los_Angeles",
-    "MX": "America/Mexico_City",
-    "BR": "America/Sao_Paulo",
-    "UK": "Europe/London",
-    "DE": "Europe/Berlin",
-    "FR": "Europe/Paris",
-    "IT": "Europe/Rome",
-    "ES": "Europe/Madrid",
-    "NL": "Europe/Amsterdam",
-    "SE": "Europe/Stockholm",
-    "PL": "Europe/Warsaw",
-    "BE": "Europe/Brussels",
-    "TR": "Europe/Istanbul",
-    "AE": "Asia/Dubai",
-    "SA": "Asia/Riyadh",
-    "EG": "Africa/Cairo",
-    "IN": "Asia/Kolkata",
-    "JP": "Asia/Tokyo",
-    "AU": "Australia/Sydney",
-    "SG": "Asia/Singapore",
-}
-
 # Currencies without minor units (ISO 4217 exponent 0); 3-digit currencies are capped by the site's
 # precision of 2 anyway, so only these differ from the default of 2.
 _ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "VND", "ISK", "UGX", "PYG", "XOF", "XAF"})
@@ -256,10 +229,10 @@ def _num(value: Decimal) -> float:
 
 
 def marketplace_date(moment: datetime, marketplace_id: str) -> date:
-    """The calendar date of ``moment`` in the marketplace's local time (UTC for unknown marketplaces)."""
+    """The calendar date of ``moment`` in the marketplace's local time (UTC for unknown marketplaces): the
+    date an order "happened" as Seller Central shows it."""
     market = mp.BY_ID.get(marketplace_id)
-    zone = _MARKETPLACE_TZ.get(market.code) if market else None
-    return moment.astimezone(ZoneInfo(zone or "UTC")).date()
+    return moment.astimezone(ZoneInfo(market.time_zone if market else "UTC")).date()
 
 
 # --------------------------------------------------------------------------------------------- items

@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from amz2erp import mapping
+from amz2erp import limits, mapping
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextDuplicateError,
@@ -33,7 +33,6 @@ from amz2erp.state import DONE, FAILED
 log = logging.getLogger(__name__)
 
 STREAM = "orders"
-AMAZON_LAG = timedelta(minutes=2)  # Amazon rejects *Before later than now − 2 min
 SO = "Sales Order"
 UNKNOWN_ID = "?"  # what the access layer calls an order whose payload carries no id
 _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.value}
@@ -527,6 +526,22 @@ def to_utc_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def newest_readable(now: datetime) -> datetime:
+    """Where every window ends: Amazon's lag (now − 2 minutes) and a few seconds more, because our clock and
+    Amazon's are never quite the same."""
+    return (now - limits.ORDERS_LAG - timedelta(seconds=5)).replace(microsecond=0)
+
+
+def reachable_start(start: datetime, now: datetime, marketplace: Marketplace) -> datetime:
+    """``start`` moved up to Amazon's two-year horizon for this marketplace (unchanged where Amazon keeps the
+    whole history, or when ``start`` is above it): nothing below the horizon can be read, so no window, no
+    report and no checkpoint is made for it."""
+    horizon = limits.orders_horizon(now, [marketplace])
+    if horizon is None or start >= horizon:
+        return start
+    return horizon.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def choose_report_mode(rt: Runtime, mode: str | None, start: datetime, end: datetime) -> bool:
     mode = mode or rt.settings.sync.mode
     if mode == "report":
@@ -601,6 +616,10 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
                 dry_run: bool = False, mode: str | None = None) -> WindowResult:
     """Incremental: each marketplace from its cursor (minus the overlap) to now − 2 minutes. The cursor moves
     only over orders that landed: a failure pins it at the failed order's last-update time."""
+    now = rt.clock.now()
+    end = newest_readable(now)
+    if after is not None and after > now.date():
+        raise UsageError(f"--after {after} is in the future: Amazon has orders up to {end:%Y-%m-%d %H:%M} UTC")
     writer = OrderWriter(rt, dry_run=dry_run)
     total = WindowResult()
     if not dry_run:
@@ -616,7 +635,14 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
             start = to_utc_start(rt.settings.sync.after)
         else:
             raise UsageError("no start date: pass --after YYYY-MM-DD or set [sync] after")
-        end = (rt.clock.now() - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
+        reachable = reachable_start(start, now, marketplace)
+        if reachable > start:
+            source = "--after" if after is not None else "the cursor" if cursor is not None else "[sync] after"
+            rt.reporter.info(f"{marketplace.code}: {source} {start:%Y-%m-%d} is older than Amazon's two-year "
+                             f"horizon; orders updated before {reachable:%Y-%m-%d %H:%M} UTC cannot be read, "
+                             "reading from there")
+            rt.counts.add("unreachable ranges")
+            start = reachable
         if start >= end:
             rt.reporter.info(f"{marketplace.code}: up to date (cursor {cursor.isoformat() if cursor else '-'})")
             continue

@@ -302,31 +302,6 @@ def parse_listings(
 
 # --- orders --------------------------------------------------------------------------------------------
 
-#: sales-channel text in order reports → marketplace id
-SALES_CHANNELS: dict[str, str] = {
-    "amazon.com": "ATVPDKIKX0DER",
-    "amazon.ca": "A2EUQ1WTGCTBG2",
-    "amazon.com.mx": "A1AM78C64UM0Y8",
-    "amazon.com.br": "A2Q3Y263D00KWC",
-    "amazon.co.uk": "A1F83G8C2ARO7P",
-    "amazon.de": "A1PA6795UKMFR9",
-    "amazon.fr": "A13V1IB3VIYZZH",
-    "amazon.it": "APJ6JRA9NG5V4",
-    "amazon.es": "A1RKKUPIHCS9HS",
-    "amazon.nl": "A1805IZSGTT6HS",
-    "amazon.se": "A2NODRKZP88ZB9",
-    "amazon.pl": "A1C3SOZRARQ6R3",
-    "amazon.com.be": "AMEN7PMS3EDWL",
-    "amazon.com.tr": "A33AVAJ2PDY3EV",
-    "amazon.ae": "A2VIGQ35RCS4UG",
-    "amazon.sa": "A17E79C6D8DWNP",
-    "amazon.eg": "ARBP9OOSHTCHU",
-    "amazon.in": "A21TJRUUN4KGV",
-    "amazon.co.jp": "A1VC38T7YXB528",
-    "amazon.com.au": "A39IBJ37TRP1C6",
-    "amazon.sg": "A19VAU5U5O7RUS",
-}
-
 _REPORT_STATUS = {
     "pendingavailability": OrderStatus.PENDING_AVAILABILITY,
     "pending": OrderStatus.PENDING,
@@ -377,8 +352,8 @@ def _money(
 
 
 def _marketplace_for(row: dict[str, str], default: str | None) -> str | None:
-    channel = (row.get("sales-channel") or "").strip().lower()
-    return SALES_CHANNELS.get(channel, default)
+    channel = mp.BY_SALES_CHANNEL.get((row.get("sales-channel") or "").strip().lower())
+    return channel.marketplace_id if channel else default
 
 
 def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketplace_id: str | None) -> Order:

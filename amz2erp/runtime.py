@@ -211,7 +211,7 @@ def exit_code_for(exc: BaseException | None) -> int:
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    return 70
+    return ExitCode.INTERNAL
 
 
 @contextmanager

@@ -36,6 +36,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 
 # --------------------------------------------------------------------------- marketplaces
 
@@ -46,12 +49,19 @@ class MarketplaceInfo:
     marketplace_id: str
     country_code: str
     currency: str
-    name: str  # "Amazon.com"
     domain: str  # "www.amazon.com"
     language: str  # "en_US"
     region: str  # na / eu / fe
-    tz_abbrev: str  # used in report open-date
-    tz_offset_hours: int
+
+    @property
+    def name(self) -> str:
+        """The sales channel ("Amazon.com"), from the product's marketplace table."""
+        return PRODUCT_MARKETPLACES[self.marketplace_id].sales_channel
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        """The zone of the marketplace's local dates (report open-date), from the product's marketplace table."""
+        return ZoneInfo(PRODUCT_MARKETPLACES[self.marketplace_id].time_zone)
 
     @property
     def exponent(self) -> Decimal:
@@ -65,42 +75,15 @@ class MarketplaceInfo:
 MARKETPLACES: dict[str, MarketplaceInfo] = {
     m.code: m
     for m in (
-        MarketplaceInfo(
-            "US", "ATVPDKIKX0DER", "US", "USD", "Amazon.com", "www.amazon.com", "en_US", "na", "PST", -8
-        ),
-        MarketplaceInfo(
-            "CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "Amazon.ca", "www.amazon.ca", "en_CA", "na", "PST", -8
-        ),
-        MarketplaceInfo(
-            "MX",
-            "A1AM78C64UM0Y8",
-            "MX",
-            "MXN",
-            "Amazon.com.mx",
-            "www.amazon.com.mx",
-            "es_MX",
-            "na",
-            "PST",
-            -8,
-        ),
-        MarketplaceInfo(
-            "UK", "A1F83G8C2ARO7P", "GB", "GBP", "Amazon.co.uk", "www.amazon.co.uk", "en_GB", "eu", "GMT", 0
-        ),
-        MarketplaceInfo(
-            "DE", "A1PA6795UKMFR9", "DE", "EUR", "Amazon.de", "www.amazon.de", "de_DE", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "FR", "A13V1IB3VIYZZH", "FR", "EUR", "Amazon.fr", "www.amazon.fr", "fr_FR", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "IT", "APJ6JRA9NG5V4", "IT", "EUR", "Amazon.it", "www.amazon.it", "it_IT", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "ES", "A1RKKUPIHCS9HS", "ES", "EUR", "Amazon.es", "www.amazon.es", "es_ES", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "JP", "A1VC38T7YXB528", "JP", "JPY", "Amazon.co.jp", "www.amazon.co.jp", "ja_JP", "fe", "JST", 9
-        ),
+        MarketplaceInfo("US", "ATVPDKIKX0DER", "US", "USD", "www.amazon.com", "en_US", "na"),
+        MarketplaceInfo("CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "www.amazon.ca", "en_CA", "na"),
+        MarketplaceInfo("MX", "A1AM78C64UM0Y8", "MX", "MXN", "www.amazon.com.mx", "es_MX", "na"),
+        MarketplaceInfo("UK", "A1F83G8C2ARO7P", "GB", "GBP", "www.amazon.co.uk", "en_GB", "eu"),
+        MarketplaceInfo("DE", "A1PA6795UKMFR9", "DE", "EUR", "www.amazon.de", "de_DE", "eu"),
+        MarketplaceInfo("FR", "A13V1IB3VIYZZH", "FR", "EUR", "www.amazon.fr", "fr_FR", "eu"),
+        MarketplaceInfo("IT", "APJ6JRA9NG5V4", "IT", "EUR", "www.amazon.it", "it_IT", "eu"),
+        MarketplaceInfo("ES", "A1RKKUPIHCS9HS", "ES", "EUR", "www.amazon.es", "es_ES", "eu"),
+        MarketplaceInfo("JP", "A1VC38T7YXB528", "JP", "JPY", "www.amazon.co.jp", "ja_JP", "fe"),
     )
 }
 MARKETPLACES_BY_ID: dict[str, MarketplaceInfo] = {m.marketplace_id: m for m in MARKETPLACES.values()}

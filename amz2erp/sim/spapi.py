@@ -69,7 +69,9 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from amz2erp import limits
 from amz2erp.clock import Clock, SystemClock
+from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
 from amz2erp.sim.datagen import (
     MARKETPLACES_BY_ID,
@@ -112,7 +114,6 @@ FAULT_KINDS = ("429", "500", "html503", "timeout", "reset", "truncated")
 AUTH_OPERATION = "lwaToken"
 DOCUMENT_OPERATION = "downloadReportDocument"
 
-TWO_YEAR_EXEMPT = {"A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"}  # JP, AU, SG
 REPORT_TYPES = (
     "GET_MERCHANT_LISTINGS_ALL_DATA",
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL",
@@ -744,9 +745,9 @@ class SpApiSimulator:
     # ------------------------------------------------------------------ orders v0
 
     def _visible(self, o: SimOrder, now: datetime) -> bool:
-        if o.marketplace_id in TWO_YEAR_EXEMPT:
-            return True
-        return o.purchase_date >= now - timedelta(days=730)
+        market = PRODUCT_MARKETPLACES.get(o.marketplace_id)
+        horizon = limits.orders_horizon(now, [market] if market else [])
+        return horizon is None or o.purchase_date >= horizon
 
     def _order_v0(self, o: SimOrder, pii: set[str]) -> dict[str, Any]:
         mp = marketplace(o.marketplace_id)
@@ -882,7 +883,7 @@ class SpApiSimulator:
             after = parse_datetime(after_s or "")
         except ValueError as exc:
             raise _bad(f"{after_n} is not a valid ISO 8601 date-time: {after_s!r}") from exc
-        limit = self._now() - timedelta(minutes=2)
+        limit = self._now() - limits.ORDERS_LAG
         if before_s:
             try:
                 before = parse_datetime(before_s)
@@ -1244,10 +1245,10 @@ class SpApiSimulator:
             raise _bad("dataStartTime/dataEndTime must be ISO 8601 date-times.") from exc
         if rtype.startswith("GET_FLAT_FILE_ALL_ORDERS"):
             end = end or now
-            start = start or end - timedelta(days=30)
+            start = start or end - limits.REPORT_WINDOW
             if end < start:
                 raise _bad("dataEndTime must be after dataStartTime.")
-            if end - start > timedelta(days=30, seconds=1):
+            if end - start > limits.REPORT_WINDOW + timedelta(seconds=1):
                 raise _bad("Date range exceeded. Report can be requested only upto 30 days.")
             content = self._orders_report(rtype, [str(m) for m in mids], start, min(end, now), now)
         else:
@@ -1392,11 +1393,12 @@ class SpApiSimulator:
         for lst in self._listings.values():
             if lst.marketplace_id != marketplace_id:
                 continue
-            offset = mp.tz_offset_hours if mp else 0
-            abbrev = mp.tz_abbrev if mp else "UTC"
-            opened = (lst.open_date.astimezone(timezone.utc) + timedelta(hours=offset)).strftime(
-                "%Y-%m-%d %H:%M:%S"
-            )
+            local = lst.open_date.astimezone(mp.time_zone if mp else timezone.utc)
+            # Amazon's EU reports name Central European time the way Java's legacy zone ids do (MET/MEST)
+            abbrev = {"CET": "MET", "CEST": "MEST"}.get(local.tzname() or "UTC", local.tzname() or "UTC")
+            if abbrev[0] in "+-":  # zones without an abbreviation ("+08"): a numeric offset instead
+                abbrev = local.strftime("%z")
+            opened = local.strftime("%Y-%m-%d %H:%M:%S")
             fba = lst.fulfillment_channel != "DEFAULT"
             values = {
                 "item-name": lst.title, "item-description": lst.description, "listing-id": lst.listing_id,
@@ -1533,8 +1535,8 @@ class SpApiSimulator:
         items: list[dict[str, Any]] = []
         pagination: dict[str, Any] = {}
         if identifiers:
-            if len(identifiers) > 20:
-                raise _bad("identifiers accepts at most 20 values.")
+            if len(identifiers) > limits.CATALOG_BATCH:
+                raise _bad(f"identifiers accepts at most {limits.CATALOG_BATCH} values.")
             itype = ctx.first("identifiersType")
             if not itype:
                 raise _bad("identifiersType is required when identifiers are given.")
@@ -1555,7 +1557,7 @@ class SpApiSimulator:
                         seen.add(asin)
                         items.append(it)
         else:
-            size = self._int_param(ctx, "pageSize", 10, 1, 20)
+            size = self._int_param(ctx, "pageSize", 10, 1, limits.CATALOG_BATCH)
             pos = 0
             tok = ctx.first("pageToken")
             if tok:
