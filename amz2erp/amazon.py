@@ -409,7 +409,9 @@ class AmazonClient:
             follow_redirects=False,
             event_hooks={"response": [self._check_response]},
         )
-        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False)
+        # LWA is every run's first request: a short connect timeout makes a wrong or unreachable host fail fast.
+        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout, connect=min(5.0, settings.timeout)),
+                                      follow_redirects=False)
         self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
         self._transport = HttpxTransport(client=self._http)
         self._tokens = _TokenStore(self.clock, lambda: self._count("lwaToken"))
@@ -556,6 +558,14 @@ class AmazonClient:
             except _BadBodyError as exc:
                 kind, detail = "unavailable", str(exc)
             except httpx.TransportError as exc:
+                if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and not self._tokens.issued:
+                    # Nothing from Amazon has ever answered this run: a wrong endpoint or no network. Retrying
+                    # for minutes (8 backoffs) would only hide it.
+                    host = urlsplit(self._lwa_url).netloc
+                    raise AmazonUnavailableError(self._scrub(
+                        f"Amazon unreachable: Login with Amazon ({host}) did not answer {operation} "
+                        f"({type(exc).__name__}: {exc}); check this machine's network and [amazon] "
+                        "region / lwa_endpoint")) from None
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
             except (EOFError, OSError, zlib.error) as exc:  # truncated/corrupt documents, resets outside httpx
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
