@@ -483,7 +483,7 @@ def test_cancel_and_delete_are_safe_after_ambiguous_failure() -> None:
 def test_ping_and_non_json_answers() -> None:
     client, _ = make_client(lambda req: response(200, text="<html>login</html>"))
     assert client.ping() is False
-    with pytest.raises(ErpNextConfigError, match="answered a web page .*not ERPNext's REST API"):
+    with pytest.raises(ErpNextConfigError, match=r"answered a web page .*not ERPNext's REST API"):
         client.logged_user()
     client, _ = make_client(lambda req: response(200, {"message": "pong"}))
     assert client.ping() is True
