@@ -265,7 +265,8 @@ def check(app: App) -> int:
     app.reporter.emit_json({"ok": not failed, "checks": [
         {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results]})
     if failed:
-        app.reporter.info(f"{len(failed)} of {len(results)} checks failed.")
+        # One Error line like every failing command (scripts and cron read stderr), naming the first failure.
+        _error(f"{len(failed)} of {len(results)} checks failed; first: {failed[0].name}: {failed[0].detail}")
         return checks_exit_code(results)
     app.reporter.info(f"All {len(results)} checks passed.")
     return ExitCode.OK
