@@ -73,6 +73,7 @@ from amz2erp import marketplaces as mp
 from amz2erp import reports as rp
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
+from amz2erp.erpnext_setup import section_placeholders
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
@@ -80,6 +81,7 @@ from amz2erp.errors import (
     AmazonReportError,
     AmazonThrottledError,
     AmazonUnavailableError,
+    ConfigError,
 )
 from amz2erp.models import (
     Address,
@@ -481,6 +483,12 @@ class AmazonClient:
             if client is not None:
                 return client
             cls, kwargs = _API_CLASSES[name]
+            examples = section_placeholders("amazon", self.settings)
+            if examples:
+                # Login with Amazon would only answer invalid_grant after the network round trip: say why now.
+                verb = "still hold the example values" if len(examples) > 1 else "still holds the example value"
+                raise ConfigError(f"{', '.join(examples)} {verb} of the `init` template; fill in the credentials "
+                                  "of your SP-API app")
             creds = {
                 "refresh_token": self.settings.refresh_token.get_secret_value(),
                 "lwa_app_id": self.settings.lwa_app_id,

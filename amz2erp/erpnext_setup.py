@@ -33,6 +33,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from amz2erp import marketplaces as mp
 from amz2erp.config import Settings
 from amz2erp.erpnext_client import ErpNextClient
@@ -219,16 +221,24 @@ def template_examples() -> dict[tuple[str, str], str]:
     return {(sec, key): str(data[sec][key]) for sec, key in PLACEHOLDER_KEYS if key in data.get(sec, {})}
 
 
-def placeholder_keys(settings: Settings) -> list[str]:
-    """The settings still holding the template's example values, as "[section] key" (never the values)."""
+def section_placeholders(section: str, values: Any) -> list[str]:
+    """The keys of one config section (``values``: its settings model) still holding the template's
+    example values, as "[section] key" (never the values)."""
     out: list[str] = []
     for (sec, key), example in template_examples().items():
-        value = getattr(getattr(settings, sec), key)
-        if hasattr(value, "get_secret_value"):
+        if sec != section:
+            continue
+        value: Any = getattr(values, key, None)
+        if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if str(value).rstrip("/") == example.rstrip("/"):
+        if value is not None and str(value).rstrip("/") == example.rstrip("/"):
             out.append(f"[{sec}] {key}")
     return out
+
+
+def placeholder_keys(settings: Settings) -> list[str]:
+    """Every setting still holding the template's example value, as "[section] key"."""
+    return [k for sec in ("amazon", "erpnext", "defaults") for k in section_placeholders(sec, getattr(settings, sec))]
 
 
 class AmazonParticipations(Protocol):
@@ -861,6 +871,8 @@ def _amazon_checks(amazon: AmazonParticipations, settings: Settings) -> list[Che
                 ExitCode.AUTH,
             )
         ]
+    except ConfigError as exc:
+        return [CheckResult("amazon credentials", False, str(exc), "fix [amazon] in the config file")]
     except AmazonError as exc:
         return [
             CheckResult(
@@ -918,4 +930,5 @@ __all__ = [
     "placeholder_keys",
     "plan_setup",
     "run_checks",
+    "section_placeholders",
 ]

@@ -311,3 +311,34 @@ def test_setup_with_a_wrong_company_refuses(tmp_path: Path) -> None:
             assert "company 'Amz Tset Co' does not exist in ERPNext" in result.err
             assert "set [defaults] company to one of: Amz Test Co" in result.err
         assert env.erp.count("Custom Field") == 0  # nothing was created for a company that is not there
+
+
+def test_amazon_client_refuses_template_credentials_before_any_request() -> None:
+    from amz2erp.amazon import AmazonClient
+    from amz2erp.config import AmazonSettings
+    from amz2erp.errors import ConfigError
+
+    port = closed_port()
+    settings = AmazonSettings.model_validate({
+        "refresh_token": "Atzr|your-refresh-token",
+        "lwa_app_id": "amzn1.application-oa2-client.your-app-id",
+        "lwa_client_secret": "a-real-looking-secret",
+        "marketplaces": ["US"],
+        "endpoint": f"http://127.0.0.1:{port}",
+        "lwa_endpoint": f"http://127.0.0.1:{port}/auth/o2/token",
+    })
+    with AmazonClient(settings) as amazon, pytest.raises(ConfigError) as err:
+        amazon.marketplace_participations()
+    assert err.value.exit_code == ExitCode.CONFIG
+    assert "[amazon] refresh_token, [amazon] lwa_app_id still hold the example values" in str(err.value)
+    assert "your-refresh-token" not in str(err.value)
+    assert sum(amazon.calls.values()) == 0  # refused before Login with Amazon was asked
+
+
+def test_cli_sync_on_template_amazon_credentials_exits_2_naming_them(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=5, orders=5) as env:
+        env.setup_erp()
+        env.write_config(refresh_token="Atzr|your-refresh-token")
+        result = env.run("sync-orders")
+    assert result.code == ExitCode.CONFIG, result.err
+    assert "Error: [amazon] refresh_token still holds the example value of the `init` template" in result.err
