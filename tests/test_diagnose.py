@@ -342,3 +342,27 @@ def test_cli_sync_on_template_amazon_credentials_exits_2_naming_them(tmp_path: P
         result = env.run("sync-orders")
     assert result.code == ExitCode.CONFIG, result.err
     assert "Error: [amazon] refresh_token still holds the example value of the `init` template" in result.err
+
+
+def test_a_wrong_url_mid_run_stops_the_run_instead_of_failing_each_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy that starts serving its own page mid-run is one configuration error, not N failed orders."""
+    with SimEnv(tmp_path, listings=5, orders=8) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+
+        def web_page(self: ErpNextClient, doctype: str, *args: Any, **kwargs: Any) -> Any:
+            raise ErpNextConfigError(f"ERPNext: {self.url} answered a web page (HTTP 200, text/html)")
+
+        monkeypatch.setattr(ErpNextClient, "insert", web_page)
+        monkeypatch.setattr(ErpNextClient, "insert_many", web_page)
+        result = env.run("sync-orders")
+        status = env.run("--json", "status")
+    assert result.code == ExitCode.CONFIG, result.err
+    assert [line for line in result.err.splitlines() if line.startswith("Error:")] == [
+        f"Error: ERPNext: {env.erp.url} answered a web page (HTTP 200, text/html)"
+    ]
+    import json
+
+    assert json.loads(status.out)["failed"] == []  # nothing was recorded as a failed order
