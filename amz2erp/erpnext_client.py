@@ -211,9 +211,10 @@ def describe_non_api_answer(url: str, status: int, headers: Mapping[str, str], t
     server = (headers.get("server") or "").strip()[:40]
     if 300 <= status < 400:
         location = headers.get("location") or "?"
+        fix = url_fix(url) if urlsplit(url).path.rstrip("/") else "set [erpnext] url to the address it redirects to"
         return (
             f"{url} redirects (HTTP {status}) to {location}; amz2erp does not follow redirects (a redirected "
-            f"write loses its body): {url_fix(url) if urlsplit(url).path.rstrip('/') else 'set [erpnext] url to the address it redirects to'}"
+            f"write loses its body): {fix}"
         )
     if status >= 500 or not text.strip():
         return None
@@ -233,27 +234,29 @@ def describe_non_api_answer(url: str, status: int, headers: Mapping[str, str], t
     return f"{url} answered {what} ({', '.join(details)}), not ERPNext's REST API; {url_fix(url)}"
 
 
-def describe_tls_error(url: str, exc: Exception) -> str:
-    """A TLS failure in one line with its likely fix (requests' own text is a multi-line dump)."""
+def describe_tls_error(url: str, exc: Exception) -> tuple[str, bool]:
+    """A TLS failure in one line with its likely fix (requests' own text is a multi-line dump), and whether
+    it is a configuration mistake (plain http on the port, an untrusted certificate) rather than a broken
+    connection."""
     text = repr(exc.args[0]) if exc.args else repr(exc)
     parts = urlsplit(url)
     where = parts.netloc
     if any(m in text for m in ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure",
-                               "packet length too long", "http request", "HTTP_REQUEST")):
+                               "packet length too long")):
         plain = f"http://{where}{parts.path}"
         return (
             f"{where} does not speak TLS (the port answers plain http): use {plain!r} if this is a plain-http "
             "port on a trusted network, or the https port of the site"
-        )
+        ), True
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         reason = re.search(r"certificate verify failed: ([^(')]+)", text)
         why = reason.group(1).strip() if reason else "not trusted"
         return (
             f"the TLS certificate of {where} is not accepted ({why}): fix the site's certificate, or point "
             "REQUESTS_CA_BUNDLE at your CA; set [erpnext] verify_tls = false only for a test site"
-        )
+        ), True
     reason = re.search(r"\[SSL[^\]]*\] ([^(')]+)", text)
-    return f"TLS handshake with {where} failed ({reason.group(1).strip() if reason else type(exc).__name__})"
+    return f"TLS connection to {where} failed ({reason.group(1).strip() if reason else type(exc).__name__})", False
 
 
 def _mask(text: str, secrets: Iterable[str]) -> str:
@@ -433,7 +436,9 @@ class ErpNextClient:
             raise _Transport(exc, sent=False) from None
         except requests.exceptions.SSLError as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
-            raise ErpNextConfigError(self._mask(f"ERPNext: {describe_tls_error(self.url, exc)}")) from None
+            message, config_mistake = describe_tls_error(self.url, exc)
+            cls = ErpNextConfigError if config_mistake else ErpNextUnavailableError
+            raise cls(self._mask(f"ERPNext: {message}")) from None
         except requests.exceptions.ConnectionError as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
             raise _Transport(exc, sent=not _never_connected(exc)) from None

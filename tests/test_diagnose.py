@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient, describe_non_api_answer
+from amz2erp.erpnext_client import ErpNextClient, describe_non_api_answer, describe_tls_error
 from amz2erp.erpnext_setup import CheckResult, checks_exit_code, placeholder_keys
 from amz2erp.errors import ErpNextConfigError, ErpNextUnavailableError, ExitCode
 from tests.simenv import SimEnv
@@ -150,6 +150,25 @@ def test_https_on_a_plain_http_port_says_so_without_a_tls_dump() -> None:
     assert err.value.exit_code == ExitCode.CONFIG
     assert f"127.0.0.1:{port} does not speak TLS" in message and f"'http://127.0.0.1:{port}'" in message
     assert "verify_tls" not in message and "\n" not in message
+
+
+def test_tls_failures_say_which_kind() -> None:
+    url = "https://erp.example.com"
+    untrusted = requests.exceptions.SSLError(
+        "HTTPSConnectionPool(host='erp.example.com', port=443): Max retries exceeded (Caused by SSLError("
+        "SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+        "self-signed certificate (_ssl.c:1006)')))"
+    )
+    message, config = describe_tls_error(url, untrusted)
+    assert config and "certificate of erp.example.com is not accepted (self-signed certificate)" in message
+    broken = requests.exceptions.SSLError(
+        "HTTPSConnectionPool(host='erp.example.com', port=443): Max retries exceeded (Caused by SSLError("
+        "SSLEOFError(8, '[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)')))"
+    )
+    message, config = describe_tls_error(url, broken)
+    assert not config and message == (
+        "TLS connection to erp.example.com failed (EOF occurred in violation of protocol)"
+    )
 
 
 def test_a_closed_port_is_unreachable_at_once() -> None:
