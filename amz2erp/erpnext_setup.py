@@ -470,9 +470,7 @@ def run_checks(
         _erpnext_part(client, settings, results, say)
 
     if amazon is not None:
-        amazon_placeholders = [
-            p for p in placeholders if p.startswith("[amazon]")
-        ]
+        amazon_placeholders = [p for p in placeholders if p.startswith("[amazon]")]
         if amazon_placeholders:
             add(CheckResult("amazon credentials", False, "not checked: " + ", ".join(amazon_placeholders) +
                             " not filled in", "fill in [amazon] refresh_token, lwa_app_id and lwa_client_secret"))
