@@ -57,3 +57,29 @@ def test_kept_simulators_run_on_the_real_clock_and_every_command_works(tmp_path:
         except subprocess.TimeoutExpired:  # pragma: no cover - only if the demo ignores SIGTERM
             os.kill(demo.pid, signal.SIGKILL)
             demo.wait(timeout=10)
+
+
+def test_switch_clock_relaxes_the_usage_plans_for_typing_by_hand() -> None:
+    """Amazon's plan allows 15 getMarketplaceParticipations, then one a minute: `check` by hand hung on 429s
+    after ~15 runs. After switch_clock(min_rate, min_burst) the kept simulator allows far more."""
+    from urllib.parse import urlencode
+
+    from amz2erp.clock import SimulatedClock, SystemClock
+    from amz2erp.sim.spapi import SpApiSimulator
+
+    sim = SpApiSimulator(clock=SimulatedClock())
+    creds = sim.credentials
+    form = urlencode({"grant_type": "refresh_token", "refresh_token": creds["refresh_token"],
+                      "client_id": creds["lwa_app_id"], "client_secret": creds["lwa_client_secret"]}).encode()
+    token = json.loads(sim.handle("POST", "/auth/o2/token", {"content-type": "application/x-www-form-urlencoded"},
+                                  form).body)["access_token"]
+
+    def participations() -> int:
+        return sim.handle("GET", "/sellers/v1/marketplaceParticipations", {"x-amz-access-token": token}, b"").status
+
+    statuses = [participations() for _ in range(16)]
+    assert statuses[:15] == [200] * 15 and statuses[15] == 429  # Amazon's real plan on the demo's clock
+    sim.switch_clock(SystemClock(), report_processing_seconds=2.0, min_rate=5.0, min_burst=60)
+    assert sim.clock.now() > datetime.now(timezone.utc) - timedelta(seconds=5)
+    assert sim.report_processing_seconds == 2.0
+    assert [participations() for _ in range(60)] == [200] * 60
