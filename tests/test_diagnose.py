@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -382,6 +383,4 @@ def test_a_wrong_url_mid_run_stops_the_run_instead_of_failing_each_order(
     assert [line for line in result.err.splitlines() if line.startswith("Error:")] == [
         f"Error: ERPNext: {env.erp.url} answered a web page (HTTP 200, text/html)"
     ]
-    import json
-
     assert json.loads(status.out)["failed"] == []  # nothing was recorded as a failed order
