@@ -74,6 +74,7 @@ from amz2erp import marketplaces as mp
 from amz2erp import reports as rp
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
+from amz2erp.erpnext_setup import section_placeholders
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
@@ -81,6 +82,7 @@ from amz2erp.errors import (
     AmazonReportError,
     AmazonThrottledError,
     AmazonUnavailableError,
+    ConfigError,
 )
 from amz2erp.models import (
     Address,
@@ -406,7 +408,9 @@ class AmazonClient:
             follow_redirects=False,
             event_hooks={"response": [self._check_response]},
         )
-        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False)
+        # LWA is every run's first request: a short connect timeout makes a wrong or unreachable host fail fast.
+        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout, connect=min(5.0, settings.timeout)),
+                                      follow_redirects=False)
         self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
         self._transport = HttpxTransport(client=self._http)
         self._tokens = _TokenStore(self.clock, lambda: self._count("lwaToken"))
@@ -476,6 +480,12 @@ class AmazonClient:
             if client is not None:
                 return client
             cls, kwargs = _API_CLASSES[name]
+            examples = section_placeholders("amazon", self.settings)
+            if examples:
+                # Login with Amazon would only answer invalid_grant after the network round trip: say why now.
+                verb = "still hold the example values" if len(examples) > 1 else "still holds the example value"
+                raise ConfigError(f"{', '.join(examples)} {verb} of the `init` template; fill in the credentials "
+                                  "of your SP-API app")
             creds = {
                 "refresh_token": self.settings.refresh_token.get_secret_value(),
                 "lwa_app_id": self.settings.lwa_app_id,
@@ -553,6 +563,14 @@ class AmazonClient:
             except _BadBodyError as exc:
                 kind, detail = "unavailable", str(exc)
             except httpx.TransportError as exc:
+                if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and not self._tokens.issued:
+                    # Nothing from Amazon has ever answered this run: a wrong endpoint or no network. Retrying
+                    # for minutes (8 backoffs) would only hide it.
+                    host = urlsplit(self._lwa_url).netloc
+                    raise AmazonUnavailableError(self._scrub(
+                        f"Amazon unreachable: Login with Amazon ({host}) did not answer {operation} "
+                        f"({type(exc).__name__}: {exc}); check this machine's network and [amazon] "
+                        "region / lwa_endpoint")) from None
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
             except (EOFError, OSError, zlib.error) as exc:  # truncated/corrupt documents, resets outside httpx
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"

@@ -235,12 +235,12 @@ def check(app: App) -> int:
     """
     from amz2erp.amazon import AmazonClient
     from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import run_checks
+    from amz2erp.erpnext_setup import checks_exit_code, run_checks
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
     with AmazonClient(settings.amazon, clock=default_clock()) as amazon:
-        results = run_checks(erp, settings, amazon=amazon)
+        results = run_checks(erp, settings, amazon=amazon, progress=app.reporter.info)
     for r in results:
         mark = "✓" if r.ok else "✗"
         app.reporter.line(f"{mark} {r.name}: {r.detail}" + ("" if r.ok or not r.fix else f"\n    → {r.fix}"))
@@ -248,8 +248,9 @@ def check(app: App) -> int:
     app.reporter.emit_json({"ok": not failed, "checks": [
         {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results]})
     if failed:
-        app.reporter.info(f"{len(failed)} of {len(results)} checks failed.")
-        return ExitCode.CONFIG
+        # One Error line like every failing command (scripts and cron read stderr), naming the first failure.
+        _error(f"{len(failed)} of {len(results)} checks failed; first: {failed[0].name}: {failed[0].detail}")
+        return checks_exit_code(results)
     app.reporter.info(f"All {len(results)} checks passed.")
     return ExitCode.OK
 

@@ -151,6 +151,13 @@ class ErpNextAuthError(ErpNextError, RemoteAuthError):
     pass
 
 
+class ErpNextConfigError(ErpNextError, ConfigError):
+    """What answered at [erpnext] url is not ERPNext's API (a web page, a redirect, plain http on an
+    https URL): a configuration mistake to fix, not an outage to wait out."""
+
+    exit_code = ExitCode.CONFIG
+
+
 class ErpNextUnavailableError(ErpNextError, RemoteUnavailableError):
     pass
 

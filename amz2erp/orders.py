@@ -19,6 +19,7 @@ from typing import Any
 from amz2erp import limits, mapping
 from amz2erp.errors import (
     Amz2ErpError,
+    ErpNextConfigError,
     ErpNextDuplicateError,
     RecordError,
     RemoteAuthError,
@@ -93,7 +94,7 @@ class OrderWriter(Writer):
             plan: list[dict[str, Any]] = []
             try:
                 outcome, detail = self._process(record, plan)
-            except (RemoteAuthError, RemoteUnavailableError):
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
                 raise  # fatal for the run: the ledger keeps the intent, the next run resolves it
             except mapping.OrderSkipped as exc:
                 outcome, detail = self._skip(record, exc.reason, plan)

@@ -17,7 +17,13 @@ from datetime import date
 from typing import Any
 
 from amz2erp import limits, mapping
-from amz2erp.errors import Amz2ErpError, RecordError, RemoteAuthError, RemoteUnavailableError
+from amz2erp.errors import (
+    Amz2ErpError,
+    ErpNextConfigError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+)
 from amz2erp.models import CatalogItem, Listing
 from amz2erp.orders import resolve_marketplaces, to_utc_start
 from amz2erp.runtime import Runtime, Writer
@@ -99,7 +105,7 @@ class ProductWriter(Writer):
             if work.primary:
                 self._write_item(work, plan)
             self._write_price(work, plan)
-        except (RemoteAuthError, RemoteUnavailableError):
+        except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
             raise
         except Amz2ErpError as exc:
             return self._failed(work, str(exc), plan)

@@ -482,6 +482,25 @@ class SpApiSimulator:
         with self._lock:
             self._buckets.clear()
 
+    def switch_clock(
+        self, clock: Clock, *, report_processing_seconds: float | None = None, min_rate: float | None = None,
+        min_burst: int | None = None,
+    ) -> None:
+        """Continue on another clock (`demo --keep`: from the demo's simulated time onto the real one, which
+        commands typed by hand use). Rate-limit buckets start full again: their times were on the old clock.
+        ``min_rate``/``min_burst`` raise every usage plan to at least that, so a person can run commands by
+        hand (Amazon's real plans allow one getMarketplaceParticipations a minute)."""
+        with self._lock:
+            self.clock = clock
+            self._buckets.clear()
+            if report_processing_seconds is not None:
+                self.report_processing_seconds = report_processing_seconds
+            if min_rate is not None or min_burst is not None:
+                self._limits = {
+                    op: (max(rate, min_rate or 0.0), max(burst, min_burst or 0))
+                    for op, (rate, burst) in self._limits.items()
+                }
+
     def operation_counts(self) -> Counter[str]:
         with self._lock:
             return Counter(e["operation"] for e in self.request_log)
