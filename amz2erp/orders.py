@@ -42,6 +42,7 @@ _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.val
 class Outcome(str, Enum):
     CREATED = "created"
     UPDATED = "updated"
+    AMENDED = "amended"
     CANCELLED = "cancelled"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
@@ -214,7 +215,7 @@ class OrderWriter(Writer):
             # a crash between insert and the status recompute: finish the job
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
-        drift = mapping.sales_order_drift(full, doc)
+        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts())
         # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
         # amazon_order_status is allowed on submit, so it is simply followed.
         status_change = drift.pop("amazon_order_status", None)
@@ -253,7 +254,7 @@ class OrderWriter(Writer):
         plan.append({"action": "cancel and amend", "doctype": SO, "name": name, "differences": summary,
                      "doc": amended})
         if self.dry_run:
-            return Outcome.UPDATED, name
+            return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
         self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.cancel(SO, name)
         created = self.erp.insert(SO, amended, key={"amended_from": name})
@@ -263,7 +264,10 @@ class OrderWriter(Writer):
         self.state.mark_done("order", order.amazon_order_id, new_name, content_hash,
                              marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
-        return Outcome.UPDATED, new_name
+        detail = f"{name} cancelled and amended as {new_name}: {summary}"
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, detail)
+        self.rt.amendments.append((order.amazon_order_id, name, new_name))
+        return Outcome.AMENDED, detail
 
     def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
                 plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
