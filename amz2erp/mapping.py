@@ -44,16 +44,18 @@ The rule: **a fact a path lacks is unknown, not different.**
 * Content — company, currency, conversion rate, dates of purchase, warehouse, status, every item line's
   item_code/qty/rate/warehouse and every taxes row (one per account, its description and amount), hence the
   total — is built only from facts every path has, so it is identical from every path (:func:`sales_order_content`).
-  Who collects the tax is such a fact: where the report has no tax-collection columns the parser takes the
-  marketplace's default model (``Marketplace.tax_collection_model``: Amazon.com orders are all
-  marketplace-facilitator orders). Discount taxes are netted into their tax account's row, as the report
-  nets them. InvoiceUnconfirmed is written as Shipped (:func:`canonical_status`).
+  Who collects the tax is made such a fact: where the report has no tax-collection columns the parser takes
+  the marketplace's default model (``Marketplace.tax_collection_model``: Amazon.com orders are all
+  marketplace-facilitator orders). How one tax splits between item, shipping, gift wrap and the discount
+  taxes is not such a fact (Orders 2026-01-01 lumps the discount taxes, the report nets them into its item
+  and shipping tax), so the seller's tax is one row, its total, on the ``item_tax`` account.
+  InvoiceUnconfirmed is written as Shipped (:func:`canonical_status`).
 * Annotations (:data:`ANNOTATIONS`) — customer and shipping address (buyer PII), ``delivery_date`` (promise
   dates), ``amazon_order_item_id`` (written only when known), item_name/description texts — are written when
   the Sales Order is created from what that read knows, and never compared or rewritten afterwards.
-* Drift (:func:`sales_order_drift`) compares content only, and compares the seller's tax as one sum over the
-  tax accounts (item, shipping, gift wrap) because Amazon's report and API split one tax between item and
-  shipping differently. A difference that only the read path makes is therefore never drift.
+* Drift (:func:`sales_order_drift`) compares content only, and the seller's tax as one sum over the tax
+  accounts (item, shipping, gift wrap: Sales Orders created before the tax became one row split it). A
+  difference that only the read path makes is therefore never drift.
 
 Marketplace-facilitator tax and the settlement: with ``marketplace_facilitator_tax = "exclude"`` the Sales
 Order carries neither the tax nor a row for it, so its total is what Amazon owes the seller for the order;
@@ -606,22 +608,24 @@ class _Charge:
     is_tax: bool  # part of the marketplace-facilitator tax when the item is MF
 
 
-# One taxes row per kind, in this order. Discount taxes have no account of their own in [accounts]; they
-# reduce the tax collected, so they go to the matching tax account (a separate, negative row).
+# The charges, in the order of their rows (one row per account). Every tax kind goes to one row on the
+# ``item_tax`` account: Amazon's read paths split one tax between item, shipping and discounts differently
+# (Orders 2026-01-01 gives the promotion and shipping discount taxes as one figure, the orders report nets them
+# into its item and shipping tax columns), so only the order's total tax is the same fact from every path.
 _CHARGES: tuple[_Charge, ...] = (
-    _Charge("item_tax", "item_tax", "Item tax", False, True),
+    _Charge("item_tax", "item_tax", "Tax", False, True),
     _Charge("shipping_price", "shipping", "Shipping", False, False),
-    _Charge("shipping_tax", "shipping_tax", "Shipping tax", False, True),
+    _Charge("shipping_tax", "item_tax", "Shipping tax", False, True),
     _Charge("gift_wrap_price", "gift_wrap", "Gift wrap", False, False),
-    _Charge("gift_wrap_tax", "gift_wrap_tax", "Gift wrap tax", False, True),
+    _Charge("gift_wrap_tax", "item_tax", "Gift wrap tax", False, True),
     _Charge("promotion_discount", "promotion_discount", "Promotion discount", True, False),
     _Charge("promotion_discount_tax", "item_tax", "Promotion discount tax", True, True),
     _Charge("shipping_discount", "shipping_discount", "Shipping discount", True, False),
-    _Charge("shipping_discount_tax", "shipping_tax", "Shipping discount tax", True, True),
+    _Charge("shipping_discount_tax", "item_tax", "Shipping discount tax", True, True),
 )
 _MF_DESCRIPTION = "Marketplace facilitator tax"
-#: Accounts (``AccountsSettings`` fields) whose rows drift compares as one sum: one tax, split differently
-#: between item and shipping by the orders report and the API.
+#: Accounts (``AccountsSettings`` fields) whose rows drift compares as one sum: Sales Orders created before
+#: the tax became one row carry it split over these accounts, split differently by the report and the API.
 TAX_ACCOUNT_KINDS = ("item_tax", "shipping_tax", "gift_wrap_tax")
 
 #: Fields written from what the first read knows and never compared (see the module doc): header fields and
@@ -798,9 +802,8 @@ def canonical_status(status: OrderStatus) -> str:
 
 
 def _taxes(order: Order, ctx: MappingContext) -> list[dict[str, Any]]:
-    """One row per account, in :data:`_CHARGES` order, named after the account's first charge kind. Discount
-    taxes are netted into their tax account's row because the orders report only has the net figure: one
-    row per account reads the same from every path."""
+    """One row per account, in :data:`_CHARGES` order, named after the account's first charge kind: the
+    seller's tax (every kind, less the discount taxes) is one row, the charges one row each."""
     step = ctx.step
     totals: dict[str, Decimal] = {}
     descriptions: dict[str, str] = {}
