@@ -36,6 +36,7 @@ buyer name, street (PII roles)     with roles   with roles   no
 ship/delivery promise dates        yes          yes          no
 OrderTotal                         yes          yes          no
 InvoiceUnconfirmed vs Shipped      yes          no           yes
+gift wrap price and tax            with roles   yes          yes
 titles outside the file charset    exact        exact        replaced by "?"
 =================================  ===========  ===========  ===========================
 
@@ -54,8 +55,10 @@ The rule: **a fact a path lacks is unknown, not different.**
   dates), ``amazon_order_item_id`` (written only when known), item_name/description texts — are written when
   the Sales Order is created from what that read knows, and never compared or rewritten afterwards.
 * Drift (:func:`sales_order_drift`) compares content only, and the seller's tax as one sum over the tax
-  accounts (item, shipping, gift wrap: Sales Orders created before the tax became one row split it). A
-  difference that only the read path makes is therefore never drift.
+  accounts (item, shipping, gift wrap: Sales Orders created before the tax became one row split it). Where
+  the fresh read lacks a fact the content depends on (``Order.unknown``: Orders v0 shows gift wrap only to
+  the buyerInfo role), the keys that depend on it are not compared (:func:`unknown_drift_keys`). A difference
+  that only the read path makes is therefore never drift.
 
 Marketplace-facilitator tax and the settlement: with ``marketplace_facilitator_tax = "exclude"`` the Sales
 Order carries neither the tax nor a row for it, so its total is what Amazon owes the seller for the order;
@@ -114,6 +117,7 @@ __all__ = [
     "sales_order_content",
     "sales_order_drift",
     "sales_order_total",
+    "unknown_drift_keys",
 ]
 
 #: ERPNext document names and Data fields are VARCHAR(140).
@@ -792,7 +796,19 @@ def _line_keys(order: Order) -> dict[str, str]:
 
 def order_item_ids_known(order: Order) -> bool:
     """Whether the order's ``order_item_id`` values are Amazon's (the APIs) or only grouping keys (the report)."""
-    return order.source != "report"
+    return "order_item_ids" not in order.unknown
+
+
+def unknown_drift_keys(order: Order, ctx: MappingContext) -> frozenset[str]:
+    """Drift keys a Sales Order mapped from ``order`` cannot speak for, because the read lacked a fact they
+    depend on (``Order.unknown``): without the gift wrap (Orders v0 without buyerInfo) its row, the tax it
+    carries and the total are unknown."""
+    if "gift_wrap" not in order.unknown:
+        return frozenset()
+    keys = {f"taxes[{ctx.account('gift_wrap')}]", "tax", "grand_total"}
+    if ctx.orders.marketplace_facilitator_tax == "book":
+        keys.add(f"taxes[{ctx.account('marketplace_facilitator_tax')}]")
+    return frozenset(keys)
 
 
 def canonical_status(status: OrderStatus) -> str:
@@ -975,6 +991,7 @@ def sales_order_drift(
     *,
     precision: int = 2,
     tax_accounts: Collection[str] = (),
+    unknown: Collection[str] = (),
 ) -> dict[str, tuple[Any, Any]]:
     """Differences that matter between a stored Sales Order and a freshly mapped one: ``{key: (old, new)}``.
 
@@ -984,7 +1001,8 @@ def sales_order_drift(
     ``grand_total`` (Decimal, computed with :func:`sales_order_total`, or the stored value when the stored doc
     has no items). :data:`ANNOTATIONS` and the conversion rate are deliberately not compared: they depend on
     the read path or change without the order changing (see the module doc). Pass the full names of the
-    :data:`TAX_ACCOUNT_KINDS` accounts (:meth:`MappingContext.tax_accounts`) as ``tax_accounts``.
+    :data:`TAX_ACCOUNT_KINDS` accounts (:meth:`MappingContext.tax_accounts`) as ``tax_accounts``, and the keys
+    the fresh read cannot speak for (:func:`unknown_drift_keys`) as ``unknown``: they are never drift.
     """
     step = Decimal(1).scaleb(-precision)
     drift: dict[str, tuple[Any, Any]] = {}
@@ -1015,4 +1033,4 @@ def sales_order_drift(
     new_total = sales_order_total(wanted, precision=precision)
     if old_total != new_total:
         drift["grand_total"] = (old_total, new_total)
-    return drift
+    return {key: change for key, change in drift.items() if key not in unknown}

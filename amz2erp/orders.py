@@ -215,7 +215,8 @@ class OrderWriter(Writer):
             # a crash between insert and the status recompute: finish the job
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
-        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts())
+        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts(),
+                                          unknown=mapping.unknown_drift_keys(order, self.ctx))
         # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
         # amazon_order_status is allowed on submit, so it is simply followed.
         status_change = drift.pop("amazon_order_status", None)

@@ -461,6 +461,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
         shipping_address=address,
         items=tuple(items),
         source="report",
+        unknown=frozenset() if "order-item-id" in first else frozenset({"order_item_ids"}),
     )
 
 
