@@ -77,3 +77,38 @@ def test_backfill_by_report_then_sync_by_api_is_unchanged(tmp_path: Path, orders
         assert changed == {}  # everything but the status is as the report wrote it
         statuses = {so["name"]: so["amazon_order_status"] for so in env.sales_orders()}
         assert {statuses[name] for name in shipped_names} == {"Shipped"}
+
+
+def test_an_amendment_is_counted_and_named_in_the_summary_and_the_log(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=20, orders=40, seed=32, days=5,
+                extra_config="\n[orders]\namend_on_drift = true\n") as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        assert env.run("sync-orders").code == 0
+        imported = {so["amazon_order_id"]: so["name"] for so in env.sales_orders() if so["docstatus"] == 1}
+        order = next(o for o in env.spapi.orders if o.amazon_order_id in imported and o.status == "Unshipped"
+                     and any(i.quantity_ordered > 2 and i.quantity_shipped == 0 for i in o.items))
+        line = next(i for i in order.items if i.quantity_ordered > 2 and i.quantity_shipped == 0)
+        env.clock.advance(600)
+        env.spapi.partially_cancel(order.amazon_order_id, line.order_item_id, 1)  # a real change on Amazon
+        env.clock.advance(600)
+
+        result = env.run("--json", "sync-orders")
+        assert result.code == 0, result.err
+        out = json.loads(result.out)
+        old = imported[order.amazon_order_id]
+        assert out["summary"]["orders amended"] == 1
+        assert out["amended"] == [{"amazon_order_id": order.amazon_order_id, "cancelled": old,
+                                   "amended": f"{old}-1"}]
+        assert f"{old} cancelled and amended as {old}-1: " in result.err and "items[" in result.err  # and why
+
+        table = env.run("sync-orders", "--after", (env.clock.now() - timedelta(days=6)).date().isoformat())
+        assert table.code == 0, table.err
+        assert "amended" not in table.out  # nothing changed since: nothing amended, no table
+
+        env.clock.advance(600)
+        env.spapi.partially_cancel(order.amazon_order_id, line.order_item_id, 1)  # and again
+        env.clock.advance(600)
+        human = env.run("sync-orders")
+        assert human.code == 0, human.err
+        assert "Sales Orders amended" in human.out and f"{old}-1" in human.out and f"{old}-2" in human.out

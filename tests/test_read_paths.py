@@ -122,7 +122,8 @@ def read(order: SimOrder, path: str) -> Order:
     elif path == "orders-2026-01-01":
         result = parse_order_2026(sim._order_2026(order, set(INCLUDED_2026 + INCLUDED_2026_PII)))
     else:
-        pii = {"buyerInfo", "shippingAddress"}  # v0 shows gift wrap only to an RDT with buyerInfo
+        # v0 shows gift wrap only to an RDT with buyerInfo
+        pii = set() if path == "orders-v0-no-buyer-info" else {"buyerInfo", "shippingAddress"}
         result = parse_order_v0(sim._order_v0(order, pii), [sim._item_v0(order, it, pii) for it in order.items])
     assert isinstance(result, Order), result
     return result
@@ -134,8 +135,9 @@ def sales_order(order: Order, ctx: MappingContext) -> dict[str, Any]:
                                         conversion_rate=RATES[mapping.order_currency(order)], item_codes=codes)
 
 
-def drift(old: dict[str, Any], new: dict[str, Any], ctx: MappingContext) -> dict[str, tuple[Any, Any]]:
-    return mapping.sales_order_drift(old, new, tax_accounts=ctx.tax_accounts())
+def drift(old: dict[str, Any], new: dict[str, Any], ctx: MappingContext,
+          unknown: frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    return mapping.sales_order_drift(old, new, tax_accounts=ctx.tax_accounts(), unknown=unknown)
 
 
 # --------------------------------------------------------------------------------------------- properties
@@ -156,6 +158,15 @@ def test_every_read_path_maps_to_the_same_sales_order(order: SimOrder, mf: str) 
     # the API paths know OrderTotal: the content is Amazon's total (less MF tax with "exclude")
     for path in ("orders-v0", "orders-2026-01-01"):
         assert mapping.sales_order_total(docs[path]) == mapping.expected_grand_total(reads[path], ctx)
+    # Orders v0 without the buyerInfo role lacks the gift wrap: what it decides is unknown, never drift
+    limited = read(order, "orders-v0-no-buyer-info")
+    unknown = mapping.unknown_drift_keys(limited, ctx)
+    assert bool(unknown) == any(it.is_gift for it in order.items)
+    for path in PATHS:
+        assert drift(docs[path], sales_order(limited, ctx), ctx, unknown) == {}, path
+    # …and only the gift wrap is missing: without gift items it is the same Sales Order
+    same = mapping.sales_order_content(sales_order(limited, ctx)) == reference
+    assert same == (not unknown)
     # order-item ids are written when the read knows them, and never invented
     for path, doc in docs.items():
         ids = [row.get("amazon_order_item_id") for row in doc["items"]]
