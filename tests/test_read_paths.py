@@ -215,6 +215,9 @@ def test_report_without_tax_columns_takes_the_marketplace_default_model() -> Non
     for it in seller.items:
         it.tax_collection_model = None
     assert {it.tax_collection_model for it in read(seller, "report").items} == {None}
+    # …and the documented file has no such cell: the marketplace's model stands in
+    assert {it.tax_collection_model for it in read(seller, "report-no-tax-columns").items} == {
+        "MarketplaceFacilitator"}
 
 
 def test_canadian_report_without_tax_columns_books_the_sellers_tax() -> None:
