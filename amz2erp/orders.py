@@ -131,8 +131,13 @@ class OrderWriter(Writer):
                 return Outcome.UNCHANGED, existing["name"]
             return self._skip(order, reason, plan)
 
-        customer = self.ensure_customer(order, plan)
-        address = self.ensure_address(order, customer, plan)
+        if existing is not None and existing["docstatus"] == 1:
+            # Customer and address are annotations of the first read (mapping's module doc): a later read that
+            # knows the buyer (PII roles) never creates others for an order that is already booked.
+            customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
+        else:
+            customer = self.ensure_customer(order, plan)
+            address = self.ensure_address(order, customer, plan)
         item_codes = self.resolve_items(order, plan)
         rate = self.conversion_rate(order)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
@@ -307,7 +312,7 @@ class OrderWriter(Writer):
     def find_sales_order(self, amazon_order_id: str) -> dict[str, Any] | None:
         """The live Sales Order for an Amazon order: submitted, else draft, else the newest cancelled one;
         amendments (which may not carry the id) are followed through ``amended_from``."""
-        fields = ["name", "docstatus", "status", "grand_total", "amended_from"]
+        fields = ["name", "docstatus", "status", "grand_total", "amended_from", "customer", "shipping_address_name"]
         rows = list(self.erp.list(SO, fields=fields, filters=[["amazon_order_id", "=", amazon_order_id]],
                                   order_by="creation desc"))
         if not rows:
