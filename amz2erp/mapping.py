@@ -47,14 +47,16 @@ The rule: **a fact a path lacks is unknown, not different.**
   total — is built only from facts every path has, so it is identical from every path (:func:`sales_order_content`).
   Who collects the tax is made such a fact: where the report has no tax-collection columns the parser takes
   the marketplace's default model (``Marketplace.tax_collection_model``: Amazon.com orders are all
-  marketplace-facilitator orders). How one tax splits between item, shipping, gift wrap and the discount
+  marketplace-facilitator orders; an order that breaks its marketplace's rule, first read from such a report,
+  is booked by the rule and a later API read reports the difference as drift, because the booking is wrong).
+  How one tax splits between item, shipping, gift wrap and the discount
   taxes is not such a fact (Orders 2026-01-01 lumps the discount taxes, the report nets them into its item
   and shipping tax), so the seller's tax is one row, its total, on the ``item_tax`` account.
   InvoiceUnconfirmed is written as Shipped (:func:`canonical_status`).
 * Annotations (:data:`ANNOTATIONS`) — customer and shipping address (buyer PII), ``delivery_date`` (promise
   dates), ``amazon_order_item_id`` (written only when known), item_name/description texts — are written when
   the Sales Order is created from what that read knows, and never compared or rewritten afterwards.
-* Drift (:func:`sales_order_drift`) compares content only, and the seller's tax as one sum over the tax
+* Drift (:func:`sales_order_drift`) compares content only (not the conversion rate), and the seller's tax as one sum over the tax
   accounts (item, shipping, gift wrap: Sales Orders created before the tax became one row split it). Where
   the fresh read lacks a fact the content depends on (``Order.unknown``: Orders v0 shows gift wrap only to
   the buyerInfo role), the keys that depend on it are not compared (:func:`unknown_drift_keys`). A difference

@@ -255,3 +255,21 @@ def test_invoice_unconfirmed_is_written_as_shipped(status: str) -> None:
     order.status = status
     docs = [sales_order(read(order, path), make_ctx()) for path in PATHS]
     assert {doc["amazon_order_status"] for doc in docs} == {"Shipped"}
+
+
+def test_an_order_that_breaks_its_marketplaces_rule_is_real_drift_once_the_api_tells() -> None:
+    """Seller-collected tax on Amazon.com, first read from the documented report: booked by the US rule
+    (facilitator tax, excluded); the API then knows better and the difference is reported, not hidden."""
+    order = next(o for o in datagen.generate_orders(3, 60, LISTINGS, MOMENT - timedelta(days=5), MOMENT)
+                 if o.marketplace_id == "ATVPDKIKX0DER" and o.status == "Shipped"
+                 and any(it.item_tax for it in o.items))
+    for it in order.items:
+        it.tax_collection_model = None
+    ctx = make_ctx()
+    booked = sales_order(read(order, "report-no-tax-columns"), ctx)
+    api = sales_order(read(order, "orders-2026-01-01"), ctx)
+    tax = sum((it.tax_total for it in order.items), Decimal(0))
+    assert drift(booked, api, ctx) == {
+        "tax": (None, tax),
+        "grand_total": (mapping.sales_order_total(booked), mapping.sales_order_total(booked) + tax),
+    }
