@@ -1454,6 +1454,9 @@ def parse_order_v0(raw: Any, raw_items: list[dict[str, Any]]) -> Order | Unparsa
             shipping_address=_address_v0(raw.get("ShippingAddress")),
             items=items,
             source="orders-v0",
+            # gift wrap price and tax are in the item's BuyerInfo, which only an RDT with buyerInfo unlocks
+            unknown=frozenset({"gift_wrap"}) if any(rp.parse_bool(it.get("IsGift")) and "BuyerInfo" not in it
+                                                    for it in raw_items) else frozenset(),
         )
     except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError, ValidationError) as exc:
         return _unparsable(raw.get("AmazonOrderId"), raw.get("MarketplaceId"), "orders-v0", exc)

@@ -205,7 +205,11 @@ def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
     rows = sorted(rt.counts.as_dict().items())
     app.reporter.table(title, ["what", "count"], rows)
-    app.reporter.emit_json({"summary": dict(rows), **(extra or {})})
+    amended = [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in rt.amendments]
+    if amended:  # an amendment cancels a submitted document: always named, never only counted
+        app.reporter.table("Sales Orders amended (changed on Amazon after submit)",
+                           ["Amazon order", "cancelled", "amendment"], [tuple(a.values()) for a in amended])
+    app.reporter.emit_json({"summary": dict(rows), **({"amended": amended} if amended else {}), **(extra or {})})
     return rt.exit_code
 
 

@@ -29,10 +29,18 @@ class Marketplace:
     time_zone: str  # IANA zone of the marketplace's local dates (North America reports in Pacific time)
     sales_channel: str  # "Amazon.com": Orders API SalesChannel / marketplaceName, report sales-channel
     full_history: bool = False  # Amazon returns orders older than two years here (JP, AU, SG)
+    #: Who collects the sales tax on an order when the read path does not say (the orders report without its
+    #: ``tax-collection-model`` column): "MarketplaceFacilitator" where Amazon collects and remits it for every
+    #: order — every US state with a sales tax has a marketplace-facilitator law since 2023-01-01, so Amazon.com
+    #: orders in Amazon's two-year horizon are all facilitator-collected. None elsewhere: the tax is the
+    #: seller's (Amazon.ca collects only for non-resident sellers; EU/UK/JP prices include VAT and carry no
+    #: separate tax on the order).
+    tax_collection_model: str | None = None
 
 
 _ALL = [
-    Marketplace("US", "ATVPDKIKX0DER", "na", "USD", "United States", "America/Los_Angeles", "Amazon.com"),
+    Marketplace("US", "ATVPDKIKX0DER", "na", "USD", "United States", "America/Los_Angeles", "Amazon.com",
+                tax_collection_model="MarketplaceFacilitator"),
     Marketplace("CA", "A2EUQ1WTGCTBG2", "na", "CAD", "Canada", "America/Los_Angeles", "Amazon.ca"),
     Marketplace("MX", "A1AM78C64UM0Y8", "na", "MXN", "Mexico", "America/Mexico_City", "Amazon.com.mx"),
     Marketplace("BR", "A2Q3Y263D00KWC", "na", "BRL", "Brazil", "America/Sao_Paulo", "Amazon.com.br"),

@@ -42,6 +42,7 @@ _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.val
 class Outcome(str, Enum):
     CREATED = "created"
     UPDATED = "updated"
+    AMENDED = "amended"
     CANCELLED = "cancelled"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
@@ -130,8 +131,13 @@ class OrderWriter(Writer):
                 return Outcome.UNCHANGED, existing["name"]
             return self._skip(order, reason, plan)
 
-        customer = self.ensure_customer(order, plan)
-        address = self.ensure_address(order, customer, plan)
+        if existing is not None and existing["docstatus"] == 1:
+            # Customer and address are annotations of the first read (mapping's module doc): a later read that
+            # knows the buyer (PII roles) never creates others for an order that is already booked.
+            customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
+        else:
+            customer = self.ensure_customer(order, plan)
+            address = self.ensure_address(order, customer, plan)
         item_codes = self.resolve_items(order, plan)
         rate = self.conversion_rate(order)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
@@ -214,7 +220,8 @@ class OrderWriter(Writer):
             # a crash between insert and the status recompute: finish the job
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
-        drift = mapping.sales_order_drift(full, doc)
+        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts(),
+                                          unknown=mapping.unknown_drift_keys(order, self.ctx))
         # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
         # amazon_order_status is allowed on submit, so it is simply followed.
         status_change = drift.pop("amazon_order_status", None)
@@ -253,7 +260,7 @@ class OrderWriter(Writer):
         plan.append({"action": "cancel and amend", "doctype": SO, "name": name, "differences": summary,
                      "doc": amended})
         if self.dry_run:
-            return Outcome.UPDATED, name
+            return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
         self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.cancel(SO, name)
         created = self.erp.insert(SO, amended, key={"amended_from": name})
@@ -263,7 +270,10 @@ class OrderWriter(Writer):
         self.state.mark_done("order", order.amazon_order_id, new_name, content_hash,
                              marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
-        return Outcome.UPDATED, new_name
+        detail = f"{name} cancelled and amended as {new_name}: {summary}"
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, detail)
+        self.rt.amendments.append((order.amazon_order_id, name, new_name))
+        return Outcome.AMENDED, detail
 
     def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
                 plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
@@ -302,7 +312,7 @@ class OrderWriter(Writer):
     def find_sales_order(self, amazon_order_id: str) -> dict[str, Any] | None:
         """The live Sales Order for an Amazon order: submitted, else draft, else the newest cancelled one;
         amendments (which may not carry the id) are followed through ``amended_from``."""
-        fields = ["name", "docstatus", "status", "grand_total", "amended_from"]
+        fields = ["name", "docstatus", "status", "grand_total", "amended_from", "customer", "shipping_address_name"]
         rows = list(self.erp.list(SO, fields=fields, filters=[["amazon_order_id", "=", amazon_order_id]],
                                   order_by="creation desc"))
         if not rows:

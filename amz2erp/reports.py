@@ -371,6 +371,12 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
     if marketplace_id is None:
         raise ValueError(f"unknown sales-channel {first.get('sales-channel')!r}")
     status = report_status(first.get("order-status"))
+    # Amazon's documented column list has no tax-collection columns; files seen in the field do. With the
+    # column, an empty cell means the seller collects the tax; without it, who collects is unknown and the
+    # marketplace's default model stands in (the same answer the API gives for that marketplace's orders).
+    has_model_column = "tax-collection-model" in first
+    market = mp.BY_ID.get(marketplace_id)
+    default_model = market.tax_collection_model if market is not None else None
     items: list[OrderItem] = []
     used_ids: set[str] = set()
     for idx, r in enumerate(rows):
@@ -402,7 +408,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
                 gift_wrap_tax=_money(r.get("gift-wrap-tax"), cur),
                 promotion_discount=_money(r.get("item-promotion-discount"), cur, absolute=True),
                 shipping_discount=_money(r.get("ship-promotion-discount"), cur, absolute=True),
-                tax_collection_model=_get(r, "tax-collection-model"),
+                tax_collection_model=_get(r, "tax-collection-model") if has_model_column else default_model,
                 promotion_ids=promo_ids,
             )
         )
@@ -430,6 +436,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
         shipping_address=address,
         items=tuple(items),
         source="report",
+        unknown=frozenset() if "order-item-id" in first else frozenset({"order_item_ids"}),
     )
 
 

@@ -14,9 +14,11 @@ Records (plain dataclasses; amounts are ``Decimal`` with the currency's exponent
 
 Modelling choices (documented so importers know what to expect):
 
-* US/CA orders carry marketplace-facilitator sales tax (``tax_collection_model="MarketplaceFacilitator"``);
-  some US orders carry seller-collected tax (``tax_collection_model=None``). EU/UK/JP orders have VAT included
-  in the prices and zero tax lines, so the order-total formula holds everywhere.
+* US orders carry marketplace-facilitator sales tax (``tax_collection_model="MarketplaceFacilitator"``: every
+  US state with a sales tax has a facilitator law), CA orders seller-collected tax (``tax_collection_model=None``,
+  a Canadian GST/HST-registered seller). Each follows its marketplace's default model, which is what the
+  orders report without tax-collection columns relies on. EU/UK/JP orders have VAT included in the prices and
+  zero tax lines, so the order-total formula holds everywhere.
 * ``Pending`` / ``PendingAvailability`` orders keep their amounts here (they are the truth that appears once
   the order is authorised); the simulator hides prices while the order is pending, as Amazon does.
 * ``Canceled`` orders have every line at quantity 0 and zero amounts (Amazon reports cancelled lines as
@@ -644,9 +646,9 @@ def generate_orders(
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
         # tax
         if mp.code in ("US", "CA"):
-            mf = rng.random() < 0.85
+            rng.random()  # was a per-order MF draw; kept so every seed still generates the same orders
             tax_rate = Decimal(rng.choice(["0.0625", "0.0825", "0.1025", "0.06"]))
-            tax_model = "MarketplaceFacilitator" if mf else None
+            tax_model = "MarketplaceFacilitator" if mp.code == "US" else None
         else:
             tax_rate = Decimal("0")
             tax_model = None

@@ -41,7 +41,8 @@ Fidelity notes (choices where Amazon's behaviour is not pinned down by the model
 * Flat-file orders report: ``item-tax``/``shipping-tax`` are net of the discount taxes (the report has no
   discount-tax columns), so a row's columns still add up to the API's order total; ``order-status`` uses the
   v0 spelling; prices are empty for pending orders; extra columns ``tax-collection-model`` and
-  ``tax-collection-responsible-party``. Documents are gzip'd Cp1252 (unencodable characters become ``?``).
+  ``tax-collection-responsible-party`` as seen in the field, or Amazon's documented columns only with
+  ``report_tax_columns=False``. Documents are gzip'd Cp1252 (unencodable characters become ``?``).
 * Pagination tokens snapshot the matching ids at the first page; later pages render current data.
 * Random faults are drawn per request in arrival order, so they are deterministic for sequential clients.
 """
@@ -135,6 +136,8 @@ ORDERS_COLUMNS = (
     "ship-state", "ship-postal-code", "ship-country", "promotion-ids", "is-business-order",
     "purchase-order-number", "price-designation", "tax-collection-model", "tax-collection-responsible-party",
 )  # fmt: skip
+#: the orders report's columns as Amazon documents them: no tax-collection columns
+DOCUMENTED_ORDERS_COLUMNS = tuple(c for c in ORDERS_COLUMNS if not c.startswith("tax-collection-"))
 
 
 @dataclass
@@ -311,6 +314,7 @@ class SpApiSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         seller_id: str = "A2SIMSELLER01X",
+        report_tax_columns: bool = True,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
@@ -337,6 +341,8 @@ class SpApiSimulator:
         self.order_items_page_size = order_items_page_size
         self.access_token_ttl = access_token_ttl
         self.seller_id = seller_id
+        #: the orders report with the tax-collection columns seen in the field (True) or as documented (False)
+        self.report_tax_columns = report_tax_columns
         self._host = host
         self._port = port
         self._access_tokens: dict[str, datetime] = {}
@@ -1444,6 +1450,7 @@ class SpApiSimulator:
             if start <= ts <= end:
                 sel.append(o)
         sel.sort(key=lambda o: (o.last_update_date if by_update else o.purchase_date, o.amazon_order_id))
+        columns = ORDERS_COLUMNS if self.report_tax_columns else DOCUMENTED_ORDERS_COLUMNS
         rows = []
         for o in sel:
             mp = marketplace(o.marketplace_id)
@@ -1483,10 +1490,10 @@ class SpApiSimulator:
                             "ship-promotion-discount": it.shipping_discount,
                         }
                     )
-                rows.append([values.get(c, "") for c in ORDERS_COLUMNS])
+                rows.append([values.get(c, "") for c in columns])
         if not rows:
             return None
-        return self._encode_tsv(ORDERS_COLUMNS, rows)
+        return self._encode_tsv(columns, rows)
 
     # ------------------------------------------------------------------ catalog
 
@@ -1832,6 +1839,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pii", action="store_true")
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--report-seconds", type=float, default=30.0)
+    ap.add_argument("--documented-report-columns", action="store_true",
+                    help="orders report without the tax-collection columns, as Amazon documents it")
     args = ap.parse_args(argv)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     mps = [m.strip() for m in args.marketplaces.split(",") if m.strip()]
@@ -1845,6 +1854,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=FaultConfig(rate=args.fault_rate, seed=args.seed),
         report_processing_seconds=args.report_seconds,
         port=args.port,
+        report_tax_columns=not args.documented_report_columns,
     ).start()
     print(f"SP-API simulator: {sim.url}")
     print(f"LWA token URL:    {sim.lwa_url}")
