@@ -1,0 +1,329 @@
+"""The SP-API simulator's settlements: V2 reports, Finances event groups and 2024-06-19 transactions, all
+consistent with the orders it generated."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from amz2erp.clock import SimulatedClock
+from amz2erp.sim import settlements, spapi_models
+from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp.sim.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
+from amz2erp.sim.spapi import SpApiSimulator
+
+US = MARKETPLACES["US"].marketplace_id
+DE = MARKETPLACES["DE"].marketplace_id
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+MODELS = spapi_models.load_models()
+
+_listings = generate_listings(5, 40, ("US", "DE"), end=NOW - timedelta(days=200))
+_orders = generate_orders(5, 400, _listings, NOW - timedelta(days=150), NOW - timedelta(minutes=30))
+
+
+class Api:
+    def __init__(self, sim: SpApiSimulator, clock: SimulatedClock) -> None:
+        self.sim = sim
+        self.clock = clock
+        r = httpx.post(sim.lwa_url, data={"grant_type": "refresh_token", **_creds(sim)})
+        self.token = r.json()["access_token"]
+        self.http = httpx.Client(base_url=sim.url, timeout=10)
+
+    def get(self, path: str, operation: str, status: int = 200, **params: Any) -> Any:
+        resp = self.http.get(path, params=params, headers={"x-amz-access-token": self.token})
+        assert resp.status_code == status, resp.text
+        body = resp.json()
+        if MODELS is not None and spapi_models.jsonschema_available():
+            assert spapi_models.validate_response(operation, resp.status_code, body, MODELS) == []
+        return body
+
+    def settlement_reports(self, **params: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        body = self.get("/reports/2021-06-30/reports", "getReports", reportTypes=REPORT_TYPE, **params)
+        out += body["reports"]
+        while body.get("nextToken"):
+            body = self.get("/reports/2021-06-30/reports", "getReports", nextToken=body["nextToken"])
+            out += body["reports"]
+        return out
+
+    def document(self, report: dict[str, Any]) -> tuple[list[str], list[dict[str, str]]]:
+        doc = self.get(f"/reports/2021-06-30/documents/{report['reportDocumentId']}", "getReportDocument")
+        assert "compressionAlgorithm" not in doc
+        raw = httpx.get(doc["url"]).content
+        reader = csv.reader(io.StringIO(raw.decode("cp1252")), delimiter="\t")
+        header, *rows = list(reader)
+        assert all(len(r) == 24 for r in rows)
+        return header, [dict(zip(header, r, strict=True)) for r in rows]
+
+    def groups(self, **params: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        body = self.get("/finances/v0/financialEventGroups", "listFinancialEventGroups", **params)
+        out += body["payload"]["FinancialEventGroupList"]
+        while body["payload"].get("NextToken"):
+            body = self.get("/finances/v0/financialEventGroups", "listFinancialEventGroups",
+                            NextToken=body["payload"]["NextToken"])  # fmt: skip
+            out += body["payload"]["FinancialEventGroupList"]
+        return out
+
+    def transactions(self, **params: Any) -> tuple[list[dict[str, Any]], int]:
+        out: list[dict[str, Any]] = []
+        pages = 1
+        body = self.get("/finances/2024-06-19/transactions", "listTransactions", **params)
+        out += body["payload"]["transactions"]
+        while body["payload"].get("nextToken"):
+            body = self.get("/finances/2024-06-19/transactions", "listTransactions",
+                            nextToken=body["payload"]["nextToken"], **params)  # fmt: skip
+            out += body["payload"]["transactions"]
+            pages += 1
+        return out, pages
+
+
+def _creds(sim: SpApiSimulator) -> dict[str, str]:
+    return {"client_id": sim.lwa_client_id, "client_secret": sim.lwa_client_secret,
+            "refresh_token": sim.lwa_refresh_token}  # fmt: skip
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    clock = SimulatedClock(NOW)
+    with SpApiSimulator(
+        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False
+    ) as sim:
+        a = Api(sim, clock)
+        yield a
+        a.http.close()
+        assert not sim.server_errors, sim.server_errors
+
+
+def amount(text: str) -> Decimal:
+    """Amazon's local number format: the last '.' or ',' followed by two digits is the decimal mark."""
+    if len(text) > 3 and text[-3] in ",.":
+        return Decimal(text[:-3].replace(".", "").replace(",", "") + "." + text[-2:])
+    return Decimal(text.replace(".", "").replace(",", ""))
+
+
+def _shipped(order: Any) -> bool:
+    return order.status in ("Shipped", "InvoiceUnconfirmed") and not order.is_replacement
+
+
+# --------------------------------------------------------------------------- the V2 reports
+
+
+def test_every_published_report_parses_and_sums_to_its_total(api: Api) -> None:
+    reports = api.settlement_reports(pageSize=3)
+    assert reports and {r["processingStatus"] for r in reports} == {"DONE"}
+    closed = [s for s in api.sim.settlements if s.report_available(NOW)]
+    retained = [s for s in closed if s.report_created >= NOW - timedelta(days=90)]
+    assert sorted(r["reportDocumentId"] and r["dataStartTime"] for r in reports) == sorted(
+        s.start.isoformat() for s in retained
+    )
+    seen_formats = set()
+    for rep in reports:
+        header, rows = api.document(rep)
+        assert tuple(header) == V2_COLUMNS
+        first, body = rows[0], rows[1:]
+        assert all(first[c] for c in V2_COLUMNS[:6])
+        assert not any(first[c] for c in V2_COLUMNS[6:])
+        assert all(r["settlement-id"] == first["settlement-id"] for r in body)
+        assert not any(r[c] for r in body for c in V2_COLUMNS[1:6])
+        assert sum((amount(r["amount"]) for r in body), Decimal(0)) == amount(first["total-amount"])
+        sim_s = api.sim.settlement(first["settlement-id"])
+        assert amount(first["total-amount"]) == sim_s.total() and first["currency"] == sim_s.currency
+        seen_formats.add(("," if "," in first["total-amount"] else ".", first["currency"]))
+    assert {(",", "EUR"), (".", "USD")} <= seen_formats
+
+
+def test_settlements_tie_to_the_generated_orders(api: Api) -> None:
+    rows_by_order: dict[str, list[SettlementRow]] = defaultdict(list)
+    settled_in: dict[str, set[str]] = defaultdict(set)
+    for s in api.sim.settlements:
+        for r in s.rows:
+            if r.transaction_type == "Order":
+                rows_by_order[r.order_id].append(r)
+                settled_in[r.order_id].add(s.settlement_id)
+    shipped = [o for o in api.sim.orders if _shipped(o)]
+    assert len(shipped) > 50
+    for o in shipped:
+        rows = rows_by_order[o.amazon_order_id]
+        assert len(settled_in[o.amazon_order_id]) == 1, o.amazon_order_id
+        principal = sum((r.amount for r in rows if r.amount_description == "Principal"
+                         and r.amount_type == "ItemPrice"), Decimal(0))  # fmt: skip
+        assert principal == sum((i.item_price for i in o.items), Decimal(0))
+        buyer = sum((r.amount for r in rows if r.amount_type in ("ItemPrice", "Promotion")), Decimal(0))
+        assert buyer == o.order_total
+        fees = {r.amount_description for r in rows if r.amount_type == "ItemFees"}
+        assert "Commission" in fees
+        assert ("FBAPerUnitFulfillmentFee" in fees) == (o.fulfillment_channel == "AFN")
+        tax = sum((r.amount for r in rows if r.amount_description.endswith("Tax")), Decimal(0))
+        withheld = sum((r.amount for r in rows if r.amount_type == "ItemWithheldTax"), Decimal(0))
+        if all(i.tax_collection_model == "MarketplaceFacilitator" for i in o.items):
+            assert tax > 0 and tax + withheld == 0
+    not_settled = [o for o in api.sim.orders if o.status in ("Canceled", "Pending", "Unshipped")]
+    assert not_settled and not any(o.amazon_order_id in rows_by_order for o in not_settled)
+
+
+def test_refunds_follow_their_orders(api: Api) -> None:
+    posted: dict[str, datetime] = {}
+    refunds: dict[str, list[SettlementRow]] = defaultdict(list)
+    for s in api.sim.settlements:
+        for r in s.rows:
+            if r.transaction_type == "Order":
+                posted.setdefault(r.order_id, r.posted)
+            elif r.transaction_type == "Refund":
+                refunds[r.adjustment_id].append(r)
+    assert len(refunds) >= 5
+    for adjustment_id, rows in refunds.items():
+        assert adjustment_id and len({r.order_id for r in rows}) == 1
+        assert posted[rows[0].order_id] < rows[0].posted
+        descs = {(r.amount_type, r.amount_description): r.amount for r in rows}
+        assert descs[("ItemPrice", "Principal")] < 0 < descs[("ItemFees", "Commission")]
+        assert descs[("ItemFees", "RefundCommission")] < 0
+
+
+def test_account_level_money_negative_and_open_settlements(api: Api) -> None:
+    for mid in (US, DE):
+        mine = [s for s in api.sim.settlements if s.marketplace_id == mid]
+        closed = [s for s in mine if s.is_closed(NOW)]
+        assert len(closed) >= 3
+        assert [s for s in closed if s.total() < 0]
+        assert len([s for s in mine if s.start <= NOW < s.end]) == 1
+        descs = {r.amount_description for s in closed for r in s.rows}
+        assert {"Storage Fee", "Subscription Fee", "TransactionTotalAmount", "WAREHOUSE_DAMAGE",
+                "Current Reserve Amount", "Previous Reserve Amount Balance"} <= descs  # fmt: skip
+        for prev, nxt in itertools.pairwise(closed):
+            held = [r.amount for r in prev.rows if r.amount_description == "Current Reserve Amount"]
+            released = [
+                r.amount for r in nxt.rows if r.amount_description == "Previous Reserve Amount Balance"
+            ]
+            assert [-a for a in held] == released
+
+
+def test_generation_is_deterministic() -> None:
+    a = settlements.generate_settlements(7, copy.deepcopy(_orders), NOW)
+    b = settlements.generate_settlements(7, copy.deepcopy(_orders), NOW)
+    c = settlements.generate_settlements(8, copy.deepcopy(_orders), NOW)
+    assert [settlements.render_v2(s) for s in a] == [settlements.render_v2(s) for s in b]
+    assert [s.settlement_id for s in a] != [s.settlement_id for s in c]
+
+
+def test_listing_keeps_90_days_and_refuses_create(api: Api) -> None:
+    old = [s for s in api.sim.settlements if s.report_created < NOW - timedelta(days=90)]
+    assert old, "the order history should reach past Amazon's 90-day retention"
+    listed = api.settlement_reports(createdSince="2025-01-01T00:00:00Z", pageSize=100)
+    starts = {r["dataStartTime"] for r in listed}
+    assert not starts & {s.start.isoformat() for s in old}
+    assert all(r["marketplaceIds"] in ([US], [DE]) for r in listed)
+    api.sim.clock.sleep(40 * 86400)  # now every report fetched above is older than its retention or newer
+    first_doc = listed[-1]["reportDocumentId"]
+    api.get(f"/reports/2021-06-30/documents/{first_doc}", "getReportDocument", 404)
+    body = httpx.post(
+        api.sim.url + "/reports/2021-06-30/reports",
+        json={"reportType": REPORT_TYPE, "marketplaceIds": [US]},
+        headers={"x-amz-access-token": api.token},
+    )
+    assert body.status_code == 400
+    assert body.json()["errors"][0]["message"] == "Request for report type 1118 is not allowed at this time"
+
+
+def test_a_closing_period_is_published_when_the_clock_passes_it(api: Api) -> None:
+    before = {r["reportId"] for r in api.settlement_reports()}
+    open_us = next(s for s in api.sim.settlements if s.marketplace_id == US and s.start <= NOW < s.end)
+    api.clock.sleep((open_us.report_created + timedelta(minutes=1) - NOW).total_seconds())
+    new = [r for r in api.settlement_reports() if r["reportId"] not in before]
+    assert open_us.start.isoformat() in {r["dataStartTime"] for r in new}
+
+
+def test_reissue_publishes_a_second_report_with_the_same_settlement_id(api: Api) -> None:
+    target = next(s for s in api.sim.settlements if s.is_closed(NOW) and s.marketplace_id == US
+                  and s.report_created > NOW - timedelta(days=80))  # fmt: skip
+    api.settlement_reports()
+    extra = settlements.SettlementRow("other-transaction", "other-transaction", "Storage Fee", Decimal("-1.00"),
+                                      target.start + timedelta(days=1))  # fmt: skip
+    api.sim.reissue_settlement(target.settlement_id, rows=[*target.rows, extra])
+    api.clock.sleep(60)
+    docs = []
+    for rep in api.settlement_reports():
+        _, rows = api.document(rep)
+        if rows[0]["settlement-id"] == target.settlement_id:
+            docs.append(amount(rows[0]["total-amount"]))
+    assert sorted(docs) == sorted([target.total(), target.total() - Decimal("1.00")])
+
+
+# --------------------------------------------------------------------------- Finances
+
+
+def test_event_groups_closed_and_open(api: Api) -> None:
+    groups = api.groups(MaxResultsPerPage=2, FinancialEventGroupStartedAfter="2026-06-01T00:00:00Z")
+    by_id = {s.group_id: s for s in api.sim.settlements}
+    started = [
+        s
+        for s in api.sim.settlements
+        if s.start <= NOW and s.start >= datetime(2026, 6, 1, tzinfo=timezone.utc)
+    ]
+    assert sorted(g["FinancialEventGroupId"] for g in groups) == sorted(s.group_id for s in started)
+    open_groups = [g for g in groups if g["ProcessingStatus"] == "Open"]
+    assert len(open_groups) == 2 and all("FundTransferDate" not in g for g in open_groups)
+    for g in groups:
+        s = by_id[g["FinancialEventGroupId"]]
+        assert Decimal(str(g["OriginalTotal"]["CurrencyAmount"])) == s.total(NOW)
+        if g["ProcessingStatus"] == "Closed":
+            assert g["FinancialEventGroupEnd"] == s.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert any(g["OriginalTotal"]["CurrencyAmount"] < 0 for g in groups)
+    assert api.groups(FinancialEventGroupStartedAfter="2026-01-01T00:00:00Z",
+                      FinancialEventGroupStartedBefore="2026-10-01T00:00:00Z") == []  # >180 days apart  # fmt: skip
+    api.get("/finances/v0/financialEventGroups", "listFinancialEventGroups", 400,
+            FinancialEventGroupStartedAfter=NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))  # fmt: skip
+
+
+def test_transactions_per_group_sum_to_the_group_total(api: Api) -> None:
+    api.sim.transactions_page_size = 25
+    groups = api.groups(MaxResultsPerPage=100, FinancialEventGroupStartedAfter="2026-06-01T00:00:00Z")
+    paged = 0
+    for g in groups:
+        txs, pages = api.transactions(relatedIdentifierName="FINANCIAL_EVENT_GROUP_ID",
+                                      relatedIdentifierValue=g["FinancialEventGroupId"])  # fmt: skip
+        paged += pages > 1
+        total = sum((Decimal(str(t["totalAmount"]["currencyAmount"])) for t in txs), Decimal(0))
+        assert total == Decimal(str(g["OriginalTotal"]["CurrencyAmount"])), g["FinancialEventGroupId"]
+        for t in txs:
+            leaves = _leaves(t["breakdowns"])
+            assert abs(sum(leaves) - t["totalAmount"]["currencyAmount"]) < 0.005
+            if t.get("items"):
+                items = sum(i["totalAmount"]["currencyAmount"] for i in t["items"])
+                assert abs(items - t["totalAmount"]["currencyAmount"]) < 0.005
+    assert paged
+    order = next(o for o in api.sim.orders if _shipped(o))
+    txs, _ = api.transactions(relatedIdentifierName="ORDER_ID", relatedIdentifierValue=order.amazon_order_id)
+    assert txs and txs[0]["transactionType"] == "Shipment"
+    api.get("/finances/2024-06-19/transactions", "listTransactions", 400, marketplaceId=US)
+
+
+def _leaves(tree: list[dict[str, Any]]) -> list[float]:
+    out: list[float] = []
+    for b in tree:
+        out += _leaves(b["breakdowns"]) if b["breakdowns"] else [b["breakdownAmount"]["currencyAmount"]]
+    return out
+
+
+def test_finances_rate_limits_and_request_log() -> None:
+    clock = SimulatedClock(NOW)
+    with SpApiSimulator(clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders)) as sim:
+        a = Api(sim, clock)
+        params = {"postedAfter": "2026-10-01T00:00:00Z"}
+        codes = [a.http.get("/finances/2024-06-19/transactions", params=params,
+                            headers={"x-amz-access-token": a.token}).status_code for _ in range(11)]  # fmt: skip
+        assert codes == [200] * 10 + [429]
+        clock.sleep(2)
+        a.get("/finances/2024-06-19/transactions", "listTransactions", **params)
+        a.http.close()
+        assert sim.operation_counts()["listTransactions"] == 12
