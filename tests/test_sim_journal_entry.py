@@ -1,0 +1,221 @@
+"""Journal Entries in the ERPNext simulator: the real v15 server's answers replayed, and the GL effect.
+
+The recordings (tests/fixtures/erpnext_v15_recordings, copied unchanged from the shared v15 recordings) are
+replayed in file order against one simulator with the replay machinery of test_erpnext_replay. State the
+recording script set up without recording it is created in SETUP: the two recorder accounts, the
+``amazon_settlement_id`` custom field the site already had, the naming-series position, the invoice 142
+pays, the cancellation of the entry 160 deletes and the Accounts Settings switch 161 needs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from amz2erp.sim import erpnext_journal
+from amz2erp.sim.erpnext import ErpNextSimulator
+from tests.test_erpnext_replay import Replay, _compare
+
+REC_DIR = Path(__file__).parent / "fixtures" / "erpnext_v15_recordings"
+FILES = sorted(
+    p.name
+    for p in REC_DIR.glob("[0-9]*.json")
+    if 131 <= int(p.name[:3]) <= 147 or 154 <= int(p.name[:3]) <= 161
+)
+
+
+class JournalReplay(Replay):
+    def __init__(self) -> None:
+        super().__init__()
+        if self.year != 2026:
+            self.names["ACC-JV-2026-"] = f"ACC-JV-{self.year}-"
+
+    def run_until(self, fname: str) -> tuple[dict[str, Any], requests.Response]:
+        for f in FILES:
+            if f in self.done:
+                if f == fname:
+                    return self.done[f]
+                continue
+            rec = json.loads((REC_DIR / f).read_text())
+            hook = SETUP.get(f[:3])
+            if hook:
+                hook(self)
+            resp = self.send(f, rec)
+            self.done[f] = (rec, resp)
+            body = rec["response"]["json"]
+            if resp.status_code < 400 and isinstance(body, dict):
+                for key in ("data", "message"):
+                    if key in body and key in resp.json():
+                        self.learn(body[key], resp.json()[key])
+            if f == fname:
+                return rec, resp
+        raise KeyError(fname)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        r = self.session.post(self.sim.url + path, json=body, headers={"Authorization": self.sim.auth_header})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def _setup_131(rp: JournalReplay) -> None:
+    sim = rp.sim
+    sim.insert_doc("Account", {"account_name": "Amazon Payouts Recorder", "parent_account": "Bank Accounts - ATC",
+                               "company": "Amz Test Co", "account_type": "Bank"}, validate=True)  # fmt: skip
+    sim.insert_doc("Account", {"account_name": "Amazon Settlement Clearing Recorder", "company": "Amz Test Co",
+                               "parent_account": "Current Assets - ATC"}, validate=True)  # fmt: skip
+    sim.insert_doc("Custom Field", {"dt": "Journal Entry", "fieldname": "amazon_settlement_id",
+                                    "label": "Amazon Settlement ID", "fieldtype": "Data"}, validate=True)  # fmt: skip
+    sim.set_series(f"ACC-JV-{rp.year}-", 53)
+
+
+def _setup_142(rp: JournalReplay) -> None:
+    customer = "Buyer - 111-1234567-7000001"
+    rp.sim.insert_doc("Customer", {"customer_name": customer, "customer_type": "Individual",
+                                   "customer_group": "Individual", "territory": "United States"}, validate=True)  # fmt: skip
+    rp.sim.insert_doc(
+        "Sales Invoice",
+        {"name": "ACC-SINV-2026-00002", "customer": customer, "company": "Amz Test Co", "docstatus": 1,
+         "status": "Unpaid", "posting_date": "2026-11-29", "grand_total": 20.0, "outstanding_amount": 20.0,
+         "is_return": 0, "return_against": None},
+    )  # fmt: skip
+
+
+def _setup_160(rp: JournalReplay) -> None:
+    name = rp.to_sim("ACC-JV-2026-00059")
+    rp.post("/api/method/frappe.client.cancel", {"doctype": "Journal Entry", "name": name})
+    gl = [e for e in rp.sim.docs("GL Entry") if e["voucher_no"] == name]
+    rp.names["356247c2a5"] = gl[0]["name"]  # the GL Entry ERPNext names in its refusal
+
+
+SETUP: dict[str, Callable[[JournalReplay], None]] = {
+    "131": _setup_131,
+    "142": _setup_142,
+    "160": _setup_160,
+    "161": lambda rp: erpnext_journal.set_delete_linked_ledger_entries(rp.sim, True),
+}
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[JournalReplay]:
+    rp = JournalReplay()
+    yield rp
+    rp.sim.stop()
+
+
+def test_the_journal_recordings_are_vendored() -> None:
+    assert len(FILES) == 25 and FILES[0].startswith("131-") and FILES[-1].startswith("161-")
+
+
+@pytest.mark.parametrize("fname", FILES, ids=[f.removesuffix(".json") for f in FILES])
+def test_recording(replay: JournalReplay, fname: str) -> None:
+    rec, resp = replay.run_until(fname)
+    problems = _compare(replay, rec, resp)
+    assert not problems, f"{fname} ({rec.get('purpose')}):\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------- GL effect
+
+
+@pytest.fixture
+def erp() -> Iterator[ErpNextSimulator]:
+    sim = ErpNextSimulator().start()
+    for name, parent, kind in (("Amazon Payouts", "Bank Accounts", "Bank"),
+                               ("Amazon Settlement Clearing", "Current Assets", ""),
+                               ("Amazon EUR Payouts", "Bank Accounts", "Bank")):  # fmt: skip
+        sim.insert_doc("Account", {"account_name": name, "parent_account": f"{parent} - ATC", "company": "Amz Test Co",
+                                   "account_type": kind, "account_currency": "EUR" if "EUR" in name else None},
+                       validate=True)  # fmt: skip
+    yield sim
+    sim.stop()
+
+
+def _post(sim: ErpNextSimulator, body: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{sim.url}/api/resource/Journal Entry", json=body,
+                         headers={"Authorization": sim.auth_header}, timeout=10)  # fmt: skip
+
+
+def _je(rows: list[tuple[str, str, float]], **extra: Any) -> dict[str, Any]:
+    accounts = [{"account": f"{a} - ATC", f"{side}_in_account_currency": amt} for a, side, amt in rows]
+    return {"voucher_type": "Bank Entry", "company": "Amz Test Co", "posting_date": "2026-10-17",
+            "cheque_no": "12345678901", "cheque_date": "2026-10-17", "accounts": accounts, "docstatus": 1, **extra}  # fmt: skip
+
+
+def test_clearing_account_nets_to_zero_and_cancel_reverses(erp: ErpNextSimulator) -> None:
+    settle = _post(erp, _je([("Amazon Payouts", "debit", 139.36), ("Commission on Sales", "debit", 30.90),
+                             ("Amazon Settlement Clearing", "credit", 170.26)]))  # fmt: skip
+    assert settle.status_code == 200, settle.text
+    receipts = _post(erp, _je([("Amazon Settlement Clearing", "debit", 170.26), ("Sales", "credit", 170.26)],
+                              voucher_type="Journal Entry", cheque_no=None, cheque_date=None))  # fmt: skip
+    assert receipts.status_code == 200, receipts.text
+    balances = erpnext_journal.account_balances(erp)
+    assert balances["Amazon Settlement Clearing - ATC"] == 0
+    assert balances["Amazon Payouts - ATC"] == Decimal("139.36")
+    assert balances["Sales - ATC"] == Decimal("-170.26")
+    assert sum(balances.values()) == 0
+    r = requests.post(f"{erp.url}/api/method/frappe.client.cancel", json={"doctype": "Journal Entry",
+                      "name": settle.json()["data"]["name"]}, headers={"Authorization": erp.auth_header})  # fmt: skip
+    assert r.status_code == 200, r.text
+    after = erpnext_journal.account_balances(erp)
+    assert "Amazon Payouts - ATC" not in after and after["Amazon Settlement Clearing - ATC"] == Decimal(
+        "170.26"
+    )
+    gl = [e for e in erp.docs("GL Entry") if e["voucher_no"] == settle.json()["data"]["name"]]
+    assert len(gl) == 6 and all(e["is_cancelled"] == 1 for e in gl)  # 3 originals + 3 reversals
+
+
+def test_same_account_twice_merges_and_negative_amounts_flip(erp: ErpNextSimulator) -> None:
+    r = _post(erp, _je([("Amazon Payouts", "debit", 100.0), ("Commission on Sales", "debit", 30.0),
+                        ("Commission on Sales", "credit", 10.0), ("Sales", "credit", 120.0),
+                        ("Amazon Settlement Clearing", "debit", -10.0), ("Sales", "credit", -10.0)]))  # fmt: skip
+    assert r.status_code == 200, r.text
+    gl = [e for e in erp.docs("GL Entry") if e["voucher_no"] == r.json()["data"]["name"]]
+    by_account = {e["account"]: (e["debit"], e["credit"]) for e in gl}
+    assert len(gl) == 4
+    assert by_account["Commission on Sales - ATC"] == (20.0, 0.0)
+    assert by_account["Sales - ATC"] == (0.0, 110.0)
+    assert by_account["Amazon Settlement Clearing - ATC"] == (0.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra", "message"),
+    [
+        ([("Amazon Payouts", "debit", 10.0), ("Sales", "credit", 10.0)], {"company": "Other Co"}, "Could not find"),
+        ([("Amazon EUR Payouts", "debit", 10.0), ("Sales", "credit", 10.0)], {},
+         "Please check Multi Currency option to allow accounts with other currency"),
+        ([("Amazon Payouts", "debit", 10.0), ("Sales", "credit", 10.0)], {"cheque_no": None},
+         "Reference No & Reference Date is required for Bank Entry"),
+        ([("Amazon Payouts", "debit", 10.0), ("Current Assets", "credit", 10.0)], {},
+         "Account Current Assets - ATC is a Group Account and group accounts cannot be used in transactions"),
+        ([("Amazon Payouts", "debit", 10.0), ("Sales", "credit", 9.99)], {},
+         "Total Debit must be equal to Total Credit. The difference is 0.01"),
+    ],
+)  # fmt: skip
+def test_refusals(erp: ErpNextSimulator, rows: list[tuple[str, str, float]], extra: dict[str, Any],
+                  message: str) -> None:  # fmt: skip
+    r = _post(erp, _je(rows, **extra))
+    assert r.status_code in (404, 417), r.text
+    assert message in r.json().get("exception", "") + r.json().get("_server_messages", "")
+    assert erp.docs("Journal Entry") == [] and erp.docs("GL Entry") == []
+
+
+def test_settlement_id_custom_field_filters_and_draft_submit(erp: ErpNextSimulator) -> None:
+    erp.insert_doc("Custom Field", {"dt": "Journal Entry", "fieldname": "amazon_settlement_id", "fieldtype": "Data",
+                                    "label": "Amazon Settlement ID", "search_index": 1}, validate=True)  # fmt: skip
+    draft = _post(erp, _je([("Amazon Payouts", "debit", 5.0), ("Sales", "credit", 5.0)], docstatus=0,
+                           amazon_settlement_id="555"))  # fmt: skip
+    assert draft.status_code == 200 and erp.docs("GL Entry") == []
+    name = draft.json()["data"]["name"]
+    listed = requests.get(f"{erp.url}/api/resource/Journal Entry", headers={"Authorization": erp.auth_header},
+                          params={"filters": json.dumps([["amazon_settlement_id", "=", "555"]]),
+                                  "fields": json.dumps(["name", "docstatus"])})  # fmt: skip
+    assert listed.json()["data"] == [{"name": name, "docstatus": 0}]
+    put = requests.put(f"{erp.url}/api/resource/Journal Entry/{name}", json={"docstatus": 1},
+                       headers={"Authorization": erp.auth_header})  # fmt: skip
+    assert put.status_code == 200, put.text
+    assert erpnext_journal.account_balances(erp)["Amazon Payouts - ATC"] == Decimal("5.00")
