@@ -204,6 +204,25 @@ def test_refusals(erp: ErpNextSimulator, rows: list[tuple[str, str, float]], ext
     assert erp.docs("Journal Entry") == [] and erp.docs("GL Entry") == []
 
 
+def test_accounts_must_exist_belong_to_the_company_and_be_enabled(erp: ErpNextSimulator) -> None:
+    erp.insert_doc("Company", {"company_name": "Other Co", "abbr": "OC", "default_currency": "USD"})
+    erp.insert_doc("Account", {"name": "Other Bank - OC", "account_name": "Other Bank", "company": "Other Co",
+                               "is_group": 0, "root_type": "Asset", "account_currency": "USD"})  # fmt: skip
+    erp.insert_doc("Account", {"name": "Old Fees - ATC", "account_name": "Old Fees", "company": "Amz Test Co",
+                               "is_group": 0, "root_type": "Expense", "disabled": 1, "account_currency": "USD"})  # fmt: skip
+    cases = {
+        "Nope - ATC": "Could not find Row #2: Account: Nope - ATC",
+        "Other Bank - OC": "Account Other Bank - OC does not belong to Company Amz Test Co",
+        "Old Fees - ATC": "Account Old Fees - ATC is inactive",
+    }
+    for account, message in cases.items():
+        body = _je([("Amazon Payouts", "debit", 10.0)])
+        body["accounts"].append({"account": account, "credit_in_account_currency": 10.0})
+        r = _post(erp, body)
+        assert r.status_code in (404, 417) and message in r.json()["exception"], r.text
+    assert erp.docs("Journal Entry") == [] and erp.docs("GL Entry") == []
+
+
 def test_settlement_id_custom_field_filters_and_draft_submit(erp: ErpNextSimulator) -> None:
     erp.insert_doc("Custom Field", {"dt": "Journal Entry", "fieldname": "amazon_settlement_id", "fieldtype": "Data",
                                     "label": "Amazon Settlement ID", "search_index": 1}, validate=True)  # fmt: skip

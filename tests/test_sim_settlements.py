@@ -327,3 +327,87 @@ def test_finances_rate_limits_and_request_log() -> None:
         a.get("/finances/2024-06-19/transactions", "listTransactions", **params)
         a.http.close()
         assert sim.operation_counts()["listTransactions"] == 12
+
+
+def test_regenerating_later_keeps_the_past_settlements() -> None:
+    orders = copy.deepcopy(_orders)
+    before = settlements.generate_settlements(3, orders, NOW)
+    pending = next(
+        o for o in orders if o.status == "Unshipped" and o.last_update_date < NOW - timedelta(days=1)
+    )
+    from amz2erp.sim.datagen import ship_order
+
+    later = NOW + timedelta(days=20)
+    ship_order(pending, later - timedelta(days=1))
+    after = settlements.generate_settlements(3, orders, later)
+    old_closed = {s.settlement_id: settlements.render_v2(s) for s in before if s.is_closed(NOW)}
+    new_by_id = {s.settlement_id: s for s in after}
+    assert old_closed and all(settlements.render_v2(new_by_id[i]) == doc for i, doc in old_closed.items())
+    assert any(r.order_id == pending.amazon_order_id for s in after for r in s.rows)
+
+
+# --------------------------------------------------------------------------- a hand-built settlement
+
+
+def _example_1() -> settlements.SimSettlement:
+    """The US settlement of the research's worked example 1 (3 orders, a refund, FBA fees, a reserve)."""
+    at = datetime(2026, 10, 10, 12, 0, tzinfo=timezone.utc)
+    o1, o2, o3, o4 = (f"111-000000{i}-000000{i}" for i in range(1, 5))
+    spec = [
+        ("Order", o1, "ItemPrice", "Principal", "125.00"), ("Order", o1, "ItemPrice", "Tax", "10.00"),
+        ("Order", o1, "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", "-10.00"),
+        ("Order", o1, "ItemFees", "Commission", "-18.75"), ("Order", o1, "ItemFees", "FBAPerUnitFulfillmentFee", "-6.10"),
+        ("Order", o2, "ItemPrice", "Principal", "80.00"), ("Order", o2, "ItemPrice", "Tax", "4.90"),
+        ("Order", o2, "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", "-4.90"),
+        ("Order", o2, "Promotion", "Principal", "-10.00"), ("Order", o2, "ItemFees", "Commission", "-10.50"),
+        ("Order", o2, "ItemFees", "FBAPerUnitFulfillmentFee", "-9.60"),
+        ("Order", o3, "ItemPrice", "Principal", "45.00"), ("Order", o3, "ItemPrice", "Shipping", "5.99"),
+        ("Order", o3, "ItemPrice", "Tax", "3.60"), ("Order", o3, "ItemPrice", "ShippingTax", "0.48"),
+        ("Order", o3, "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", "-3.60"),
+        ("Order", o3, "ItemWithheldTax", "MarketplaceFacilitatorTax-Shipping", "-0.48"),
+        ("Order", o3, "ItemFees", "Commission", "-7.65"),
+        ("Refund", o4, "ItemPrice", "Principal", "-40.00"), ("Refund", o4, "ItemPrice", "Tax", "-2.80"),
+        ("Refund", o4, "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", "2.80"),
+        ("Refund", o4, "ItemFees", "Commission", "6.00"), ("Refund", o4, "ItemFees", "RefundCommission", "-1.20"),
+        ("other-transaction", "", "other-transaction", "Storage Fee", "-12.34"),
+        ("other-transaction", "", "other-transaction", "Subscription Fee", "-39.99"),
+        ("other-transaction", "", "FBA Inventory Reimbursement", "WAREHOUSE_DAMAGE", "18.50"),
+        ("other-transaction", "", "other-transaction", "Previous Reserve Amount Balance", "60.00"),
+        ("other-transaction", "", "other-transaction", "Current Reserve Amount", "-45.00"),
+    ]  # fmt: skip
+    rows = [
+        SettlementRow(tt, at_, desc, Decimal(amt), at, order_id=oid,
+                      adjustment_id="50000000000001" if tt == "Refund" else "",
+                      marketplace_name="Amazon.com" if oid else "")
+        for tt, oid, at_, desc, amt in spec
+    ]  # fmt: skip
+    return settlements.SimSettlement(
+        settlement_id="12345678901", marketplace_id=US, currency="USD",
+        start=datetime(2026, 10, 1, 8, tzinfo=timezone.utc), end=datetime(2026, 10, 15, 8, tzinfo=timezone.utc),
+        deposit_date=datetime(2026, 10, 17, 8, tzinfo=timezone.utc), rows=rows,
+    )  # fmt: skip
+
+
+def test_a_hand_built_settlement_is_served_like_amazons(api: Api) -> None:
+    api.sim.add_settlement(_example_1())
+    reports = [r for r in api.settlement_reports() if r["dataStartTime"] == "2026-10-01T08:00:00+00:00"]
+    assert len(reports) == 1
+    _, rows = api.document(reports[0])
+    assert rows[0]["settlement-id"] == "12345678901" and rows[0]["total-amount"] == "139.36"
+    assert rows[0]["settlement-start-date"] == "2026-10-01 08:00:00 UTC"
+    assert len(rows) == 29 and rows[1]["amount"] == "125.00" and rows[19]["adjustment-id"] == "50000000000001"
+    group = next(g for g in api.groups(FinancialEventGroupStartedAfter="2026-09-30T00:00:00Z")
+                 if g["FinancialEventGroupId"] == api.sim.settlement("12345678901").group_id)  # fmt: skip
+    assert group["OriginalTotal"] == {"CurrencyCode": "USD", "CurrencyAmount": 139.36}
+    txs, _ = api.transactions(relatedIdentifierName="FINANCIAL_EVENT_GROUP_ID",
+                              relatedIdentifierValue=group["FinancialEventGroupId"])  # fmt: skip
+    assert len(txs) == 4 + 5  # 3 shipments, 1 refund, 5 account-level rows
+    assert round(sum(t["totalAmount"]["currencyAmount"] for t in txs), 2) == 139.36
+
+
+def test_an_inconsistent_file_keeps_its_stated_total(api: Api) -> None:
+    api.sim.add_settlement(settlements.reissue(_example_1(), stated_total=Decimal("140.00")))
+    rep = next(r for r in api.settlement_reports() if r["dataStartTime"] == "2026-10-01T08:00:00+00:00")
+    _, rows = api.document(rep)
+    assert rows[0]["total-amount"] == "140.00"
+    assert sum((amount(r["amount"]) for r in rows[1:]), Decimal(0)) == Decimal("139.36")

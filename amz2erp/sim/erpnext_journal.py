@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from amz2erp.sim.erpnext_errors import FrappeError, error_message
+from amz2erp.sim.erpnext_errors import FrappeError, error_message, link_error
 from amz2erp.sim.erpnext_errors import validation as _validation
 
 if TYPE_CHECKING:
@@ -122,8 +122,10 @@ def validate(eng: Engine, doc: dict[str, Any]) -> None:
     rows = doc.get("accounts") or []
     for row in rows:
         acc = eng.store.get("Account", str(row.get("account"))) if row.get("account") else None
-        if acc is None:
-            continue  # the link check names it
+        if acc is None:  # Frappe checks mandatory fields and links before the controller validates
+            if row.get("account"):
+                raise link_error(f"Row #{rows.index(row) + 1}: Account", row.get("account"))
+            continue
         row["account_type"] = acc.get("account_type") or ""
         row["account_currency"] = acc.get("account_currency") or company_currency
         if not row.get("cost_center"):

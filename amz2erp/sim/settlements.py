@@ -17,11 +17,12 @@ What settles (amounts in the order's currency, signs as Amazon's: money to the s
   line's net sale, at least 0.30) and for AFN orders FBAPerUnitFulfillmentFee per unit;
 * about one settled line in ten is refunded 3–20 days later (``Refund`` rows with an adjustment-id: the
   line's principal, shipping, taxes and promotions reversed, commission refunded, RefundCommission charged);
-* per period: Cost of Advertising (``ServiceFee``), Storage Fee or Subscription Fee on alternate periods, one
-  FBA Inventory Reimbursement (WAREHOUSE_DAMAGE), and at closing a reserve: ``Current Reserve Amount`` held
-  (negative) and the previous period's reserve released (``Previous Reserve Amount Balance``, positive);
-* one closed period per marketplace (the second-to-last closed when there are three or more, else the last)
-  carries enough advertising to end negative: Amazon charges the card, holds no reserve.
+* per period: Cost of Advertising (``ServiceFee``), Subscription Fee or Storage Fee on alternate periods, and
+  at closing a reserve: ``Current Reserve Amount`` held (negative, 10 % of a positive balance) and the previous
+  period's reserve released (``Previous Reserve Amount Balance``, positive);
+* the first period after FBA units shipped (never the first one) carries an FBA Inventory Reimbursement
+  (WAREHOUSE_DAMAGE) for one of their SKUs; the third period (in a shorter history the last closed one)
+  carries enough advertising to end negative: Amazon charges the card and holds no reserve.
 
 Formats (the V2 flat file, 24 tab-separated columns with a header line): the first data row holds
 settlement-id, the three header dates, total-amount and currency and nothing else; the other rows repeat
@@ -40,6 +41,8 @@ simulator uses ``Adjustment`` / "ReserveEvent" so that a group's transactions su
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import string
 from collections.abc import Iterable, Sequence
@@ -48,7 +51,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from amz2erp.sim.datagen import MarketplaceInfo, SimOrder, marketplace
+from amz2erp.sim.datagen import MARKETPLACES, MarketplaceInfo, SimOrder, marketplace
 
 REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 CYCLE = timedelta(days=14)
@@ -109,13 +112,18 @@ class SimSettlement:
     start: datetime
     end: datetime
     deposit_date: datetime
-    group_id: str
-    trace_id: str
+    group_id: str = ""  # default: derived from the settlement-id (a hand-built settlement needs none)
+    trace_id: str = ""
     rows: list[SettlementRow] = field(default_factory=list)
     #: the header's total-amount; None = Σ rows (a test may set a wrong one: an inconsistent file)
     stated_total: Decimal | None = None
     #: hours after ``end`` at which Amazon publishes the report
     report_delay: timedelta = timedelta(hours=3)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(f"group:{self.settlement_id}".encode()).digest()
+        self.group_id = self.group_id or base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        self.trace_id = self.trace_id or digest.hex()[:15].upper()
 
     @property
     def marketplace(self) -> MarketplaceInfo:
@@ -273,51 +281,57 @@ def generate_settlements(
     refund_share: float = 0.1,
     future_periods: int = 2,
 ) -> list[SimSettlement]:
-    """Settlements of every marketplace the orders use, oldest first (see the module docstring)."""
-    rng = random.Random(seed)
+    """Settlements of every marketplace the orders use, oldest first (see the module docstring).
+
+    Randomness is drawn per order and per period (seeded from ``seed`` and their keys), so a settlement's
+    id and content depend only on the orders posted in it: regenerating after more orders ship, or at a
+    later ``now``, leaves the earlier periods as they were."""
     by_mp: dict[str, list[SimOrder]] = {}
     for o in sorted(orders, key=lambda o: (o.last_update_date, o.amazon_order_id)):
         if o.status in SETTLED_STATUSES and not o.is_replacement and o.number_of_items_shipped > 0:
             by_mp.setdefault(o.marketplace_id, []).append(o)
     out: list[SimSettlement] = []
-    for n, mid in enumerate(sorted(by_mp)):
-        out.extend(_marketplace_settlements(rng, n, mid, by_mp[mid], now, refund_share, future_periods))
+    for mid in sorted(by_mp):
+        out.extend(_marketplace_settlements(seed, mid, by_mp[mid], now, refund_share, future_periods))
     out.sort(key=lambda s: (s.end, s.marketplace_id))
     return out
 
 
-def _marketplace_settlements(rng: random.Random, n: int, mid: str, orders: Sequence[SimOrder], now: datetime,
+def _order_events(seed: int, o: SimOrder, refund_share: float) -> list[SettlementRow]:
+    rng = random.Random(f"{seed}:order:{o.amazon_order_id}")
+    shipment_id = _alnum(rng, 9)
+    events: list[SettlementRow] = []
+    for line in _settled_lines(o):
+        events.extend(_line_rows(line, refund=False, posted=o.last_update_date, shipment_id=shipment_id,
+                                 adjustment_id="", adj_item_id=""))  # fmt: skip
+        if rng.random() < refund_share:
+            when = o.last_update_date + timedelta(days=rng.randint(3, 20), seconds=rng.randint(0, 86399))
+            events.extend(_line_rows(line, refund=True, posted=when, shipment_id="",
+                                     adjustment_id=f"{rng.randint(10**13, 10**14 - 1)}",
+                                     adj_item_id=f"{rng.randint(10**13, 10**14 - 1)}"))  # fmt: skip
+    return events
+
+
+def _marketplace_settlements(seed: int, mid: str, orders: Sequence[SimOrder], now: datetime,
                              refund_share: float, future_periods: int) -> list[SimSettlement]:  # fmt: skip
     mp = marketplace(mid)
     cur = mp.currency
     scale = Decimal(_SCALE.get(cur, "1"))
-    anchor = _EPOCH + timedelta(hours=n)
+    # marketplaces close an hour apart, so settlements of one seller never share an instant
+    anchor = _EPOCH + timedelta(hours=sorted(m.marketplace_id for m in MARKETPLACES.values()).index(mid))
     first = min(o.last_update_date for o in orders)
     k0 = (first - anchor) // CYCLE
     k_now = (now - anchor) // CYCLE
-    periods = [(anchor + k * CYCLE, anchor + (k + 1) * CYCLE) for k in range(k0, k_now + 1 + future_periods)]
-    events: list[SettlementRow] = []
-    fba_skus: list[str] = []
-    for o in orders:
-        shipment_id = _alnum(rng, 9)
-        for line in _settled_lines(o):
-            events.extend(_line_rows(line, refund=False, posted=o.last_update_date, shipment_id=shipment_id,
-                                     adjustment_id="", adj_item_id=""))  # fmt: skip
-            if o.fulfillment_channel == "AFN":
-                fba_skus.append(o.items[line.item_index].sku)
-            if rng.random() < refund_share:
-                when = o.last_update_date + timedelta(days=rng.randint(3, 20), seconds=rng.randint(0, 86399))
-                events.extend(_line_rows(line, refund=True, posted=when, shipment_id="",
-                                         adjustment_id=f"{rng.randint(10**13, 10**14 - 1)}",
-                                         adj_item_id=f"{rng.randint(10**13, 10**14 - 1)}"))  # fmt: skip
-    closed = [p for p in periods if p[1] <= now]
-    negative_index = len(closed) - 2 if len(closed) >= 3 else len(closed) - 1
+    events = [e for o in orders for e in _order_events(seed, o, refund_share)]
+    n_closed = k_now - k0  # periods k0 … k_now - 1 have ended
+    negative_idx = 2 if n_closed >= 3 else n_closed - 1
+    base_id = random.Random(f"{seed}:ids:{mid}").randint(10**10, 2 * 10**10)
     settlements: list[SimSettlement] = []
     reserve = Decimal(0)
-    sid = rng.randint(10**10, 2 * 10**10)
     reimbursed = False
-    for idx, (start, end) in enumerate(periods):
-        sid += rng.randint(1000, 99999)
+    for idx, k in enumerate(range(k0, k_now + 1 + future_periods)):
+        start, end = anchor + k * CYCLE, anchor + (k + 1) * CYCLE
+        rng = random.Random(f"{seed}:period:{mid}:{k}")
         rows = [e for e in events if start <= e.posted < end]
         mid_time = start + timedelta(days=7, hours=rng.randint(0, 48))
         advertising = _q(Decimal(rng.randint(1500, 6000)) / 100 * scale, cur)
@@ -328,16 +342,17 @@ def _marketplace_settlements(rng: random.Random, n: int, mid: str, orders: Seque
         else:
             storage = _q(Decimal(rng.randint(500, 2500)) / 100 * scale, cur)
             rows.append(_other("Storage Fee", -storage, mid_time))
-        if not reimbursed and fba_skus and (idx >= 1 or len(closed) <= 1):
+        fba_skus = sorted({e.sku for e in events if e.fulfillment_id == "AFN" and e.posted < start + CYCLE})
+        if idx >= 1 and fba_skus and not reimbursed:  # one reimbursement, once FBA units have shipped
+            reimbursed = True
             amount = _q(Decimal(rng.randint(800, 3000)) / 100 * scale, cur)
             rows.append(_other("WAREHOUSE_DAMAGE", amount, mid_time + timedelta(hours=2),
                                amount_type="FBA Inventory Reimbursement", sku=rng.choice(fba_skus), quantity=1))  # fmt: skip
-            reimbursed = True
         closing = end - timedelta(seconds=1)
         if reserve:
             rows.append(_other("Previous Reserve Amount Balance", reserve, closing))
         running = sum((r.amount for r in rows), Decimal(0))
-        if idx == negative_index:
+        if idx == negative_idx:
             extra = _q(running + Decimal(rng.randint(2000, 8000)) / 100 * scale, cur)
             if extra > 0:
                 rows.append(_other("TransactionTotalAmount", -extra, start + timedelta(days=10),
@@ -350,13 +365,13 @@ def _marketplace_settlements(rng: random.Random, n: int, mid: str, orders: Seque
         rows.sort(key=lambda r: r.posted)
         settlements.append(
             SimSettlement(
-                settlement_id=str(sid),
+                settlement_id=str(base_id + (k - k0) * 104729 + rng.randint(0, 999)),
                 marketplace_id=mid,
                 currency=cur,
                 start=start,
                 end=end,
                 deposit_date=end + timedelta(days=2),
-                group_id=_alnum(rng, 43).replace("a", "-", 1),
+                group_id=_alnum(rng, 43),
                 trace_id=_alnum(rng, 15).upper(),
                 rows=rows,
             )
