@@ -1,7 +1,7 @@
 """Journal Entries in the ERPNext simulator: the real v15 server's answers replayed, and the GL effect.
 
 The recordings (tests/fixtures/erpnext_v15_recordings, copied unchanged from the shared v15 recordings) are
-replayed in file order against one simulator with the replay machinery of test_erpnext_replay. State the
+replayed in file order (116, 131–147, 154–161) against one simulator with the replay machinery of test_erpnext_replay. State the
 recording script set up without recording it is created in SETUP: the two recorder accounts, the
 ``amazon_settlement_id`` custom field the site already had, the naming-series position, the invoice 142
 pays, the cancellation of the entry 160 deletes and the Accounts Settings switch 161 needs.
@@ -26,7 +26,7 @@ REC_DIR = Path(__file__).parent / "fixtures" / "erpnext_v15_recordings"
 FILES = sorted(
     p.name
     for p in REC_DIR.glob("[0-9]*.json")
-    if 131 <= int(p.name[:3]) <= 147 or 154 <= int(p.name[:3]) <= 161
+    if int(p.name[:3]) == 116 or 131 <= int(p.name[:3]) <= 147 or 154 <= int(p.name[:3]) <= 161
 )
 
 
@@ -63,7 +63,7 @@ class JournalReplay(Replay):
         return r.json()
 
 
-def _setup_131(rp: JournalReplay) -> None:
+def _setup_116(rp: JournalReplay) -> None:
     sim = rp.sim
     sim.insert_doc("Account", {"account_name": "Amazon Payouts Recorder", "parent_account": "Bank Accounts - ATC",
                                "company": "Amz Test Co", "account_type": "Bank"}, validate=True)  # fmt: skip
@@ -94,7 +94,7 @@ def _setup_160(rp: JournalReplay) -> None:
 
 
 SETUP: dict[str, Callable[[JournalReplay], None]] = {
-    "131": _setup_131,
+    "116": _setup_116,
     "142": _setup_142,
     "160": _setup_160,
     "161": lambda rp: erpnext_journal.set_delete_linked_ledger_entries(rp.sim, True),
@@ -109,7 +109,7 @@ def replay() -> Iterator[JournalReplay]:
 
 
 def test_the_journal_recordings_are_vendored() -> None:
-    assert len(FILES) == 25 and FILES[0].startswith("131-") and FILES[-1].startswith("161-")
+    assert len(FILES) == 26 and FILES[0].startswith("116-") and FILES[-1].startswith("161-")
 
 
 @pytest.mark.parametrize("fname", FILES, ids=[f.removesuffix(".json") for f in FILES])
@@ -237,4 +237,5 @@ def test_settlement_id_custom_field_filters_and_draft_submit(erp: ErpNextSimulat
     put = requests.put(f"{erp.url}/api/resource/Journal Entry/{name}", json={"docstatus": 1},
                        headers={"Authorization": erp.auth_header})  # fmt: skip
     assert put.status_code == 200, put.text
+    assert put.json()["data"]["docstatus"] == 1 and "status" not in put.json()["data"]
     assert erpnext_journal.account_balances(erp)["Amazon Payouts - ATC"] == Decimal("5.00")

@@ -1582,7 +1582,7 @@ class Engine:
                 self._on_submit(doc, 1)
             if doctype == "Sales Order":
                 doc["status"] = self.so_status(doc)
-            else:
+            elif doctype != erpnext_journal.JE:  # a Journal Entry has no status
                 doc["status"] = "To Bill" if doctype == "Delivery Note" else "Unpaid"
         doc["modified"] = now
         self._finish_children(doc, now)
@@ -1670,7 +1670,8 @@ class Engine:
                         raise self._link_exists(doctype, name, ref_dt, other["name"])
         self._on_submit(doc, -1)
         doc["docstatus"] = 2
-        doc["status"] = "Cancelled"
+        if doctype != erpnext_journal.JE:
+            doc["status"] = "Cancelled"
         if doctype == "Sales Invoice":
             doc["outstanding_amount"] = 0.0
         now = self.now()

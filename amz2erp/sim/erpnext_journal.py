@@ -8,8 +8,8 @@ Rules (journal_entry.py / general_ledger.py of ERPNext 15, confirmed by the v15 
 * a Receivable/Payable account needs ``party_type`` and ``party``; other accounts refuse a party;
 * an account in another currency needs ``multi_currency``;
 * submitting checks "Total Debit must be equal to Total Credit" (a draft may be unbalanced), then
-  ``cheque_no``/``cheque_date`` for a Bank Entry, then, per GL row, that the account is a ledger, belongs to
-  the company and is enabled;
+  ``cheque_no``/``cheque_date`` for a Bank Entry, then an active Fiscal Year for ``posting_date``, then, per GL
+  row, that the account is a ledger, belongs to the company and is enabled;
 * negative amounts are accepted (ERPNext flips them when it posts the GL Entry);
 * GL Entries are merged per account/party/cost center; cancelling marks them ``is_cancelled`` and adds the
   reversing entries; a cancelled entry can only be deleted with Accounts Settings
@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from amz2erp.sim.erpnext_errors import FrappeError, error_message, link_error
+from amz2erp.sim.erpnext_errors import FrappeError, error_message, link_error, plain_message
 from amz2erp.sim.erpnext_errors import validation as _validation
 
 if TYPE_CHECKING:
@@ -236,6 +236,7 @@ def on_submit(eng: Engine, doc: dict[str, Any]) -> None:
         raise validation("Reference No & Reference Date is required for Bank Entry")
     if doc.get("cheque_date") and not doc.get("cheque_no"):
         raise validation("Reference No is mandatory if you entered Reference Date")
+    _check_fiscal_year(eng, doc)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in doc.get("accounts") or []:
         key = (row.get("account"), row.get("party_type"), row.get("party"), row.get("cost_center"),
@@ -295,6 +296,24 @@ def _gl_entry(doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         is_advance=row.get("is_advance") or "No", company=doc.get("company"), remarks=doc.get("remark"),
     )  # fmt: skip
     return entry
+
+
+def _check_fiscal_year(eng: Engine, doc: dict[str, Any]) -> None:
+    """Every GL Entry needs an enabled Fiscal Year (of the company, or of no company) holding its date."""
+    posting = str(doc.get("posting_date"))[:10]
+    for fy in eng.store.scan("Fiscal Year"):
+        companies = [r.get("company") for r in fy.get("companies") or []]
+        if (
+            not int(_flt(fy.get("disabled")))
+            and str(fy.get("year_start_date")) <= posting <= str(fy.get("year_end_date"))
+            and (not companies or doc.get("company") in companies)
+        ):
+            return
+    message = (
+        f"Date {_us_date(posting)} is not in any active Fiscal Year for <strong>{doc.get('company')}</strong>"
+    )
+    raise FrappeError(417, "FiscalYearError", [plain_message(message)], module="erpnext.accounts.utils",
+                      exc_source=True)  # fmt: skip
 
 
 def _check_account(eng: Engine, doc: dict[str, Any], name: str) -> None:
