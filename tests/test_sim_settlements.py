@@ -411,3 +411,36 @@ def test_an_inconsistent_file_keeps_its_stated_total(api: Api) -> None:
     _, rows = api.document(rep)
     assert rows[0]["total-amount"] == "140.00"
     assert sum((amount(r["amount"]) for r in rows[1:]), Decimal(0)) == Decimal("139.36")
+
+
+def test_other_report_flows_do_not_build_settlements(api: Api) -> None:
+    body = api.get("/reports/2021-06-30/reports", "getReports", reportTypes="GET_MERCHANT_LISTINGS_ALL_DATA")
+    assert body["reports"] == []
+    assert (
+        api.sim._settlements is None
+    )  # built on the first settlement listing only (large benches stay cheap)
+    assert api.settlement_reports() and api.sim._settlements is not None
+
+
+def test_eu_files_use_the_local_formats() -> None:
+    at = datetime(2026, 10, 5, 9, 30, tzinfo=timezone.utc)
+    rows = [
+        SettlementRow(
+            "Order", "ItemPrice", "Principal", Decimal("1234.50"), at, order_id="302-0000005-0000005"
+        ),
+        SettlementRow(
+            "Order", "ItemFees", "Commission", Decimal("-185.18"), at, order_id="302-0000005-0000005"
+        ),
+    ]
+    s = settlements.SimSettlement("23456789012", DE, "EUR", datetime(2026, 10, 1, tzinfo=timezone.utc),
+                                  datetime(2026, 10, 15, tzinfo=timezone.utc),
+                                  datetime(2026, 10, 17, tzinfo=timezone.utc), rows=rows)  # fmt: skip
+    header, first, principal, commission = (
+        line.split("\t") for line in settlements.render_v2(s).decode("cp1252").splitlines()
+    )
+    assert first[1:6] == ["01.10.2026 00:00:00 UTC", "15.10.2026 00:00:00 UTC", "17.10.2026 00:00:00 UTC",
+                          "1.049,32", "EUR"]  # fmt: skip
+    assert principal[header.index("amount")] == "1.234,50" and commission[header.index("amount")] == "-185,18"
+    assert principal[header.index("posted-date")] == "05.10.2026"
+    assert principal[header.index("posted-date-time")] == "2026-10-05 09:30:00 UTC"
+    assert settlements.format_amount(Decimal("1234"), "JPY", MARKETPLACES["JP"].marketplace_id) == "1234"

@@ -1328,14 +1328,18 @@ class SpApiSimulator:
         return d
 
     def _op_get_report(self, ctx: _Ctx) -> Response:
-        self._publish_settlements()
+        self._publish_settlements(generate=False)
         r = self._reports.get(ctx.params["reportId"])
         if r is None:
             raise ApiError(404, "NotFound", f"Report {ctx.params['reportId']} was not found.")
         return self._json(200, self._report_json(r))
 
     def _op_get_reports(self, ctx: _Ctx) -> Response:
-        self._publish_settlements()
+        wanted = ctx.list("reportTypes")  # only a settlement listing builds the settlements
+        first_page = not ctx.first("nextToken")
+        self._publish_settlements(
+            generate=first_page and (not wanted or sim_settlements.REPORT_TYPE in wanted)
+        )
         token = ctx.first("nextToken")
         if token:
             state = self._page_tokens.get(token)
@@ -1389,7 +1393,7 @@ class SpApiSimulator:
         return Response(200, b"", "application/json")
 
     def _op_get_report_document(self, ctx: _Ctx) -> Response:
-        self._publish_settlements()
+        self._publish_settlements(generate=False)
         doc_id = ctx.params["reportDocumentId"]
         oldest = self._now() - REPORT_RETENTION
         if doc_id not in self._documents or not any(
@@ -1789,7 +1793,9 @@ class SpApiSimulator:
         )
         self._published[s.settlement_id] = self._published.get(s.settlement_id, 0) + 1
 
-    def _publish_settlements(self) -> None:
+    def _publish_settlements(self, *, generate: bool = True) -> None:
+        if self._settlements is None and not generate:
+            return
         now = self._now()
         for s in self._settlement_book():
             if s.settlement_id not in self._published and s.report_available(now):
