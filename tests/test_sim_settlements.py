@@ -238,9 +238,12 @@ def test_listing_keeps_90_days_and_refuses_create(api: Api) -> None:
 def test_a_closing_period_is_published_when_the_clock_passes_it(api: Api) -> None:
     before = {r["reportId"] for r in api.settlement_reports()}
     open_us = next(s for s in api.sim.settlements if s.marketplace_id == US and s.start <= NOW < s.end)
-    api.clock.sleep((open_us.report_created + timedelta(minutes=1) - NOW).total_seconds())
+    api.clock.sleep((open_us.report_created - NOW).total_seconds() - 1)
+    assert open_us.start.isoformat() not in {r["dataStartTime"] for r in api.settlement_reports()}
+    api.clock.sleep(1)
     new = [r for r in api.settlement_reports() if r["reportId"] not in before]
     assert open_us.start.isoformat() in {r["dataStartTime"] for r in new}
+    assert {r["processingStatus"] for r in new} == {"DONE"}
 
 
 def test_reissue_publishes_a_second_report_with_the_same_settlement_id(api: Api) -> None:

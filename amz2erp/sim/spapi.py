@@ -1786,7 +1786,7 @@ class SpApiSimulator:
         doc_id = f"amzn1.spdoc.1.4.na.sim{self._doc_seq:06d}.{secrets.token_hex(6)}"
         self._documents[doc_id] = sim_settlements.render_v2(s)
         self._plain_documents.add(doc_id)
-        # created this long ago, so the report is DONE when it first appears (Amazon lists them DONE)
+        # dated back by the processing time: a settlement report is DONE the moment it appears
         created = created - timedelta(seconds=self.report_processing_seconds)
         self._reports[rid] = _Report(
             rid, sim_settlements.REPORT_TYPE, [s.marketplace_id], s.start, s.end, created, "DONE", doc_id
@@ -1799,7 +1799,7 @@ class SpApiSimulator:
         now = self._now()
         for s in self._settlement_book():
             if s.settlement_id not in self._published and s.report_available(now):
-                self._publish_report(s, s.report_created + timedelta(seconds=self.report_processing_seconds))
+                self._publish_report(s, s.report_created)
 
     def _window(self, ctx: _Ctx, after_name: str, before_name: str) -> tuple[datetime | None, datetime]:
         limit = self._now() - timedelta(minutes=2)
