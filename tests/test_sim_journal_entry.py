@@ -204,6 +204,26 @@ def test_refusals(erp: ErpNextSimulator, rows: list[tuple[str, str, float]], ext
     assert erp.docs("Journal Entry") == [] and erp.docs("GL Entry") == []
 
 
+def test_foreign_currency_rows_use_the_given_or_looked_up_rate(erp: ErpNextSimulator) -> None:
+    def post(rate: float | None) -> dict[str, Any]:
+        body = _je([("Sales", "credit", 110.0)], multi_currency=1)
+        row: dict[str, Any] = {"account": "Amazon EUR Payouts - ATC", "debit_in_account_currency": 100.0}
+        if rate is not None:
+            row["exchange_rate"] = rate
+        body["accounts"].insert(0, row)
+        r = _post(erp, body)
+        return {"status": r.status_code, **r.json()}
+
+    given = post(1.1)
+    assert given["status"] == 200 and given["data"]["accounts"][0]["debit"] == 110.0
+    silent = post(None)  # no Currency Exchange: ERPNext takes 1 and the entry no longer balances
+    assert silent["status"] == 417 and "The difference is -10.0" in silent["exception"]
+    erp.insert_doc("Currency Exchange", {"date": "2026-10-01", "from_currency": "EUR", "to_currency": "USD",
+                                         "exchange_rate": 1.1, "for_selling": 1})  # fmt: skip
+    looked_up = post(None)
+    assert looked_up["status"] == 200 and looked_up["data"]["accounts"][0]["exchange_rate"] == 1.1
+
+
 def test_accounts_must_exist_belong_to_the_company_and_be_enabled(erp: ErpNextSimulator) -> None:
     erp.insert_doc("Company", {"company_name": "Other Co", "abbr": "OC", "default_currency": "USD"})
     erp.insert_doc("Account", {"name": "Other Bank - OC", "account_name": "Other Bank", "company": "Other Co",

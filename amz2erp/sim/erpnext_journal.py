@@ -6,7 +6,8 @@ Rules (journal_entry.py / general_ledger.py of ERPNext 15, confirmed by the v15 
   company-currency accounts, and ``debit``/``credit`` are recomputed from ``*_in_account_currency`` ×
   rate: a row that sends only ``debit`` becomes zero and fails "Both Debit and Credit values cannot be zero";
 * a Receivable/Payable account needs ``party_type`` and ``party``; other accounts refuse a party;
-* an account in another currency needs ``multi_currency``;
+* an account in another currency needs ``multi_currency``; its row keeps a given ``exchange_rate`` other than
+  0 or 1, else takes the latest Currency Exchange on or before ``posting_date``, else silently 1;
 * submitting checks "Total Debit must be equal to Total Credit" (a draft may be unbalanced), then
   ``cheque_no``/``cheque_date`` for a Bank Entry, then an active Fiscal Year for ``posting_date``, then, per GL
   row, that the account is a ledger, belongs to the company and is enabled;
@@ -134,8 +135,12 @@ def validate(eng: Engine, doc: dict[str, Any]) -> None:
             row["exchange_rate"] = 1.0
         elif not _flt(doc.get("multi_currency")):
             raise validation("Please check Multi Currency option to allow accounts with other currency")
-        elif not _flt(row.get("exchange_rate")):
-            raise validation(f"Row {row.get('idx') or rows.index(row) + 1}: Exchange Rate is mandatory")
+        elif _flt(row.get("exchange_rate")) in (0.0, 1.0):
+            # ERPNext looks the rate up and silently takes 1 when no Currency Exchange exists
+            found = eng._exchange_rate(
+                row["account_currency"], company_currency, str(doc.get("posting_date"))
+            )
+            row["exchange_rate"] = found or 1.0
         idx = rows.index(row) + 1
         if row["account_type"] in ("Receivable", "Payable"):
             if not row.get("party_type") or not row.get("party"):
