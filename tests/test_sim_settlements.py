@@ -124,9 +124,10 @@ def test_every_published_report_parses_and_sums_to_its_total(api: Api) -> None:
     assert reports and {r["processingStatus"] for r in reports} == {"DONE"}
     closed = [s for s in api.sim.settlements if s.report_available(NOW)]
     retained = [s for s in closed if s.report_created >= NOW - timedelta(days=90)]
-    assert sorted(r["reportDocumentId"] and r["dataStartTime"] for r in reports) == sorted(
-        s.start.isoformat() for s in retained
-    )
+    assert all(r["reportDocumentId"] for r in reports)
+    assert sorted(r["dataStartTime"] for r in reports) == sorted(s.start.isoformat() for s in retained)
+    assert api.settlement_reports(processingStatuses="DONE") == reports
+    assert api.settlement_reports(processingStatuses="IN_QUEUE,IN_PROGRESS") == []
     seen_formats = set()
     for rep in reports:
         header, rows = api.document(rep)
@@ -281,7 +282,9 @@ def test_event_groups_closed_and_open(api: Api) -> None:
         assert Decimal(str(g["OriginalTotal"]["CurrencyAmount"])) == s.total(NOW)
         if g["ProcessingStatus"] == "Closed":
             assert g["FinancialEventGroupEnd"] == s.end.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert any(g["OriginalTotal"]["CurrencyAmount"] < 0 for g in groups)
+    negative = [g for g in groups if g["OriginalTotal"]["CurrencyAmount"] < 0]
+    assert negative and all(g["ProcessingStatus"] == "Closed" and g["AccountTail"] == settlements.CARD_TAIL
+                            for g in negative)  # fmt: skip
     assert api.groups(FinancialEventGroupStartedAfter="2026-01-01T00:00:00Z",
                       FinancialEventGroupStartedBefore="2026-10-01T00:00:00Z") == []  # >180 days apart  # fmt: skip
     api.get("/finances/v0/financialEventGroups", "listFinancialEventGroups", 400,
