@@ -450,3 +450,21 @@ def test_eu_files_use_the_local_formats() -> None:
     assert principal[header.index("posted-date")] == "05.10.2026"
     assert principal[header.index("posted-date-time")] == "2026-10-05 09:30:00 UTC"
     assert settlements.format_amount(Decimal("1234"), "JPY", MARKETPLACES["JP"].marketplace_id) == "1234"
+
+
+def test_an_eu_settlement_can_be_listed_once_per_eu_marketplace() -> None:
+    listings = generate_listings(9, 30, ("DE", "FR"), end=NOW - timedelta(days=100))
+    orders = generate_orders(9, 120, listings, NOW - timedelta(days=60), NOW - timedelta(minutes=30))
+    clock = SimulatedClock(NOW)
+    with SpApiSimulator(clock=clock, listings=listings, orders=orders, rate_limits=False) as sim:
+        sim.settlement_listed_per_eu_marketplace = True
+        a = Api(sim, clock)
+        reports = a.settlement_reports(pageSize=100)
+        by_doc: dict[str, list[str]] = defaultdict(list)
+        for r in reports:
+            by_doc[r["reportDocumentId"]] += r["marketplaceIds"]
+        a.http.close()
+    fr = MARKETPLACES["FR"].marketplace_id
+    assert by_doc and all(sorted(mids) == sorted([DE, fr]) for mids in by_doc.values())
+    published = [s for s in sim.settlements if s.report_available(NOW)]
+    assert len(by_doc) == len(published) and len(reports) == 2 * len(published)

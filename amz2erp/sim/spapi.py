@@ -23,7 +23,8 @@ What it serves (paths exactly as in Amazon's models):
 * Settlements (``amz2erp.sim.settlements``): GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2 reports listed by
   getReports once published (createReport refuses the type, as Amazon does), Finances v0
   listFinancialEventGroups and Finances 2024-06-19 listTransactions. Reports of any type older than 90 days
-  are neither listed nor downloadable.
+  are neither listed nor downloadable. ``settlement_listed_per_eu_marketplace = True`` lists an EU settlement
+  once per EU marketplace of the seller (same document), as unified EU accounts see it.
 
 Time ("now", rate-limit buckets, report processing) comes from the ``clock`` (``amz2erp.clock``), so a
 benchmark can run Amazon's real limits on simulated time. Faults (429, 500, HTML 503, timeout, connection
@@ -371,6 +372,8 @@ class SpApiSimulator:
         self._published: dict[str, int] = {}  # settlement-id -> how many reports were published for it
         self._plain_documents: set[str] = set()
         self.transactions_page_size = 500
+        #: list each EU settlement report again under the seller's other EU marketplaces (issues #1557, #969)
+        self.settlement_listed_per_eu_marketplace = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1792,6 +1795,15 @@ class SpApiSimulator:
             rid, sim_settlements.REPORT_TYPE, [s.marketplace_id], s.start, s.end, created, "DONE", doc_id
         )
         self._published[s.settlement_id] = self._published.get(s.settlement_id, 0) + 1
+        if self.settlement_listed_per_eu_marketplace and marketplace(s.marketplace_id).region == "eu":
+            # a unified EU account sees the same settlement once per marketplace, same document
+            for mp in self._participations():
+                mid = mp["marketplace"]["id"]
+                if mid != s.marketplace_id and marketplace(mid).region == "eu":
+                    self._report_seq += 1
+                    extra = str(self._report_seq)
+                    self._reports[extra] = _Report(extra, sim_settlements.REPORT_TYPE, [mid], s.start, s.end,
+                                                   created, "DONE", doc_id)  # fmt: skip
 
     def _publish_settlements(self, *, generate: bool = True) -> None:
         if self._settlements is None and not generate:
