@@ -20,6 +20,8 @@ REPORT_WINDOW = timedelta(days=30)
 ORDERS_HORIZON = timedelta(days=730)
 #: searchCatalogItems takes at most 20 identifiers per call (and pages of at most 20)
 CATALOG_BATCH = 20
+#: "Reports are retained for a maximum of 90 days": settlement reports older than that are no longer listed
+REPORT_RETENTION = timedelta(days=90)
 
 
 def orders_horizon(now: datetime, marketplaces: Iterable[Marketplace]) -> datetime | None:

@@ -20,6 +20,11 @@ What it serves (paths exactly as in Amazon's models):
   GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL);
 * Catalog Items 2022-04-01: searchCatalogItems, getCatalogItem;
 * Sellers v1: getMarketplaceParticipations; Finances v0: listFinancialEventsByOrderId.
+* Settlements (``amz2erp.sim.settlements``): GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2 reports listed by
+  getReports once published (createReport refuses the type, as Amazon does), Finances v0
+  listFinancialEventGroups and Finances 2024-06-19 listTransactions. Reports of any type older than 90 days
+  are neither listed nor downloadable. ``settlement_listed_per_eu_marketplace = True`` lists an EU settlement
+  once per EU marketplace of the seller (same document), as unified EU accounts see it.
 
 Time ("now", rate-limit buckets, report processing) comes from the ``clock`` (``amz2erp.clock``), so a
 benchmark can run Amazon's real limits on simulated time. Faults (429, 500, HTML 503, timeout, connection
@@ -74,6 +79,7 @@ from amz2erp import limits
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
+from amz2erp.sim import settlements as sim_settlements
 from amz2erp.sim.datagen import (
     MARKETPLACES_BY_ID,
     PENDING_STATUSES,
@@ -108,6 +114,8 @@ RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getMarketplaceParticipations": (0.016, 15),
     "getAccount": (0.016, 15),
     "listFinancialEventsByOrderId": (0.5, 30),
+    "listFinancialEventGroups": (0.5, 30),
+    "listTransactions": (0.5, 10),
 }
 
 FAULT_KINDS = ("429", "500", "html503", "timeout", "reset", "truncated")
@@ -315,6 +323,8 @@ class SpApiSimulator:
         port: int = 0,
         seller_id: str = "A2SIMSELLER01X",
         report_tax_columns: bool = True,
+        settlement_list: Iterable[sim_settlements.SimSettlement] | None = None,
+        settlement_seed: int = 1,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
@@ -360,6 +370,15 @@ class SpApiSimulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
+        self.settlement_seed = settlement_seed
+        self._settlements: list[sim_settlements.SimSettlement] | None = (
+            list(settlement_list) if settlement_list is not None else None
+        )
+        self._published: dict[str, int] = {}  # settlement-id -> how many reports were published for it
+        self._plain_documents: set[str] = set()
+        self.transactions_page_size = 500
+        #: list each EU settlement report again under the seller's other EU marketplaces (issues #1557, #969)
+        self.settlement_listed_per_eu_marketplace = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -540,6 +559,8 @@ class SpApiSimulator:
             ("GET", "/sellers/v1/account", "getAccount", self._op_account),
             ("GET", "/finances/v0/orders/" + seg.format("orderId") + "/financialEvents", "listFinancialEventsByOrderId",
              self._op_financial_events),
+            ("GET", "/finances/v0/financialEventGroups", "listFinancialEventGroups", self._op_list_event_groups),
+            ("GET", "/finances/2024-06-19/transactions", "listTransactions", self._op_list_transactions),
         ]  # fmt: skip
         return [(m, re.compile("^" + p + "$"), op, fn) for m, p, op, fn in table]
 
@@ -1257,6 +1278,8 @@ class SpApiSimulator:
         mids = body.get("marketplaceIds")
         if not rtype or not isinstance(mids, list) or not mids:
             raise _bad("reportType and marketplaceIds are required.")
+        if rtype == sim_settlements.REPORT_TYPE:  # Amazon publishes settlement reports itself
+            raise _bad("Request for report type 1118 is not allowed at this time")
         if rtype not in REPORT_TYPES:
             raise _bad(f"Report type {rtype} is not supported by the simulator.")
         now = self._now()
@@ -1332,12 +1355,18 @@ class SpApiSimulator:
         return d
 
     def _op_get_report(self, ctx: _Ctx) -> Response:
+        self._publish_settlements(generate=False)
         r = self._reports.get(ctx.params["reportId"])
         if r is None:
             raise ApiError(404, "NotFound", f"Report {ctx.params['reportId']} was not found.")
         return self._json(200, self._report_json(r))
 
     def _op_get_reports(self, ctx: _Ctx) -> Response:
+        wanted = ctx.list("reportTypes")  # only a settlement listing builds the settlements
+        first_page = not ctx.first("nextToken")
+        self._publish_settlements(
+            generate=first_page and (not wanted or sim_settlements.REPORT_TYPE in wanted)
+        )
         token = ctx.first("nextToken")
         if token:
             state = self._page_tokens.get(token)
@@ -1358,6 +1387,7 @@ class SpApiSimulator:
                 until = parse_datetime(ctx.first("createdUntil") or "") if ctx.first("createdUntil") else now
             except ValueError as exc:
                 raise _bad("createdSince/createdUntil must be ISO 8601 date-times.") from exc
+            since = max(since, now - limits.REPORT_RETENTION)
             sel = []
             for r in sorted(
                 self._reports.values(), key=lambda r: (r.created, int(r.report_id)), reverse=True
@@ -1390,14 +1420,19 @@ class SpApiSimulator:
         return Response(200, b"", "application/json")
 
     def _op_get_report_document(self, ctx: _Ctx) -> Response:
+        self._publish_settlements(generate=False)
         doc_id = ctx.params["reportDocumentId"]
+        oldest = self._now() - limits.REPORT_RETENTION
         if doc_id not in self._documents or not any(
-            r.document_id == doc_id and self._report_status(r) in ("DONE", "FATAL")
+            r.document_id == doc_id and self._report_status(r) in ("DONE", "FATAL") and r.created >= oldest
             for r in self._reports.values()
         ):
             raise ApiError(404, "NotFound", f"Report document {doc_id} was not found.")
         url = f"{self.url}/documents/{urllib.parse.quote(doc_id, safe='')}?X-Amz-Expires=300&X-Amz-Signature=sim"
-        return self._json(200, {"reportDocumentId": doc_id, "url": url, "compressionAlgorithm": "GZIP"})
+        body = {"reportDocumentId": doc_id, "url": url}
+        if doc_id not in self._plain_documents:
+            body["compressionAlgorithm"] = "GZIP"
+        return self._json(200, body)
 
     def _op_download(self, ctx: _Ctx) -> Response:
         data = self._documents.get(ctx.params["documentId"])
@@ -1725,6 +1760,176 @@ class SpApiSimulator:
                 "ShipmentItemList": items,
             })  # fmt: skip
         return self._json(200, {"payload": {"FinancialEvents": events}})
+
+    # ------------------------------------------------------------------ settlements (amz2erp.sim.settlements)
+
+    def _settlement_book(self) -> list[sim_settlements.SimSettlement]:
+        if self._settlements is None:  # generated on first use, from the orders as they are then
+            self._settlements = sim_settlements.generate_settlements(
+                self.settlement_seed, self._orders.values(), self._now()
+            )
+        return self._settlements
+
+    @property
+    def settlements(self) -> list[sim_settlements.SimSettlement]:
+        """Every settlement period (past, open and scheduled), oldest first."""
+        with self._lock:
+            return list(self._settlement_book())
+
+    def settlement(self, settlement_id: str) -> sim_settlements.SimSettlement:
+        with self._lock:
+            for s in self._settlement_book():
+                if s.settlement_id == settlement_id:
+                    return s
+        raise KeyError(settlement_id)
+
+    def add_settlement(self, settlement: sim_settlements.SimSettlement) -> None:
+        """Add a settlement; its report is published once the clock passes ``report_created``."""
+        with self._lock:
+            self._settlement_book().append(settlement)
+
+    def reissue_settlement(self, settlement_id: str, **changes: Any) -> sim_settlements.SimSettlement:
+        """Amazon reissues a settlement: same settlement-id, other content (``rows=``, ``stated_total=`` …).
+        A published settlement gets a second report, created now, next to the first one."""
+        with self._lock:
+            book = self._settlement_book()
+            for i, s in enumerate(book):
+                if s.settlement_id == settlement_id:
+                    new = sim_settlements.reissue(s, **changes)
+                    book[i] = new
+                    if self._published.get(settlement_id):
+                        self._publish_report(new, self._now())
+                    return new
+        raise KeyError(settlement_id)
+
+    def regenerate_settlements(self, seed: int | None = None) -> None:
+        """Rebuild the settlement schedule from the current orders (published reports stay)."""
+        with self._lock:
+            self.settlement_seed = self.settlement_seed if seed is None else seed
+            self._settlements = None
+
+    def _publish_report(self, s: sim_settlements.SimSettlement, created: datetime) -> None:
+        self._report_seq += 1
+        self._doc_seq += 1
+        rid = str(self._report_seq)
+        doc_id = f"amzn1.spdoc.1.4.na.sim{self._doc_seq:06d}.{secrets.token_hex(6)}"
+        self._documents[doc_id] = sim_settlements.render_v2(s)
+        self._plain_documents.add(doc_id)
+        # dated back by the processing time: a settlement report is DONE the moment it appears
+        created = created - timedelta(seconds=self.report_processing_seconds)
+        self._reports[rid] = _Report(
+            rid, sim_settlements.REPORT_TYPE, [s.marketplace_id], s.start, s.end, created, "DONE", doc_id
+        )
+        self._published[s.settlement_id] = self._published.get(s.settlement_id, 0) + 1
+        if self.settlement_listed_per_eu_marketplace and marketplace(s.marketplace_id).region == "eu":
+            # a unified EU account sees the same settlement once per marketplace, same document
+            for mp in self._participations():
+                mid = mp["marketplace"]["id"]
+                if mid != s.marketplace_id and marketplace(mid).region == "eu":
+                    self._report_seq += 1
+                    extra = str(self._report_seq)
+                    self._reports[extra] = _Report(extra, sim_settlements.REPORT_TYPE, [mid], s.start, s.end,
+                                                   created, "DONE", doc_id)  # fmt: skip
+
+    def _publish_settlements(self, *, generate: bool = True) -> None:
+        if self._settlements is None and not generate:
+            return
+        now = self._now()
+        for s in self._settlement_book():
+            if s.settlement_id not in self._published and s.report_available(now):
+                self._publish_report(s, s.report_created)
+
+    def _window(self, ctx: _Ctx, after_name: str, before_name: str) -> tuple[datetime | None, datetime]:
+        limit = self._now() - timedelta(minutes=2)
+        try:
+            after = parse_datetime(ctx.first(after_name) or "") if ctx.first(after_name) else None
+            before = parse_datetime(ctx.first(before_name) or "") if ctx.first(before_name) else limit
+        except ValueError as exc:
+            raise _bad(f"{after_name}/{before_name} must be ISO 8601 date-times.") from exc
+        if after is not None and after > limit:
+            raise _bad(f"{after_name} must be no later than two minutes before the time of the request.")
+        if before > limit:
+            raise _bad(f"{before_name} must be no later than two minutes before the time of the request.")
+        if after is not None and before <= after:
+            raise _bad(f"{before_name} must be after {after_name}.")
+        return after, before
+
+    def _paged(self, ctx: _Ctx, op: str, token_name: str) -> dict[str, Any] | None:
+        token = ctx.first(token_name)
+        if not token:
+            return None
+        state = self._page_tokens.get(token)
+        if state is None or state.get("op") != op:
+            raise _bad(f"Invalid {token_name}.")
+        return state
+
+    def _op_list_event_groups(self, ctx: _Ctx) -> Response:
+        now = self._now()
+        state = self._paged(ctx, "listFinancialEventGroups", "NextToken")
+        if state is None:
+            size = self._int_param(ctx, "MaxResultsPerPage", 10, 1, 100)
+            after, before = self._window(
+                ctx, "FinancialEventGroupStartedAfter", "FinancialEventGroupStartedBefore"
+            )
+            ids: list[str] = []
+            if after is None or before - after <= timedelta(days=180):  # wider: Amazon returns nothing
+                ids = [
+                    s.settlement_id
+                    for s in sorted(self._settlement_book(), key=lambda s: (s.start, s.settlement_id))
+                    if s.start <= now and (after is None or s.start >= after) and s.start < before
+                ]
+            state = {"op": "listFinancialEventGroups", "ids": ids, "pos": 0, "size": size}
+        pos, size = state["pos"], state["size"]
+        by_id = {s.settlement_id: s for s in self._settlement_book()}
+        payload: dict[str, Any] = {
+            "FinancialEventGroupList": [
+                sim_settlements.event_group(by_id[i], now)
+                for i in state["ids"][pos : pos + size]
+                if i in by_id
+            ]
+        }
+        if pos + size < len(state["ids"]):
+            payload["NextToken"] = self._new_page_token({**state, "pos": pos + size})
+        return self._json(200, {"payload": payload})
+
+    def _op_list_transactions(self, ctx: _Ctx) -> Response:
+        now = self._now()
+        state = self._paged(ctx, "listTransactions", "nextToken")
+        if state is None:
+            name, value = ctx.first("relatedIdentifierName"), ctx.first("relatedIdentifierValue")
+            if name and name not in ("FINANCIAL_EVENT_GROUP_ID", "ORDER_ID"):
+                raise _bad("relatedIdentifierName must be FINANCIAL_EVENT_GROUP_ID or ORDER_ID.")
+            if bool(name) != bool(value):
+                raise _bad("relatedIdentifierName and relatedIdentifierValue must be given together.")
+            if not name and not ctx.first("postedAfter"):
+                raise _bad("postedAfter is required if you do not specify a related identifier.")
+            after, before = self._window(ctx, "postedAfter", "postedBefore")
+            mid, status = ctx.first("marketplaceId"), ctx.first("transactionStatus")
+            found: list[dict[str, Any]] = []
+            if after is None or before - after <= timedelta(days=180):  # wider: Amazon answers empty
+                for s in self._settlement_book():
+                    if s.start > now or (mid and s.marketplace_id != mid):
+                        continue
+                    if name == "FINANCIAL_EVENT_GROUP_ID" and s.group_id != value:
+                        continue
+                    for tx in sim_settlements.transactions(s, now, self.seller_id):
+                        posted = parse_datetime(tx["postedDate"])
+                        if (after is not None and posted < after) or (not name and posted >= before):
+                            continue
+                        if status and tx["transactionStatus"] != status:
+                            continue
+                        if name == "ORDER_ID" and not any(
+                            r["relatedIdentifierName"] == "ORDER_ID" and r["relatedIdentifierValue"] == value
+                            for r in tx["relatedIdentifiers"]
+                        ):
+                            continue
+                        found.append(tx)
+            state = {"op": "listTransactions", "items": found, "pos": 0, "size": self.transactions_page_size}
+        pos, size = state["pos"], state["size"]
+        payload: dict[str, Any] = {"transactions": state["items"][pos : pos + size]}
+        if pos + size < len(state["items"]):
+            payload["nextToken"] = self._new_page_token({**state, "pos": pos + size})
+        return self._json(200, {"payload": payload})
 
 
 # --------------------------------------------------------------------------- HTTP layer
