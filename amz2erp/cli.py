@@ -321,7 +321,10 @@ def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
     rows = sorted(rt.counts.as_dict().items())
     app.reporter.table(title, ["what", "count"], rows)
-    app.reporter.emit_json({"summary": dict(rows), "exit_code": int(rt.exit_code), **(extra or {})})
+    outcome: dict[str, Any] = {"ok": not failed, "exit_code": int(rt.exit_code)}
+    if failed:
+        outcome["error"] = f"{plural(failed, 'record')} failed (`amz2erp status` lists them)"
+    app.reporter.emit_json({"summary": dict(rows), **outcome, **(extra or {})})
     return rt.exit_code
 
 
@@ -366,7 +369,8 @@ def check(app: App) -> int:
     failed = [r for r in results if not r.ok]
     code = ExitCode.CONFIG if failed else ExitCode.OK
     app.reporter.emit_json({"ok": not failed, "exit_code": int(code), "checks": [
-        {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results]})
+        {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results],
+        **({"error": f"{len(failed)} of {plural(len(results), 'check')} failed"} if failed else {})})
     if failed:
         app.reporter.info(f"{len(failed)} of {plural(len(results), 'check')} failed.")
     else:
@@ -453,7 +457,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
                        {"plans": result.plans if dry_run else None})
         if result.failed:
-            app.reporter.info(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
+            app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
     return code
 

@@ -171,7 +171,7 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
     say = reporter.info
     try:
         say(f"Simulated SP-API at {demo.spapi.url}, ERPNext at {demo.erp.url}; "
-            f"{len(demo.sim_orders)} Amazon orders over the last 30 days in US (USD) and CA (CAD).")
+            f"{plural(len(demo.sim_orders), 'Amazon order')} over the last 30 days in US (USD) and CA (CAD).")
         say("\n$ amz2erp check   (before setup: the custom fields are missing)")
         run_cli([*cfg, "check"])
         steps: list[tuple[str, list[str]]] = [

@@ -41,6 +41,7 @@ from amz2erp.errors import (
     ErpNextError,
     ErpNextUnavailableError,
 )
+from amz2erp.ui import plural
 
 log = logging.getLogger(__name__)
 
@@ -761,7 +762,7 @@ def _amazon_checks(amazon: AmazonParticipations, settings: Settings) -> list[Che
                 "check the network and [amazon] region/endpoint, then retry",
             )
         ]
-    out.append(CheckResult("amazon credentials", True, f"{len(participations)} marketplace participations"))
+    out.append(CheckResult("amazon credentials", True, plural(len(participations), "marketplace participation")))
 
     participating: dict[str, dict[str, Any]] = {}
     for p in participations:

@@ -173,7 +173,12 @@ def test_json_of_a_partly_failed_run_carries_exit_code_1(tmp_path: Path) -> None
         result = env.run("sync-orders", "--json")
         assert result.code == 1, result.err
         data = json.loads(result.out)
-        assert data["exit_code"] == 1 and data["summary"]["orders failed"] > 0
+        assert data["exit_code"] == 1 and data["ok"] is False and data["summary"]["orders failed"] > 0
+        assert data["error"] == f"{plural(data['summary']['orders failed'], 'record')} failed " \
+                                "(`amz2erp status` lists them)"
+        check = env.run("check", "--json")  # no CAD rate: a check fails, exit 2, the error says how many
+        assert check.code == 2
+        assert re.fullmatch(r"1 of \d+ checks failed", json.loads(check.out)["error"])
 
 
 # --- 3. status -------------------------------------------------------------------------------------------
