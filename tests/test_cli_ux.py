@@ -176,6 +176,9 @@ def test_json_of_a_partly_failed_run_carries_exit_code_1(tmp_path: Path) -> None
         assert data["exit_code"] == 1 and data["ok"] is False and data["summary"]["orders failed"] > 0
         assert data["error"] == f"{plural(data['summary']['orders failed'], 'record')} failed " \
                                 "(`amz2erp status` lists them)"
+        quiet = env.run("-q", "sync-orders")  # the failed orders are retried and fail again: -q still says so
+        assert quiet.code == 1 and quiet.out == ""
+        assert re.match(r"\d+ orders? failed; they stay in the ledger", quiet.err)
         check = env.run("check", "--json")  # no CAD rate: a check fails, exit 2, the error says how many
         assert check.code == 2
         assert re.fullmatch(r"1 of \d+ checks failed", json.loads(check.out)["error"])
