@@ -3,15 +3,13 @@ as a table or JSON. One injectable `Reporter` so the sync code never decides how
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import IO, Any, Protocol, cast
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -104,10 +102,8 @@ class Reporter:
         self.json_mode = json_mode
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self.json_emitted = False
-        # Looked up at each use, not bound here: tests and the demo swap sys.stdout/sys.stderr, and a
-        # console bound to a stream that is later closed writes into a closed file at exit.
-        self.out = Console(file=cast(IO[str], _Stream("stdout")), highlight=False, soft_wrap=True)
-        self.err = Console(file=cast(IO[str], _Stream("stderr")), highlight=False, soft_wrap=True)
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[Task]:
@@ -170,41 +166,3 @@ class Reporter:
             self.json_emitted = True
             sys.stdout.write(MASKER.mask(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n")
             sys.stdout.flush()
-
-
-class _Stream(io.TextIOBase):
-    """sys.stdout or sys.stderr as they are now; writes to a closed stream (the reader went away, the
-    interpreter is shutting down) are dropped instead of raising from inside rich or at exit."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self._name = name
-
-    def _target(self) -> Any:
-        return getattr(sys, self._name)
-
-    def write(self, text: str) -> int:
-        target = self._target()
-        if target is None or target.closed:
-            return len(text)
-        try:
-            return int(target.write(text))
-        except ValueError:  # I/O operation on closed file
-            return len(text)
-
-    def flush(self) -> None:
-        target = self._target()
-        if target is not None and not target.closed:
-            with contextlib.suppress(ValueError, OSError):
-                target.flush()
-
-    def isatty(self) -> bool:
-        target = self._target()
-        return bool(target is not None and not target.closed and target.isatty())
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self._target(), "encoding", None) or "utf-8")
-
-    def fileno(self) -> int:
-        return int(self._target().fileno())

@@ -246,17 +246,6 @@ def test_an_interrupted_report_stream_prints_nothing_at_exit(tmp_path: Path) -> 
     assert "Exception ignored" not in result.stderr and "closed file" not in result.stderr
 
 
-def test_reporter_survives_a_closed_stdout() -> None:
-    closed = io.StringIO()
-    closed.close()
-    reporter = Reporter(interactive=False)
-    err = io.StringIO()
-    with contextlib.redirect_stdout(closed), contextlib.redirect_stderr(err):
-        reporter.line("gone")
-        reporter.table("t", ["a"], [("b",)])
-    assert err.getvalue() == ""
-
-
 # --- 5. init ---------------------------------------------------------------------------------------------
 
 
