@@ -210,7 +210,8 @@ def status(app: App, limit: int) -> int:
         state_path = default_state_path()
     if not state_path.exists():
         app.reporter.line(f"No state yet at {state_path}: nothing has been synced.")
-        app.reporter.emit_json({"state": str(state_path), "cursors": [], "runs": [], "failed": []})
+        app.reporter.emit_json({"state": str(state_path), "cursors": [], "runs": [], "failed": [],
+                                "failed_total": 0, "drift": [], "drift_total": 0})
         return ExitCode.OK
     with StateStore(state_path) as state:
         cursors = state.cursors()
@@ -514,7 +515,7 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, 
         if dry_run:
             _print_plans(app, result.plans)
         if result.chunks_done_before:
-            app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} already done "
+            app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} were already done "
                               "(resumed from the checkpoints).")
         code = _finish(app, rt, "backfill" + (" (dry run)" if dry_run else ""), failed,
                        {"unreachable": result.unreachable, "chunks": result.chunks})
