@@ -57,6 +57,7 @@ import random
 import re
 import tempfile
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -534,9 +535,13 @@ class AmazonClient:
             self._count(operation)
             kind: str
             detail: str
+            started = time.perf_counter()
             try:
                 result = fn()
+                log.debug("SP-API %s → ok (%.0f ms)", operation, (time.perf_counter() - started) * 1000)
             except _HttpStatusError as exc:
+                log.debug("SP-API %s → HTTP %d (%.0f ms)", operation, exc.status,
+                          (time.perf_counter() - started) * 1000)
                 detail = f"HTTP {exc.status}: {exc.message}"
                 if exc.status == 429:
                     self._count(operation, self.throttles)

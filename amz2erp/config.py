@@ -283,8 +283,14 @@ def _apply_env(data: dict[str, Any]) -> None:
             data[section][key] = value
 
 
+# The keys whose values are secrets (the app id is not: it identifies the app and is not a credential alone).
+# ERPNext's api_key counts: together with the secret it is the login, and it is masked in output like one.
+SECRET_KEYS = (("amazon", "refresh_token"), ("amazon", "lwa_client_secret"), ("erpnext", "api_key"),
+               ("erpnext", "api_secret"))
+
+
 def _warn_if_exposed(path: Path, data: dict[str, Any]) -> None:
-    holds_secret = any(isinstance(data.get(s), dict) and k in data[s] for s, k in SECRET_ENV)
+    holds_secret = any(isinstance(data.get(s), dict) and data[s].get(k) for s, k in SECRET_KEYS)
     if not holds_secret or os.name != "posix":
         return
     mode = path.stat().st_mode

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from amz2erp.clock import SimulatedClock, SystemClock, set_default_clock
-from amz2erp.ui import Reporter
+from amz2erp.ui import Reporter, plural
 
 DEMO_CONFIG = """\
 # Written by `amz2erp demo`: points amz2erp at the local simulators.
@@ -200,7 +200,7 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
     say = reporter.info
     try:
         say(f"Simulated SP-API at {demo.spapi.url}, ERPNext at {demo.erp.url}; "
-            f"{len(demo.sim_orders)} Amazon orders over the last 30 days in US (USD) and CA (CAD).")
+            f"{plural(len(demo.sim_orders), 'Amazon order')} over the last 30 days in US (USD) and CA (CAD).")
         say("\n$ amz2erp check   (before setup: the custom fields are missing)")
         run_cli([*cfg, "check"])
         steps: list[tuple[str, list[str]]] = [
@@ -216,7 +216,7 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
                 say(f"demo stopped: `amz2erp {label}` exited {code}")
                 return code
         changes = demo.amazon_changes()
-        say("\nTen minutes later on Amazon: " + "; ".join(f"{len(v)} {k}" for k, v in changes.items()))
+        say("\nTen minutes later on Amazon: " + "; ".join(f"{plural(len(v), 'order')} {k}" for k, v in changes.items()))
         say("\n$ amz2erp sync-orders")
         code = run_cli([*cfg, "sync-orders"])
         if code not in (0, 1):
@@ -262,9 +262,10 @@ def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
         rows.append((s["name"], s["amazon_order_id"], f"{s['grand_total']} {s['currency']}",
                      s["amazon_order_total"] or "-", s["marketplace_facilitator_tax"], "✓" if ok else "✗"))
     reporter.table("Sales Orders next to Amazon (marketplace-facilitator tax is Amazon's to remit: left out)",
-                   ["Sales Order", "Amazon order", "grand total", "OrderTotal", "MF tax", "match"], rows)
+                   ["Sales Order", "Amazon order", "grand total", "OrderTotal", "MF tax", "match"], rows,
+                   ids=("Sales Order", "Amazon order"))
     if landed["cancelled"]:
         reporter.table("Cancelled on Amazon → cancelled in ERPNext", ["Sales Order", "Amazon order"],
-                       [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]])
-    reporter.line(f"Second run with no Amazon changes: {writes} ERPNext writes.")
+                       [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]], ids=("Sales Order", "Amazon order"))
+    reporter.line(f"Second run with no Amazon changes: {plural(writes, 'ERPNext write')}.")
     reporter.line("Amazon calls: " + ", ".join(f"{k} {v}" for k, v in sorted(landed["amazon_calls"].items())))

@@ -453,7 +453,9 @@ class ErpNextClient:
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
             raise _Transport(exc, sent=True) from None
-        self.stats.record(stat, time.perf_counter() - started, failed=resp.status_code >= 400)
+        elapsed = time.perf_counter() - started
+        self.stats.record(stat, elapsed, failed=resp.status_code >= 400)
+        log.debug("ERPNext %s %s → %d (%.0f ms)", method, path, resp.status_code, elapsed * 1000)
         diagnosis = None
         if "json" not in resp.headers.get("content-type", "").lower() or 300 <= resp.status_code < 400:
             diagnosis = describe_non_api_answer(self.url, resp.status_code, resp.headers, resp.text)

@@ -49,6 +49,7 @@ from amz2erp.errors import (
     ErpNextUnavailableError,
     ExitCode,
 )
+from amz2erp.ui import plural
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -881,7 +882,7 @@ def _amazon_checks(amazon: AmazonParticipations, settings: Settings) -> list[Che
                 exc.exit_code,
             )
         ]
-    out.append(CheckResult("amazon credentials", True, f"{len(participations)} marketplace participations"))
+    out.append(CheckResult("amazon credentials", True, plural(len(participations), "marketplace participation")))
 
     participating: dict[str, dict[str, Any]] = {}
     for p in participations:

@@ -112,7 +112,10 @@ def text_lines(binary: IO[bytes], charset: str = DEFAULT_CHARSET) -> Iterator[st
     try:
         yield from wrapper
     finally:
-        wrapper.detach()
+        # An interrupted run closes the file before this generator is collected: detaching would then flush
+        # into the closed file and print "Exception ignored … I/O operation on closed file" at exit.
+        if not binary.closed:
+            wrapper.detach()
 
 
 # --- TSV -----------------------------------------------------------------------------------------------
