@@ -104,7 +104,7 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
         if use_report and todo:
             # tell the access layer the whole walk up front: it asks for every window's report within the
             # createReport burst instead of one at a time (two years: ~14 instead of ~17 Amazon minutes)
-            rt.amazon.plan_orders_reports([marketplace.marketplace_id], todo[-1].start, todo[0].end)
+            rt.amazon.plan_orders_reports([marketplace.marketplace_id], max(start, todo[-1].start), todo[0].end)
         began = time.monotonic()
         finished_now = 0
         for i, ch in enumerate(chunks, 1):
@@ -116,7 +116,7 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
                 per_chunk = (time.monotonic() - began) / finished_now
                 remaining = sum(1 for c in chunks[i - 1:] if c.start.isoformat() not in done)
                 eta = f", ETA {timedelta(seconds=int(per_chunk * remaining))}"
-            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {ch.start:%Y-%m-%d} → {ch.end:%Y-%m-%d}"
+            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {max(start, ch.start):%Y-%m-%d} → {ch.end:%Y-%m-%d}"
                      f" ({'report' if use_report else 'api'}{eta})")
             read_from = max(start, _covered_until(checkpoints, ch))
             with rt.reporter.progress(label) as task:

@@ -180,6 +180,7 @@ def test_retry_refuses_unknown_ids_writes_nothing_and_forget_removes_a_record(tm
 
         with StateStore(env.state_path) as state:
             state.mark_failed("order", "111-7654321-7654321", "Amazon no longer returns this order")
+        assert env.run("retry", "--forget").code == 2  # names required: never "forget everything"
         not_failed = env.run("retry", "--forget", "111-0000000-0000000")
         assert not_failed.code == 2 and "not a failed order in the ledger: 111-0000000-0000000" in not_failed.err
         forgot = env.run("retry", "--forget", "111-7654321-7654321")
