@@ -670,6 +670,7 @@ class RefetchRange:
     start: datetime
     end: datetime
     ids: frozenset[str]
+    by_ids: bool = False  # Orders v0: getOrders filtered on these ids, updated since ``start`` (``end`` unused)
 
 
 @dataclass
@@ -693,21 +694,32 @@ def failed_orders(rt: Runtime) -> list[FailedOrder]:
 
 
 def plan_refetch(failed: Iterable[FailedOrder], windows: dict[str, tuple[datetime, datetime]], *,
-                 by_range: bool = True, gap: timedelta = REFETCH_GAP) -> RefetchPlan:
+                 by_ids: bool = False, gap: timedelta = REFETCH_GAP) -> RefetchPlan:
     """Which failed orders come back with the windows this run reads anyway (the cursor sits at the earliest
-    failure, so normally all of them), which are read back by time range, and which one by one."""
+    failure, so normally all of them), which are read back in bulk, and which one by one.
+
+    In bulk: Orders 2026-01-01 by time range (items come with the search); Orders v0 by ids, 50 a call
+    (a v0 range would cost one getOrderItems for every order in it, failed or not)."""
     plan = RefetchPlan()
     dated: dict[str, list[FailedOrder]] = {}
     for f in failed:
         window = windows.get(f.marketplace or "")
         if f.last_update is not None and window is not None and window[0] <= f.last_update <= window[1]:
             plan.covered.add(f.order_id)
-        elif f.last_update is None or f.marketplace is None or not by_range:
+        elif f.last_update is None or f.marketplace is None:
             plan.singles.append(f.order_id)
         else:
             dated.setdefault(f.marketplace, []).append(f)
     for marketplace, group in sorted(dated.items()):
         group.sort(key=lambda f: f.last_update or datetime.min)
+        if by_ids:
+            for i in range(0, len(group), 50):
+                batch = group[i : i + 50]
+                first = batch[0].last_update
+                assert first is not None
+                plan.ranges.append(RefetchRange(marketplace, first, first, frozenset(f.order_id for f in batch),
+                                                by_ids=True))
+            continue
         clusters: list[list[FailedOrder]] = []
         for f in group:
             assert f.last_update is not None
@@ -738,7 +750,9 @@ def refetch(rt: Runtime, plan: RefetchPlan, *, record_missing: bool = True) -> I
     for r in plan.ranges:
         use_report = mode != "api" and (r.end - r.start) > timedelta(days=rt.settings.sync.auto_report_days)
         found: set[str] = set()
-        for record in fetch_window(rt, mp.resolve(r.marketplace), r.start, r.end, use_report):
+        records = (rt.amazon.fetch_orders_by_ids(r.marketplace, sorted(r.ids), r.start) if r.by_ids
+                   else fetch_window(rt, mp.resolve(r.marketplace), r.start, r.end, use_report))
+        for record in records:
             if record.amazon_order_id in r.ids and record.amazon_order_id not in found:
                 found.add(record.amazon_order_id)
                 yield record
@@ -800,7 +814,7 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
     plan = RefetchPlan()
     if not dry_run:
         plan = plan_refetch(failed_orders(rt), {m.marketplace_id: (s, e) for m, _, s, e in windows},
-                            by_range=rt.settings.amazon.orders_api != "v0")
+                            by_ids=rt.settings.amazon.orders_api == "v0")
         if plan.outside:
             total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))
     for marketplace, cursor, start, end in windows:
@@ -857,6 +871,6 @@ def retry_failed(rt: Runtime, writer: OrderWriter, total: WindowResult, *, ids: 
             fetched.append(order)
         total.add(_retry(rt, writer, fetched, len(fetched)))
         return
-    plan = plan_refetch(failed_orders(rt), {}, by_range=rt.settings.amazon.orders_api != "v0")
+    plan = plan_refetch(failed_orders(rt), {}, by_ids=rt.settings.amazon.orders_api == "v0")
     if plan.outside:
         total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))

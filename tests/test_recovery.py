@@ -66,9 +66,16 @@ def test_plan_refetch_window_ranges_and_singles() -> None:
     ]
     assert sorted(plan.singles) == ["ca-lonely", "no-marketplace", "undated"]
     assert plan.outside == 8
-    # Orders v0 has no time-range read that brings items along: one by one, but the window still covers
-    v0 = plan_refetch(failed, {US: (T0, T0 + timedelta(days=1))}, by_range=False)
-    assert v0.covered == {"in-window"} and not v0.ranges and len(v0.singles) == 8
+    # Orders v0: by ids, 50 a call, each batch from its earliest last update on (the window still covers)
+    many = [f(f"us-{i:03d}", US, -10 * i) for i in range(1, 61)]
+    v0 = plan_refetch(failed + many, {US: (T0, T0 + timedelta(days=1))}, by_ids=True)
+    assert v0.covered == {"in-window"}
+    assert sorted(v0.singles) == ["no-marketplace", "undated"]
+    assert [(r.marketplace, r.start, len(r.ids), r.by_ids) for r in v0.ranges] == [
+        (CA, T0, 4, True),
+        (US, T0 - timedelta(minutes=3000), 50, True),
+        (US, T0 - timedelta(minutes=120), 12, True),  # us-012 … us-001
+    ]
 
 
 def test_failed_record_keeps_its_amazon_date_and_forget_removes_only_failed(tmp_path: Path) -> None:
@@ -139,8 +146,9 @@ def test_mass_failure_writes_no_masters_is_told_once_and_comes_back_with_the_win
         assert failed_ids <= landed
 
 
-def test_retry_brings_failures_outside_the_window_back_by_range_with_progress(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=240, seed=42, days=20) as env:
+@pytest.mark.parametrize("orders_api", ["2026-01-01", "v0"])
+def test_retry_brings_failures_outside_the_window_back_in_bulk_with_progress(tmp_path: Path, orders_api: str) -> None:
+    with SimEnv(tmp_path, listings=30, orders=240, seed=42, days=20, orders_api=orders_api) as env:
         env.setup_erp()
         assert env.run("sync-products").code == 0
         _without_cad_rate(env)
@@ -153,8 +161,12 @@ def test_retry_brings_failures_outside_the_window_back_by_range_with_progress(tm
         retried = env.run("-v", "retry")
         assert retried.code == 0, retried.err
         reads = _reads(env, before)
-        # a few time-range searches (and getOrder only for an order alone in its range), not one per order
-        assert reads.get("getOrder2026", 0) + reads["searchOrders"] < len(failed_ids) // 3, reads
+        # a few searches by time range (2026-01-01) or by ids (v0), and getOrder only for an order alone in its
+        # range: not one call per order (v0 still needs getOrderItems per order, as every v0 read does)
+        headers = sum(n for op, n in reads.items() if op != "getOrderItems")
+        assert 0 < headers < len(failed_ids) // 3, reads
+        if orders_api == "v0":
+            assert "getOrder" not in reads, reads  # getOrders by ids (2 here: one per marketplace)
         # the progress of the same Reporter as sync-orders (a plain log line without a terminal)
         assert f"retrying {len(failed_ids)} failed orders" in retried.err
         assert json.loads(env.run("--json", "status").out)["failed"] == []
