@@ -214,6 +214,7 @@ def test_retry_command_retries_failed_orders_now(tmp_path: Path) -> None:
         env.setup_erp()
         result = env.run("sync-orders")  # no sync-products: every order fails on its unknown SKUs
         assert result.code == 1
+        assert env.erp.docs("Customer") == [] and env.erp.docs("Address") == []  # checked before any write
         failed = json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]
         assert len(failed) == sum(1 for o in env.spapi.orders if importable(o))
         assert env.run("retry").code == 1  # still failing: nothing changed
