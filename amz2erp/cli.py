@@ -416,7 +416,8 @@ def _forget_failed(app: App, order_ids: list[str]) -> int:
             raise UsageError(f"not a failed order in the ledger: {', '.join(unknown)} (nothing was removed)")
         removed = state.forget_failed("order", order_ids)
     for e in removed:
-        app.reporter.line(f"forgot failed order {e.key} ({e.attempts} attempts): {e.last_error or ''}".rstrip())
+        tries = f"{e.attempts} {'attempt' if e.attempts == 1 else 'attempts'}"
+        app.reporter.line(f"forgot failed order {e.key} ({tries}): {e.last_error or ''}".rstrip())
     app.reporter.emit_json({"forgotten": [{"key": e.key, "attempts": e.attempts, "error": e.last_error}
                                           for e in removed]})
     return ExitCode.OK

@@ -197,7 +197,7 @@ def test_retry_refuses_unknown_ids_writes_nothing_and_forget_removes_a_record(tm
         assert not_failed.code == 2 and "not a failed order in the ledger: 111-0000000-0000000" in not_failed.err
         forgot = env.run("retry", "--forget", "111-7654321-7654321")
         assert forgot.code == 0, forgot.err
-        assert "forgot failed order 111-7654321-7654321 (1 attempts): Amazon no longer returns this order" in forgot.out
+        assert "forgot failed order 111-7654321-7654321 (1 attempt): Amazon no longer returns this order" in forgot.out
         with StateStore(env.state_path) as state:
             assert state.entries("order", FAILED) == []
 
