@@ -147,6 +147,7 @@ REPORT_WAIT_SLICE = 15.0  # seconds: prefetching looks for a createReport token 
 _GRID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # planned report windows are cut on a 30-day grid
 _MIN_DATE = datetime.min.replace(tzinfo=timezone.utc)
 MAX_MARKETPLACES_PER_CALL = 50
+MAX_ORDER_IDS_PER_CALL = 50  # Orders v0 getOrders AmazonOrderIds
 MAX_PAGES = 100_000
 
 INCLUDED_2026 = ("PROCEEDS", "FULFILLMENT", "PROMOTION", "TAX")
@@ -869,6 +870,33 @@ class AmazonClient:
                                 lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
             for raw in page.payload["Orders"]:
                 yield self._with_items_v0(raw)
+
+    def fetch_orders_by_ids(self, marketplace_id: str, order_ids: list[str],
+                            updated_after: datetime) -> Iterator[Order | UnparsableOrder]:
+        """Orders v0 only: these orders (last updated at or after ``updated_after``), with their items, by
+        getOrders filtered on AmazonOrderIds, 50 a call (Orders 2026-01-01 searchOrders has no such filter)."""
+        if self.settings.orders_api != "v0":
+            raise ValueError("fetch_orders_by_ids needs orders_api = \"v0\"")
+        window = self._window(updated_after, self.clock.now())
+        if window is None:
+            return
+        for i in range(0, len(order_ids), MAX_ORDER_IDS_PER_CALL):
+            params: dict[str, Any] = {
+                "LastUpdatedAfter": _iso(window[0]),
+                "LastUpdatedBefore": _iso(window[1]),
+                "MarketplaceIds": marketplace_id,
+                "AmazonOrderIds": ",".join(order_ids[i : i + MAX_ORDER_IDS_PER_CALL]),
+                "MaxResultsPerPage": 100,
+            }
+
+            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
+                extra = {"NextToken": token} if token else {}
+                return cast(ApiResponse, self._v0_current.get_orders(**params, **extra))
+
+            for page in self._pages("getOrders", fetch, lambda r: r.payload.get("NextToken"),
+                                    lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
+                for raw in page.payload["Orders"]:
+                    yield self._with_items_v0(raw)
 
     def _items_v0(self, order_id: str) -> list[dict[str, Any]]:
         def fetch(token: str | None) -> ApiResponse:

@@ -42,6 +42,7 @@ class BackfillResult:
     failed: int = 0
     unreachable: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error)
 
 
 def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]:
@@ -89,9 +90,12 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
              marketplaces: Iterable[str] = (), dry_run: bool = False, mode: str | None = None) -> BackfillResult:
     size = chunk_size(rt.settings.sync, chunk, mode)
     now = rt.clock.now()
-    requested_start = to_utc_start(date_from)
+    requested_start = to_utc_start(date_from)  # the checkpoints' key: fixed, unlike the horizon and "now"
     ceiling = newest_readable(now)
-    end = min(to_utc_start(date_to) + timedelta(days=1), ceiling) if date_to else ceiling
+    # --to ending today (or later) reaches past "now": the chunks are laid out on the requested, fixed end
+    # and only their reading is cut at the ceiling, so an interrupted run resumes the same chunks.
+    nominal_end = to_utc_start(date_to) + timedelta(days=1) if date_to else None
+    end = min(nominal_end, ceiling) if nominal_end else ceiling
     if requested_start >= end:
         raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
     result = BackfillResult()
@@ -108,16 +112,22 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
             if start >= end:
                 continue
         use_report = choose_report_mode(rt, mode, end - size, end)
-        mp_end = end if date_to else _anchored_end(rt, marketplace.marketplace_id, start, size, end, dry_run)
-        chunks = plan_chunks(start, mp_end, size)
-        key = job_key(marketplace.marketplace_id, start, mp_end, size)
-        done = rt.state.checkpoints(key)
+        mp_end = nominal_end or _anchored_end(rt, marketplace.marketplace_id, requested_start, size, end, dry_run)
+        # Chunks keep the bounds the requested range gives them (their checkpoints' keys); only reading is
+        # cut: at the horizon (which moves) and at the ceiling ("now"). Chunks wholly outside are dropped.
+        chunks = [Chunk(c.start, min(c.end, ceiling)) for c in plan_chunks(requested_start, mp_end, size)
+                  if c.start < ceiling and c.end > start]
+        key = job_key(marketplace.marketplace_id, requested_start, mp_end, size)
+        checkpoints = rt.state.checkpoints(key)
+        # a chunk is done when a checkpoint covers it up to its (possibly cut) end; one cut earlier by an
+        # earlier "now" is read on from where that run stopped
+        done = {c.start.isoformat() for c in chunks if _covered_until(checkpoints, c) >= c.end}
         result.chunks += len(chunks)
         todo = [c for c in chunks if c.start.isoformat() not in done]
         if use_report and todo:
             # tell the access layer the whole walk up front: it asks for every window's report within the
             # createReport burst instead of one at a time (two years: ~14 instead of ~17 Amazon minutes)
-            rt.amazon.plan_orders_reports([marketplace.marketplace_id], todo[-1].start, todo[0].end)
+            rt.amazon.plan_orders_reports([marketplace.marketplace_id], max(start, todo[-1].start), todo[0].end)
         began = time.monotonic()
         finished_now = 0
         for i, ch in enumerate(chunks, 1):
@@ -129,18 +139,26 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
                 per_chunk = (time.monotonic() - began) / finished_now
                 remaining = sum(1 for c in chunks[i - 1:] if c.start.isoformat() not in done)
                 eta = f", ETA {timedelta(seconds=int(per_chunk * remaining))}"
-            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {ch.start:%Y-%m-%d} → {ch.end:%Y-%m-%d}"
+            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {max(start, ch.start):%Y-%m-%d} → {ch.end:%Y-%m-%d}"
                      f" ({'report' if use_report else 'api'}{eta})")
+            read_from = max(start, _covered_until(checkpoints, ch))
             with rt.reporter.progress(label) as task:
-                res = process_orders(rt, writer, fetch_window(rt, marketplace, ch.start, ch.end, use_report), task)
+                res = process_orders(rt, writer, fetch_window(rt, marketplace, read_from, ch.end, use_report), task)
             rt.reporter.info(f"{label}: {res.processed} orders, {res.failed} failed")
             result.failed += res.failed
             result.plans.extend(res.plans)
+            result.failures.extend(res.failures)
             rt.counts.add("chunks")
             finished_now += 1
             if not dry_run and res.failed == 0:
                 rt.state.checkpoint_done(key, ch.start, ch.end, res.processed)
     return result
+
+
+def _covered_until(checkpoints: dict[str, dict[str, Any]], ch: Chunk) -> datetime:
+    """How far an earlier run finished this chunk (its start when it did not)."""
+    done = checkpoints.get(ch.start.isoformat())
+    return datetime.fromisoformat(done["chunk_end"]) if done else ch.start
 
 
 def _anchored_end(rt: Runtime, marketplace_id: str, start: datetime, size: timedelta, end: datetime,

@@ -210,6 +210,12 @@ def status(app: App, limit: int) -> int:
             [(x["id"], x["command"], x["started_at"], _took(x["started_at"], x["ended_at"]),
               "" if x["exit_code"] is None else x["exit_code"]) for x in runs], ids=("command", "started"))
     r.table("Ledger", ["kind", "done", "failed"], [(k, v["done"], v["failed"]) for k, v in counts.items()])
+    from amz2erp.orders import group_failures
+
+    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind == "order")
+    if causes:
+        r.table("Why orders failed", ["orders", "cause", "e.g."], [(c.count, c.cause, c.example) for c in causes],
+                ids=("e.g.",))
     if failed:
         r.table("Failed records (retried on the next run, or now with `amz2erp retry`)",
                 ["kind", "key", "marketplace", "attempts", "error"],
@@ -239,6 +245,7 @@ def status(app: App, limit: int) -> int:
         "drift": [{"key": e.key, "erp_name": e.erp_name, "marketplace": marketplace_code(e.marketplace),
                    "updated_at": e.updated_at, "differences": e.info["drift"]} for e in drifted],
         "drift_total": len(drifted),
+        "failure_causes": [{"orders": c.count, "cause": c.cause, "example": c.example} for c in causes],
     })
     return ExitCode.OK
 
@@ -446,32 +453,73 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
         if dry_run:
             _print_plans(app, result.plans)
+        causes = _report_failures(app, result.failures)
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None})
+                       {"plans": result.plans if dry_run else None, "failure_causes": causes})
         if result.failed:
             app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
     return code
 
 
+def _report_failures(app: App, failures: list[tuple[str, str]]) -> list[str]:
+    """One line per cause of failure with its count, not one per order (also returned for --json)."""
+    from amz2erp.orders import group_failures
+
+    lines = [cause.line() for cause in group_failures(failures)]
+    for line in lines:
+        app.reporter.info(line)
+    return lines
+
+
 @cli.command()
 @click.argument("order_ids", nargs=-1)
+@click.option("--forget", is_flag=True, help="Remove these failed orders from the ledger instead (they are "
+                                             "never retried again unless Amazon updates them).")
 @pass_app
-def retry(app: App, order_ids: tuple[str, ...]) -> int:
+def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
     """Retry the orders that failed (or the given Amazon order ids) now.
 
+    \b
     Example: amz2erp retry 111-1234567-1234567
+             amz2erp retry --forget 111-1234567-1234567
     """
-    from amz2erp.orders import OrderWriter, WindowResult, retry_failed
+    from amz2erp.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
     from amz2erp.runtime import open_runtime
 
+    if forget:
+        return _forget_failed(app, check_order_ids(order_ids))
     with open_runtime(app.settings, app.reporter, "retry") as rt:
         total = WindowResult()
         retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
-        code = _finish(app, rt, "retry", total.failed)
+        causes = _report_failures(app, total.failures)
+        code = _finish(app, rt, "retry", total.failed, {"failure_causes": causes})
     return code
+
+
+def _forget_failed(app: App, order_ids: list[str]) -> int:
+    from amz2erp.errors import UsageError
+    from amz2erp.state import FAILED, RunLock, StateStore
+
+    if not order_ids:
+        raise UsageError("retry --forget: name the failed order ids to remove (`amz2erp status` lists them)")
+    state_path = app.settings.state.path
+    if not state_path.exists():
+        raise UsageError(f"no state yet at {state_path}: there are no failed orders to forget")
+    with RunLock(state_path), StateStore(state_path) as state:
+        failed = {e.key for e in state.entries("order", FAILED)}
+        unknown = [i for i in order_ids if i not in failed]
+        if unknown:
+            raise UsageError(f"not a failed order in the ledger: {', '.join(unknown)} (nothing was removed)")
+        removed = state.forget_failed("order", order_ids)
+    for e in removed:
+        tries = f"{e.attempts} {'attempt' if e.attempts == 1 else 'attempts'}"
+        app.reporter.line(f"forgot failed order {e.key} ({tries}): {e.last_error or ''}".rstrip())
+    app.reporter.emit_json({"forgotten": [{"key": e.key, "attempts": e.attempts, "error": e.last_error}
+                                          for e in removed]})
+    return ExitCode.OK
 
 
 @cli.command()
@@ -507,6 +555,7 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
         failed += result.failed
         if dry_run:
             _print_plans(app, result.plans)
+        _report_failures(app, result.failures)
         if result.chunks_done_before:
             app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} were already done "
                               "(resumed from the checkpoints).")
