@@ -33,8 +33,8 @@ What this layer guarantees (see shared/research/sp-api-technical.md for why each
 Public API (the sync engine's contract)::
 
     AmazonClient(settings: AmazonSettings, clock: Clock | None = None, *, report_fatal_cooldown=1800.0,
-                 report_fatal_retries=1, report_poll_initial=5.0, report_poll_max=60.0, report_prefetch=8,
-                 report_plan_windows=25, report_cache_ttl=86400.0, ...)
+                 report_fatal_retries=1, report_poll_initial=None (settings.report_poll_initial),
+                 report_poll_max=60.0, report_prefetch=8, report_plan_windows=25, report_cache_ttl=86400.0, ...)
     .fetch_orders(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
     .fetch_order(amazon_order_id) -> Order | None
     .fetch_orders_report(marketplace_ids, updated_after, updated_before) -> Iterator[Order | UnparsableOrder]
@@ -57,6 +57,7 @@ import random
 import re
 import tempfile
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -69,10 +70,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
+from amz2erp import limits
 from amz2erp import marketplaces as mp
 from amz2erp import reports as rp
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
+from amz2erp.erpnext_setup import section_placeholders
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
@@ -80,6 +83,7 @@ from amz2erp.errors import (
     AmazonReportError,
     AmazonThrottledError,
     AmazonUnavailableError,
+    ConfigError,
 )
 from amz2erp.models import (
     Address,
@@ -139,15 +143,11 @@ def _quiet_sp_api_loggers() -> None:
 
 # --- constants -----------------------------------------------------------------------------------------
 
-ORDERS_CLAMP = timedelta(minutes=2)  # Amazon rejects LastUpdatedBefore later than now - 2 minutes
-REPORT_WINDOW = timedelta(days=30)  # flat-file order reports cover at most ~30 days
 REPORT_WAIT_SLICE = 15.0  # seconds: prefetching looks for a createReport token this often while waiting
-ORDERS_HORIZON = timedelta(days=730)  # orders older than two years are not returned…
-_NO_HORIZON = frozenset({"A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"})  # …except in JP, AU, SG
 _GRID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # planned report windows are cut on a 30-day grid
 _MIN_DATE = datetime.min.replace(tzinfo=timezone.utc)
-CATALOG_BATCH = 20
 MAX_MARKETPLACES_PER_CALL = 50
+MAX_ORDER_IDS_PER_CALL = 50  # Orders v0 getOrders AmazonOrderIds
 MAX_PAGES = 100_000
 
 INCLUDED_2026 = ("PROCEEDS", "FULFILLMENT", "PROMOTION", "TAX")
@@ -364,7 +364,7 @@ class AmazonClient:
         *,
         report_fatal_cooldown: float = 1800.0,
         report_fatal_retries: int = 1,
-        report_poll_initial: float = 5.0,
+        report_poll_initial: float | None = None,
         report_poll_max: float = 60.0,
         report_prefetch: int = 8,
         report_plan_windows: int = 25,
@@ -377,7 +377,8 @@ class AmazonClient:
         self.clock: Clock = clock or SystemClock()
         self.report_fatal_cooldown = report_fatal_cooldown
         self.report_fatal_retries = report_fatal_retries
-        self.report_poll_initial = report_poll_initial
+        self.report_poll_initial = (settings.report_poll_initial if report_poll_initial is None
+                                    else report_poll_initial)
         self.report_poll_max = report_poll_max
         self.report_prefetch = max(1, report_prefetch)
         self.report_plan_windows = max(1, report_plan_windows)
@@ -409,7 +410,9 @@ class AmazonClient:
             follow_redirects=False,
             event_hooks={"response": [self._check_response]},
         )
-        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False)
+        # LWA is every run's first request: a short connect timeout makes a wrong or unreachable host fail fast.
+        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout, connect=min(5.0, settings.timeout)),
+                                      follow_redirects=False)
         self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
         self._transport = HttpxTransport(client=self._http)
         self._tokens = _TokenStore(self.clock, lambda: self._count("lwaToken"))
@@ -479,6 +482,12 @@ class AmazonClient:
             if client is not None:
                 return client
             cls, kwargs = _API_CLASSES[name]
+            examples = section_placeholders("amazon", self.settings)
+            if examples:
+                # Login with Amazon would only answer invalid_grant after the network round trip: say why now.
+                verb = "still hold the example values" if len(examples) > 1 else "still holds the example value"
+                raise ConfigError(f"{', '.join(examples)} {verb} of the `init` template; fill in the credentials "
+                                  "of your SP-API app")
             creds = {
                 "refresh_token": self.settings.refresh_token.get_secret_value(),
                 "lwa_app_id": self.settings.lwa_app_id,
@@ -527,9 +536,13 @@ class AmazonClient:
             self._count(operation)
             kind: str
             detail: str
+            started = time.perf_counter()
             try:
                 result = fn()
+                log.debug("SP-API %s → ok (%.0f ms)", operation, (time.perf_counter() - started) * 1000)
             except _HttpStatusError as exc:
+                log.debug("SP-API %s → HTTP %d (%.0f ms)", operation, exc.status,
+                          (time.perf_counter() - started) * 1000)
                 detail = f"HTTP {exc.status}: {exc.message}"
                 if exc.status == 429:
                     self._count(operation, self.throttles)
@@ -556,6 +569,14 @@ class AmazonClient:
             except _BadBodyError as exc:
                 kind, detail = "unavailable", str(exc)
             except httpx.TransportError as exc:
+                if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and not self._tokens.issued:
+                    # Nothing from Amazon has ever answered this run: a wrong endpoint or no network. Retrying
+                    # for minutes (8 backoffs) would only hide it.
+                    host = urlsplit(self._lwa_url).netloc
+                    raise AmazonUnavailableError(self._scrub(
+                        f"Amazon unreachable: Login with Amazon ({host}) did not answer {operation} "
+                        f"({type(exc).__name__}: {exc}); check this machine's network and [amazon] "
+                        "region / lwa_endpoint")) from None
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
             except (EOFError, OSError, zlib.error) as exc:  # truncated/corrupt documents, resets outside httpx
                 kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
@@ -655,7 +676,7 @@ class AmazonClient:
     def _window(self, updated_after: datetime, updated_before: datetime) -> tuple[datetime, datetime] | None:
         if updated_after.tzinfo is None or updated_before.tzinfo is None:
             raise ValueError("updated_after/updated_before must be timezone-aware")
-        latest = self.clock.now() - ORDERS_CLAMP
+        latest = self.clock.now() - limits.ORDERS_LAG
         before = min(updated_before, latest)
         if before <= updated_after:
             return None
@@ -850,6 +871,33 @@ class AmazonClient:
             for raw in page.payload["Orders"]:
                 yield self._with_items_v0(raw)
 
+    def fetch_orders_by_ids(self, marketplace_id: str, order_ids: list[str],
+                            updated_after: datetime) -> Iterator[Order | UnparsableOrder]:
+        """Orders v0 only: these orders (last updated at or after ``updated_after``), with their items, by
+        getOrders filtered on AmazonOrderIds, 50 a call (Orders 2026-01-01 searchOrders has no such filter)."""
+        if self.settings.orders_api != "v0":
+            raise ValueError("fetch_orders_by_ids needs orders_api = \"v0\"")
+        window = self._window(updated_after, self.clock.now())
+        if window is None:
+            return
+        for i in range(0, len(order_ids), MAX_ORDER_IDS_PER_CALL):
+            params: dict[str, Any] = {
+                "LastUpdatedAfter": _iso(window[0]),
+                "LastUpdatedBefore": _iso(window[1]),
+                "MarketplaceIds": marketplace_id,
+                "AmazonOrderIds": ",".join(order_ids[i : i + MAX_ORDER_IDS_PER_CALL]),
+                "MaxResultsPerPage": 100,
+            }
+
+            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
+                extra = {"NextToken": token} if token else {}
+                return cast(ApiResponse, self._v0_current.get_orders(**params, **extra))
+
+            for page in self._pages("getOrders", fetch, lambda r: r.payload.get("NextToken"),
+                                    lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
+                for raw in page.payload["Orders"]:
+                    yield self._with_items_v0(raw)
+
     def _items_v0(self, order_id: str) -> list[dict[str, Any]]:
         def fetch(token: str | None) -> ApiResponse:
             extra = {"NextToken": token} if token else {}
@@ -988,7 +1036,7 @@ class AmazonClient:
     def _poll_report(self, report_id: str, created_at: float | None = None,
                      between_polls: Callable[[], None] | None = None) -> dict[str, Any]:
         """getReport until DONE/CANCELLED/FATAL, with backoff. A report asked for a while ago (prefetched) is
-        polled at once; a fresh one first after ``report_poll_initial`` (it cannot be done sooner).
+        polled at once; a fresh one first after ``report_poll_initial`` (``[amazon] report_poll_initial``).
         ``between_polls`` runs before each wait (prefetching other windows' reports)."""
         reports = self._api("reports")
         started = self.clock.monotonic() if created_at is None else created_at
@@ -1122,7 +1170,8 @@ class AmazonClient:
         upper = top
         limit = self.report_plan_windows
         while (floor is None or upper > floor) and len(jobs) < limit:
-            grid = _GRID_EPOCH + ((upper - _GRID_EPOCH - timedelta(seconds=1)) // REPORT_WINDOW) * REPORT_WINDOW
+            window = limits.REPORT_WINDOW
+            grid = _GRID_EPOCH + ((upper - _GRID_EPOCH - timedelta(seconds=1)) // window) * window
             lower = grid if floor is None else max(floor, grid)
             jobs.append(_ReportJob(lower, upper))
             upper = lower
@@ -1130,9 +1179,8 @@ class AmazonClient:
 
     def _horizon(self, mids: list[str]) -> datetime | None:
         """Amazon's two-year horizon for these marketplaces (None when one of them keeps older orders)."""
-        if any(m in _NO_HORIZON for m in mids):
-            return None
-        return _whole(self.clock.now() - ORDERS_HORIZON) + timedelta(seconds=1)
+        horizon = limits.orders_horizon(self.clock.now(), [mp.BY_ID[m] for m in mids if m in mp.BY_ID])
+        return None if horizon is None else _whole(horizon) + timedelta(seconds=1)
 
     def _jobs_for(self, mids: list[str], after: datetime, end: datetime) -> tuple[list[_ReportJob], list[_ReportJob]]:
         """(the windows serving the read [after, end], in serving order; the sequence they belong to, in the
@@ -1149,7 +1197,7 @@ class AmazonClient:
                 plan.close()
                 self._plans.pop(key, None)
                 plan = None
-            if last is not None and last[0] == end and end - after <= REPORT_WINDOW:
+            if last is not None and last[0] == end and end - after <= limits.REPORT_WINDOW:
                 # a newest-first walk (backfill): plan its windows down to the horizon
                 horizon = self._horizon(mids)
                 # (a day below the horizon: the horizon moves on while we read, and nothing lies below it)
@@ -1165,7 +1213,7 @@ class AmazonClient:
         jobs: list[_ReportJob] = []
         start = after
         while start < end:
-            stop = min(start + REPORT_WINDOW, end)
+            stop = min(start + limits.REPORT_WINDOW, end)
             jobs.append(_ReportJob(start, stop))
             start = stop
         return jobs, jobs
@@ -1195,7 +1243,7 @@ class AmazonClient:
             raise ValueError("updated_after/updated_before must be timezone-aware")
         mids = self._marketplace_ids(marketplace_ids)
         # whole seconds: Amazon echoes report windows to the second, and reuse compares them
-        end = _whole(min(updated_before, self.clock.now() - ORDERS_CLAMP))
+        end = _whole(min(updated_before, self.clock.now() - limits.ORDERS_LAG))
         after = _whole(updated_after)
         if after >= end:
             return
@@ -1260,14 +1308,14 @@ class AmazonClient:
         catalog = self._api("catalog")
         unique = list(dict.fromkeys(a.strip() for a in asins if a and a.strip()))
         out: dict[str, CatalogItem] = {}
-        for i in range(0, len(unique), CATALOG_BATCH):
-            batch = unique[i : i + CATALOG_BATCH]
+        for i in range(0, len(unique), limits.CATALOG_BATCH):
+            batch = unique[i : i + limits.CATALOG_BATCH]
             params = {
                 "identifiers": ",".join(batch),
                 "identifiersType": "ASIN",
                 "marketplaceIds": mid,
                 "includedData": "summaries,images,classifications,productTypes",
-                "pageSize": CATALOG_BATCH,
+                "pageSize": limits.CATALOG_BATCH,
             }
 
             def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
@@ -1439,6 +1487,9 @@ def parse_order_v0(raw: Any, raw_items: list[dict[str, Any]]) -> Order | Unparsa
             shipping_address=_address_v0(raw.get("ShippingAddress")),
             items=items,
             source="orders-v0",
+            # gift wrap price and tax are in the item's BuyerInfo, which only an RDT with buyerInfo unlocks
+            unknown=frozenset({"gift_wrap"}) if any(rp.parse_bool(it.get("IsGift")) and "BuyerInfo" not in it
+                                                    for it in raw_items) else frozenset(),
         )
     except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError, ValidationError) as exc:
         return _unparsable(raw.get("AmazonOrderId"), raw.get("MarketplaceId"), "orders-v0", exc)

@@ -13,20 +13,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from amz2erp import limits
+from amz2erp.config import SyncSettings
 from amz2erp.errors import UsageError
 from amz2erp.orders import (
-    AMAZON_LAG,
     OrderWriter,
     choose_report_mode,
     fetch_window,
+    newest_readable,
     process_orders,
+    reachable_start,
     resolve_marketplaces,
     to_utc_start,
 )
 from amz2erp.runtime import Runtime
-
-AMAZON_HORIZON = timedelta(days=2 * 365)  # the Orders API does not return older orders
-REPORT_MAX = timedelta(days=30)
 
 
 @dataclass
@@ -42,6 +42,7 @@ class BackfillResult:
     failed: int = 0
     unreachable: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error)
 
 
 def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]:
@@ -57,43 +58,76 @@ def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]
     return chunks
 
 
+def chunk_size(sync: SyncSettings, chunk: timedelta | None, mode: str | None) -> timedelta:
+    """The chunk a backfill walks in: ``--chunk``, else ``[sync] chunk_days``. A chunk read from orders reports
+    (``--mode report``, or auto for chunks longer than ``auto_report_days``) may not exceed the 30 days one
+    report covers: refused rather than silently cut, so a chunk is always what the user asked for."""
+    size = chunk if chunk is not None else timedelta(days=sync.chunk_days)
+    if size <= timedelta(0):
+        raise UsageError("--chunk must be positive")
+    mode = mode or sync.mode
+    by_report = mode == "report" or (mode == "auto" and size > timedelta(days=sync.auto_report_days))
+    if by_report and size > limits.REPORT_WINDOW:
+        days = limits.REPORT_WINDOW.days
+        raise UsageError(f"--chunk {_duration_text(size)} is longer than one orders report covers ({days} days): "
+                         f"use --chunk {days}d or less, or --mode api")
+    return size
+
+
+def _duration_text(size: timedelta) -> str:
+    seconds = int(size.total_seconds())
+    for unit, length in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % length == 0:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"
+
+
 def job_key(marketplace_id: str, start: datetime, end: datetime, chunk: timedelta) -> str:
     return f"backfill:{marketplace_id}:{start.isoformat()}:{end.isoformat()}:{int(chunk.total_seconds())}"
 
 
-def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta,
+def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta | None = None,
              marketplaces: Iterable[str] = (), dry_run: bool = False, mode: str | None = None) -> BackfillResult:
+    size = chunk_size(rt.settings.sync, chunk, mode)
     now = rt.clock.now()
-    start = to_utc_start(date_from)
-    ceiling = (now - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
-    end = min(to_utc_start(date_to) + timedelta(days=1), ceiling) if date_to else ceiling
-    if start >= end:
+    requested_start = to_utc_start(date_from)  # the checkpoints' key: fixed, unlike the horizon and "now"
+    ceiling = newest_readable(now)
+    # --to ending today (or later) reaches past "now": the chunks are laid out on the requested, fixed end
+    # and only their reading is cut at the ceiling, so an interrupted run resumes the same chunks.
+    nominal_end = to_utc_start(date_to) + timedelta(days=1) if date_to else None
+    end = min(nominal_end, ceiling) if nominal_end else ceiling
+    if requested_start >= end:
         raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
     result = BackfillResult()
-    horizon = now - AMAZON_HORIZON
-    if start < horizon:
-        result.unreachable.append(
-            f"{start:%Y-%m-%d} → {min(end, horizon):%Y-%m-%d}: older than Amazon's two-year horizon "
-            "(the Orders API and reports do not return these orders)")
-        rt.reporter.info("Unreachable: " + result.unreachable[-1])
-        rt.counts.add("unreachable ranges")
-        start = horizon.replace(microsecond=0)
-        if start >= end:
-            return result
     writer = OrderWriter(rt, dry_run=dry_run)
     for marketplace in resolve_marketplaces(rt, marketplaces):
-        use_report = choose_report_mode(rt, mode, end - chunk, end)
-        size = min(chunk, REPORT_MAX) if use_report else chunk
-        mp_end = end if date_to else _anchored_end(rt, marketplace.marketplace_id, start, size, end, dry_run)
-        chunks = plan_chunks(start, mp_end, size)
-        key = job_key(marketplace.marketplace_id, start, mp_end, size)
-        done = rt.state.checkpoints(key)
+        # the horizon is per marketplace: JP, AU and SG keep their whole history
+        start = reachable_start(requested_start, now, marketplace)
+        if start > requested_start:
+            result.unreachable.append(
+                f"{marketplace.code} {requested_start:%Y-%m-%d} → {min(end, start):%Y-%m-%d}: older than Amazon's "
+                "two-year horizon (the Orders API and reports do not return these orders)")
+            rt.reporter.info("Unreachable: " + result.unreachable[-1])
+            rt.counts.add("unreachable ranges")
+            if start >= end:
+                continue
+        use_report = choose_report_mode(rt, mode, end - size, end)
+        mp_end = nominal_end or _anchored_end(rt, marketplace.marketplace_id, requested_start, size, end, dry_run)
+        # Chunks keep the bounds the requested range gives them (their checkpoints' keys); only reading is
+        # cut: at the horizon (which moves) and at the ceiling ("now"). Chunks wholly outside are dropped.
+        chunks = [Chunk(c.start, min(c.end, ceiling)) for c in plan_chunks(requested_start, mp_end, size)
+                  if c.start < ceiling and c.end > start]
+        key = job_key(marketplace.marketplace_id, requested_start, mp_end, size)
+        checkpoints = rt.state.checkpoints(key)
+        # a chunk is done when a checkpoint covers it up to its (possibly cut) end; one cut earlier by an
+        # earlier "now" is read on from where that run stopped
+        done = {c.start.isoformat() for c in chunks if _covered_until(checkpoints, c) >= c.end}
         result.chunks += len(chunks)
         todo = [c for c in chunks if c.start.isoformat() not in done]
         if use_report and todo:
             # tell the access layer the whole walk up front: it asks for every window's report within the
             # createReport burst instead of one at a time (two years: ~14 instead of ~17 Amazon minutes)
-            rt.amazon.plan_orders_reports([marketplace.marketplace_id], todo[-1].start, todo[0].end)
+            rt.amazon.plan_orders_reports([marketplace.marketplace_id], max(start, todo[-1].start), todo[0].end)
         began = time.monotonic()
         finished_now = 0
         for i, ch in enumerate(chunks, 1):
@@ -105,18 +139,26 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
                 per_chunk = (time.monotonic() - began) / finished_now
                 remaining = sum(1 for c in chunks[i - 1:] if c.start.isoformat() not in done)
                 eta = f", ETA {timedelta(seconds=int(per_chunk * remaining))}"
-            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {ch.start:%Y-%m-%d} → {ch.end:%Y-%m-%d}"
+            label = (f"{marketplace.code} chunk {i}/{len(chunks)} {max(start, ch.start):%Y-%m-%d} → {ch.end:%Y-%m-%d}"
                      f" ({'report' if use_report else 'api'}{eta})")
+            read_from = max(start, _covered_until(checkpoints, ch))
             with rt.reporter.progress(label) as task:
-                res = process_orders(rt, writer, fetch_window(rt, marketplace, ch.start, ch.end, use_report), task)
+                res = process_orders(rt, writer, fetch_window(rt, marketplace, read_from, ch.end, use_report), task)
             rt.reporter.info(f"{label}: {res.processed} orders, {res.failed} failed")
             result.failed += res.failed
             result.plans.extend(res.plans)
+            result.failures.extend(res.failures)
             rt.counts.add("chunks")
             finished_now += 1
             if not dry_run and res.failed == 0:
                 rt.state.checkpoint_done(key, ch.start, ch.end, res.processed)
     return result
+
+
+def _covered_until(checkpoints: dict[str, dict[str, Any]], ch: Chunk) -> datetime:
+    """How far an earlier run finished this chunk (its start when it did not)."""
+    done = checkpoints.get(ch.start.isoformat())
+    return datetime.fromisoformat(done["chunk_end"]) if done else ch.start
 
 
 def _anchored_end(rt: Runtime, marketplace_id: str, start: datetime, size: timedelta, end: datetime,

@@ -1,15 +1,6 @@
 """The command line. Thin Click commands over fetch → map → save functions; one error boundary (`main`)
-turns every failure into a one-line ``Error: …`` on stderr and a documented exit code.
-
-Exit codes:
-  0   success
-  1   the run finished but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon or ERPNext refused the credentials or a permission
-  4   Amazon or ERPNext unavailable after retries
-  70  internal error (a bug: please report it with --traceback output)
-  75  another amz2erp run holds the lock (cron: simply try again later)
-  130 interrupted (Ctrl-C, SIGTERM)
+turns every failure into a one-line ``Error: …`` on stderr and a documented exit code (the table below is
+made from `amz2erp.errors.ExitCode`, as is the one in --help).
 """
 
 from __future__ import annotations
@@ -20,7 +11,7 @@ import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,38 +21,35 @@ import click
 from amz2erp import __version__
 from amz2erp.clock import default_clock
 from amz2erp.config import Settings, default_config_path, default_state_path, find_config, load_settings
-from amz2erp.errors import Amz2ErpError, ExitCode
+from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, exit_code_table
 from amz2erp.log import MASKER, setup_logging
-from amz2erp.ui import Reporter
+from amz2erp.ui import Reporter, plural
 
 if TYPE_CHECKING:
     from amz2erp.runtime import Runtime
 
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0   success
-  1   finished, but some records failed (see `amz2erp status`)
-  2   usage or configuration error
-  3   Amazon/ERPNext refused the credentials or a permission
-  4   Amazon/ERPNext unavailable after retries
-  70  internal error (a bug; rerun with --traceback)
-  75  another run holds the lock (cron: try later)
-  130 interrupted
-"""
-INTERNAL_ERROR = 70
+EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
+__doc__ = (__doc__ or "") + "\nExit codes:\n" + exit_code_table() + "\n"
 
 
 @dataclass
 class App:
     """What every command gets: options, the settings (loaded and validated once, on first use), output."""
 
-    config_path: str | None
-    verbose: int
-    quiet: bool
-    json_mode: bool
-    reporter: Reporter
+    config_path: str | None = None
+    verbose: int = 0
+    quiet: bool = False
+    json_mode: bool = False
+    traceback: bool = False
+    reporter: Reporter = field(default_factory=Reporter)
     _settings: Settings | None = field(default=None, repr=False)
     _settings_path: Path | None = None
+
+    def apply_output_options(self) -> None:
+        """(Re)configure logging and the reporter from the options; runs again when options follow the command."""
+        setup_logging(self.verbose, quiet=self.quiet)
+        self.reporter.quiet = self.quiet
+        self.reporter.json_mode = self.json_mode
 
     @property
     def settings(self) -> Settings:
@@ -80,13 +68,50 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=None,
-              help="Config file (default: $AMZ2ERP_CONFIG, ./amz2erp.toml, ~/.config/amz2erp/config.toml).")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-@click.option("--json", "json_mode", is_flag=True, help="Machine-readable summary on stdout.")
-@click.option("--traceback", is_flag=True, help="Show the stack trace of an error (debugging).")
+# --- global options: accepted before the command and after it, with the same meaning ----------------------
+
+
+def _global_params(*, after_command: bool) -> list[click.Option]:
+    """The global options. Before the command they are the group's parameters; after it the same options are
+    added to every command (by `Amz2ErpGroup`) and fold their values into the one `App`."""
+    kw: dict[str, Any] = {"expose_value": False, "callback": _late_global} if after_command else {}
+    return [
+        click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), default=None,
+                     help="Config file (default: $AMZ2ERP_CONFIG, ./amz2erp.toml, ~/.config/amz2erp/config.toml).",
+                     **kw),
+        click.Option(["-v", "--verbose"], count=True, help="More log output (-vv for debug, with every request).",
+                     **kw),
+        click.Option(["-q", "--quiet"], is_flag=True, help="Only warnings and errors: no tables, no progress.", **kw),
+        click.Option(["--json", "json_mode"], is_flag=True,
+                     help="Machine-readable JSON on stdout (also when the run fails).", **kw),
+        click.Option(["--traceback"], is_flag=True, help="Show the stack trace of an error (debugging).", **kw),
+    ]
+
+
+def _late_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command: same meaning as before it (-v counts add up)."""
+    if value is None or value is False or value == 0:
+        return  # not given here
+    app = ctx.find_object(App)
+    if app is None:  # pragma: no cover - the group callback always creates it
+        return
+    if param.name == "verbose":
+        app.verbose += int(value)
+    else:
+        setattr(app, str(param.name), value)
+    app.apply_output_options()
+
+
+class Amz2ErpGroup(click.Group):
+    """Gives every command the global options, so `amz2erp check --json` means `amz2erp --json check`."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        names = {p.name for p in cmd.params}
+        cmd.params.extend(p for p in _global_params(after_command=True) if p.name not in names)
+        super().add_command(cmd, name)
+
+
+@click.group(cls=Amz2ErpGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="amz2erp")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, json_mode: bool,
@@ -98,9 +123,15 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, 
     Then:        amz2erp init; amz2erp check; amz2erp setup
                  amz2erp sync-products; amz2erp sync-orders
     """
-    setup_logging(verbose, quiet=quiet)
-    ctx.obj = App(config_path=config_path, verbose=verbose, quiet=quiet, json_mode=json_mode,
-                  reporter=Reporter(quiet=quiet, json_mode=json_mode))
+    # `run` passes its App in (so the error boundary sees --json); a bare `cli()` call gets a new one.
+    app = ctx.obj if isinstance(ctx.obj, App) else App()
+    app.config_path, app.verbose, app.quiet, app.json_mode = config_path, verbose, quiet, json_mode
+    app.traceback = traceback
+    app.apply_output_options()
+    ctx.obj = app
+
+
+cli.params[:0] = _global_params(after_command=False)
 
 
 # --- init ------------------------------------------------------------------------------------------------
@@ -123,11 +154,16 @@ def init(app: App, path: str | None, force: bool) -> int:
     target = Path(path) if path else default_config_path()
     if target.exists() and not force:
         raise click.UsageError(f"{target} already exists; use --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(config_template())
-    os.chmod(target, 0o600)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(config_template())
+        os.chmod(target, 0o600)
+    except OSError as exc:
+        # A place the user cannot write to is their mistake to fix (exit 2), not a bug (exit 70).
+        raise ConfigError(f"cannot write {exc.filename or target}: {exc.strerror or exc}; "
+                          "choose another --path") from None
     app.reporter.line(f"Wrote {target} (mode 0600). Fill in [amazon], [erpnext] and [defaults], then run "
                       f"`amz2erp --config {target} check`.")
     app.reporter.emit_json({"path": str(target)})
@@ -143,9 +179,9 @@ def init(app: App, path: str | None, force: bool) -> int:
 def status(app: App, limit: int) -> int:
     """Show sync cursors, the last runs and the records that failed.
 
-    Example: amz2erp status --json
+    Example: amz2erp --json status
     """
-    from amz2erp.state import FAILED, StateStore
+    from amz2erp.state import DONE, FAILED, StateStore
 
     try:
         state_path = app.settings.state.path
@@ -155,35 +191,87 @@ def status(app: App, limit: int) -> int:
         state_path = default_state_path()
     if not state_path.exists():
         app.reporter.line(f"No state yet at {state_path}: nothing has been synced.")
-        app.reporter.emit_json({"state": str(state_path), "cursors": [], "runs": [], "failed": []})
+        app.reporter.emit_json({"state": str(state_path), "cursors": [], "runs": [], "failed": [],
+                                "failed_total": 0, "drift": [], "drift_total": 0})
         return ExitCode.OK
     with StateStore(state_path) as state:
         cursors = state.cursors()
         runs = state.last_runs(limit)
-        failed = state.entries(status=FAILED)[:limit]
+        failed_all = state.entries(status=FAILED)
+        drifted = [e for e in state.entries("order", DONE) if e.info.get("drift")]
         counts = {kind: {"done": state.count(kind, "done"), "failed": state.count(kind, FAILED)}
                   for kind in ("order", "listing", "item", "customer", "address")}
+    failed = failed_all[:limit]
     r = app.reporter
     r.table("Cursors", ["stream", "marketplace", "up to", "updated"],
-            [(c["stream"], c["marketplace"], c["value"], c["updated_at"]) for c in cursors])
-    r.table("Last runs", ["#", "command", "started", "ended", "exit"],
-            [(x["id"], x["command"], x["started_at"], x["ended_at"] or "(running or killed)",
-              "" if x["exit_code"] is None else x["exit_code"]) for x in runs])
+            [(c["stream"], marketplace_code(c["marketplace"]), c["value"], c["updated_at"]) for c in cursors],
+            ids=("up to", "updated"))
+    r.table("Last runs", ["#", "command", "started", "took", "exit"],
+            [(x["id"], x["command"], x["started_at"], _took(x["started_at"], x["ended_at"]),
+              "" if x["exit_code"] is None else x["exit_code"]) for x in runs], ids=("command", "started"))
     r.table("Ledger", ["kind", "done", "failed"], [(k, v["done"], v["failed"]) for k, v in counts.items()])
+    from amz2erp.orders import group_failures
+
+    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind == "order")
+    if causes:
+        r.table("Why orders failed", ["orders", "cause", "e.g."], [(c.count, c.cause, c.example) for c in causes],
+                ids=("e.g.",))
     if failed:
         r.table("Failed records (retried on the next run, or now with `amz2erp retry`)",
-                ["kind", "key", "attempts", "error"],
-                [(e.kind, e.key, e.attempts, e.last_error or "") for e in failed])
+                ["kind", "key", "marketplace", "attempts", "error"],
+                [(e.kind, e.key, marketplace_code(e.marketplace), e.attempts, e.last_error or "") for e in failed],
+                ids=("key",))
+        if len(failed_all) > len(failed):
+            r.line(f"… and {len(failed_all) - len(failed)} more (`amz2erp status --limit {len(failed_all)}` "
+                   "lists them all).")
     else:
         r.line("No failed records.")
+    if drifted:
+        # Lines, not a table: the differences are long and the ids must stay whole on any width.
+        r.line(f"Orders changed on Amazon after their Sales Order was submitted (drift): {len(drifted)}")
+        for e in drifted[:limit]:
+            r.line(f"  {e.key} ({marketplace_code(e.marketplace)}) → {e.erp_name or '?'}, noticed {e.updated_at}:"
+                   f"\n      {e.info['drift']}")
+        if len(drifted) > limit:
+            r.line(f"  … and {len(drifted) - limit} more (`amz2erp status --json` lists them all).")
     r.emit_json({
         "state": str(state_path),
-        "cursors": cursors,
+        "cursors": [dict(c, marketplace_code=marketplace_code(c["marketplace"])) for c in cursors],
         "runs": runs,
         "ledger": counts,
-        "failed": [{"kind": e.kind, "key": e.key, "attempts": e.attempts, "error": e.last_error} for e in failed],
+        "failed": [{"kind": e.kind, "key": e.key, "marketplace": marketplace_code(e.marketplace),
+                    "attempts": e.attempts, "error": e.last_error} for e in failed],
+        "failed_total": len(failed_all),
+        "drift": [{"key": e.key, "erp_name": e.erp_name, "marketplace": marketplace_code(e.marketplace),
+                   "updated_at": e.updated_at, "differences": e.info["drift"]} for e in drifted],
+        "drift_total": len(drifted),
+        "failure_causes": [{"orders": c.count, "cause": c.cause, "example": c.example} for c in causes],
     })
     return ExitCode.OK
+
+
+def _took(started: str, ended: str | None) -> str:
+    """How long a run took (its full end time is in --json); a run without an end is running or was killed."""
+    if not ended:
+        return "(running or killed)"
+    try:
+        seconds = int((datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds())
+    except ValueError:
+        return ended
+    minutes, seconds = divmod(max(0, seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s" if minutes \
+        else f"{seconds}s"
+
+
+def marketplace_code(value: str | None) -> str:
+    """US for ATVPDKIKX0DER: the code a seller knows; anything unknown is shown as stored."""
+    from amz2erp import marketplaces as mp
+
+    if not value:
+        return ""
+    market = mp.BY_ID.get(value)
+    return market.code if market else value
 
 
 # --- shared options ----------------------------------------------------------------------------------------
@@ -198,9 +286,11 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date like 2023-01-01") from None
 
 
-def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
     from amz2erp.backfill import parse_duration
 
+    if value is None:
+        return None
     try:
         return parse_duration(value)
     except Amz2ErpError as exc:
@@ -222,7 +312,16 @@ def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
     rows = sorted(rt.counts.as_dict().items())
     app.reporter.table(title, ["what", "count"], rows)
-    app.reporter.emit_json({"summary": dict(rows), **(extra or {})})
+    amended = [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in rt.amendments]
+    if amended:  # an amendment cancels a submitted document: always named, never only counted
+        app.reporter.table("Sales Orders amended (changed on Amazon after submit)",
+                           ["Amazon order", "cancelled", "amendment"], [tuple(a.values()) for a in amended],
+                           ids=("Amazon order", "cancelled", "amendment"))
+    outcome: dict[str, Any] = {"ok": not failed, "exit_code": int(rt.exit_code)}
+    if failed:
+        outcome["error"] = f"{plural(failed, 'record')} failed (`amz2erp status` lists them)"
+    app.reporter.emit_json({"summary": dict(rows), **({"amended": amended} if amended else {}), **outcome,
+                            **(extra or {})})
     return rt.exit_code
 
 
@@ -248,27 +347,34 @@ def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
 def check(app: App) -> int:
     """Prove the credentials and the ERPNext masters before anything is written.
 
-    Example: amz2erp check --json
+    Example: amz2erp --json check
     """
     from amz2erp.amazon import AmazonClient
     from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import run_checks
+    from amz2erp.erpnext_setup import checks_exit_code, run_checks
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
     with AmazonClient(settings.amazon, clock=default_clock()) as amazon:
-        results = run_checks(erp, settings, amazon=amazon)
+        results = run_checks(erp, settings, amazon=amazon, progress=app.reporter.info)
     for r in results:
-        mark = "✓" if r.ok else "✗"
-        app.reporter.line(f"{mark} {r.name}: {r.detail}" + ("" if r.ok or not r.fix else f"\n    → {r.fix}"))
+        text = f"{'✓' if r.ok else '✗'} {r.name}: {r.detail}" + ("" if r.ok or not r.fix else f"\n    → {r.fix}")
+        if r.ok or not app.quiet:
+            app.reporter.line(text)
+        elif not app.json_mode:
+            app.reporter.warn(text)  # -q still shows what is wrong
     failed = [r for r in results if not r.ok]
-    app.reporter.emit_json({"ok": not failed, "checks": [
-        {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results]})
+    code = checks_exit_code(results) if failed else ExitCode.OK
+    app.reporter.emit_json({"ok": not failed, "exit_code": int(code), "checks": [
+        {"name": r.name, "ok": r.ok, "detail": r.detail, "fix": r.fix} for r in results],
+        **({"error": f"{len(failed)} of {plural(len(results), 'check')} failed"} if failed else {})})
     if failed:
-        app.reporter.info(f"{len(failed)} of {len(results)} checks failed.")
-        return ExitCode.CONFIG
-    app.reporter.info(f"All {len(results)} checks passed.")
-    return ExitCode.OK
+        # One Error line like every failing command (scripts and cron read stderr), naming the first failure.
+        _error(f"{len(failed)} of {plural(len(results), 'check')} failed; first: {failed[0].name}: "
+               f"{failed[0].detail}")
+    else:
+        app.reporter.info(f"All {plural(len(results), 'check')} passed.")
+    return code
 
 
 @cli.command()
@@ -293,7 +399,7 @@ def setup(app: App, dry_run: bool) -> int:
         app.reporter.line(("would " if dry_run else "") + action.describe())
     if not dry_run:
         apply_setup(erp, actions)
-        app.reporter.info(f"Done: {len(actions)} changes.")
+        app.reporter.info(f"Done: {plural(len(actions), 'change')}.")
     app.reporter.emit_json({"actions": [a.describe() for a in actions], "applied": not dry_run})
     return ExitCode.OK
 
@@ -319,7 +425,7 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
         if dry_run:
             _print_plans(app, result.plans)
         if result.inactive:
-            app.reporter.info(f"{len(result.inactive)} inactive listings (items.inactive = "
+            app.reporter.info(f"{plural(len(result.inactive), 'inactive listing')} (items.inactive = "
                               f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
                               + (" …" if len(result.inactive) > 10 else ""))
         code = _finish(app, rt, "sync-products" + (" (dry run)" if dry_run else ""), result.failed,
@@ -347,56 +453,99 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
         if dry_run:
             _print_plans(app, result.plans)
+        causes = _report_failures(app, result.failures)
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None})
+                       {"plans": result.plans if dry_run else None, "failure_causes": causes})
         if result.failed:
-            app.reporter.info(f"{result.failed} orders failed; they stay in the ledger and are retried next run "
+            app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
     return code
 
 
+def _report_failures(app: App, failures: list[tuple[str, str]]) -> list[str]:
+    """One line per cause of failure with its count, not one per order (also returned for --json)."""
+    from amz2erp.orders import group_failures
+
+    lines = [cause.line() for cause in group_failures(failures)]
+    for line in lines:
+        app.reporter.info(line)
+    return lines
+
+
 @cli.command()
 @click.argument("order_ids", nargs=-1)
+@click.option("--forget", is_flag=True, help="Remove these failed orders from the ledger instead (they are "
+                                             "never retried again unless Amazon updates them).")
 @pass_app
-def retry(app: App, order_ids: tuple[str, ...]) -> int:
+def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
     """Retry the orders that failed (or the given Amazon order ids) now.
 
+    \b
     Example: amz2erp retry 111-1234567-1234567
+             amz2erp retry --forget 111-1234567-1234567
     """
-    from amz2erp.orders import OrderWriter, WindowResult, retry_failed
+    from amz2erp.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
     from amz2erp.runtime import open_runtime
 
+    if forget:
+        return _forget_failed(app, check_order_ids(order_ids))
     with open_runtime(app.settings, app.reporter, "retry") as rt:
         total = WindowResult()
         retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
-        code = _finish(app, rt, "retry", total.failed)
+        causes = _report_failures(app, total.failures)
+        code = _finish(app, rt, "retry", total.failed, {"failure_causes": causes})
     return code
+
+
+def _forget_failed(app: App, order_ids: list[str]) -> int:
+    from amz2erp.errors import UsageError
+    from amz2erp.state import FAILED, RunLock, StateStore
+
+    if not order_ids:
+        raise UsageError("retry --forget: name the failed order ids to remove (`amz2erp status` lists them)")
+    state_path = app.settings.state.path
+    if not state_path.exists():
+        raise UsageError(f"no state yet at {state_path}: there are no failed orders to forget")
+    with RunLock(state_path), StateStore(state_path) as state:
+        failed = {e.key for e in state.entries("order", FAILED)}
+        unknown = [i for i in order_ids if i not in failed]
+        if unknown:
+            raise UsageError(f"not a failed order in the ledger: {', '.join(unknown)} (nothing was removed)")
+        removed = state.forget_failed("order", order_ids)
+    for e in removed:
+        tries = f"{e.attempts} {'attempt' if e.attempts == 1 else 'attempts'}"
+        app.reporter.line(f"forgot failed order {e.key} ({tries}): {e.last_error or ''}".rstrip())
+    app.reporter.emit_json({"forgotten": [{"key": e.key, "attempts": e.attempts, "error": e.last_error}
+                                          for e in removed]})
+    return ExitCode.OK
 
 
 @cli.command()
 @click.option("--from", "date_from", required=True, callback=_parse_date, help="Oldest day (YYYY-MM-DD).")
 @click.option("--to", "date_to", callback=_parse_date, help="Newest day, inclusive (default: now).")
-@click.option("--chunk", default="7d", show_default=True, callback=_parse_chunk,
-              help="Window size: 12h, 7d, 2w … (at most 30 days per report).")
+@click.option("--chunk", callback=_parse_chunk,
+              help="Window size: 12h, 7d, 2w … (default: [sync] chunk_days; at most 30 days when read by report).")
 @click.option("--no-products", is_flag=True, help="Skip the sync-products run that precedes the orders.")
 @marketplace_option
 @dry_run_option
 @mode_option
 @pass_app
-def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, no_products: bool,
+def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta | None, no_products: bool,
              marketplaces: tuple[str, ...], dry_run: bool, mode: str | None) -> int:
     """Import history newest-first in chunks; resumable; never moves sync-orders' cursor.
 
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
     from amz2erp.backfill import backfill as run_backfill
+    from amz2erp.backfill import chunk_size
     from amz2erp.products import sync_products
     from amz2erp.runtime import open_runtime
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")
+    chunk = chunk_size(app.settings.sync, chunk, mode)  # refused before anything runs, products included
     with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
         failed = 0
         if not no_products:
@@ -406,8 +555,9 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, 
         failed += result.failed
         if dry_run:
             _print_plans(app, result.plans)
+        _report_failures(app, result.failures)
         if result.chunks_done_before:
-            app.reporter.info(f"{result.chunks_done_before} of {result.chunks} chunks were already done "
+            app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} were already done "
                               "(resumed from the checkpoints).")
         code = _finish(app, rt, "backfill" + (" (dry run)" if dry_run else ""), failed,
                        {"unreachable": result.unreachable, "chunks": result.chunks})
@@ -420,22 +570,37 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta, 
               help="How often sync-products runs.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Log file (default: next to the state database).")
-@click.option("--install", is_flag=True, help="Add the lines to your crontab (idempotent).")
+@click.option("--install", is_flag=True, help="Add the lines to your crontab (idempotent; one block per config).")
+@click.option("--uninstall", is_flag=True, help="Remove this config's lines from your crontab.")
 @pass_app
-def cron(app: App, every: timedelta, products_every: timedelta, log_path: str | None, install: bool) -> int:
+def cron(app: App, every: timedelta, products_every: timedelta, log_path: str | None, install: bool,
+         uninstall: bool) -> int:
     """Print (or --install) crontab lines for unattended syncs; the run lock prevents overlaps.
 
     Example: amz2erp --config /etc/amz2erp.toml cron --every 15m --install
     """
     from amz2erp import cron as cron_mod
 
+    if install and uninstall:
+        raise click.UsageError("--install and --uninstall exclude each other")
+    config_path = app.settings_path
+    if uninstall:
+        removed = cron_mod.uninstall(config_path)
+        app.reporter.info(f"Removed the lines for {config_path} from your crontab." if removed
+                          else f"Your crontab has no lines for {config_path}.")
+        app.reporter.emit_json({"uninstalled": removed, "config": str(config_path)})
+        return ExitCode.OK
     log_file = Path(log_path) if log_path else app.settings.state.path.parent / "amz2erp.log"
-    lines = cron_mod.cron_lines(app.settings_path, log_file, every, products_every)
+    lines = cron_mod.cron_lines(config_path, log_file, every, products_every)
+    # The file parsed already (settings loaded): re-read only to see which credentials it lacks.
+    env_only = cron_mod.env_only_secrets(cron_mod.read_toml(config_path), os.environ)
+    if env_only:
+        app.reporter.warn("Warning: " + cron_mod.env_warning(env_only))
     if install:
-        changed = cron_mod.install(lines)
+        changed = cron_mod.install(lines, config_path)
         app.reporter.info("Installed into your crontab." if changed else "Your crontab already has these lines.")
     app.reporter.line("\n".join(lines))
-    app.reporter.emit_json({"lines": lines, "installed": install})
+    app.reporter.emit_json({"lines": lines, "installed": install, "env_only_secrets": env_only})
     return ExitCode.OK
 
 
@@ -466,40 +631,57 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _error(message: str) -> None:
-    click.echo(f"Error: {MASKER.mask(message)}", err=True)
+def _error(message: str) -> str:
+    text = MASKER.mask(message)
+    click.echo(f"Error: {text}", err=True)
+    return text
+
+
+def _before_end_of_options(args: list[str], option: str) -> bool:
+    """Whether a flag was typed (for failures before Click has parsed it), not after a ``--``."""
+    head = args[: args.index("--")] if "--" in args else args
+    return option in head
 
 
 def run(argv: list[str]) -> int:
-    """Run the CLI once and map every outcome to a documented exit code (never raises)."""
+    """Run the CLI once and map every outcome to a documented exit code (never raises).
+
+    The one error boundary: a failure becomes one ``Error: …`` line on stderr and, with --json, a JSON object
+    ``{"ok": false, "error": …, "exit_code": …}`` on stdout unless the command already printed its own."""
     args = list(argv)
-    show_traceback = "--traceback" in args
+    app = App()
     code: int
+    error: str | None = None
     try:
-        rv = cli.main(args=args, prog_name="amz2erp", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="amz2erp", standalone_mode=False, obj=app)
         code = int(rv) if isinstance(rv, int) else ExitCode.OK
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:
-        _error("interrupted")
+        error = _error("interrupted")
         code = ExitCode.INTERRUPTED
     except click.ClickException as exc:
         # Usage errors: Click's own message (with the usage line) is clear; exit 2 whatever Click says.
         exc.show()
+        error = MASKER.mask(exc.format_message())
         code = ExitCode.CONFIG
     except KeyboardInterrupt:
-        _error("interrupted; state is saved, run the same command again to continue")
+        error = _error("interrupted; state is saved, run the same command again to continue")
         code = ExitCode.INTERRUPTED
     except Amz2ErpError as exc:
-        if show_traceback:
+        if app.traceback or _before_end_of_options(args, "--traceback"):
             click.echo(MASKER.mask(traceback.format_exc()), err=True)
-        _error(str(exc))
+        error = _error(str(exc))
         code = exc.exit_code
     except Exception as exc:  # the boundary: nothing else may escape as a bare traceback
-        if show_traceback:
+        if app.traceback or _before_end_of_options(args, "--traceback"):
             click.echo(MASKER.mask(traceback.format_exc()), err=True)
-        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)")
-        code = INTERNAL_ERROR
+        error = _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)")
+        code = ExitCode.INTERNAL
+    json_mode = app.json_mode or _before_end_of_options(args, "--json")
+    if json_mode and code != ExitCode.OK and not app.reporter.json_emitted:
+        sys.stdout.write(json.dumps({"ok": False, "error": error or f"exit code {code}", "exit_code": code},
+                                    indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()
     return code
 

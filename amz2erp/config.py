@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from amz2erp import limits
 from amz2erp import marketplaces as mp
 from amz2erp.errors import ConfigError
 
@@ -46,6 +47,15 @@ SECRET_ENV = {
 }
 
 
+#: keys earlier versions accepted and then ignored: refused with what to do, so an old config is fixed once
+#: instead of silently meaning something it does not
+RETIRED_KEYS: dict[tuple[str, str], str] = {
+    ("amazon", "seller_id"): (
+        "is no longer accepted: amz2erp never used it (Amazon identifies the seller by the refresh token in "
+        "every call amz2erp makes); delete the line"),
+}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,13 +66,15 @@ class AmazonSettings(_Section):
     lwa_client_secret: SecretStr
     region: Literal["na", "eu", "fe"] = "na"
     marketplaces: list[str] = Field(default_factory=lambda: ["US"], min_length=1)
-    seller_id: str | None = None
     endpoint: str | None = None  # SP-API base URL override (tests, demo, sandbox)
     lwa_endpoint: str | None = None  # LWA token URL override
     orders_api: Literal["2026-01-01", "v0"] = "2026-01-01"
     pii: bool = False  # ask for buyer name/address (needs Amazon's restricted roles)
     timeout: float = Field(default=30.0, gt=0)
-    report_timeout: float = Field(default=120.0, gt=0)
+    report_timeout: float = Field(default=120.0, gt=0)  # seconds, downloading one report document
+    # seconds before the first status poll of a report just asked for: Amazon needs at least this long, so
+    # polling sooner only spends getReport calls (a local simulator that finishes at once: lower it)
+    report_poll_initial: float = Field(default=5.0, gt=0, le=600)
     max_retries: int = Field(default=8, ge=0, le=50)
     backoff_ceiling: float = Field(default=120.0, gt=0)  # seconds, the longest single wait between retries
     report_poll_ceiling: float = Field(default=3600.0, gt=0)  # give up on a report after this long
@@ -166,7 +178,7 @@ class OrdersSettings(_Section):
 
 class SyncSettings(_Section):
     after: date | None = None
-    chunk_days: int = Field(default=7, ge=1, le=30)
+    chunk_days: int = Field(default=7, ge=1, le=limits.REPORT_WINDOW.days)  # backfill's default --chunk
     overlap_minutes: int = Field(default=5, ge=0, le=24 * 60)
     mode: Literal["api", "report", "auto"] = "auto"
     auto_report_days: int = Field(default=3, ge=1)  # auto: windows longer than this use the report
@@ -271,8 +283,14 @@ def _apply_env(data: dict[str, Any]) -> None:
             data[section][key] = value
 
 
+# The keys whose values are secrets (the app id is not: it identifies the app and is not a credential alone).
+# ERPNext's api_key counts: together with the secret it is the login, and it is masked in output like one.
+SECRET_KEYS = (("amazon", "refresh_token"), ("amazon", "lwa_client_secret"), ("erpnext", "api_key"),
+               ("erpnext", "api_secret"))
+
+
 def _warn_if_exposed(path: Path, data: dict[str, Any]) -> None:
-    holds_secret = any(isinstance(data.get(s), dict) and k in data[s] for s, k in SECRET_ENV)
+    holds_secret = any(isinstance(data.get(s), dict) and data[s].get(k) for s, k in SECRET_KEYS)
     if not holds_secret or os.name != "posix":
         return
     mode = path.stat().st_mode
@@ -282,6 +300,10 @@ def _warn_if_exposed(path: Path, data: dict[str, Any]) -> None:
 
 def parse_settings(data: dict[str, Any], *, source: Path) -> Settings:
     """Validate a TOML document (already parsed) plus the environment into Settings."""
+    retired = [f"[{section}] {key} {what}" for (section, key), what in RETIRED_KEYS.items()
+               if isinstance(data.get(section), dict) and key in data[section]]
+    if retired:
+        raise ConfigError(f"{source}: " + "; ".join(retired))
     _apply_env(data)
     try:
         return Settings.model_validate(data)

@@ -11,13 +11,27 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from amz2erp.config import SECRET_ENV
 from amz2erp.errors import ConfigError, UsageError
 
-BEGIN = "# >>> amz2erp (managed by `amz2erp cron --install`; edits here are replaced) >>>"
-END = "# <<< amz2erp <<<"
+# One managed block per config file, so a second config (another region) gets its own lines. The markers name
+# the config's absolute path; a block written before they did (no path) belongs to the config its lines name.
+_BEGIN = "# >>> amz2erp"
+_BEGIN_TAIL = "(managed by `amz2erp cron --install`; edits here are replaced) >>>"
+_END = "# <<< amz2erp"
+
+
+def begin_marker(config_path: Path) -> str:
+    return f"{_BEGIN} {config_path.resolve()} {_BEGIN_TAIL}"
+
+
+def end_marker(config_path: Path) -> str:
+    return f"{_END} {config_path.resolve()} <<<"
 
 
 def schedule(every: timedelta, *, minute_offset: int = 0) -> str:
@@ -47,14 +61,39 @@ def executable() -> list[str]:
 
 def cron_lines(config_path: Path, log_path: Path, every: timedelta, products_every: timedelta) -> list[str]:
     exe = " ".join(shlex.quote(p) for p in executable())
-    base = f"{exe} --config {shlex.quote(str(config_path.resolve()))} -q"
+    # No -q: the log file gets the plain progress lines and the summary of every run.
+    base = f"{exe} --config {shlex.quote(str(config_path.resolve()))}"
     log = shlex.quote(str(log_path.resolve()))
     return [
-        BEGIN,
+        begin_marker(config_path),
         f"{schedule(every)} {base} sync-orders >> {log} 2>&1",
         f"{schedule(products_every, minute_offset=7)} {base} sync-products >> {log} 2>&1",
-        END,
+        end_marker(config_path),
     ]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    from amz2erp import config
+
+    return dict(config.tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+def env_only_secrets(file_data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """The environment variables a run takes credentials from that are not in the config file: cron starts
+    jobs with an almost empty environment, so those runs would fail there."""
+    missing = []
+    for (section, key), var in SECRET_ENV.items():
+        in_file = isinstance(file_data.get(section), dict) and bool(file_data[section].get(key))
+        if environ.get(var) and not in_file:
+            missing.append(var)
+    return missing
+
+
+def env_warning(variables: list[str]) -> str:
+    return (f"{', '.join(variables)} {'is' if len(variables) == 1 else 'are'} set in this shell but not in the "
+            "config file, and cron does not pass your shell's environment: these lines would fail. Put the "
+            "values in the config file (it is mode 0600), or add NAME=value lines above the amz2erp block "
+            "with `crontab -e` (cron sets them for every job below).")
 
 
 def _crontab_cmd() -> str:
@@ -73,34 +112,76 @@ def read_crontab() -> str:
     return result.stdout
 
 
-def merge(existing: str, lines: list[str]) -> str:
-    """Replace our managed block (or append it), leaving every other line untouched."""
+def _block_owner(begin_line: str) -> str | None:
+    """The config path a BEGIN marker names ('' for a marker from before per-config blocks), or None."""
+    line = begin_line.strip()
+    if not (line.startswith(_BEGIN + " ") and line.endswith(_BEGIN_TAIL)):
+        return None
+    return line[len(_BEGIN) + 1: -len(_BEGIN_TAIL)].strip()
+
+
+def _is_end(line: str) -> bool:
+    return line.strip().startswith(_END) and line.strip().endswith("<<<")
+
+
+def remove_block(existing: str, config_path: Path) -> tuple[str, bool]:
+    """The crontab without this config's block (every other line, other configs' blocks included, kept), and
+    whether there was one."""
+    ours = str(config_path.resolve())
+    config_arg = f"--config {shlex.quote(ours)} "
     out: list[str] = []
-    inside = False
+    block: list[str] | None = None
+    owner = ""
+    found_ours = False
     for line in existing.splitlines():
-        if line.strip() == BEGIN:
-            inside = True
+        if block is None:
+            found = _block_owner(line)
+            if found is None:
+                out.append(line)
+            else:
+                block, owner = [line], found
             continue
-        if line.strip() == END:
-            inside = False
-            continue
-        if not inside:
-            out.append(line)
+        block.append(line)
+        if _is_end(line):
+            mine = owner == ours or (owner == "" and any(config_arg in b for b in block))
+            found_ours = found_ours or mine
+            if not mine:
+                out.extend(block)
+            block = None
+    if block is not None:  # a BEGIN without END: keep what the user has rather than guess
+        out.extend(block)
     while out and not out[-1].strip():
         out.pop()
-    if out:
-        out.append("")
-    out.extend(lines)
-    return "\n".join(out) + "\n"
+    return ("\n".join(out) + "\n" if out else ""), found_ours
 
 
-def install(lines: list[str]) -> bool:
-    """Install the block; returns False when the crontab already had exactly these lines."""
-    current = read_crontab()
-    wanted = merge(current, lines)
-    if wanted == current:
-        return False
-    result = subprocess.run([_crontab_cmd(), "-"], input=wanted, capture_output=True, text=True, timeout=30)
+def merge(existing: str, lines: list[str], config_path: Path) -> str:
+    """Replace this config's managed block (or append it), leaving every other line untouched."""
+    kept, _ = remove_block(existing, config_path)
+    return kept + ("\n" if kept else "") + "\n".join(lines) + "\n"
+
+
+def _write_crontab(text: str) -> None:
+    result = subprocess.run([_crontab_cmd(), "-"], input=text, capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         raise ConfigError(f"`crontab -` failed: {result.stderr.strip()}")
+
+
+def install(lines: list[str], config_path: Path) -> bool:
+    """Install the block; returns False when the crontab already had exactly these lines."""
+    current = read_crontab()
+    wanted = merge(current, lines, config_path)
+    if wanted == current:
+        return False
+    _write_crontab(wanted)
+    return True
+
+
+def uninstall(config_path: Path) -> bool:
+    """Remove this config's block; returns False when there was none."""
+    current = read_crontab()
+    wanted, found = remove_block(current, config_path)
+    if not found:
+        return False
+    _write_crontab(wanted)
     return True

@@ -5,6 +5,11 @@ amz2erp at them; then the real commands run one after the other, exactly as a us
 check → setup → check → sync-products → sync-orders → (Amazon changes: orders ship, cancel, partially
 cancel) → sync-orders → status. The simulators and the commands share one simulated clock, so Amazon's
 real rate limits and report processing times apply without waiting for them.
+
+With ``--keep`` the simulators stay up as a playground for commands typed by hand, which run on the real
+clock. So the simulated clock starts hours in the past (the scripted run uses minutes of simulated time),
+and when the script is done the SP-API simulator moves onto the real clock: time jumps forward, as if the
+user had waited, cursors lie in the past, reports finish, and the two-minute rule agrees on "now".
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import tempfile
 import textwrap
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from amz2erp.clock import SimulatedClock, set_default_clock
-from amz2erp.ui import Reporter
+from amz2erp.clock import SimulatedClock, SystemClock, set_default_clock
+from amz2erp.ui import Reporter, plural
 
 DEMO_CONFIG = """\
 # Written by `amz2erp demo`: points amz2erp at the local simulators.
@@ -61,8 +66,18 @@ path = "{state_path}"
 """
 
 
+# How far in the past the simulated clock of a kept demo starts: the scripted run takes about 17 minutes of
+# simulated time (rate-limit waits, report processing, "ten minutes later"), far less than this.
+KEEP_REWIND = timedelta(hours=6)
+# The kept playground: reports are ready in seconds, and every usage plan allows commands typed by hand
+# (Amazon's real plans allow, e.g., one getMarketplaceParticipations a minute after a burst of 15).
+KEPT_REPORT_SECONDS = 2.0
+KEPT_MIN_RATE = 5.0
+KEPT_MIN_BURST = 60
+
+
 class Demo:
-    def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path) -> None:
+    def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path, keep: bool = False) -> None:
         from amz2erp.sim import datagen
         from amz2erp.sim.erpnext import ErpNextSimulator
         from amz2erp.sim.spapi import SpApiSimulator
@@ -70,7 +85,7 @@ class Demo:
         self.reporter = reporter
         self.seed = seed
         self.workdir = workdir
-        self.clock = SimulatedClock()
+        self.clock = SimulatedClock(datetime.now(timezone.utc) - KEEP_REWIND if keep else None)
         now = self.clock.now()
         listings = datagen.generate_listings(seed, max(30, orders // 3), ("US", "CA"))
         self.sim_orders = datagen.generate_orders(seed, orders, listings, now - timedelta(days=30),
@@ -94,6 +109,18 @@ class Demo:
         self.config_path.write_text(text, encoding="utf-8")
         self.config_path.chmod(0o600)
         set_default_clock(self.clock)
+
+    def keep_running(self) -> None:
+        """Hand the SP-API simulator to the real clock (see the module docstring). Raises RuntimeError when
+        the scripted run used more simulated time than KEEP_REWIND (cursors would lie in the future)."""
+        ahead = (self.clock.now() - datetime.now(timezone.utc)).total_seconds()
+        if ahead > 0:
+            raise RuntimeError(
+                f"the demo's simulated clock ran {ahead:.0f}s past the real one; run `demo --keep` with fewer --orders"
+            )
+        set_default_clock(None)
+        self.spapi.switch_clock(SystemClock(), report_processing_seconds=KEPT_REPORT_SECONDS,
+                                min_rate=KEPT_MIN_RATE, min_burst=KEPT_MIN_BURST)
 
     def stop(self) -> None:
         set_default_clock(None)
@@ -159,19 +186,21 @@ class Demo:
 
 
 def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders: int = 200, seed: int = 7,
-             keep: bool = False, workdir: Path | None = None) -> int:
+             keep: bool = False, workdir: Path | None = None, until: threading.Event | None = None) -> int:
+    """The scripted demo; with ``keep`` the simulators then serve on the real clock until ``until`` is set
+    (default: never, i.e. until Ctrl-C)."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="amz2erp-demo-")
         workdir = Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(reporter, orders=orders, seed=seed, workdir=workdir)
+    demo = Demo(reporter, orders=orders, seed=seed, workdir=workdir, keep=keep)
     demo.start()
     cfg = ["--config", str(demo.config_path)]
     say = reporter.info
     try:
         say(f"Simulated SP-API at {demo.spapi.url}, ERPNext at {demo.erp.url}; "
-            f"{len(demo.sim_orders)} Amazon orders over the last 30 days in US (USD) and CA (CAD).")
+            f"{plural(len(demo.sim_orders), 'Amazon order')} over the last 30 days in US (USD) and CA (CAD).")
         say("\n$ amz2erp check   (before setup: the custom fields are missing)")
         run_cli([*cfg, "check"])
         steps: list[tuple[str, list[str]]] = [
@@ -187,7 +216,7 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
                 say(f"demo stopped: `amz2erp {label}` exited {code}")
                 return code
         changes = demo.amazon_changes()
-        say("\nTen minutes later on Amazon: " + "; ".join(f"{len(v)} {k}" for k, v in changes.items()))
+        say("\nTen minutes later on Amazon: " + "; ".join(f"{plural(len(v), 'order')} {k}" for k, v in changes.items()))
         say("\n$ amz2erp sync-orders")
         code = run_cli([*cfg, "sync-orders"])
         if code not in (0, 1):
@@ -201,14 +230,17 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
         reporter.emit_json({"landed": landed, "changes": changes, "writes_on_rerun": writes,
                             "config": str(demo.config_path)})
         if keep:
+            demo.keep_running()
             say(textwrap.dedent(f"""
-                The simulators keep running (Ctrl-C to stop):
+                The simulators keep running on the real clock (Ctrl-C to stop); every command works against
+                them (reports take {KEPT_REPORT_SECONDS:g}s, rate limits are relaxed for typing by hand):
                   SP-API   {demo.spapi.url}
                   ERPNext  {demo.erp.url}   (Authorization: token {demo.erp.api_key}:…)
                   config   {demo.config_path}
-                Try: amz2erp --config {demo.config_path} status
-                     amz2erp --config {demo.config_path} sync-orders --dry-run"""))
-            threading.Event().wait()
+                Try: amz2erp --config {demo.config_path} check
+                     amz2erp --config {demo.config_path} sync-orders --mode report
+                     amz2erp --config {demo.config_path} status"""))
+            (until or threading.Event()).wait()
         return 0
     finally:
         demo.stop()
@@ -230,9 +262,10 @@ def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
         rows.append((s["name"], s["amazon_order_id"], f"{s['grand_total']} {s['currency']}",
                      s["amazon_order_total"] or "-", s["marketplace_facilitator_tax"], "✓" if ok else "✗"))
     reporter.table("Sales Orders next to Amazon (marketplace-facilitator tax is Amazon's to remit: left out)",
-                   ["Sales Order", "Amazon order", "grand total", "OrderTotal", "MF tax", "match"], rows)
+                   ["Sales Order", "Amazon order", "grand total", "OrderTotal", "MF tax", "match"], rows,
+                   ids=("Sales Order", "Amazon order"))
     if landed["cancelled"]:
         reporter.table("Cancelled on Amazon → cancelled in ERPNext", ["Sales Order", "Amazon order"],
-                       [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]])
-    reporter.line(f"Second run with no Amazon changes: {writes} ERPNext writes.")
+                       [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]], ids=("Sales Order", "Amazon order"))
+    reporter.line(f"Second run with no Amazon changes: {plural(writes, 'ERPNext write')}.")
     reporter.line("Amazon calls: " + ", ".join(f"{k} {v}" for k, v in sorted(landed["amazon_calls"].items())))

@@ -40,6 +40,7 @@ from requests.adapters import HTTPAdapter
 from amz2erp.config import ErpNextSettings
 from amz2erp.errors import (
     ErpNextAuthError,
+    ErpNextConfigError,
     ErpNextConflictError,
     ErpNextDuplicateError,
     ErpNextError,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+FIRST_CONNECT_TIMEOUT = 5.0  # seconds, until the site has answered once
 INSERT_MANY_MAX = 200  # frappe.client.insert_many refuses more per call
 SO_UPDATE_STATUS = "erpnext.selling.doctype.sales_order.sales_order.update_status"
 
@@ -185,6 +187,78 @@ def error_from_response(
     return cls(message, status=status, exc_type=exc_type)
 
 
+# --- what answered: ERPNext's API, or something else at a wrong URL ------------------------------------------
+
+
+def url_fix(url: str) -> str:
+    """The likely fix for an [erpnext] url that does not lead to the API: the site root, without a path."""
+    parts = urlsplit(url)
+    root = f"{parts.scheme}://{parts.netloc}"
+    if parts.path.rstrip("/"):
+        return f"set [erpnext] url to the site's root address {root!r}, without the path {parts.path!r}"
+    return (
+        "set [erpnext] url to the root address of the ERPNext site (where its login page is), "
+        "e.g. 'https://erp.example.com'"
+    )
+
+
+def describe_non_api_answer(url: str, status: int, headers: Mapping[str, str], text: str) -> str | None:
+    """What answered at ``url`` and the likely fix, when the answer cannot come from ERPNext's REST API
+    (which answers JSON, never redirects and never serves pages); None for an answer that may be ERPNext's.
+
+    A 5xx page is not diagnosed: a proxy answers one while ERPNext restarts, and that is worth retrying."""
+    ctype = (headers.get("content-type") or "").split(";")[0].strip()
+    server = (headers.get("server") or "").strip()[:40]
+    if 300 <= status < 400:
+        location = headers.get("location") or "?"
+        fix = url_fix(url) if urlsplit(url).path.rstrip("/") else "set [erpnext] url to the address it redirects to"
+        return (
+            f"{url} redirects (HTTP {status}) to {location}; amz2erp does not follow redirects (a redirected "
+            f"write loses its body): {fix}"
+        )
+    if status >= 500 or not text.strip():
+        return None
+    try:
+        json.loads(text)
+        return None
+    except ValueError:
+        pass
+    page = "html" in ctype.lower() or text.lstrip().startswith("<")
+    details = [f"HTTP {status}", ctype or "no content type"]
+    title = _HTML_TITLE.search(text[:4000])
+    if title and strip_html(title.group(1)):
+        details.append(f"page title {strip_html(title.group(1))[:60]!r}")
+    if server:
+        details.append(f"server {server!r}")
+    what = "a web page" if page else "something that is not JSON"
+    return f"{url} answered {what} ({', '.join(details)}), not ERPNext's REST API; {url_fix(url)}"
+
+
+def describe_tls_error(url: str, exc: Exception) -> tuple[str, bool]:
+    """A TLS failure in one line with its likely fix (requests' own text is a multi-line dump), and whether
+    it is a configuration mistake (plain http on the port, an untrusted certificate) rather than a broken
+    connection."""
+    text = repr(exc.args[0]) if exc.args else repr(exc)
+    parts = urlsplit(url)
+    where = parts.netloc
+    if any(m in text for m in ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure",
+                               "packet length too long")):
+        plain = f"http://{where}{parts.path}"
+        return (
+            f"{where} does not speak TLS (the port answers plain http): use {plain!r} if this is a plain-http "
+            "port on a trusted network, or the https port of the site"
+        ), True
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        reason = re.search(r"certificate verify failed: ([^(')]+)", text)
+        why = reason.group(1).strip() if reason else "not trusted"
+        return (
+            f"the TLS certificate of {where} is not accepted ({why}): fix the site's certificate, or point "
+            "REQUESTS_CA_BUNDLE at your CA; set [erpnext] verify_tls = false only for a test site"
+        ), True
+    reason = re.search(r"\[SSL[^\]]*\] ([^(')]+)", text)
+    return f"TLS connection to {where} failed ({reason.group(1).strip() if reason else type(exc).__name__})", False
+
+
 def _mask(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
@@ -286,6 +360,7 @@ class ErpNextClient:
             "Accept": "application/json",
         }
         self.stats = RequestStats()
+        self._answered = False  # any HTTP answer yet: before one, a refused connection is not retried
         if session is None:
             session = requests.Session()
             pool = max(settings.workers, 1) + 2
@@ -343,7 +418,8 @@ class ErpNextClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, default=str).encode("utf-8")
-        connect = min(10.0, self.timeout)
+        # Short until the site has answered once, so a wrong host fails in seconds, not minutes.
+        connect = min(10.0 if self._answered else FIRST_CONNECT_TIMEOUT, self.timeout)
         try:
             resp = self.session.request(
                 method,
@@ -360,11 +436,9 @@ class ErpNextClient:
             raise _Transport(exc, sent=False) from None
         except requests.exceptions.SSLError as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
-            raise ErpNextUnavailableError(
-                self._mask(
-                    f"ERPNext TLS error at {self.url}: {exc} (set [erpnext] verify_tls only if you must)"
-                )
-            ) from None
+            message, config_mistake = describe_tls_error(self.url, exc)
+            cls = ErpNextConfigError if config_mistake else ErpNextUnavailableError
+            raise cls(self._mask(f"ERPNext: {message}")) from None
         except requests.exceptions.ConnectionError as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
             raise _Transport(exc, sent=not _never_connected(exc)) from None
@@ -379,7 +453,15 @@ class ErpNextClient:
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             self.stats.record(stat, time.perf_counter() - started, failed=True)
             raise _Transport(exc, sent=True) from None
-        self.stats.record(stat, time.perf_counter() - started, failed=resp.status_code >= 400)
+        elapsed = time.perf_counter() - started
+        self.stats.record(stat, elapsed, failed=resp.status_code >= 400)
+        log.debug("ERPNext %s %s → %d (%.0f ms)", method, path, resp.status_code, elapsed * 1000)
+        diagnosis = None
+        if "json" not in resp.headers.get("content-type", "").lower() or 300 <= resp.status_code < 400:
+            diagnosis = describe_non_api_answer(self.url, resp.status_code, resp.headers, resp.text)
+        if diagnosis is not None:
+            raise ErpNextConfigError(self._mask(f"ERPNext: {diagnosis}"), status=resp.status_code)
+        self._answered = True
         return resp
 
     @staticmethod
@@ -449,17 +531,17 @@ class ErpNextClient:
                 resp = self._send(method, path, params=params, body=body, stat=stat)
             except _Transport as tr:
                 kind = _AMBIGUOUS if tr.sent else _SAFE
+                reason = _reason(tr.exc, self.timeout)
+                if not self._answered and not tr.sent:
+                    # The site never answered this run: a wrong host or port, or ERPNext is down. Retrying
+                    # for minutes would only hide that; later refusals (a restart mid-run) are retried.
+                    raise ErpNextUnavailableError(
+                        self._mask(f"ERPNext: {_unreachable(self.url, reason)}")
+                    ) from None
                 last = ErpNextUnavailableError(
-                    self._mask(f"ERPNext {what}: no answer from {self.url} ({_reason(tr.exc, self.timeout)})")
+                    self._mask(f"ERPNext {what}: no answer from {self.url} ({reason})")
                 )
             else:
-                if 300 <= resp.status_code < 400:
-                    # Never follow: a redirected POST turns into a GET and the write is silently lost.
-                    raise ErpNextError(
-                        f"ERPNext {what}: redirected (HTTP {resp.status_code}) to "
-                        f"{resp.headers.get('Location', '?')}; set [erpnext] url to the final address",
-                        status=resp.status_code,
-                    )
                 if resp.status_code < 400:
                     payload = self._json(resp)
                     if payload is None and resp.content:
@@ -534,12 +616,26 @@ class ErpNextClient:
         )
         return payload.get("message") if isinstance(payload, dict) else payload
 
+    def probe(self) -> None:
+        """The quick first request (``ping``, at most one retry). Raises ErpNextConfigError when what
+        answers is not ERPNext's API (a web page, a redirect, plain http on an https URL),
+        ErpNextUnavailableError when nothing answers (with the reason: host not found, refused...)."""
+        answer = self.get_method("ping", retries=min(self.max_retries, 1))
+        if answer != "pong":
+            raise ErpNextConfigError(
+                self._mask(
+                    f"ERPNext: {self.url} answered ping with {str(answer)[:60]!r}, not 'pong': it is not a "
+                    f"Frappe site; {url_fix(self.url)}"
+                )
+            )
+
     def ping(self) -> bool:
         """True when the site answers ``pong`` (at most one retry: this is a quick probe)."""
         try:
-            return bool(self.get_method("ping", retries=min(self.max_retries, 1)) == "pong")
+            self.probe()
         except ErpNextError:
             return False
+        return True
 
     def logged_user(self) -> str:
         """The user the API token belongs to; ErpNextAuthError on a bad token."""
@@ -853,6 +949,20 @@ def _reason(exc: Exception, timeout: float) -> str:
     return type(exc).__name__
 
 
+def _unreachable(url: str, reason: str) -> str:
+    """Nothing answered at ``url``: what happened and the likely fix."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "?", parts.port or (443 if parts.scheme == "https" else 80)
+    if reason == "host name not found":
+        return f"host {host!r} of [erpnext] url {url} is not found (DNS); check the host name in [erpnext] url"
+    if reason == "connection refused":
+        return (
+            f"nothing listens at {host}:{port} ([erpnext] url {url}, connection refused); is ERPNext running, "
+            "and are the host and port in [erpnext] url right?"
+        )
+    return f"no answer from {url} ({reason}); check [erpnext] url and that this machine can reach the site"
+
+
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection was never established (refused, DNS), so nothing was sent."""
     text = repr(exc.args[0]) if exc.args else repr(exc)
@@ -871,6 +981,8 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
 __all__ = [
     "ErpNextClient",
     "RequestStats",
+    "describe_non_api_answer",
+    "describe_tls_error",
     "error_from_response",
     "server_messages",
     "strip_html",

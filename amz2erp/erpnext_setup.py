@@ -26,9 +26,14 @@ instead of refusing it, so without a unique key a resent customer insert would b
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any, Protocol
+
+from pydantic import SecretStr
 
 from amz2erp import marketplaces as mp
 from amz2erp.config import Settings
@@ -36,11 +41,20 @@ from amz2erp.erpnext_client import ErpNextClient
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonError,
+    ConfigError,
     ErpNextAuthError,
+    ErpNextConfigError,
     ErpNextDuplicateError,
     ErpNextError,
     ErpNextUnavailableError,
+    ExitCode,
 )
+from amz2erp.ui import plural
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +188,58 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str | None = None
+    code: ExitCode = ExitCode.CONFIG  # the exit code a failure means (3 credentials, 4 unreachable, 2 config)
+
+
+def checks_exit_code(results: Sequence[CheckResult]) -> ExitCode:
+    """0 when every check passed, else the code of the first failure: checks run in dependency order
+    (placeholders, reachability, credentials, masters), so the first failure is the one to fix first."""
+    for r in results:
+        if not r.ok:
+            return r.code
+    return ExitCode.OK
+
+
+# The keys whose values in the `init` template are examples that cannot work; the defaults
+# ("Products", "Standard Selling", ...) are ERPNext's own and may well be right.
+PLACEHOLDER_KEYS: tuple[tuple[str, str], ...] = (
+    ("amazon", "refresh_token"),
+    ("amazon", "lwa_app_id"),
+    ("amazon", "lwa_client_secret"),
+    ("erpnext", "url"),
+    ("erpnext", "api_key"),
+    ("erpnext", "api_secret"),
+    ("defaults", "company"),
+    ("defaults", "warehouse"),
+)
+
+
+@cache
+def template_examples() -> dict[tuple[str, str], str]:
+    """The example values of PLACEHOLDER_KEYS, read from the template `init` writes (one source of truth)."""
+    text = resources.files("amz2erp").joinpath("templates/config.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    return {(sec, key): str(data[sec][key]) for sec, key in PLACEHOLDER_KEYS if key in data.get(sec, {})}
+
+
+def section_placeholders(section: str, values: Any) -> list[str]:
+    """The keys of one config section (``values``: its settings model) still holding the template's
+    example values, as "[section] key" (never the values)."""
+    out: list[str] = []
+    for (sec, key), example in template_examples().items():
+        if sec != section:
+            continue
+        value: Any = getattr(values, key, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None and str(value).rstrip("/") == example.rstrip("/"):
+            out.append(f"[{sec}] {key}")
+    return out
+
+
+def placeholder_keys(settings: Settings) -> list[str]:
+    """Every setting still holding the template's example value, as "[section] key"."""
+    return [k for sec in ("amazon", "erpnext", "defaults") for k in section_placeholders(sec, getattr(settings, sec))]
 
 
 class AmazonParticipations(Protocol):
@@ -247,9 +313,12 @@ def custom_field_differences(
 
 
 def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
-    """What `setup` would create, in order (fields, item groups, accounts, placeholder item). Reads only."""
+    """What `setup` would create, in order (fields, item groups, accounts, placeholder item). Reads only.
+    Raises ConfigError when [defaults] company does not exist (nothing could be set up for it)."""
     d = settings.defaults
     actions: list[SetupAction] = []
+    if _company(client, d.company) is None:
+        raise _missing_company(client, d.company)
 
     existing = existing_custom_fields(client)
     for spec in CUSTOM_FIELDS:
@@ -313,10 +382,8 @@ def _plan_accounts(client: ErpNextClient, settings: Settings) -> list[SetupActio
     d = settings.defaults
     company = _company(client, d.company)
     if company is None:
-        log.warning(
-            "company %r does not exist; charge accounts are not planned (see `amz2erp check`)", d.company
-        )
-        return []
+        # Planning nothing here would end in "Nothing to do" while nothing can work: refuse.
+        raise _missing_company(client, d.company)
     abbr = str(company.get("abbr") or "")
     parent = full_account_name(d.account_group, abbr)
     group = client.find("Account", [["name", "=", parent]], fields=("name", "is_group", "company"))
@@ -374,64 +441,114 @@ def apply_setup(client: ErpNextClient, actions: Sequence[SetupAction]) -> list[S
 
 
 def run_checks(
-    client: ErpNextClient, settings: Settings, *, amazon: AmazonParticipations | None = None
+    client: ErpNextClient,
+    settings: Settings,
+    *,
+    amazon: AmazonParticipations | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
-    """Every check, in order. Stops early only when ERPNext is unreachable or refuses the credentials."""
+    """Every check, in order. Stops early only when ERPNext is unreachable or refuses the credentials.
+    ``progress`` is told before each step that waits on the network, so a slow answer is never silence."""
     results: list[CheckResult] = []
     add = results.append
-    erp = settings.erpnext
+    say = progress or (lambda message: None)
 
+    placeholders = placeholder_keys(settings)
+    if placeholders:
+        add(
+            CheckResult(
+                "placeholders",
+                False,
+                "still the example values of the `init` template: " + ", ".join(placeholders),
+                "fill them in with your own values (the comments in the config file say where they come from)",
+            )
+        )
+    erp_placeholders = [p for p in placeholders if p.startswith("[erpnext]")]
+    if erp_placeholders:
+        add(CheckResult("erpnext reachable", False, "not checked: " + ", ".join(erp_placeholders) +
+                        " not filled in", "fill in [erpnext] url, api_key and api_secret"))
+    else:
+        _erpnext_part(client, settings, results, say)
+
+    if amazon is not None:
+        amazon_placeholders = [p for p in placeholders if p.startswith("[amazon]")]
+        if amazon_placeholders:
+            add(CheckResult("amazon credentials", False, "not checked: " + ", ".join(amazon_placeholders) +
+                            " not filled in", "fill in [amazon] refresh_token, lwa_app_id and lwa_client_secret"))
+        else:
+            say(f"Asking Amazon ({settings.amazon.region}) for the seller's marketplaces (Login with Amazon first)…")
+            results.extend(_amazon_checks(amazon, settings))
+    return results
+
+
+def _erpnext_part(
+    client: ErpNextClient, settings: Settings, results: list[CheckResult], say: Callable[[str], None]
+) -> None:
+    add = results.append
+    erp = settings.erpnext
+    say(f"Asking ERPNext at {erp.url} for ping…")
     try:
-        reachable = client.ping()
-    except ErpNextError:  # pragma: no cover - ping swallows ErpNextError
-        reachable = False
-    if not reachable:
+        client.probe()
+    except ErpNextConfigError as exc:
+        add(CheckResult("erpnext reachable", False, str(exc), "fix [erpnext] url", ExitCode.CONFIG))
+        return
+    except ErpNextError as exc:
         add(
             CheckResult(
                 "erpnext reachable",
                 False,
-                f"no ERPNext answer (pong) at {erp.url}",
+                str(exc),
                 "check [erpnext] url (scheme, host, port), that the site is up and this host can reach it",
+                exc.exit_code,
             )
         )
-    else:
-        add(CheckResult("erpnext reachable", True, f"{erp.url} answers"))
-        try:
-            user = client.logged_user()
-        except ErpNextAuthError as exc:
-            add(
-                CheckResult(
-                    "erpnext credentials",
-                    False,
-                    f"ERPNext refused the API token: {exc}",
-                    "set [erpnext] api_key / api_secret (or AMZ2ERP_ERPNEXT_API_KEY / _SECRET) to the "
-                    "keys of an enabled user (User > API Access > Generate Keys)",
-                )
+        return
+    add(CheckResult("erpnext reachable", True, f"{erp.url} answers"))
+    say("Asking ERPNext who the API token belongs to…")
+    try:
+        user = client.logged_user()
+    except ErpNextAuthError as exc:
+        add(
+            CheckResult(
+                "erpnext credentials",
+                False,
+                f"ERPNext refused the API token: {exc}",
+                "set [erpnext] api_key / api_secret (or AMZ2ERP_ERPNEXT_API_KEY / _SECRET) to the "
+                "keys of an enabled user (User > API Access > Generate Keys)",
+                ExitCode.AUTH,
             )
-        except ErpNextError as exc:
-            add(CheckResult("erpnext credentials", False, f"could not verify the API token: {exc}", None))
-        else:
-            add(CheckResult("erpnext credentials", True, f"logged in as {user}"))
-            try:
-                results.extend(_erpnext_checks(client, settings))
-            except ErpNextAuthError as exc:
-                add(
-                    CheckResult(
-                        "erpnext permissions",
-                        False,
-                        str(exc),
-                        "give the API user read access to the masters (e.g. roles System Manager, "
-                        "Accounts Manager, Stock Manager, Sales Manager)",
-                    )
-                )
-            except ErpNextUnavailableError as exc:
-                add(CheckResult("erpnext available", False, str(exc), "retry later"))
-            except ErpNextError as exc:
-                add(CheckResult("erpnext checks", False, f"ERPNext refused a check query: {exc}", None))
+        )
+        return
+    except ErpNextError as exc:
+        add(CheckResult("erpnext credentials", False, f"could not verify the API token: {exc}", None,
+                        exc.exit_code))
+        return
+    add(CheckResult("erpnext credentials", True, f"logged in as {user}"))
+    say(f"Reading the ERPNext masters of {settings.defaults.company!r}…")
+    try:
+        results.extend(_erpnext_checks(client, settings))
+    except ErpNextAuthError as exc:
+        add(
+            CheckResult(
+                "erpnext permissions",
+                False,
+                str(exc),
+                "give the API user read access to the masters (e.g. roles System Manager, "
+                "Accounts Manager, Stock Manager, Sales Manager)",
+                ExitCode.AUTH,
+            )
+        )
+    except ErpNextUnavailableError as exc:
+        add(CheckResult("erpnext available", False, str(exc), "retry later", ExitCode.UNAVAILABLE))
+    except ErpNextError as exc:
+        add(CheckResult("erpnext checks", False, f"ERPNext refused a check query: {exc}", None, exc.exit_code))
 
-    if amazon is not None:
-        results.extend(_amazon_checks(amazon, settings))
-    return results
+
+def _missing_company(client: ErpNextClient, company: str) -> ConfigError:
+    return ConfigError(
+        f"company {company!r} does not exist in ERPNext; set [defaults] company to one of: "
+        f"{_names(client, 'Company', [])}"
+    )
 
 
 def _doc(client: ErpNextClient, doctype: str, name: str) -> dict[str, Any] | None:
@@ -750,8 +867,11 @@ def _amazon_checks(amazon: AmazonParticipations, settings: Settings) -> list[Che
                 f"Amazon refused the credentials: {exc}",
                 "check [amazon] refresh_token, lwa_app_id and lwa_client_secret (or re-authorise the "
                 "app in Seller Central and use the new refresh token)",
+                ExitCode.AUTH,
             )
         ]
+    except ConfigError as exc:
+        return [CheckResult("amazon credentials", False, str(exc), "fix [amazon] in the config file")]
     except AmazonError as exc:
         return [
             CheckResult(
@@ -759,9 +879,10 @@ def _amazon_checks(amazon: AmazonParticipations, settings: Settings) -> list[Che
                 False,
                 f"Amazon could not be asked: {exc}",
                 "check the network and [amazon] region/endpoint, then retry",
+                exc.exit_code,
             )
         ]
-    out.append(CheckResult("amazon credentials", True, f"{len(participations)} marketplace participations"))
+    out.append(CheckResult("amazon credentials", True, plural(len(participations), "marketplace participation")))
 
     participating: dict[str, dict[str, Any]] = {}
     for p in participations:
@@ -802,8 +923,11 @@ __all__ = [
     "SetupAction",
     "apply_setup",
     "charge_accounts",
+    "checks_exit_code",
     "custom_field_differences",
     "full_account_name",
+    "placeholder_keys",
     "plan_setup",
     "run_checks",
+    "section_placeholders",
 ]

@@ -11,13 +11,38 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
+    """Every exit code amz2erp documents. Their meanings (`meaning`) are the one source of the table in the
+    CLI's --help and module docstring; a test holds the README's table to it."""
+
     OK = 0
-    PARTIAL = 1  # the run finished but some records failed
-    CONFIG = 2  # usage or configuration error
-    AUTH = 3  # remote authentication / permission error
-    UNAVAILABLE = 4  # remote unavailable after retries
-    LOCKED = 75  # another run holds the lock (EX_TEMPFAIL: cron may simply try later)
-    INTERRUPTED = 130  # Ctrl-C / SIGTERM
+    PARTIAL = 1
+    CONFIG = 2
+    AUTH = 3
+    UNAVAILABLE = 4
+    INTERNAL = 70  # EX_SOFTWARE
+    LOCKED = 75  # EX_TEMPFAIL: cron may simply try later
+    INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.PARTIAL: "the run finished, but some records failed (amz2erp status lists them; retried next run)",
+    ExitCode.CONFIG: "usage or configuration error",
+    ExitCode.AUTH: "Amazon or ERPNext refused the credentials or a permission",
+    ExitCode.UNAVAILABLE: "Amazon or ERPNext unavailable after retries",
+    ExitCode.INTERNAL: "internal error (a bug: rerun with --traceback and report it)",
+    ExitCode.LOCKED: "another amz2erp run holds the lock (cron: try again later)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGTERM); state is saved, run the same command again",
+}
+
+
+def exit_code_table(indent: str = "  ") -> str:
+    """The exit codes as aligned text lines (for --help and docstrings)."""
+    return "\n".join(f"{indent}{int(code):<4}{code.meaning}" for code in ExitCode)
 
 
 class Amz2ErpError(Exception):
@@ -124,6 +149,13 @@ class ErpNextError(RemoteError):
 
 class ErpNextAuthError(ErpNextError, RemoteAuthError):
     pass
+
+
+class ErpNextConfigError(ErpNextError, ConfigError):
+    """What answered at [erpnext] url is not ERPNext's API (a web page, a redirect, plain http on an
+    https URL): a configuration mistake to fix, not an outage to wait out."""
+
+    exit_code = ExitCode.CONFIG
 
 
 class ErpNextUnavailableError(ErpNextError, RemoteUnavailableError):

@@ -19,6 +19,54 @@ Money and rounding (the part that must be exact)
   ``disable_rounded_total = 1`` keeps ``grand_total`` unrounded, so ``grand_total == Σ amounts + Σ taxes``.
   :func:`sales_order_total` re-computes that sum the way ERPNext does (round-half-even, the recorded site's
   "Banker's rounding"); :func:`expected_grand_total` gives Amazon's side.
+
+One order, one Sales Order, whatever the read path
+--------------------------------------------------
+An order can be read by Orders v0, Orders 2026-01-01 or the flat-file orders report (with or without the
+``tax-collection-model``/``tax-collection-responsible-party`` columns), first by one and later by another.
+The paths differ in what they carry:
+
+=================================  ===========  ===========  ===========================
+fact                               v0           2026-01-01   orders report
+=================================  ===========  ===========  ===========================
+who collects the tax (MF model)    yes          yes          only with the extra columns
+discount taxes as separate figures yes          yes          no (netted into the taxes)
+order-item ids                     yes          yes          no
+buyer name, street (PII roles)     with roles   with roles   no
+ship/delivery promise dates        yes          yes          no
+OrderTotal                         yes          yes          no
+InvoiceUnconfirmed vs Shipped      yes          no           yes
+gift wrap price and tax            with roles   yes          yes
+titles outside the file charset    exact        exact        replaced by "?"
+=================================  ===========  ===========  ===========================
+
+The rule: **a fact a path lacks is unknown, not different.**
+
+* Content — company, currency, conversion rate, dates of purchase, warehouse, status, every item line's
+  item_code/qty/rate/warehouse and every taxes row (one per account, its description and amount), hence the
+  total — is built only from facts every path has, so it is identical from every path (:func:`sales_order_content`).
+  Who collects the tax is made such a fact: where the report has no tax-collection columns the parser takes
+  the marketplace's default model (``Marketplace.tax_collection_model``: Amazon.com orders are all
+  marketplace-facilitator orders; an order that breaks its marketplace's rule, first read from such a report,
+  is booked by the rule and a later API read reports the difference as drift, because the booking is wrong).
+  How one tax splits between item, shipping, gift wrap and the discount
+  taxes is not such a fact (Orders 2026-01-01 lumps the discount taxes, the report nets them into its item
+  and shipping tax), so the seller's tax is one row, its total, on the ``item_tax`` account.
+  InvoiceUnconfirmed is written as Shipped (:func:`canonical_status`).
+* Annotations (:data:`ANNOTATIONS`) — customer and shipping address (buyer PII), ``delivery_date`` (promise
+  dates), ``amazon_order_item_id`` (written only when known), item_name/description texts — are written when
+  the Sales Order is created from what that read knows, and never compared or rewritten afterwards.
+* Drift (:func:`sales_order_drift`) compares content only (not the conversion rate), and the seller's tax as one sum over the tax
+  accounts (item, shipping, gift wrap: Sales Orders created before the tax became one row split it). Where
+  the fresh read lacks a fact the content depends on (``Order.unknown``: Orders v0 shows gift wrap only to
+  the buyerInfo role), the keys that depend on it are not compared (:func:`unknown_drift_keys`). A difference
+  that only the read path makes is therefore never drift.
+
+Marketplace-facilitator tax and the settlement: with ``marketplace_facilitator_tax = "exclude"`` the Sales
+Order carries neither the tax nor a row for it, so its total is what Amazon owes the seller for the order;
+the settlement's ``ItemPrice/Tax`` row and its equal and opposite ``ItemWithheldTax`` row then net to zero
+among themselves. With ``"book"`` the tax is a row on the marketplace-facilitator account, which the
+``ItemWithheldTax`` row clears. Either way the Sales Order is never touched again for it.
 """
 
 from __future__ import annotations
@@ -26,7 +74,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -37,16 +85,19 @@ from amz2erp import marketplaces as mp
 from amz2erp.config import ItemsSettings, OrdersSettings, Settings
 from amz2erp.countries import country_name
 from amz2erp.errors import RecordError
-from amz2erp.models import CatalogItem, Listing, Money, Order, OrderItem
+from amz2erp.models import CatalogItem, Listing, Money, Order, OrderItem, OrderStatus
 
 __all__ = [
     "ADDRESS_LINE1_WITHOUT_PII",
+    "ANNOTATIONS",
     "CREATE_ONLY_ITEM_FIELDS",
     "NAME_MAX",
+    "TAX_ACCOUNT_KINDS",
     "MappingContext",
     "MappingError",
     "OrderSkipped",
     "address_key",
+    "canonical_status",
     "erpnext_safe_code",
     "expected_grand_total",
     "item_code_for",
@@ -59,13 +110,16 @@ __all__ = [
     "marketplace_facilitator_tax",
     "order_currency",
     "order_customer_name",
+    "order_item_ids_known",
     "order_line_to_item",
     "order_skip_reason",
     "order_to_address",
     "order_to_customer",
     "order_to_sales_order",
+    "sales_order_content",
     "sales_order_drift",
     "sales_order_total",
+    "unknown_drift_keys",
 ]
 
 #: ERPNext document names and Data fields are VARCHAR(140).
@@ -78,33 +132,6 @@ ADDRESS_LINE1_WITHOUT_PII = "Not provided by Amazon"
 #: user after creation (they regroup items; Amazon's classification churns).
 CREATE_ONLY_ITEM_FIELDS = frozenset({"doctype", "item_code", "stock_uom", "is_stock_item", "item_group"})
 MARKETPLACE_FACILITATOR = "MarketplaceFacilitator"
-
-# The date an order "happened" is the marketplace's local date, as Seller Central shows it. North-American
-# marketplaces report in Pacific time (Seller Central and the flat-file reports use PST/PDT for .com/.ca);
-# every other marketplace uses its own country's zone.
-_MARKETPLACE_TZ: dict[str, str] = {
-    "US": "America/Los_Angeles",
-    "CA": "America/Los_Angeles",
-    "MX": "America/Mexico_City",
-    "BR": "America/Sao_Paulo",
-    "UK": "Europe/London",
-    "DE": "Europe/Berlin",
-    "FR": "Europe/Paris",
-    "IT": "Europe/Rome",
-    "ES": "Europe/Madrid",
-    "NL": "Europe/Amsterdam",
-    "SE": "Europe/Stockholm",
-    "PL": "Europe/Warsaw",
-    "BE": "Europe/Brussels",
-    "TR": "Europe/Istanbul",
-    "AE": "Asia/Dubai",
-    "SA": "Asia/Riyadh",
-    "EG": "Africa/Cairo",
-    "IN": "Asia/Kolkata",
-    "JP": "Asia/Tokyo",
-    "AU": "Australia/Sydney",
-    "SG": "Asia/Singapore",
-}
 
 # Currencies without minor units (ISO 4217 exponent 0); 3-digit currencies are capped by the site's
 # precision of 2 anyway, so only these differ from the default of 2.
@@ -186,6 +213,10 @@ class MappingContext:
         """Full account name for a charge kind (an ``AccountsSettings`` field name)."""
         return self.accounts[kind]
 
+    def tax_accounts(self) -> frozenset[str]:
+        """The seller's tax accounts (:data:`TAX_ACCOUNT_KINDS`), which drift compares as one sum."""
+        return frozenset(self.accounts[kind] for kind in TAX_ACCOUNT_KINDS if kind in self.accounts)
+
     @property
     def step(self) -> Decimal:
         return Decimal(1).scaleb(-self.currency_precision)
@@ -256,10 +287,10 @@ def _num(value: Decimal) -> float:
 
 
 def marketplace_date(moment: datetime, marketplace_id: str) -> date:
-    """The calendar date of ``moment`` in the marketplace's local time (UTC for unknown marketplaces)."""
+    """The calendar date of ``moment`` in the marketplace's local time (UTC for unknown marketplaces): the
+    date an order "happened" as Seller Central shows it."""
     market = mp.BY_ID.get(marketplace_id)
-    zone = _MARKETPLACE_TZ.get(market.code) if market else None
-    return moment.astimezone(ZoneInfo(zone or "UTC")).date()
+    return moment.astimezone(ZoneInfo(market.time_zone if market else "UTC")).date()
 
 
 # --------------------------------------------------------------------------------------------- items
@@ -556,20 +587,39 @@ class _Charge:
     is_tax: bool  # part of the marketplace-facilitator tax when the item is MF
 
 
-# One taxes row per kind, in this order. Discount taxes have no account of their own in [accounts]; they
-# reduce the tax collected, so they go to the matching tax account (a separate, negative row).
+# The charges, in the order of their rows (one row per account). Every tax kind goes to one row on the
+# ``item_tax`` account: Amazon's read paths split one tax between item, shipping and discounts differently
+# (Orders 2026-01-01 gives the promotion and shipping discount taxes as one figure, the orders report nets them
+# into its item and shipping tax columns), so only the order's total tax is the same fact from every path.
 _CHARGES: tuple[_Charge, ...] = (
-    _Charge("item_tax", "item_tax", "Item tax", False, True),
+    _Charge("item_tax", "item_tax", "Tax", False, True),
     _Charge("shipping_price", "shipping", "Shipping", False, False),
-    _Charge("shipping_tax", "shipping_tax", "Shipping tax", False, True),
+    _Charge("shipping_tax", "item_tax", "Shipping tax", False, True),
     _Charge("gift_wrap_price", "gift_wrap", "Gift wrap", False, False),
-    _Charge("gift_wrap_tax", "gift_wrap_tax", "Gift wrap tax", False, True),
+    _Charge("gift_wrap_tax", "item_tax", "Gift wrap tax", False, True),
     _Charge("promotion_discount", "promotion_discount", "Promotion discount", True, False),
     _Charge("promotion_discount_tax", "item_tax", "Promotion discount tax", True, True),
     _Charge("shipping_discount", "shipping_discount", "Shipping discount", True, False),
-    _Charge("shipping_discount_tax", "shipping_tax", "Shipping discount tax", True, True),
+    _Charge("shipping_discount_tax", "item_tax", "Shipping discount tax", True, True),
 )
 _MF_DESCRIPTION = "Marketplace facilitator tax"
+#: Accounts (``AccountsSettings`` fields) whose rows drift compares as one sum: Sales Orders created before
+#: the tax became one row carry it split over these accounts, split differently by the report and the API.
+TAX_ACCOUNT_KINDS = ("item_tax", "shipping_tax", "gift_wrap_tax")
+
+#: Fields written from what the first read knows and never compared (see the module doc): header fields and
+#: item-line fields.
+ANNOTATIONS: dict[str, frozenset[str]] = {
+    "header": frozenset({"customer", "title", "shipping_address_name", "delivery_date"}),
+    "items": frozenset({"item_name", "description", "amazon_order_item_id"}),
+}
+
+
+def sales_order_content(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` without its :data:`ANNOTATIONS`: what every read path of one order maps to identically."""
+    out = {k: v for k, v in doc.items() if k not in ANNOTATIONS["header"]}
+    out["items"] = [{k: v for k, v in row.items() if k not in ANNOTATIONS["items"]} for row in doc.get("items") or ()]
+    return out
 
 
 def _money_fields(item: OrderItem) -> Iterable[Money]:
@@ -697,29 +747,68 @@ def _line_rates(
     raise MappingError(f"{where}: no ItemPrice although the order is {order.status.value}")
 
 
-def _line_description(title: str, order_item_id: str, part: str | None) -> str:
-    # The Amazon order item id (and the part of a split line) makes every line's description unique, so
-    # ERPNext's duplicate-item check (item_code + description + warehouse when Selling Settings
-    # allow_multiple_items = 0) never trips on a split or repeated SKU, and the id survives even where the
-    # amazon_order_item_id custom field does not exist.
-    tail = f"Amazon order item {html.escape(order_item_id, quote=False)}"
+def _line_description(title: str, line_key: str, part: str | None) -> str:
+    # The SKU (numbered when one order repeats it) and the part of a split line make every line's description
+    # unique, so ERPNext's duplicate-item check (item_code + description + warehouse when Selling Settings
+    # allow_multiple_items = 0) never trips on a split or repeated SKU. Not the order-item id: the orders
+    # report has none, and the line must read the same whatever the read path.
+    tail = f"Amazon {html.escape(line_key, quote=False)}"
     if part:
         tail += f", {part}"
     return f"{_html(title)}<br>{tail}" if title else tail
 
 
+def _line_keys(order: Order) -> dict[str, str]:
+    """order_item_id → "SKU <sku>" (or "ASIN <asin>"), numbered "#2", "#3" … when the order repeats it."""
+    seen: dict[str, int] = {}
+    keys: dict[str, str] = {}
+    for item in order.items:
+        base = f"SKU {item.sku}" if item.sku else f"ASIN {item.asin}" if item.asin else "line"
+        seen[base] = seen.get(base, 0) + 1
+        keys[item.order_item_id] = base if seen[base] == 1 else f"{base} #{seen[base]}"
+    return keys
+
+
+def order_item_ids_known(order: Order) -> bool:
+    """Whether the order's ``order_item_id`` values are Amazon's (the APIs) or only grouping keys (the report)."""
+    return "order_item_ids" not in order.unknown
+
+
+def unknown_drift_keys(order: Order, ctx: MappingContext) -> frozenset[str]:
+    """Drift keys a Sales Order mapped from ``order`` cannot speak for, because the read lacked a fact they
+    depend on (``Order.unknown``): without the gift wrap (Orders v0 without buyerInfo) its row, the tax it
+    carries and the total are unknown."""
+    if "gift_wrap" not in order.unknown:
+        return frozenset()
+    keys = {f"taxes[{ctx.account('gift_wrap')}]", "tax", "grand_total"}
+    if ctx.orders.marketplace_facilitator_tax == "book":
+        keys.add(f"taxes[{ctx.account('marketplace_facilitator_tax')}]")
+    return frozenset(keys)
+
+
+def canonical_status(status: OrderStatus) -> str:
+    """The ``amazon_order_status`` written to ERPNext: v0 and the report say InvoiceUnconfirmed where Orders
+    2026-01-01 says Shipped for the same order, so both are written as Shipped."""
+    return OrderStatus.SHIPPED.value if status is OrderStatus.INVOICE_UNCONFIRMED else status.value
+
+
 def _taxes(order: Order, ctx: MappingContext) -> list[dict[str, Any]]:
+    """One row per account, in :data:`_CHARGES` order, named after the account's first charge kind: the
+    seller's tax (every kind, less the discount taxes) is one row, the charges one row each."""
     step = ctx.step
-    rows: list[dict[str, Any]] = []
+    totals: dict[str, Decimal] = {}
+    descriptions: dict[str, str] = {}
     for charge in _CHARGES:
-        total = Decimal(0)
+        descriptions.setdefault(charge.account, charge.description)
         for item in order.items:
             if charge.is_tax and _is_mf(item):
                 continue
-            total += _charge_amount(item, charge)
-        total = _exact(total, step, f"order {order.amazon_order_id}: {charge.description}")
+            totals[charge.account] = totals.get(charge.account, Decimal(0)) + _charge_amount(item, charge)
+    rows: list[dict[str, Any]] = []
+    for kind, total in totals.items():
+        total = _exact(total, step, f"order {order.amazon_order_id}: {descriptions[kind]}")
         if total:
-            rows.append(_tax_row(ctx.account(charge.account), charge.description, total))
+            rows.append(_tax_row(ctx.account(kind), descriptions[kind], total))
     if ctx.orders.marketplace_facilitator_tax == "book":
         mf = _exact(marketplace_facilitator_tax(order), step, f"order {order.amazon_order_id}: MF tax")
         if mf:
@@ -779,6 +868,8 @@ def order_to_sales_order(
         rate = conversion_rate
 
     warehouse = (ctx.fba_warehouse or ctx.warehouse) if order.fulfillment_channel == "AFN" else ctx.warehouse
+    keys = _line_keys(order)
+    ids_known = order_item_ids_known(order)
     lines: list[dict[str, Any]] = []
     for item in order.items:
         where = f"order {oid} line {item.order_item_id}"
@@ -804,9 +895,10 @@ def order_to_sales_order(
                 "qty": qty,
                 "rate": _num(unit),
                 "warehouse": warehouse,
-                "description": _line_description(title, item.order_item_id, note),
-                "amazon_order_item_id": item.order_item_id,
+                "description": _line_description(title, keys[item.order_item_id], note),
             }
+            if ids_known:
+                line["amazon_order_item_id"] = item.order_item_id
             if title:
                 line["item_name"] = _truncate(title)
             lines.append(line)
@@ -830,7 +922,7 @@ def order_to_sales_order(
         "amazon_order_id": oid,
         "amazon_marketplace_id": order.marketplace_id,
         "amazon_fulfillment_channel": order.fulfillment_channel,
-        "amazon_order_status": order.status.value,
+        "amazon_order_status": canonical_status(order.status),
         "disable_rounded_total": 1,
         "items": lines,
         "taxes": _taxes(order, ctx),
@@ -857,25 +949,35 @@ def _lines(doc: Mapping[str, Any], step: Decimal) -> dict[str, str]:
     return {code: f"{qty[code].normalize():f} for {amount[code]}" for code in qty}
 
 
-def _tax_totals(doc: Mapping[str, Any], step: Decimal) -> dict[str, Decimal]:
-    """Charges per account (descriptions differ between sources: the report nets discount taxes)."""
+def _tax_totals(doc: Mapping[str, Any], step: Decimal, tax_accounts: Collection[str]) -> dict[str, Decimal]:
+    """Charges per account, the ``tax_accounts`` together under the key ``tax`` (descriptions differ between
+    sources and Sales Orders made before rows were merged per account carry several rows per account)."""
     totals: dict[str, Decimal] = {}
     for row in doc.get("taxes") or ():
-        key = str(row.get("account_head"))
+        account = str(row.get("account_head"))
+        key = "tax" if account in tax_accounts else f"taxes[{account}]"
         totals[key] = totals.get(key, Decimal(0)) + _round(_dec(row.get("tax_amount"), "tax_amount"), step)
     return {k: v for k, v in totals.items() if v}
 
 
 def sales_order_drift(
-    existing: Mapping[str, Any], wanted: Mapping[str, Any], *, precision: int = 2
+    existing: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    *,
+    precision: int = 2,
+    tax_accounts: Collection[str] = (),
+    unknown: Collection[str] = (),
 ) -> dict[str, tuple[Any, Any]]:
     """Differences that matter between a stored Sales Order and a freshly mapped one: ``{key: (old, new)}``.
 
     Keys: ``currency``; ``amazon_order_status`` (only when the stored doc has that field); ``items[<code>]``
-    per item code (``"<qty> for <amount>"``, None when absent on one side); ``taxes[<account>]`` (Decimal,
-    None when absent); ``grand_total`` (Decimal, computed
-    with :func:`sales_order_total`, or the stored value when the stored doc has no items). Customer, dates,
-    conversion rate and texts are deliberately not compared: they change without the order changing.
+    per item code (``"<qty> for <amount>"``, None when absent on one side); ``taxes[<account>]`` per account
+    not in ``tax_accounts`` and ``tax`` for the sum over ``tax_accounts`` (Decimal, None when absent);
+    ``grand_total`` (Decimal, computed with :func:`sales_order_total`, or the stored value when the stored doc
+    has no items). :data:`ANNOTATIONS` and the conversion rate are deliberately not compared: they depend on
+    the read path or change without the order changing (see the module doc). Pass the full names of the
+    :data:`TAX_ACCOUNT_KINDS` accounts (:meth:`MappingContext.tax_accounts`) as ``tax_accounts``, and the keys
+    the fresh read cannot speak for (:func:`unknown_drift_keys`) as ``unknown``: they are never drift.
     """
     step = Decimal(1).scaleb(-precision)
     drift: dict[str, tuple[Any, Any]] = {}
@@ -894,10 +996,10 @@ def sales_order_drift(
         if old_lines.get(key) != new_lines.get(key):
             drift[f"items[{key}]"] = (old_lines.get(key), new_lines.get(key))
 
-    old_taxes, new_taxes = _tax_totals(existing, step), _tax_totals(wanted, step)
+    old_taxes, new_taxes = _tax_totals(existing, step, tax_accounts), _tax_totals(wanted, step, tax_accounts)
     for key in sorted(old_taxes.keys() | new_taxes.keys()):
         if old_taxes.get(key) != new_taxes.get(key):
-            drift[f"taxes[{key}]"] = (old_taxes.get(key), new_taxes.get(key))
+            drift[key] = (old_taxes.get(key), new_taxes.get(key))
 
     if "items" in existing or existing.get("grand_total") is None:
         old_total = sales_order_total(existing, precision=precision)
@@ -906,4 +1008,4 @@ def sales_order_drift(
     new_total = sales_order_total(wanted, precision=precision)
     if old_total != new_total:
         drift["grand_total"] = (old_total, new_total)
-    return drift
+    return {key: change for key, change in drift.items() if key not in unknown}

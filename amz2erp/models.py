@@ -115,6 +115,9 @@ class Order(_Model):
     shipping_address: Address | None = None
     items: tuple[OrderItem, ...] = ()
     source: Literal["orders-v0", "orders-2026-01-01", "report"] = "orders-v0"
+    #: facts this read does not carry, so they are unknown rather than absent (mapping's module doc):
+    #: "order_item_ids" (the report's item ids are grouping keys), "gift_wrap" (Orders v0 without buyerInfo)
+    unknown: frozenset[str] = frozenset()
 
     _check_dates = field_validator(
         "purchase_date",
@@ -136,7 +139,7 @@ class Order(_Model):
 
     def content_hash(self) -> str:
         """Stable hash of everything that matters for ERPNext; ignores where the record came from."""
-        data = self.model_dump(mode="json", exclude={"source", "last_update_date"})
+        data = self.model_dump(mode="json", exclude={"source", "last_update_date", "unknown"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -8,6 +8,7 @@ the next run is resolved by looking it up in ERPNext, never by a blind second in
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from amz2erp import mapping
+from amz2erp import limits, mapping
 from amz2erp.errors import (
     Amz2ErpError,
+    ErpNextConfigError,
     ErpNextDuplicateError,
     RecordError,
     RemoteAuthError,
@@ -33,7 +35,6 @@ from amz2erp.state import DONE, FAILED
 log = logging.getLogger(__name__)
 
 STREAM = "orders"
-AMAZON_LAG = timedelta(minutes=2)  # Amazon rejects *Before later than now − 2 min
 SO = "Sales Order"
 UNKNOWN_ID = "?"  # what the access layer calls an order whose payload carries no id
 _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.value}
@@ -42,12 +43,53 @@ _SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.val
 class Outcome(str, Enum):
     CREATED = "created"
     UPDATED = "updated"
+    AMENDED = "amended"
     CANCELLED = "cancelled"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
     DRIFT = "drift"
     CONFLICT = "conflict"
     FAILED = "failed"
+
+
+# --- failures: grouped by cause, found again in bulk ----------------------------------------------------------
+
+_ORDER_PREFIX = re.compile(r"^order [^\s:]+: ")
+_ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
+_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_DAY_SLOT = "\x00"
+
+
+def failure_shape(error: str) -> str:
+    """The cause of a failure without what is particular to one order (its id, its day): 782 orders that
+    failed for one missing rate have one shape."""
+    text = _ORDER_ID.sub("…", _ORDER_PREFIX.sub("", error.strip()))
+    return _DAY.sub(_DAY_SLOT, text)
+
+
+@dataclass(frozen=True)
+class FailureCause:
+    count: int
+    cause: str  # the shape with its days filled in ("2026-10-03" or "2026-10-03 … 2026-10-19")
+    example: str  # one order id, to look up
+
+    def line(self) -> str:
+        return f"{self.count} {'order' if self.count == 1 else 'orders'} failed: {self.cause} (e.g. {self.example})"
+
+
+def group_failures(failures: Iterable[tuple[str, str]]) -> list[FailureCause]:
+    """(order id, error) pairs → one entry per cause with a count, most frequent first."""
+    groups: dict[str, tuple[int, list[str], str]] = {}
+    for order_id, error in failures:
+        shape = failure_shape(error)
+        count, days, example = groups.get(shape, (0, [], order_id))
+        days.extend(_DAY.findall(error))
+        groups[shape] = (count + 1, days, example)
+    out = []
+    for shape, (count, days, example) in groups.items():
+        span = "" if not days else min(days) if min(days) == max(days) else f"{min(days)} … {max(days)}"
+        out.append(FailureCause(count, shape.replace(_DAY_SLOT, span), example))
+    return sorted(out, key=lambda c: (-c.count, c.cause))
 
 
 class OrderRecordError(RecordError):
@@ -74,6 +116,7 @@ class OrderWriter(Writer):
         self._known_items: set[str] = set()
         self._rates: dict[tuple[str, str], Decimal] = {}
         self._price_lists: dict[str, str] = {}
+        self._causes_logged: set[str] = set()
         self._cache_lock = threading.Lock()
         if not dry_run:
             rt.require_custom_fields()
@@ -94,7 +137,7 @@ class OrderWriter(Writer):
             plan: list[dict[str, Any]] = []
             try:
                 outcome, detail = self._process(record, plan)
-            except (RemoteAuthError, RemoteUnavailableError):
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
                 raise  # fatal for the run: the ledger keeps the intent, the next run resolves it
             except mapping.OrderSkipped as exc:
                 outcome, detail = self._skip(record, exc.reason, plan)
@@ -104,9 +147,15 @@ class OrderWriter(Writer):
                 log.debug("order %s failed", key, exc_info=True)
                 outcome, detail = Outcome.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             if outcome is Outcome.FAILED:
-                log.warning("order %s failed: %s", key, detail)
+                # one warning per cause; the rest of a mass failure only at -v (the summary counts them)
+                shape = failure_shape(detail)
+                with self._cache_lock:
+                    first = shape not in self._causes_logged
+                    self._causes_logged.add(shape)
+                log.log(logging.WARNING if first else logging.INFO, "order %s failed: %s", key, detail)
                 if not self.dry_run:
-                    self.state.mark_failed("order", key, detail, marketplace=record.marketplace_id)
+                    self.state.mark_failed("order", key, detail, marketplace=record.marketplace_id,
+                                           last_update=record.last_update_date)
             return OrderResult(key, outcome, record.last_update_date, detail, plan)
 
     # --- the life of one order ---------------------------------------------------------------------------
@@ -130,14 +179,26 @@ class OrderWriter(Writer):
                 return Outcome.UNCHANGED, existing["name"]
             return self._skip(order, reason, plan)
 
-        customer = self.ensure_customer(order, plan)
-        address = self.ensure_address(order, customer, plan)
-        item_codes = self.resolve_items(order, plan)
+        # Everything that can fail is checked before the first write, so an order that will fail leaves no
+        # Customer, Address or Item behind: rate, items (read-only), mapping, totals, on a provisional doc.
         rate = self.conversion_rate(order)
+        provisional_customer = str(mapping.order_to_customer(order, self.ctx)["customer_name"])
+        mapping.order_to_address(order, provisional_customer, self.ctx)
+        item_codes = self.resolve_items(order, plan, create=False)
+        self.check_total(order, mapping.order_to_sales_order(order, self.ctx, customer=provisional_customer,
+                                                             conversion_rate=rate, item_codes=item_codes))
+
+        if existing is not None and existing["docstatus"] == 1:
+            # Customer and address are annotations of the first read (mapping's module doc): a later read that
+            # knows the buyer (PII roles) never creates others for an order that is already booked.
+            customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
+        else:
+            customer = self.ensure_customer(order, plan)
+            address = self.ensure_address(order, customer, plan)
+        item_codes = self.resolve_items(order, plan)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
                                            item_codes=item_codes, shipping_address_name=address)
         doc["selling_price_list"] = self.price_list_for(mapping.order_currency(order))
-        self.check_total(order, doc)
         submit = self.settings.orders.submit and not order.status.is_pending
 
         if existing is None:
@@ -214,7 +275,8 @@ class OrderWriter(Writer):
             # a crash between insert and the status recompute: finish the job
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
-        drift = mapping.sales_order_drift(full, doc)
+        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts(),
+                                          unknown=mapping.unknown_drift_keys(order, self.ctx))
         # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
         # amazon_order_status is allowed on submit, so it is simply followed.
         status_change = drift.pop("amazon_order_status", None)
@@ -253,7 +315,7 @@ class OrderWriter(Writer):
         plan.append({"action": "cancel and amend", "doctype": SO, "name": name, "differences": summary,
                      "doc": amended})
         if self.dry_run:
-            return Outcome.UPDATED, name
+            return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
         self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.cancel(SO, name)
         created = self.erp.insert(SO, amended, key={"amended_from": name})
@@ -263,7 +325,10 @@ class OrderWriter(Writer):
         self.state.mark_done("order", order.amazon_order_id, new_name, content_hash,
                              marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
-        return Outcome.UPDATED, new_name
+        detail = f"{name} cancelled and amended as {new_name}: {summary}"
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, detail)
+        self.rt.amendments.append((order.amazon_order_id, name, new_name))
+        return Outcome.AMENDED, detail
 
     def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
                 plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
@@ -302,7 +367,7 @@ class OrderWriter(Writer):
     def find_sales_order(self, amazon_order_id: str) -> dict[str, Any] | None:
         """The live Sales Order for an Amazon order: submitted, else draft, else the newest cancelled one;
         amendments (which may not carry the id) are followed through ``amended_from``."""
-        fields = ["name", "docstatus", "status", "grand_total", "amended_from"]
+        fields = ["name", "docstatus", "status", "grand_total", "amended_from", "customer", "shipping_address_name"]
         rows = list(self.erp.list(SO, fields=fields, filters=[["amazon_order_id", "=", amazon_order_id]],
                                   order_by="creation desc"))
         if not rows:
@@ -422,8 +487,9 @@ class OrderWriter(Writer):
             return True
         return False
 
-    def resolve_items(self, order: Order, plan: list[dict[str, Any]]) -> dict[str, str]:
-        """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know."""
+    def resolve_items(self, order: Order, plan: list[dict[str, Any]], *, create: bool = True) -> dict[str, str]:
+        """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know.
+        ``create=False`` checks only: an Item that would be created is named but not written."""
         policy = self.settings.items.unknown_sku
         codes: dict[str, str] = {}
         for item in order.items:
@@ -442,6 +508,9 @@ class OrderWriter(Writer):
                     raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} is unknown and the "
                                            f"placeholder Item {placeholder!r} does not exist (run `amz2erp setup`)")
                 codes[item.order_item_id] = placeholder
+                continue
+            if not create:
+                codes[item.order_item_id] = code
                 continue
             with self._item_locks(code):
                 if not self.item_exists(code):
@@ -527,6 +596,22 @@ def to_utc_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def newest_readable(now: datetime) -> datetime:
+    """Where every window ends: Amazon's lag (now − 2 minutes) and a few seconds more, because our clock and
+    Amazon's are never quite the same."""
+    return (now - limits.ORDERS_LAG - timedelta(seconds=5)).replace(microsecond=0)
+
+
+def reachable_start(start: datetime, now: datetime, marketplace: Marketplace) -> datetime:
+    """``start`` moved up to Amazon's two-year horizon for this marketplace (unchanged where Amazon keeps the
+    whole history, or when ``start`` is above it): nothing below the horizon can be read, so no window, no
+    report and no checkpoint is made for it."""
+    horizon = limits.orders_horizon(now, [marketplace])
+    if horizon is None or start >= horizon:
+        return start
+    return horizon.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def choose_report_mode(rt: Runtime, mode: str | None, start: datetime, end: datetime) -> bool:
     mode = mode or rt.settings.sync.mode
     if mode == "report":
@@ -550,10 +635,19 @@ class WindowResult:
     earliest_failure: datetime | None = None
     undated_failures: int = 0  # failed records without a LastUpdateDate (unreadable payloads)
     plans: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error), for the grouped summary
+    seen: set[str] = field(default_factory=set)  # ids asked for in ``track`` that the stream brought
+
+    def add(self, other: WindowResult) -> None:
+        self.processed += other.processed
+        self.failed += other.failed
+        self.plans.extend(other.plans)
+        self.failures.extend(other.failures)
+        self.seen |= other.seen
 
 
 def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | UnparsableOrder],
-                   progress: Any | None = None) -> WindowResult:
+                   progress: Any | None = None, *, track: set[str] | frozenset[str] = frozenset()) -> WindowResult:
     """The exactly-once path over a stream of orders, shared by sync-orders, backfill and retry."""
     result = WindowResult()
     lock = threading.Lock()
@@ -562,10 +656,13 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
         rt.counts.add(f"orders {res.outcome.value}")
         with lock:
             result.processed += 1
+            if res.order_id in track:
+                result.seen.add(res.order_id)
             if writer.dry_run:
                 result.plans.extend(res.plan)
             if res.outcome is Outcome.FAILED:
                 result.failed += 1
+                result.failures.append((res.order_id, res.detail))
                 when = res.last_update
                 if when is None:
                     result.undated_failures += 1
@@ -576,6 +673,123 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
 
     rt.run_pool(writer.process, records, on_result)
     return result
+
+
+# --- failed orders found again in bulk -------------------------------------------------------------------------
+
+# Failed orders whose last updates lie closer together than this are read back by one time-range search
+# (100 orders a page, items included) rather than one getOrder each. A gap costs at most gap × order rate / 100
+# extra pages; at a few hundred orders a day six hours stay within one page.
+REFETCH_GAP = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class FailedOrder:
+    order_id: str
+    marketplace: str | None
+    last_update: datetime | None
+
+
+@dataclass(frozen=True)
+class RefetchRange:
+    marketplace: str
+    start: datetime
+    end: datetime
+    ids: frozenset[str]
+    by_ids: bool = False  # Orders v0: getOrders filtered on these ids, updated since ``start`` (``end`` unused)
+
+
+@dataclass
+class RefetchPlan:
+    covered: set[str] = field(default_factory=set)  # in a window this run reads anyway
+    ranges: list[RefetchRange] = field(default_factory=list)
+    singles: list[str] = field(default_factory=list)  # one call each (no date, or alone in its range)
+
+    @property
+    def outside(self) -> int:
+        return sum(len(r.ids) for r in self.ranges) + len(self.singles)
+
+
+def failed_orders(rt: Runtime) -> list[FailedOrder]:
+    out = []
+    for entry in rt.state.entries("order", FAILED):
+        stamp = entry.info.get("last_update")
+        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+        out.append(FailedOrder(entry.key, entry.marketplace, when))
+    return out
+
+
+def plan_refetch(failed: Iterable[FailedOrder], windows: dict[str, tuple[datetime, datetime]], *,
+                 by_ids: bool = False, gap: timedelta = REFETCH_GAP) -> RefetchPlan:
+    """Which failed orders come back with the windows this run reads anyway (the cursor sits at the earliest
+    failure, so normally all of them), which are read back in bulk, and which one by one.
+
+    In bulk: Orders 2026-01-01 by time range (items come with the search); Orders v0 by ids, 50 a call
+    (a v0 range would cost one getOrderItems for every order in it, failed or not)."""
+    plan = RefetchPlan()
+    dated: dict[str, list[FailedOrder]] = {}
+    for f in failed:
+        window = windows.get(f.marketplace or "")
+        if f.last_update is not None and window is not None and window[0] <= f.last_update <= window[1]:
+            plan.covered.add(f.order_id)
+        elif f.last_update is None or f.marketplace is None:
+            plan.singles.append(f.order_id)
+        else:
+            dated.setdefault(f.marketplace, []).append(f)
+    for marketplace, group in sorted(dated.items()):
+        group.sort(key=lambda f: f.last_update or datetime.min)
+        if by_ids:
+            for i in range(0, len(group), 50):
+                batch = group[i : i + 50]
+                first = batch[0].last_update
+                assert first is not None
+                plan.ranges.append(RefetchRange(marketplace, first, first, frozenset(f.order_id for f in batch),
+                                                by_ids=True))
+            continue
+        clusters: list[list[FailedOrder]] = []
+        for f in group:
+            assert f.last_update is not None
+            last = clusters[-1][-1].last_update if clusters else None
+            if last is not None and f.last_update - last <= gap:
+                clusters[-1].append(f)
+            else:
+                clusters.append([f])
+        for cluster in clusters:
+            if len(cluster) == 1:
+                plan.singles.append(cluster[0].order_id)
+                continue
+            first, last = cluster[0].last_update, cluster[-1].last_update
+            assert first is not None and last is not None
+            plan.ranges.append(RefetchRange(marketplace, first, last + timedelta(seconds=1),
+                                            frozenset(f.order_id for f in cluster)))
+    return plan
+
+
+def refetch(rt: Runtime, plan: RefetchPlan, *, record_missing: bool = True) -> Iterator[Order | UnparsableOrder]:
+    """The orders of ``plan.ranges`` and ``plan.singles``, each once. An order a range did not bring back
+    (updated since it failed) is asked for by id. ``record_missing``: an order Amazon no longer returns stays
+    failed with that reason (the user sees it and can `retry --forget` it)."""
+    from amz2erp import marketplaces as mp
+
+    mode = rt.settings.sync.mode
+    singles = list(plan.singles)
+    for r in plan.ranges:
+        use_report = mode != "api" and (r.end - r.start) > timedelta(days=rt.settings.sync.auto_report_days)
+        found: set[str] = set()
+        records = (rt.amazon.fetch_orders_by_ids(r.marketplace, sorted(r.ids), r.start) if r.by_ids
+                   else fetch_window(rt, mp.resolve(r.marketplace), r.start, r.end, use_report))
+        for record in records:
+            if record.amazon_order_id in r.ids and record.amazon_order_id not in found:
+                found.add(record.amazon_order_id)
+                yield record
+        singles.extend(sorted(r.ids - found))
+    for order_id in singles:
+        order = rt.amazon.fetch_order(order_id)
+        if order is None:
+            if record_missing:
+                rt.state.mark_failed("order", order_id, "Amazon no longer returns this order")
+            continue
+        yield order
 
 
 def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketplace]:
@@ -600,12 +814,18 @@ def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketp
 def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterable[str] = (),
                 dry_run: bool = False, mode: str | None = None) -> WindowResult:
     """Incremental: each marketplace from its cursor (minus the overlap) to now − 2 minutes. The cursor moves
-    only over orders that landed: a failure pins it at the failed order's last-update time."""
+    only over orders that landed: a failure pins it at the failed order's last-update time.
+
+    Failed orders come back with the window when it covers them (the pinned cursor makes sure it does);
+    the others are read back first, in bulk (`plan_refetch`)."""
+    now = rt.clock.now()
+    end = newest_readable(now)
+    if after is not None and after > now.date():
+        raise UsageError(f"--after {after} is in the future: Amazon has orders up to {end:%Y-%m-%d %H:%M} UTC")
     writer = OrderWriter(rt, dry_run=dry_run)
     total = WindowResult()
-    if not dry_run:
-        retry_failed(rt, writer, total)
     overlap = timedelta(minutes=rt.settings.sync.overlap_minutes)
+    windows: list[tuple[Marketplace, datetime | None, datetime, datetime]] = []
     for marketplace in resolve_marketplaces(rt, marketplaces):
         cursor = rt.state.get_cursor(STREAM, marketplace.marketplace_id)
         if after is not None:
@@ -616,18 +836,32 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
             start = to_utc_start(rt.settings.sync.after)
         else:
             raise UsageError("no start date: pass --after YYYY-MM-DD or set [sync] after")
-        end = (rt.clock.now() - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
+        reachable = reachable_start(start, now, marketplace)
+        if reachable > start:
+            source = "--after" if after is not None else "the cursor" if cursor is not None else "[sync] after"
+            rt.reporter.info(f"{marketplace.code}: {source} {start:%Y-%m-%d} is older than Amazon's two-year "
+                             f"horizon; orders updated before {reachable:%Y-%m-%d %H:%M} UTC cannot be read, "
+                             "reading from there")
+            rt.counts.add("unreachable ranges")
+            start = reachable
         if start >= end:
             rt.reporter.info(f"{marketplace.code}: up to date (cursor {cursor.isoformat() if cursor else '-'})")
             continue
+        windows.append((marketplace, cursor, start, end))
+    plan = RefetchPlan()
+    if not dry_run:
+        plan = plan_refetch(failed_orders(rt), {m.marketplace_id: (s, e) for m, _, s, e in windows},
+                            by_ids=rt.settings.amazon.orders_api == "v0")
+        if plan.outside:
+            total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))
+    for marketplace, cursor, start, end in windows:
         use_report = choose_report_mode(rt, mode, start, end)
         rt.counts.add("windows")
         with rt.reporter.progress(f"{marketplace.code} orders updated {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
                                   f" ({'report' if use_report else 'api'})") as task:
-            res = process_orders(rt, writer, fetch_window(rt, marketplace, start, end, use_report), task)
-        total.processed += res.processed
-        total.failed += res.failed
-        total.plans.extend(res.plans)
+            res = process_orders(rt, writer, fetch_window(rt, marketplace, start, end, use_report), task,
+                                 track=plan.covered)
+        total.add(res)
         if dry_run:
             continue
         new_cursor = end
@@ -637,24 +871,43 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
             new_cursor = min(end, res.earliest_failure)
         if cursor is None or new_cursor > cursor:
             rt.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
+    missing = plan.covered - total.seen
+    if missing:  # a window should have brought them (it covers their last update); ask for them by id
+        total.add(_retry(rt, writer, refetch(rt, RefetchPlan(singles=sorted(missing))), len(missing)))
     return total
 
 
-def retry_failed(rt: Runtime, writer: OrderWriter, total: WindowResult, *, ids: Iterable[str] = ()) -> None:
-    """Re-fetch and re-process orders the ledger holds as failed (or explicitly named ones)."""
-    wanted = list(ids) or [e.key for e in rt.state.entries("order", FAILED)]
-    if not wanted:
-        return
+def _retry(rt: Runtime, writer: OrderWriter, records: Iterable[Order | UnparsableOrder], count: int) -> WindowResult:
+    with rt.reporter.progress(f"retrying {count} failed {'order' if count == 1 else 'orders'}",
+                              total=count) as task:
+        return process_orders(rt, writer, records, task)
 
-    def records() -> Iterator[Order | UnparsableOrder]:
-        for order_id in wanted:
+
+def check_order_ids(ids: Iterable[str]) -> list[str]:
+    """Amazon order ids as a user typed them: 3-7-7 digits, each once; anything else is a usage error."""
+    out: list[str] = []
+    for raw in ids:
+        order_id = raw.strip()
+        if not _ORDER_ID.fullmatch(order_id):
+            raise UsageError(f"{raw!r} is not an Amazon order id (like 111-1234567-1234567)")
+        if order_id not in out:
+            out.append(order_id)
+    return out
+
+
+def retry_failed(rt: Runtime, writer: OrderWriter, total: WindowResult, *, ids: Iterable[str] = ()) -> None:
+    """Re-fetch and re-process the orders the ledger holds as failed, in bulk where their dates allow, or
+    explicitly named ones. A named order Amazon does not know is refused before anything is written."""
+    named = check_order_ids(ids)
+    if named:
+        fetched = []
+        for order_id in named:
             order = rt.amazon.fetch_order(order_id)
             if order is None:
-                rt.state.mark_failed("order", order_id, "Amazon no longer returns this order")
-                continue
-            yield order
-
-    with rt.reporter.progress(f"retrying {len(wanted)} failed orders", total=len(wanted)) as task:
-        res = process_orders(rt, writer, records(), task)
-    total.processed += res.processed
-    total.failed += res.failed
+                raise UsageError(f"order {order_id}: Amazon does not know this order id (nothing was written)")
+            fetched.append(order)
+        total.add(_retry(rt, writer, fetched, len(fetched)))
+        return
+    plan = plan_refetch(failed_orders(rt), {}, by_ids=rt.settings.amazon.orders_api == "v0")
+    if plan.outside:
+        total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))

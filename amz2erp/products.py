@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from amz2erp import mapping
-from amz2erp.errors import Amz2ErpError, RecordError, RemoteAuthError, RemoteUnavailableError
+from amz2erp import limits, mapping
+from amz2erp.errors import (
+    Amz2ErpError,
+    ErpNextConfigError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+)
 from amz2erp.models import CatalogItem, Listing
 from amz2erp.orders import resolve_marketplaces, to_utc_start
 from amz2erp.runtime import Runtime, Writer
 from amz2erp.state import DONE
 
 log = logging.getLogger(__name__)
-CATALOG_BATCH = 20
 
 
 class ProductRecordError(RecordError):
@@ -100,7 +105,7 @@ class ProductWriter(Writer):
             if work.primary:
                 self._write_item(work, plan)
             self._write_price(work, plan)
-        except (RemoteAuthError, RemoteUnavailableError):
+        except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
             raise
         except Amz2ErpError as exc:
             return self._failed(work, str(exc), plan)
@@ -248,13 +253,13 @@ def _enrich(rt: Runtime, todo: list[_Work], marketplace_id: str) -> None:
         return
     asins = sorted({w.listing.asin for w in todo if w.primary and w.listing.asin})
     catalog: dict[str, CatalogItem] = {}
-    for i in range(0, len(asins), CATALOG_BATCH):
+    for i in range(0, len(asins), limits.CATALOG_BATCH):
         try:
-            catalog.update(rt.amazon.fetch_catalog_items(asins[i:i + CATALOG_BATCH], marketplace_id))
+            catalog.update(rt.amazon.fetch_catalog_items(asins[i:i + limits.CATALOG_BATCH], marketplace_id))
         except (RemoteAuthError, RemoteUnavailableError):
             raise
         except Amz2ErpError as exc:  # enrichment is optional: the listing report alone makes a good Item
-            log.warning("catalog lookup failed for %d ASINs: %s", len(asins[i:i + CATALOG_BATCH]), exc)
+            log.warning("catalog lookup failed for %d ASINs: %s", len(asins[i:i + limits.CATALOG_BATCH]), exc)
     for work in todo:
         if work.listing.asin:
             work.catalog = catalog.get(work.listing.asin)

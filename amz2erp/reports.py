@@ -112,7 +112,10 @@ def text_lines(binary: IO[bytes], charset: str = DEFAULT_CHARSET) -> Iterator[st
     try:
         yield from wrapper
     finally:
-        wrapper.detach()
+        # An interrupted run closes the file before this generator is collected: detaching would then flush
+        # into the closed file and print "Exception ignored … I/O operation on closed file" at exit.
+        if not binary.closed:
+            wrapper.detach()
 
 
 # --- TSV -----------------------------------------------------------------------------------------------
@@ -302,31 +305,6 @@ def parse_listings(
 
 # --- orders --------------------------------------------------------------------------------------------
 
-#: sales-channel text in order reports → marketplace id
-SALES_CHANNELS: dict[str, str] = {
-    "amazon.com": "ATVPDKIKX0DER",
-    "amazon.ca": "A2EUQ1WTGCTBG2",
-    "amazon.com.mx": "A1AM78C64UM0Y8",
-    "amazon.com.br": "A2Q3Y263D00KWC",
-    "amazon.co.uk": "A1F83G8C2ARO7P",
-    "amazon.de": "A1PA6795UKMFR9",
-    "amazon.fr": "A13V1IB3VIYZZH",
-    "amazon.it": "APJ6JRA9NG5V4",
-    "amazon.es": "A1RKKUPIHCS9HS",
-    "amazon.nl": "A1805IZSGTT6HS",
-    "amazon.se": "A2NODRKZP88ZB9",
-    "amazon.pl": "A1C3SOZRARQ6R3",
-    "amazon.com.be": "AMEN7PMS3EDWL",
-    "amazon.com.tr": "A33AVAJ2PDY3EV",
-    "amazon.ae": "A2VIGQ35RCS4UG",
-    "amazon.sa": "A17E79C6D8DWNP",
-    "amazon.eg": "ARBP9OOSHTCHU",
-    "amazon.in": "A21TJRUUN4KGV",
-    "amazon.co.jp": "A1VC38T7YXB528",
-    "amazon.com.au": "A39IBJ37TRP1C6",
-    "amazon.sg": "A19VAU5U5O7RUS",
-}
-
 _REPORT_STATUS = {
     "pendingavailability": OrderStatus.PENDING_AVAILABILITY,
     "pending": OrderStatus.PENDING,
@@ -377,8 +355,8 @@ def _money(
 
 
 def _marketplace_for(row: dict[str, str], default: str | None) -> str | None:
-    channel = (row.get("sales-channel") or "").strip().lower()
-    return SALES_CHANNELS.get(channel, default)
+    channel = mp.BY_SALES_CHANNEL.get((row.get("sales-channel") or "").strip().lower())
+    return channel.marketplace_id if channel else default
 
 
 def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketplace_id: str | None) -> Order:
@@ -396,6 +374,12 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
     if marketplace_id is None:
         raise ValueError(f"unknown sales-channel {first.get('sales-channel')!r}")
     status = report_status(first.get("order-status"))
+    # Amazon's documented column list has no tax-collection columns; files seen in the field do. With the
+    # column, an empty cell means the seller collects the tax; without it, who collects is unknown and the
+    # marketplace's default model stands in (the same answer the API gives for that marketplace's orders).
+    has_model_column = "tax-collection-model" in first
+    market = mp.BY_ID.get(marketplace_id)
+    default_model = market.tax_collection_model if market is not None else None
     items: list[OrderItem] = []
     used_ids: set[str] = set()
     for idx, r in enumerate(rows):
@@ -427,7 +411,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
                 gift_wrap_tax=_money(r.get("gift-wrap-tax"), cur),
                 promotion_discount=_money(r.get("item-promotion-discount"), cur, absolute=True),
                 shipping_discount=_money(r.get("ship-promotion-discount"), cur, absolute=True),
-                tax_collection_model=_get(r, "tax-collection-model"),
+                tax_collection_model=_get(r, "tax-collection-model") if has_model_column else default_model,
                 promotion_ids=promo_ids,
             )
         )
@@ -455,6 +439,7 @@ def order_from_rows(order_id: str, rows: list[dict[str, str]], default_marketpla
         shipping_address=address,
         items=tuple(items),
         source="report",
+        unknown=frozenset() if "order-item-id" in first else frozenset({"order_item_ids"}),
     )
 
 

@@ -67,6 +67,8 @@ class Runtime:
         self.reporter = reporter
         self.clock = clock
         self.counts = Counts()
+        #: (Amazon order id, cancelled Sales Order, its amendment) per order amended for drift this run
+        self.amendments: list[tuple[str, str, str]] = []
         self.exit_code: int = ExitCode.OK  # what the command decided; recorded in the run history
         self._price_list_currency: str | None = None
         self._company: dict[str, Any] | None = None
@@ -211,7 +213,7 @@ def exit_code_for(exc: BaseException | None) -> int:
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    return 70
+    return ExitCode.INTERNAL
 
 
 @contextmanager

@@ -295,10 +295,31 @@ class StateStore:
         )
 
     def mark_failed(
-        self, kind: str, key: str, error: str, *, marketplace: str | None = None, info: dict[str, Any] | None = None
+        self, kind: str, key: str, error: str, *, marketplace: str | None = None, info: dict[str, Any] | None = None,
+        last_update: datetime | None = None,
     ) -> None:
+        """``last_update`` (the record's own last-update time at Amazon) lets a retry find it again in bulk,
+        by a time-range read, instead of one call per record."""
         self._upsert(kind, key, status=FAILED, error=error[:2000], marketplace=marketplace, info=info,
                      count_attempt=True)
+        if last_update is not None:
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE ledger SET info=json_set(COALESCE(info,'{}'), '$.last_update', ?) WHERE kind=? AND key=?",
+                    (last_update.isoformat(), kind, key),
+                )
+
+    def forget_failed(self, kind: str, keys: list[str]) -> list[LedgerEntry]:
+        """Drop failed records (a user's decision: never retry them); returns what was removed. Records in any
+        other status are left alone: done ones are what keeps writes exactly-once."""
+        if not keys:
+            return []
+        with self._tx() as db:
+            marks = ",".join("?" * len(keys))
+            rows = db.execute(f"SELECT * FROM ledger WHERE kind=? AND status=? AND key IN ({marks}) ORDER BY key",
+                              (kind, FAILED, *keys)).fetchall()
+            db.execute(f"DELETE FROM ledger WHERE kind=? AND status=? AND key IN ({marks})", (kind, FAILED, *keys))
+        return [self._entry(r) for r in rows]
 
     def mark_skipped(self, kind: str, key: str, reason: str, *, marketplace: str | None = None,
                      info: dict[str, Any] | None = None) -> None:

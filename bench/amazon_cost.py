@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from amz2erp import limits
 from amz2erp.amazon import AmazonClient
-from amz2erp.backfill import AMAZON_HORIZON, REPORT_MAX, plan_chunks
+from amz2erp.backfill import plan_chunks
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
-from amz2erp.orders import AMAZON_LAG
+from amz2erp.orders import newest_readable
 from amz2erp.ratelimit import DEFAULT_LIMITS, RateLimiter
 from amz2erp.sim import datagen
 from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
@@ -94,9 +95,9 @@ def backfill_windows(clock: SimulatedClock, days: int, chunk: timedelta, report:
     """The windows `amz2erp backfill --from <days ago> --chunk <chunk>` reads, newest first."""
     now = clock.now()
     start = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    end = (now - AMAZON_LAG - timedelta(seconds=5)).replace(microsecond=0)
-    start = max(start, (now - AMAZON_HORIZON).replace(microsecond=0))
-    size = min(chunk, REPORT_MAX) if report else chunk
+    end = newest_readable(now)
+    start = max(start, (now - limits.ORDERS_HORIZON).replace(microsecond=0))
+    size = min(chunk, limits.REPORT_WINDOW) if report else chunk
     return [(c.start, c.end) for c in plan_chunks(start, end, size)]
 
 

@@ -31,6 +31,7 @@ orders_api = "{orders_api}"
 max_retries = 10
 backoff_ceiling = 30.0
 timeout = 5.0
+report_poll_initial = {report_poll_initial}
 
 [erpnext]
 url = "{erp_url}"
@@ -80,6 +81,7 @@ class SimEnv:
         mode: str = "api",
         workers: int = 4,
         extra_config: str = "",
+        report_poll_initial: float = 5.0,
         spapi_kwargs: dict[str, Any] | None = None,
         erp_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -107,6 +109,7 @@ class SimEnv:
             mode=mode,
             workers=workers,
             extra=extra_config,
+            report_poll_initial=report_poll_initial,
             after=(now - timedelta(days=days + 1)).date().isoformat(),
         )
 

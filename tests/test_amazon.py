@@ -624,6 +624,21 @@ def test_report_poll_gives_up_at_the_ceiling(clock: SimulatedClock, listings: li
         assert clock.slept <= 700
 
 
+@pytest.mark.parametrize("first_poll", [5.0, 0.5])
+def test_first_report_poll_waits_the_configured_time(clock: SimulatedClock, listings: list[SimListing],
+                                                     first_poll: float) -> None:
+    with running(clock, listings, [], report_processing_seconds=0.0) as sim:
+        settings = settings_for(sim, report_poll_initial=first_poll, marketplaces=["US"])
+        with AmazonClient(settings, clock) as client:
+            assert client.report_poll_initial == first_poll
+            assert list(client.fetch_listings("US"))
+        ops = [(e["operation"], e["sim_time"]) for e in sim.request_log]
+        created = next(t for op, t in ops if op == "createReport")
+        first = next(t for op, t in ops if op == "getReport")
+        assert (first - created).total_seconds() == pytest.approx(first_poll, abs=0.01)
+        assert [op for op, _ in ops].count("getReport") == 1  # done when first asked: one poll
+
+
 def test_reports_survive_faults_on_every_step(clock: SimulatedClock, listings: list[SimListing],
                                               orders_250: list[SimOrder]) -> None:
     ops = ("createReport", "getReport", "getReports", "getReportDocument", "downloadReportDocument")

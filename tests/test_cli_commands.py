@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,8 @@ def test_demo_runs_end_to_end_as_a_process() -> None:
     assert "Cancelled on Amazon → cancelled in ERPNext" in result.stdout
     assert "✗" not in result.stdout.split("What landed in ERPNext")[1]
     assert "Traceback" not in result.stderr
+    # on 80 columns (a pipe) the ids a user looks up are whole in every table row, never cut or wrapped
+    rows = [line for line in result.stdout.split("Sales Orders next to Amazon")[1].splitlines() if "SAL-ORD" in line]
+    assert rows and all(re.search(r"│ SAL-ORD-\d{4}-\d{5}(-\d+)? +│ \d{3}-\d{7}-\d{7} +│", line) for line in rows), rows
+    assert max(len(line) for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└") <= 80
+    assert not re.search(r"\b1 (orders|Amazon orders|ERPNext writes)\b", result.stdout + result.stderr)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from amz2erp.config import find_config, load_settings
+from amz2erp.config import Settings, find_config, load_settings
 from amz2erp.errors import ConfigError
 from tests.conftest import MINIMAL_CONFIG, REPO, amz2erp_cmd, write_config
 
@@ -130,3 +132,58 @@ def test_unknown_marketplace_rejected(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('marketplaces = ["US"]', 'marketplaces = ["US", "XX"]'))
     with pytest.raises(ConfigError, match=r"\[amazon\] marketplaces: .*unknown marketplace 'XX'"):
         load_settings(path)
+
+
+def test_retired_seller_id_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    path.write_text(path.read_text().replace('marketplaces = ["US"]', 'marketplaces = ["US"]\nseller_id = "A1X"'))
+    result = _run("--config", str(path), "status")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "[amazon] seller_id is no longer accepted" in result.stderr
+    assert "delete the line" in result.stderr
+
+
+def _template_keys() -> dict[tuple[str, str], str]:
+    """(section, key) → the value text of every key the template shows, set or commented out."""
+    keys: dict[tuple[str, str], str] = {}
+    section = ""
+    for line in (REPO / "amz2erp" / "templates" / "config.toml").read_text().splitlines():
+        if m := re.match(r"^#?\s*\[([\w.]+)\]", line):
+            section = m.group(1)
+        elif (m := re.match(r'^#?\s*("[^"]+"|\w+)\s*=\s*(.*?)\s*(?:#.*)?$', line)) and section:
+            keys[(section, m.group(1))] = m.group(2)
+    return keys
+
+
+def test_template_shows_every_setting_with_its_default() -> None:
+    import tomllib
+
+    shown = _template_keys()
+    tables = {section for section, _ in shown}
+    missing, wrong = [], []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for key, spec in model.model_fields.items():
+            if spec.annotation is not None and getattr(spec.annotation, "__origin__", None) is dict:
+                if f"{section}.{key}" not in tables:  # a table of its own: [items.map], [orders.exchange_rates]
+                    missing.append(f"[{section}.{key}]")
+                continue
+            if (section, key) not in shown:
+                missing.append(f"[{section}] {key}")
+                continue
+            default = spec.get_default(call_default_factory=True)
+            if (section, key) in _EXAMPLE_VALUES or not isinstance(default, (bool, int, float, str)):
+                continue
+            value = tomllib.loads(f"v = {shown[(section, key)]}")["v"]
+            if value != default:
+                wrong.append(f"[{section}] {key}: template shows {value!r}, the default is {default!r}")
+    assert missing == [] and wrong == []
+
+
+# keys the template sets to an example value to be replaced, not to the default
+_EXAMPLE_VALUES = {("amazon", "refresh_token"), ("amazon", "lwa_app_id"), ("amazon", "lwa_client_secret"),
+                   ("amazon", "marketplaces"), ("erpnext", "url"), ("erpnext", "api_key"),
+                   ("erpnext", "api_secret"), ("defaults", "company"), ("defaults", "warehouse"),
+                   ("defaults", "fba_warehouse"), ("sync", "after")}

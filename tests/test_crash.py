@@ -66,8 +66,7 @@ def _amazon_moves_on(env: SimEnv, rng: random.Random, batch: int) -> None:
 
 
 def _commands(env: SimEnv) -> list[tuple[str, ...]]:
-    """The commands and how often each is drawn. Every listings or orders report costs a real 5 s poll
-    (AmazonClient.report_poll_initial is not configurable), so the report paths are drawn less often."""
+    """The commands and how often each is drawn."""
     frm = (env.clock.now() - timedelta(days=DAYS + 1)).date().isoformat()
     api_backfill = ("backfill", "--from", frm, "--chunk", "7d", "--no-products", "--mode", "api")
     return [
@@ -92,7 +91,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
     clock = SystemClock()
     started = time.monotonic()
     with SimEnv(tmp_path, listings=30, orders=90, seed=SEED, days=DAYS, clock=clock,  # type: ignore[arg-type]
-                spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0},
+                spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0}, report_poll_initial=0.05,
                 erp_kwargs={"latency": 0.004}, workers=3) as env:
         env.setup_erp()
         watch = RequestWatch(env)

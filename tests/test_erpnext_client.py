@@ -22,6 +22,7 @@ from amz2erp.config import ErpNextSettings
 from amz2erp.erpnext_client import ErpNextClient, error_from_response, server_messages, strip_html
 from amz2erp.errors import (
     ErpNextAuthError,
+    ErpNextConfigError,
     ErpNextConflictError,
     ErpNextDuplicateError,
     ErpNextError,
@@ -425,8 +426,8 @@ def test_insert_retried_when_nothing_was_sent_or_rolled_back() -> None:
     deadlock = response(500, {"exc_type": "QueryDeadlockError", "exception": "frappe.QueryDeadlockError: x"})
     script = Script(
         [
+            (deadlock, False),  # an answer first: a refusal before any answer is a wrong URL, not retried
             (refused, False),
-            (deadlock, False),
             (response(429, {}), False),
             (response(200, {"data": DOC}), True),
         ]
@@ -504,7 +505,7 @@ def test_cancel_and_delete_are_safe_after_ambiguous_failure() -> None:
 def test_ping_and_non_json_answers() -> None:
     client, _ = make_client(lambda req: response(200, text="<html>login</html>"))
     assert client.ping() is False
-    with pytest.raises(ErpNextError, match="not JSON"):
+    with pytest.raises(ErpNextConfigError, match=r"answered a web page .*not ERPNext's REST API"):
         client.logged_user()
     client, _ = make_client(lambda req: response(200, {"message": "pong"}))
     assert client.ping() is True
@@ -688,21 +689,22 @@ def test_unreachable_server_is_unavailable_quickly() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    client = ErpNextClient(settings(url=f"http://127.0.0.1:{port}", max_retries=1), backoff=0.01)
+    client = ErpNextClient(settings(url=f"http://127.0.0.1:{port}", max_retries=3), backoff=0.01)
     assert client.ping() is False
-    with pytest.raises(ErpNextUnavailableError, match="no answer"):
+    # the site never answered: a refusal is a wrong URL or a stopped ERPNext, said at once, not retried
+    with pytest.raises(ErpNextUnavailableError, match=f"nothing listens at 127.0.0.1:{port}") as err:
         client.get("Item", "x")
-    # connection refused: nothing was sent, so even an insert without a key is retried, then given up
-    with pytest.raises(ErpNextUnavailableError, match="gave up after 2 attempts"):
-        client.insert("Item", {"item_code": "x"})
+    assert err.value.exit_code == 4 and "gave up" not in str(err.value)
+    assert client.stats.count("GET Item") == 1
 
 
 def test_redirects_are_refused_not_followed() -> None:
     moved = response(301, text="<html>moved</html>")
     moved.headers["Location"] = "https://erp.example.com/api/resource/Item"
     client, fake = make_client(lambda req: moved)
-    with pytest.raises(ErpNextError, match=r"redirected .* https://erp\.example\.com"):
+    with pytest.raises(ErpNextConfigError, match=r"redirects \(HTTP 301\) to https://erp\.example\.com") as err:
         client.insert("Item", {"item_code": "x"})
+    assert err.value.exit_code == 2
     assert len(fake.requests) == 1
 
 
@@ -748,7 +750,10 @@ def test_tls_verification_off_warns_once_and_is_passed_on(caplog: pytest.LogCapt
     make_client(lambda req: response(200, {}), verify_tls=False)
     assert client.ping() is True
     assert fake.kwargs[0]["verify"] is False
-    assert fake.kwargs[0]["timeout"] == (10.0, 12.0)  # explicit (connect, read) timeouts
+    # explicit (connect, read) timeouts; the connect timeout is short until the site has answered once
+    assert fake.kwargs[0]["timeout"] == (5.0, 12.0)
+    assert client.ping() is True
+    assert fake.kwargs[1]["timeout"] == (10.0, 12.0)
     assert [r.getMessage() for r in caplog.records].count(
         f"TLS certificate verification is off for {URL} ([erpnext] verify_tls = false)"
     ) == 1

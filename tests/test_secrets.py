@@ -72,8 +72,9 @@ class _Runner:
 
 @pytest.fixture
 def secret_env(tmp_path: Path) -> Iterator[SimEnv]:
-    # one marketplace: every listings report costs a real 5 s poll (AmazonClient.report_poll_initial)
+    # the simulator finishes reports at once: poll them at once too
     with SimEnv(tmp_path, listings=12, orders=30, seed=61, days=10, clock=SystemClock(), marketplaces=("US",),  # type: ignore[arg-type]
+                report_poll_initial=0.05,
                 spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0, "lwa_refresh_token": REFRESH,
                               "lwa_client_secret": LWA_SECRET, "strict": False},
                 erp_kwargs={"api_key": API_KEY, "api_secret": API_SECRET}) as env:

@@ -88,7 +88,11 @@ def test_order_coverage() -> None:
     assert any(it.gift_wrap_price > 0 and it.is_gift for it in items)
     assert any(it.item_tax > 0 for it in items)
     assert any(it.tax_collection_model == "MarketplaceFacilitator" for it in items)
-    assert any(it.tax_collection_model is None and it.item_tax > 0 for it in items)  # seller-collected tax
+    # US tax is the marketplace facilitator's (the US default model); seller-collected tax is Canada's
+    assert all(it.tax_collection_model == "MarketplaceFacilitator" for o in orders for it in o.items
+               if o.marketplace_id == "ATVPDKIKX0DER" and it.item_tax > 0)
+    ca = generate_orders(7, 40, generate_listings(7, 20, ("CA",)), START, END)
+    assert any(it.tax_collection_model is None and it.item_tax > 0 for o in ca for it in o.items)
     repl = [o for o in orders if o.is_replacement]
     assert repl and all(o.replaced_order_id in set(ids) and o.order_total == 0 for o in repl)
     assert any(o.latest_delivery_date.year == 1995 and o.fulfillment_channel == "AFN" for o in orders)

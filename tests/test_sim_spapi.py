@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from sp_api.base.credential_provider import FromCodeCredentialProvider
 from sp_api.base.exceptions import SellingApiForbiddenException
 
 from amz2erp.clock import SimulatedClock
+from amz2erp.reports import parse_datetime
 from amz2erp.sim import datagen
 from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
 from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
@@ -295,7 +297,9 @@ def test_listings_report_lifecycle_cp1252(sim: SpApiSimulator, clock: SimulatedC
     for r in rows:
         t = truth[r["seller-sku"]]
         assert Decimal(r["price"]) == t.price
-        assert r["open-date"].endswith(" MET")
+        # local time of the marketplace's zone (from the marketplace table), summer time included
+        assert r["open-date"].endswith(" MEST" if t.open_date.astimezone(ZoneInfo("Europe/Berlin")).dst() else " MET")
+        assert parse_datetime(r["open-date"]) == t.open_date.replace(microsecond=0)
         assert r["item-name"] == t.title.encode("cp1252", errors="replace").decode("cp1252")
     # gzip'd bytes on the wire
     meta = reports.get_report_document(rep["reportDocumentId"]).payload

@@ -14,9 +14,11 @@ Records (plain dataclasses; amounts are ``Decimal`` with the currency's exponent
 
 Modelling choices (documented so importers know what to expect):
 
-* US/CA orders carry marketplace-facilitator sales tax (``tax_collection_model="MarketplaceFacilitator"``);
-  some US orders carry seller-collected tax (``tax_collection_model=None``). EU/UK/JP orders have VAT included
-  in the prices and zero tax lines, so the order-total formula holds everywhere.
+* US orders carry marketplace-facilitator sales tax (``tax_collection_model="MarketplaceFacilitator"``: every
+  US state with a sales tax has a facilitator law), CA orders seller-collected tax (``tax_collection_model=None``,
+  a Canadian GST/HST-registered seller). Each follows its marketplace's default model, which is what the
+  orders report without tax-collection columns relies on. EU/UK/JP orders have VAT included in the prices and
+  zero tax lines, so the order-total formula holds everywhere.
 * ``Pending`` / ``PendingAvailability`` orders keep their amounts here (they are the truth that appears once
   the order is authorised); the simulator hides prices while the order is pending, as Amazon does.
 * ``Canceled`` orders have every line at quantity 0 and zero amounts (Amazon reports cancelled lines as
@@ -36,6 +38,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 
 # --------------------------------------------------------------------------- marketplaces
 
@@ -46,12 +51,19 @@ class MarketplaceInfo:
     marketplace_id: str
     country_code: str
     currency: str
-    name: str  # "Amazon.com"
     domain: str  # "www.amazon.com"
     language: str  # "en_US"
     region: str  # na / eu / fe
-    tz_abbrev: str  # used in report open-date
-    tz_offset_hours: int
+
+    @property
+    def name(self) -> str:
+        """The sales channel ("Amazon.com"), from the product's marketplace table."""
+        return PRODUCT_MARKETPLACES[self.marketplace_id].sales_channel
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        """The zone of the marketplace's local dates (report open-date), from the product's marketplace table."""
+        return ZoneInfo(PRODUCT_MARKETPLACES[self.marketplace_id].time_zone)
 
     @property
     def exponent(self) -> Decimal:
@@ -65,42 +77,15 @@ class MarketplaceInfo:
 MARKETPLACES: dict[str, MarketplaceInfo] = {
     m.code: m
     for m in (
-        MarketplaceInfo(
-            "US", "ATVPDKIKX0DER", "US", "USD", "Amazon.com", "www.amazon.com", "en_US", "na", "PST", -8
-        ),
-        MarketplaceInfo(
-            "CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "Amazon.ca", "www.amazon.ca", "en_CA", "na", "PST", -8
-        ),
-        MarketplaceInfo(
-            "MX",
-            "A1AM78C64UM0Y8",
-            "MX",
-            "MXN",
-            "Amazon.com.mx",
-            "www.amazon.com.mx",
-            "es_MX",
-            "na",
-            "PST",
-            -8,
-        ),
-        MarketplaceInfo(
-            "UK", "A1F83G8C2ARO7P", "GB", "GBP", "Amazon.co.uk", "www.amazon.co.uk", "en_GB", "eu", "GMT", 0
-        ),
-        MarketplaceInfo(
-            "DE", "A1PA6795UKMFR9", "DE", "EUR", "Amazon.de", "www.amazon.de", "de_DE", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "FR", "A13V1IB3VIYZZH", "FR", "EUR", "Amazon.fr", "www.amazon.fr", "fr_FR", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "IT", "APJ6JRA9NG5V4", "IT", "EUR", "Amazon.it", "www.amazon.it", "it_IT", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "ES", "A1RKKUPIHCS9HS", "ES", "EUR", "Amazon.es", "www.amazon.es", "es_ES", "eu", "MET", 1
-        ),
-        MarketplaceInfo(
-            "JP", "A1VC38T7YXB528", "JP", "JPY", "Amazon.co.jp", "www.amazon.co.jp", "ja_JP", "fe", "JST", 9
-        ),
+        MarketplaceInfo("US", "ATVPDKIKX0DER", "US", "USD", "www.amazon.com", "en_US", "na"),
+        MarketplaceInfo("CA", "A2EUQ1WTGCTBG2", "CA", "CAD", "www.amazon.ca", "en_CA", "na"),
+        MarketplaceInfo("MX", "A1AM78C64UM0Y8", "MX", "MXN", "www.amazon.com.mx", "es_MX", "na"),
+        MarketplaceInfo("UK", "A1F83G8C2ARO7P", "GB", "GBP", "www.amazon.co.uk", "en_GB", "eu"),
+        MarketplaceInfo("DE", "A1PA6795UKMFR9", "DE", "EUR", "www.amazon.de", "de_DE", "eu"),
+        MarketplaceInfo("FR", "A13V1IB3VIYZZH", "FR", "EUR", "www.amazon.fr", "fr_FR", "eu"),
+        MarketplaceInfo("IT", "APJ6JRA9NG5V4", "IT", "EUR", "www.amazon.it", "it_IT", "eu"),
+        MarketplaceInfo("ES", "A1RKKUPIHCS9HS", "ES", "EUR", "www.amazon.es", "es_ES", "eu"),
+        MarketplaceInfo("JP", "A1VC38T7YXB528", "JP", "JPY", "www.amazon.co.jp", "ja_JP", "fe"),
     )
 }
 MARKETPLACES_BY_ID: dict[str, MarketplaceInfo] = {m.marketplace_id: m for m in MARKETPLACES.values()}
@@ -661,9 +646,9 @@ def generate_orders(
         name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
         # tax
         if mp.code in ("US", "CA"):
-            mf = rng.random() < 0.85
+            rng.random()  # was a per-order MF draw; kept so every seed still generates the same orders
             tax_rate = Decimal(rng.choice(["0.0625", "0.0825", "0.1025", "0.06"]))
-            tax_model = "MarketplaceFacilitator" if mf else None
+            tax_model = "MarketplaceFacilitator" if mp.code == "US" else None
         else:
             tax_rate = Decimal("0")
             tax_model = None

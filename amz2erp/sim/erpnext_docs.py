@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import quote
 
+from amz2erp.sim import erpnext_journal
 from amz2erp.sim.erpnext_errors import (
     FrappeError,
     does_not_exist,
@@ -618,6 +619,19 @@ def _hash_name() -> str:
     return "".join(random.choice(alphabet) for _ in range(10))
 
 
+# Journal Entry and GL Entry: fields and rules live in erpnext_journal
+DOC_FIELDS.update(erpnext_journal.FIELDS)
+for _dt, _extra in erpnext_journal.EXTRA_FIELDS.items():
+    DOC_FIELDS.setdefault(_dt, {}).update({k: v for k, v in _extra.items() if k not in DOC_FIELDS[_dt]})
+DOC_TABLES.update(erpnext_journal.TABLES)
+DOCTYPES |= {erpnext_journal.JE, erpnext_journal.GLE}
+SUBMITTABLE.add(erpnext_journal.JE)
+MANDATORY.update(erpnext_journal.MANDATORY)
+LINKS.update(erpnext_journal.LINKS)
+SELECTS.update(erpnext_journal.SELECTS)
+LABELS.update({k: v for k, v in erpnext_journal.LABELS.items() if k not in LABELS})
+
+
 class Engine:
     def __init__(
         self,
@@ -1211,6 +1225,9 @@ class Engine:
 
     def _on_submit(self, doc: dict[str, Any], sign: int) -> None:
         """Side effects of submitting (sign 1) or cancelling (sign -1): stock reservation, SO progress."""
+        if doc["doctype"] == erpnext_journal.JE:
+            (erpnext_journal.on_submit if sign > 0 else erpnext_journal.on_cancel)(self, doc)
+            return
         self._reserve(doc, sign)
         dt = doc["doctype"]
         if dt not in ("Delivery Note", "Sales Invoice"):
@@ -1249,6 +1266,9 @@ class Engine:
         so["delivery_status"] = _progress(so["per_delivered"], "Delivered")
         so["billing_status"] = _progress(so["per_billed"], "Billed")
         so["status"] = self.so_status(so)
+
+    def _validate_journal_entry(self, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
+        erpnext_journal.validate(self, doc)
 
     def _validate_delivery_note(self, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
         self._simple_totals(doc)
@@ -1562,7 +1582,7 @@ class Engine:
                 self._on_submit(doc, 1)
             if doctype == "Sales Order":
                 doc["status"] = self.so_status(doc)
-            else:
+            elif doctype != erpnext_journal.JE:  # a Journal Entry has no status
                 doc["status"] = "To Bill" if doctype == "Delivery Note" else "Unpaid"
         doc["modified"] = now
         self._finish_children(doc, now)
@@ -1650,7 +1670,8 @@ class Engine:
                         raise self._link_exists(doctype, name, ref_dt, other["name"])
         self._on_submit(doc, -1)
         doc["docstatus"] = 2
-        doc["status"] = "Cancelled"
+        if doctype != erpnext_journal.JE:
+            doc["status"] = "Cancelled"
         if doctype == "Sales Invoice":
             doc["outstanding_amount"] = 0.0
         now = self.now()
@@ -1688,6 +1709,8 @@ class Engine:
         if doctype in SUBMITTABLE:
             for other in self.store.scan(doctype, {"amended_from": name}):
                 raise self._link_exists(doctype, name, doctype, other["name"])
+        if doctype == erpnext_journal.JE:
+            erpnext_journal.before_delete(self, doc)
         if doctype == "Sales Order":
             for ref_dt, field in (("Delivery Note", "against_sales_order"), ("Sales Invoice", "sales_order")):
                 for other in self.store.scan(ref_dt):

@@ -20,6 +20,11 @@ What it serves (paths exactly as in Amazon's models):
   GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL);
 * Catalog Items 2022-04-01: searchCatalogItems, getCatalogItem;
 * Sellers v1: getMarketplaceParticipations; Finances v0: listFinancialEventsByOrderId.
+* Settlements (``amz2erp.sim.settlements``): GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2 reports listed by
+  getReports once published (createReport refuses the type, as Amazon does), Finances v0
+  listFinancialEventGroups and Finances 2024-06-19 listTransactions. Reports of any type older than 90 days
+  are neither listed nor downloadable. ``settlement_listed_per_eu_marketplace = True`` lists an EU settlement
+  once per EU marketplace of the seller (same document), as unified EU accounts see it.
 
 Time ("now", rate-limit buckets, report processing) comes from the ``clock`` (``amz2erp.clock``), so a
 benchmark can run Amazon's real limits on simulated time. Faults (429, 500, HTML 503, timeout, connection
@@ -42,7 +47,8 @@ Fidelity notes (choices where Amazon's behaviour is not pinned down by the model
 * Flat-file orders report: ``item-tax``/``shipping-tax`` are net of the discount taxes (the report has no
   discount-tax columns), so a row's columns still add up to the API's order total; ``order-status`` uses the
   v0 spelling; prices are empty for pending orders; extra columns ``tax-collection-model`` and
-  ``tax-collection-responsible-party``. Documents are gzip'd Cp1252 (unencodable characters become ``?``).
+  ``tax-collection-responsible-party`` as seen in the field, or Amazon's documented columns only with
+  ``report_tax_columns=False``. Documents are gzip'd Cp1252 (unencodable characters become ``?``).
 * Pagination tokens snapshot the matching ids at the first page; later pages render current data.
 * Random faults are drawn per request in arrival order, so they are deterministic for sequential clients.
 """
@@ -71,8 +77,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from amz2erp import limits
 from amz2erp.clock import Clock, SystemClock
+from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
+from amz2erp.sim import settlements as sim_settlements
 from amz2erp.sim.datagen import (
     MARKETPLACES_BY_ID,
     PENDING_STATUSES,
@@ -107,6 +116,8 @@ RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getMarketplaceParticipations": (0.016, 15),
     "getAccount": (0.016, 15),
     "listFinancialEventsByOrderId": (0.5, 30),
+    "listFinancialEventGroups": (0.5, 30),
+    "listTransactions": (0.5, 10),
 }
 
 FAULT_KINDS = ("429", "500", "html503", "timeout", "reset", "truncated")
@@ -114,7 +125,6 @@ FAULT_KINDS = ("429", "500", "html503", "timeout", "reset", "truncated")
 AUTH_OPERATION = "lwaToken"
 DOCUMENT_OPERATION = "downloadReportDocument"
 
-TWO_YEAR_EXEMPT = {"A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"}  # JP, AU, SG
 REPORT_TYPES = (
     "GET_MERCHANT_LISTINGS_ALL_DATA",
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL",
@@ -136,6 +146,8 @@ ORDERS_COLUMNS = (
     "ship-state", "ship-postal-code", "ship-country", "promotion-ids", "is-business-order",
     "purchase-order-number", "price-designation", "tax-collection-model", "tax-collection-responsible-party",
 )  # fmt: skip
+#: the orders report's columns as Amazon documents them: no tax-collection columns
+DOCUMENTED_ORDERS_COLUMNS = tuple(c for c in ORDERS_COLUMNS if not c.startswith("tax-collection-"))
 
 
 @dataclass
@@ -313,6 +325,9 @@ class SpApiSimulator:
         port: int = 0,
         seller_id: str = "A2SIMSELLER01X",
         models_dir: str | Path | None = None,
+        report_tax_columns: bool = True,
+        settlement_list: Iterable[sim_settlements.SimSettlement] | None = None,
+        settlement_seed: int = 1,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
@@ -339,6 +354,8 @@ class SpApiSimulator:
         self.order_items_page_size = order_items_page_size
         self.access_token_ttl = access_token_ttl
         self.seller_id = seller_id
+        #: the orders report with the tax-collection columns seen in the field (True) or as documented (False)
+        self.report_tax_columns = report_tax_columns
         self._host = host
         self._port = port
         self._access_tokens: dict[str, datetime] = {}
@@ -356,6 +373,15 @@ class SpApiSimulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
+        self.settlement_seed = settlement_seed
+        self._settlements: list[sim_settlements.SimSettlement] | None = (
+            list(settlement_list) if settlement_list is not None else None
+        )
+        self._published: dict[str, int] = {}  # settlement-id -> how many reports were published for it
+        self._plain_documents: set[str] = set()
+        self.transactions_page_size = 500
+        #: list each EU settlement report again under the seller's other EU marketplaces (issues #1557, #969)
+        self.settlement_listed_per_eu_marketplace = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -484,6 +510,25 @@ class SpApiSimulator:
         with self._lock:
             self._buckets.clear()
 
+    def switch_clock(
+        self, clock: Clock, *, report_processing_seconds: float | None = None, min_rate: float | None = None,
+        min_burst: int | None = None,
+    ) -> None:
+        """Continue on another clock (`demo --keep`: from the demo's simulated time onto the real one, which
+        commands typed by hand use). Rate-limit buckets start full again: their times were on the old clock.
+        ``min_rate``/``min_burst`` raise every usage plan to at least that, so a person can run commands by
+        hand (Amazon's real plans allow one getMarketplaceParticipations a minute)."""
+        with self._lock:
+            self.clock = clock
+            self._buckets.clear()
+            if report_processing_seconds is not None:
+                self.report_processing_seconds = report_processing_seconds
+            if min_rate is not None or min_burst is not None:
+                self._limits = {
+                    op: (max(rate, min_rate or 0.0), max(burst, min_burst or 0))
+                    for op, (rate, burst) in self._limits.items()
+                }
+
     def operation_counts(self) -> Counter[str]:
         with self._lock:
             return Counter(e["operation"] for e in self.request_log)
@@ -517,6 +562,8 @@ class SpApiSimulator:
             ("GET", "/sellers/v1/account", "getAccount", self._op_account),
             ("GET", "/finances/v0/orders/" + seg.format("orderId") + "/financialEvents", "listFinancialEventsByOrderId",
              self._op_financial_events),
+            ("GET", "/finances/v0/financialEventGroups", "listFinancialEventGroups", self._op_list_event_groups),
+            ("GET", "/finances/2024-06-19/transactions", "listTransactions", self._op_list_transactions),
         ]  # fmt: skip
         return [(m, re.compile("^" + p + "$"), op, fn) for m, p, op, fn in table]
 
@@ -747,9 +794,9 @@ class SpApiSimulator:
     # ------------------------------------------------------------------ orders v0
 
     def _visible(self, o: SimOrder, now: datetime) -> bool:
-        if o.marketplace_id in TWO_YEAR_EXEMPT:
-            return True
-        return o.purchase_date >= now - timedelta(days=730)
+        market = PRODUCT_MARKETPLACES.get(o.marketplace_id)
+        horizon = limits.orders_horizon(now, [market] if market else [])
+        return horizon is None or o.purchase_date >= horizon
 
     def _order_v0(self, o: SimOrder, pii: set[str]) -> dict[str, Any]:
         mp = marketplace(o.marketplace_id)
@@ -885,7 +932,7 @@ class SpApiSimulator:
             after = parse_datetime(after_s or "")
         except ValueError as exc:
             raise _bad(f"{after_n} is not a valid ISO 8601 date-time: {after_s!r}") from exc
-        limit = self._now() - timedelta(minutes=2)
+        limit = self._now() - limits.ORDERS_LAG
         if before_s:
             try:
                 before = parse_datetime(before_s)
@@ -1234,6 +1281,8 @@ class SpApiSimulator:
         mids = body.get("marketplaceIds")
         if not rtype or not isinstance(mids, list) or not mids:
             raise _bad("reportType and marketplaceIds are required.")
+        if rtype == sim_settlements.REPORT_TYPE:  # Amazon publishes settlement reports itself
+            raise _bad("Request for report type 1118 is not allowed at this time")
         if rtype not in REPORT_TYPES:
             raise _bad(f"Report type {rtype} is not supported by the simulator.")
         now = self._now()
@@ -1247,10 +1296,10 @@ class SpApiSimulator:
             raise _bad("dataStartTime/dataEndTime must be ISO 8601 date-times.") from exc
         if rtype.startswith("GET_FLAT_FILE_ALL_ORDERS"):
             end = end or now
-            start = start or end - timedelta(days=30)
+            start = start or end - limits.REPORT_WINDOW
             if end < start:
                 raise _bad("dataEndTime must be after dataStartTime.")
-            if end - start > timedelta(days=30, seconds=1):
+            if end - start > limits.REPORT_WINDOW + timedelta(seconds=1):
                 raise _bad("Date range exceeded. Report can be requested only upto 30 days.")
             content = self._orders_report(rtype, [str(m) for m in mids], start, min(end, now), now)
         else:
@@ -1309,12 +1358,18 @@ class SpApiSimulator:
         return d
 
     def _op_get_report(self, ctx: _Ctx) -> Response:
+        self._publish_settlements(generate=False)
         r = self._reports.get(ctx.params["reportId"])
         if r is None:
             raise ApiError(404, "NotFound", f"Report {ctx.params['reportId']} was not found.")
         return self._json(200, self._report_json(r))
 
     def _op_get_reports(self, ctx: _Ctx) -> Response:
+        wanted = ctx.list("reportTypes")  # only a settlement listing builds the settlements
+        first_page = not ctx.first("nextToken")
+        self._publish_settlements(
+            generate=first_page and (not wanted or sim_settlements.REPORT_TYPE in wanted)
+        )
         token = ctx.first("nextToken")
         if token:
             state = self._page_tokens.get(token)
@@ -1335,6 +1390,7 @@ class SpApiSimulator:
                 until = parse_datetime(ctx.first("createdUntil") or "") if ctx.first("createdUntil") else now
             except ValueError as exc:
                 raise _bad("createdSince/createdUntil must be ISO 8601 date-times.") from exc
+            since = max(since, now - limits.REPORT_RETENTION)
             sel = []
             for r in sorted(
                 self._reports.values(), key=lambda r: (r.created, int(r.report_id)), reverse=True
@@ -1367,14 +1423,19 @@ class SpApiSimulator:
         return Response(200, b"", "application/json")
 
     def _op_get_report_document(self, ctx: _Ctx) -> Response:
+        self._publish_settlements(generate=False)
         doc_id = ctx.params["reportDocumentId"]
+        oldest = self._now() - limits.REPORT_RETENTION
         if doc_id not in self._documents or not any(
-            r.document_id == doc_id and self._report_status(r) in ("DONE", "FATAL")
+            r.document_id == doc_id and self._report_status(r) in ("DONE", "FATAL") and r.created >= oldest
             for r in self._reports.values()
         ):
             raise ApiError(404, "NotFound", f"Report document {doc_id} was not found.")
         url = f"{self.url}/documents/{urllib.parse.quote(doc_id, safe='')}?X-Amz-Expires=300&X-Amz-Signature=sim"
-        return self._json(200, {"reportDocumentId": doc_id, "url": url, "compressionAlgorithm": "GZIP"})
+        body = {"reportDocumentId": doc_id, "url": url}
+        if doc_id not in self._plain_documents:
+            body["compressionAlgorithm"] = "GZIP"
+        return self._json(200, body)
 
     def _op_download(self, ctx: _Ctx) -> Response:
         data = self._documents.get(ctx.params["documentId"])
@@ -1395,11 +1456,12 @@ class SpApiSimulator:
         for lst in self._listings.values():
             if lst.marketplace_id != marketplace_id:
                 continue
-            offset = mp.tz_offset_hours if mp else 0
-            abbrev = mp.tz_abbrev if mp else "UTC"
-            opened = (lst.open_date.astimezone(timezone.utc) + timedelta(hours=offset)).strftime(
-                "%Y-%m-%d %H:%M:%S"
-            )
+            local = lst.open_date.astimezone(mp.time_zone if mp else timezone.utc)
+            # Amazon's EU reports name Central European time the way Java's legacy zone ids do (MET/MEST)
+            abbrev = {"CET": "MET", "CEST": "MEST"}.get(local.tzname() or "UTC", local.tzname() or "UTC")
+            if abbrev[0] in "+-":  # zones without an abbreviation ("+08"): a numeric offset instead
+                abbrev = local.strftime("%z")
+            opened = local.strftime("%Y-%m-%d %H:%M:%S")
             fba = lst.fulfillment_channel != "DEFAULT"
             values = {
                 "item-name": lst.title, "item-description": lst.description, "listing-id": lst.listing_id,
@@ -1426,6 +1488,7 @@ class SpApiSimulator:
             if start <= ts <= end:
                 sel.append(o)
         sel.sort(key=lambda o: (o.last_update_date if by_update else o.purchase_date, o.amazon_order_id))
+        columns = ORDERS_COLUMNS if self.report_tax_columns else DOCUMENTED_ORDERS_COLUMNS
         rows = []
         for o in sel:
             mp = marketplace(o.marketplace_id)
@@ -1465,10 +1528,10 @@ class SpApiSimulator:
                             "ship-promotion-discount": it.shipping_discount,
                         }
                     )
-                rows.append([values.get(c, "") for c in ORDERS_COLUMNS])
+                rows.append([values.get(c, "") for c in columns])
         if not rows:
             return None
-        return self._encode_tsv(ORDERS_COLUMNS, rows)
+        return self._encode_tsv(columns, rows)
 
     # ------------------------------------------------------------------ catalog
 
@@ -1536,8 +1599,8 @@ class SpApiSimulator:
         items: list[dict[str, Any]] = []
         pagination: dict[str, Any] = {}
         if identifiers:
-            if len(identifiers) > 20:
-                raise _bad("identifiers accepts at most 20 values.")
+            if len(identifiers) > limits.CATALOG_BATCH:
+                raise _bad(f"identifiers accepts at most {limits.CATALOG_BATCH} values.")
             itype = ctx.first("identifiersType")
             if not itype:
                 raise _bad("identifiersType is required when identifiers are given.")
@@ -1558,7 +1621,7 @@ class SpApiSimulator:
                         seen.add(asin)
                         items.append(it)
         else:
-            size = self._int_param(ctx, "pageSize", 10, 1, 20)
+            size = self._int_param(ctx, "pageSize", 10, 1, limits.CATALOG_BATCH)
             pos = 0
             tok = ctx.first("pageToken")
             if tok:
@@ -1701,6 +1764,176 @@ class SpApiSimulator:
             })  # fmt: skip
         return self._json(200, {"payload": {"FinancialEvents": events}})
 
+    # ------------------------------------------------------------------ settlements (amz2erp.sim.settlements)
+
+    def _settlement_book(self) -> list[sim_settlements.SimSettlement]:
+        if self._settlements is None:  # generated on first use, from the orders as they are then
+            self._settlements = sim_settlements.generate_settlements(
+                self.settlement_seed, self._orders.values(), self._now()
+            )
+        return self._settlements
+
+    @property
+    def settlements(self) -> list[sim_settlements.SimSettlement]:
+        """Every settlement period (past, open and scheduled), oldest first."""
+        with self._lock:
+            return list(self._settlement_book())
+
+    def settlement(self, settlement_id: str) -> sim_settlements.SimSettlement:
+        with self._lock:
+            for s in self._settlement_book():
+                if s.settlement_id == settlement_id:
+                    return s
+        raise KeyError(settlement_id)
+
+    def add_settlement(self, settlement: sim_settlements.SimSettlement) -> None:
+        """Add a settlement; its report is published once the clock passes ``report_created``."""
+        with self._lock:
+            self._settlement_book().append(settlement)
+
+    def reissue_settlement(self, settlement_id: str, **changes: Any) -> sim_settlements.SimSettlement:
+        """Amazon reissues a settlement: same settlement-id, other content (``rows=``, ``stated_total=`` …).
+        A published settlement gets a second report, created now, next to the first one."""
+        with self._lock:
+            book = self._settlement_book()
+            for i, s in enumerate(book):
+                if s.settlement_id == settlement_id:
+                    new = sim_settlements.reissue(s, **changes)
+                    book[i] = new
+                    if self._published.get(settlement_id):
+                        self._publish_report(new, self._now())
+                    return new
+        raise KeyError(settlement_id)
+
+    def regenerate_settlements(self, seed: int | None = None) -> None:
+        """Rebuild the settlement schedule from the current orders (published reports stay)."""
+        with self._lock:
+            self.settlement_seed = self.settlement_seed if seed is None else seed
+            self._settlements = None
+
+    def _publish_report(self, s: sim_settlements.SimSettlement, created: datetime) -> None:
+        self._report_seq += 1
+        self._doc_seq += 1
+        rid = str(self._report_seq)
+        doc_id = f"amzn1.spdoc.1.4.na.sim{self._doc_seq:06d}.{secrets.token_hex(6)}"
+        self._documents[doc_id] = sim_settlements.render_v2(s)
+        self._plain_documents.add(doc_id)
+        # dated back by the processing time: a settlement report is DONE the moment it appears
+        created = created - timedelta(seconds=self.report_processing_seconds)
+        self._reports[rid] = _Report(
+            rid, sim_settlements.REPORT_TYPE, [s.marketplace_id], s.start, s.end, created, "DONE", doc_id
+        )
+        self._published[s.settlement_id] = self._published.get(s.settlement_id, 0) + 1
+        if self.settlement_listed_per_eu_marketplace and marketplace(s.marketplace_id).region == "eu":
+            # a unified EU account sees the same settlement once per marketplace, same document
+            for mp in self._participations():
+                mid = mp["marketplace"]["id"]
+                if mid != s.marketplace_id and marketplace(mid).region == "eu":
+                    self._report_seq += 1
+                    extra = str(self._report_seq)
+                    self._reports[extra] = _Report(extra, sim_settlements.REPORT_TYPE, [mid], s.start, s.end,
+                                                   created, "DONE", doc_id)  # fmt: skip
+
+    def _publish_settlements(self, *, generate: bool = True) -> None:
+        if self._settlements is None and not generate:
+            return
+        now = self._now()
+        for s in self._settlement_book():
+            if s.settlement_id not in self._published and s.report_available(now):
+                self._publish_report(s, s.report_created)
+
+    def _window(self, ctx: _Ctx, after_name: str, before_name: str) -> tuple[datetime | None, datetime]:
+        limit = self._now() - timedelta(minutes=2)
+        try:
+            after = parse_datetime(ctx.first(after_name) or "") if ctx.first(after_name) else None
+            before = parse_datetime(ctx.first(before_name) or "") if ctx.first(before_name) else limit
+        except ValueError as exc:
+            raise _bad(f"{after_name}/{before_name} must be ISO 8601 date-times.") from exc
+        if after is not None and after > limit:
+            raise _bad(f"{after_name} must be no later than two minutes before the time of the request.")
+        if before > limit:
+            raise _bad(f"{before_name} must be no later than two minutes before the time of the request.")
+        if after is not None and before <= after:
+            raise _bad(f"{before_name} must be after {after_name}.")
+        return after, before
+
+    def _paged(self, ctx: _Ctx, op: str, token_name: str) -> dict[str, Any] | None:
+        token = ctx.first(token_name)
+        if not token:
+            return None
+        state = self._page_tokens.get(token)
+        if state is None or state.get("op") != op:
+            raise _bad(f"Invalid {token_name}.")
+        return state
+
+    def _op_list_event_groups(self, ctx: _Ctx) -> Response:
+        now = self._now()
+        state = self._paged(ctx, "listFinancialEventGroups", "NextToken")
+        if state is None:
+            size = self._int_param(ctx, "MaxResultsPerPage", 10, 1, 100)
+            after, before = self._window(
+                ctx, "FinancialEventGroupStartedAfter", "FinancialEventGroupStartedBefore"
+            )
+            ids: list[str] = []
+            if after is None or before - after <= timedelta(days=180):  # wider: Amazon returns nothing
+                ids = [
+                    s.settlement_id
+                    for s in sorted(self._settlement_book(), key=lambda s: (s.start, s.settlement_id))
+                    if s.start <= now and (after is None or s.start >= after) and s.start < before
+                ]
+            state = {"op": "listFinancialEventGroups", "ids": ids, "pos": 0, "size": size}
+        pos, size = state["pos"], state["size"]
+        by_id = {s.settlement_id: s for s in self._settlement_book()}
+        payload: dict[str, Any] = {
+            "FinancialEventGroupList": [
+                sim_settlements.event_group(by_id[i], now)
+                for i in state["ids"][pos : pos + size]
+                if i in by_id
+            ]
+        }
+        if pos + size < len(state["ids"]):
+            payload["NextToken"] = self._new_page_token({**state, "pos": pos + size})
+        return self._json(200, {"payload": payload})
+
+    def _op_list_transactions(self, ctx: _Ctx) -> Response:
+        now = self._now()
+        state = self._paged(ctx, "listTransactions", "nextToken")
+        if state is None:
+            name, value = ctx.first("relatedIdentifierName"), ctx.first("relatedIdentifierValue")
+            if name and name not in ("FINANCIAL_EVENT_GROUP_ID", "ORDER_ID"):
+                raise _bad("relatedIdentifierName must be FINANCIAL_EVENT_GROUP_ID or ORDER_ID.")
+            if bool(name) != bool(value):
+                raise _bad("relatedIdentifierName and relatedIdentifierValue must be given together.")
+            if not name and not ctx.first("postedAfter"):
+                raise _bad("postedAfter is required if you do not specify a related identifier.")
+            after, before = self._window(ctx, "postedAfter", "postedBefore")
+            mid, status = ctx.first("marketplaceId"), ctx.first("transactionStatus")
+            found: list[dict[str, Any]] = []
+            if after is None or before - after <= timedelta(days=180):  # wider: Amazon answers empty
+                for s in self._settlement_book():
+                    if s.start > now or (mid and s.marketplace_id != mid):
+                        continue
+                    if name == "FINANCIAL_EVENT_GROUP_ID" and s.group_id != value:
+                        continue
+                    for tx in sim_settlements.transactions(s, now, self.seller_id):
+                        posted = parse_datetime(tx["postedDate"])
+                        if (after is not None and posted < after) or (not name and posted >= before):
+                            continue
+                        if status and tx["transactionStatus"] != status:
+                            continue
+                        if name == "ORDER_ID" and not any(
+                            r["relatedIdentifierName"] == "ORDER_ID" and r["relatedIdentifierValue"] == value
+                            for r in tx["relatedIdentifiers"]
+                        ):
+                            continue
+                        found.append(tx)
+            state = {"op": "listTransactions", "items": found, "pos": 0, "size": self.transactions_page_size}
+        pos, size = state["pos"], state["size"]
+        payload: dict[str, Any] = {"transactions": state["items"][pos : pos + size]}
+        if pos + size < len(state["items"]):
+            payload["nextToken"] = self._new_page_token({**state, "pos": pos + size})
+        return self._json(200, {"payload": payload})
+
 
 # --------------------------------------------------------------------------- HTTP layer
 
@@ -1814,6 +2047,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pii", action="store_true")
     ap.add_argument("--fault-rate", type=float, default=0.0)
     ap.add_argument("--report-seconds", type=float, default=30.0)
+    ap.add_argument("--documented-report-columns", action="store_true",
+                    help="orders report without the tax-collection columns, as Amazon documents it")
     args = ap.parse_args(argv)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     mps = [m.strip() for m in args.marketplaces.split(",") if m.strip()]
@@ -1827,6 +2062,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=FaultConfig(rate=args.fault_rate, seed=args.seed),
         report_processing_seconds=args.report_seconds,
         port=args.port,
+        report_tax_columns=not args.documented_report_columns,
     ).start()
     print(f"SP-API simulator: {sim.url}")
     print(f"LWA token URL:    {sim.lwa_url}")

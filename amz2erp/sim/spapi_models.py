@@ -32,6 +32,7 @@ MODEL_FILES = (
     "financesV0.json",
     "listingsItems_2021-08-01.json",
     "tokens_2021-03-01.json",
+    "finances_2024-06-19.json",
 )
 
 #: simulator operation names that differ from the model's (qualified) operationId
@@ -81,7 +82,7 @@ _cache_lock = threading.Lock()
 
 
 def _parse_rate(description: str) -> tuple[float | None, int | None]:
-    idx = description.find("Usage Plan")
+    idx = description.lower().find("usage plan")  # Finances 2024-06-19 writes "Usage plan"
     if idx < 0:
         return None, None
     m = _RATE_RE.search(description, idx)
