@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -97,6 +97,9 @@ from amz2erp.models import (
 )
 from amz2erp.ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from amz2erp.settlement_report import Settlement
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -122,7 +125,7 @@ def _neutral_env() -> Iterator[None]:
 
 
 with _neutral_env():
-    from sp_api.api import CatalogItems, Orders, Reports, Sellers, Tokens
+    from sp_api.api import CatalogItems, Finances, Orders, Reports, Sellers, Tokens
     from sp_api.auth import AccessTokenClient, AccessTokenResponse
     from sp_api.auth.exceptions import AuthorizationError
     from sp_api.base import ApiResponse, SellingApiException
@@ -336,6 +339,19 @@ def _whole(dt: datetime) -> datetime:
 
 def _window_key(dt: datetime | None) -> str:
     return "" if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- settlements: a listed settlement report -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettlementReportRef:
+    """A settlement report Amazon lists: its document holds one settlement (the id is inside)."""
+
+    report_id: str
+    document_id: str
+    created: datetime
+    marketplace_ids: tuple[str, ...] = ()
 
 
 # --- the client ----------------------------------------------------------------------------------------
@@ -1331,6 +1347,111 @@ class AmazonClient:
                         out[item.asin] = item
         return out
 
+    # --- settlements ---------------------------------------------------------------------------------
+    # Settlement reports (V2 flat file, listed with getReports: Amazon publishes them itself, they cannot be
+    # requested, and keeps them 90 days), Finances v0 event groups and Finances 2024-06-19 transactions.
+    # Self-contained: everything below goes through `_call`/`_pages` and `_download_document`.
+
+    SETTLEMENT_LISTING_DAYS = 89  # Amazon keeps reports 90 days: a day of margin against its clock
+    SETTLEMENT_CURSOR_OVERLAP = timedelta(days=2)  # a report created just before the cursor is read again
+    EVENT_GROUP_WINDOW = timedelta(days=180)  # wider windows: listFinancialEventGroups answers nothing
+
+    def list_settlement_reports(self, created_since: datetime | None,
+                                marketplace_ids: Iterable[str] = ()) -> list[SettlementReportRef]:
+        """Closed settlement reports Amazon still serves, created since ``max(created_since − 2 days,
+        now − 89 days)``, oldest first, one per report document (an EU settlement is listed once per EU
+        marketplace: the same document, or the same settlement-id, which the caller dedupes after parsing)."""
+        from amz2erp.settlement_report import REPORT_TYPE
+
+        now = self.clock.now()
+        floor = now - timedelta(days=self.SETTLEMENT_LISTING_DAYS)
+        since = floor if created_since is None else max(created_since - self.SETTLEMENT_CURSOR_OVERLAP, floor)
+        mids = self._marketplace_ids(marketplace_ids) if marketplace_ids else []
+        params: dict[str, Any] = {"reportTypes": REPORT_TYPE, "processingStatuses": "DONE",
+                                  "createdSince": _iso(since), "pageSize": 100}
+        if mids:
+            params["marketplaceIds"] = ",".join(mids[:10])
+        reports = self._api("reports")
+
+        def fetch(token: str | None) -> ApiResponse:
+            # a nextToken carries the original query; Amazon refuses other parameters next to it
+            return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
+
+        found: dict[str, SettlementReportRef] = {}
+        for page in self._pages("getReports", fetch, lambda r: r.next_token,
+                                lambda r: isinstance(r.payload.get("reports"), list)):
+            for rep in page.payload["reports"]:
+                doc = rep.get("reportDocumentId")
+                created = rp.parse_datetime(rep.get("createdTime"))
+                if rep.get("reportType") != REPORT_TYPE or not doc or created is None:
+                    continue
+                if rep.get("processingStatus") not in (None, "DONE"):
+                    continue
+                if mids and not set(rep.get("marketplaceIds") or []) & set(mids):
+                    continue
+                ref = SettlementReportRef(
+                    report_id=str(rep.get("reportId") or ""), document_id=str(doc), created=created,
+                    marketplace_ids=tuple(rep.get("marketplaceIds") or ()),
+                )
+                found.setdefault(ref.document_id, ref)
+        return sorted(found.values(), key=lambda r: (r.created, r.report_id))
+
+    def fetch_settlement(self, document_id: str) -> Settlement:
+        """One settlement report document, streamed to a temporary file and parsed (one at a time).
+        Raises the parser's `SettlementFileError` / `SettlementImbalanceError` for a bad document."""
+        from amz2erp.settlement_report import SettlementSource, parse_settlement_report
+
+        spool, charset = self._download_document(document_id)
+        try:
+            return parse_settlement_report(spool, name=f"settlement report document {document_id}",
+                                           charset=charset, origin=SettlementSource.REPORT)
+        finally:
+            spool.close()
+
+    def list_financial_event_groups(self, started_after: datetime,
+                                    started_before: datetime | None = None) -> list[dict[str, Any]]:
+        """Finances v0 financial event groups started in [after, before), oldest first, in ≤ 180-day windows.
+        Open groups are included (ProcessingStatus "Open"): the caller decides."""
+        end = started_before or self.clock.now()
+        finances = self._api("finances_v0")
+        groups: dict[str, dict[str, Any]] = {}
+        start = started_after
+        while start < end:
+            stop = min(start + self.EVENT_GROUP_WINDOW, end)
+            params: dict[str, Any] = {"FinancialEventGroupStartedAfter": _iso(start), "MaxResultsPerPage": 100}
+            if stop < self.clock.now() - timedelta(minutes=2):
+                params["FinancialEventGroupStartedBefore"] = _iso(stop)
+
+            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
+                return finances.list_financial_event_groups(**({"NextToken": token} if token else params))
+
+            for page in self._pages("listFinancialEventGroups", fetch,
+                                    lambda r: r.payload.get("NextToken"),
+                                    lambda r: isinstance(r.payload.get("FinancialEventGroupList"), list)):
+                for group in page.payload["FinancialEventGroupList"]:
+                    gid = group.get("FinancialEventGroupId")
+                    if gid:
+                        groups.setdefault(str(gid), group)
+            start = stop
+        return sorted(groups.values(), key=lambda g: (str(g.get("FinancialEventGroupStart") or ""),
+                                                      str(g.get("FinancialEventGroupId"))))
+
+    def list_group_transactions(self, group_id: str) -> list[dict[str, Any]]:
+        """Every Finances 2024-06-19 transaction of one financial event group (paged)."""
+        finances = self._api("finances")
+        params = {"relatedIdentifierName": "FINANCIAL_EVENT_GROUP_ID", "relatedIdentifierValue": group_id}
+
+        def fetch(token: str | None) -> ApiResponse:
+            return finances.list_transactions(**params, **({"nextToken": token} if token else {}))
+
+        out: list[dict[str, Any]] = []
+        for page in self._pages("listTransactions", fetch, lambda r: r.payload.get("nextToken"),
+                                lambda r: isinstance(r.payload.get("transactions"), list)):
+            out.extend(page.payload["transactions"])
+        return out
+
+    # --- end of settlements --------------------------------------------------------------------------
+
     # --- introspection --------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -1352,6 +1473,8 @@ _API_CLASSES: dict[str, tuple[Any, dict[str, Any]]] = {
     "tokens": (Tokens, {}),
     "catalog": (CatalogItems, {"version": "2022-04-01"}),
     "sellers": (Sellers, {}),
+    "finances_v0": (Finances, {"version": "v0"}),  # settlements: financial event groups
+    "finances": (Finances, {"version": "2024-06-19"}),  # settlements: transactions
 }
 
 

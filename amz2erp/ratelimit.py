@@ -49,6 +49,9 @@ DEFAULT_LIMITS: dict[str, tuple[float, int]] = {
     "createRestrictedDataToken": (1.0, 10),
     "getMarketplaceParticipations": (0.016, 15),
     "getAccount": (0.016, 15),
+    # Finances v0 / 2024-06-19 (settlements)
+    "listFinancialEventGroups": (0.5, 30),
+    "listTransactions": (0.5, 10),
 }
 
 #: Fraction of the documented rate we actually use: a little headroom for clock skew between us and Amazon.
