@@ -353,6 +353,7 @@ def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
         )
 
     actions.extend(_plan_accounts(client, settings))
+    actions.extend(plan_settlement_setup(client, settings))  # settlements
 
     if settings.items.unknown_sku == "placeholder":
         code = settings.items.placeholder_item
@@ -852,6 +853,7 @@ def _erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResu
             add(CheckResult("placeholder item", True, f"{code!r} exists"))
         else:
             add(CheckResult("placeholder item", False, f"item {code!r} does not exist", SETUP_FIX))
+    out.extend(settlement_checks(client, settings))  # settlements
     return out
 
 
@@ -931,3 +933,173 @@ __all__ = [
     "run_checks",
     "section_placeholders",
 ]
+
+
+# --- settlements ---------------------------------------------------------------------------------------------
+# sync-settlements posts one Journal Entry per Amazon settlement. Settlements are opt-in: nothing below plans or
+# checks anything until [settlements] bank_account is set (an installation that only syncs orders gets no
+# accounts it never uses, and `check` does not fail for it).
+
+SETTLEMENT_FIELD: dict[str, Any] = {
+    "dt": "Journal Entry",
+    "fieldname": "amazon_settlement_id",
+    "label": "Amazon Settlement ID",
+    "fieldtype": "Data",
+    "insert_after": "cheque_date",
+    "read_only": 1,
+    "no_copy": 1,  # an amended or duplicated entry must not claim the settlement a second time
+    "in_standard_filter": 1,
+    "search_index": 1,
+}
+# A group account of each root type, by preference (ERPNext's standard chart first, then any group).
+_SETTLEMENT_PARENTS: dict[str, tuple[str, ...]] = {
+    "Income": ("Direct Income", "Income"),
+    "Expense": ("Indirect Expenses", "Expenses"),
+    "Asset": ("Current Assets", "Application of Funds (Assets)"),
+}
+
+
+@dataclass(frozen=True)
+class SettlementAccountSpec:
+    """One account sync-settlements books to, and the group `setup` creates it under."""
+
+    name: str  # full name, with " - ABBR"
+    root_type: str  # Income | Expense | Asset | Liability
+    purpose: str  # the categories (or clearing/suspense) it holds, for messages
+
+
+def settlement_account_specs(settings: Settings, abbr: str) -> list[SettlementAccountSpec]:
+    """Every account a settlement may book to except the bank account (which setup never invents).
+    Categories sharing an account share one spec; the root type is that of the first category using it."""
+    from amz2erp.settlement_categories import Category
+    from amz2erp.settlement_mapping import resolve_accounts
+
+    s = settings.settlements
+    accounts = resolve_accounts(s, s.category_table(), abbr,
+                                marketplace_facilitator_tax=settings.accounts.marketplace_facilitator_tax)
+    specs: dict[str, SettlementAccountSpec] = {}
+    for name, root, purpose in (
+        *((accounts.for_category(c), c.root_type.value, c.value) for c in Category),
+        (accounts.clearing, "Asset", "clearing"),
+        (accounts.suspense, "Asset", "suspense"),
+    ):
+        name = full_account_name(name, abbr)
+        if name in specs:
+            spec = specs[name]
+            specs[name] = SettlementAccountSpec(name, spec.root_type, f"{spec.purpose}, {purpose}")
+        else:
+            specs[name] = SettlementAccountSpec(name, root, purpose)
+    return list(specs.values())
+
+
+def _settlement_parent(client: ErpNextClient, settings: Settings, abbr: str, root_type: str) -> str | None:
+    """The group a new settlement account goes under: taxes (Liability) under [defaults] account_group."""
+    company = settings.defaults.company
+    if root_type == "Liability":
+        parent = full_account_name(settings.defaults.account_group, abbr)
+        group = client.find("Account", [["name", "=", parent]], fields=("name", "is_group", "company"))
+        ok = group is not None and int(group.get("is_group") or 0) and group.get("company") == company
+        return parent if ok else None
+    groups = client.list("Account", fields=("name", "account_name"),
+                         filters=[["company", "=", company], ["is_group", "=", 1], ["root_type", "=", root_type]])
+    by_base = {str(g.get("account_name") or account_base_name(str(g["name"]), abbr)): str(g["name"]) for g in groups}
+    for preferred in _SETTLEMENT_PARENTS.get(root_type, ()):
+        if preferred in by_base:
+            return by_base[preferred]
+    return sorted(by_base.values())[0] if by_base else None
+
+
+def plan_settlement_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
+    """The settlement custom field and accounts `setup` would create (none before bank_account is set)."""
+    if not settings.settlements.bank_account:
+        return []
+    company = _company(client, settings.defaults.company)
+    if company is None:
+        return []  # plan_setup refuses a missing company before this runs
+    abbr = str(company.get("abbr") or "")
+    actions: list[SetupAction] = []
+    if not client.exists("Custom Field", f"{SETTLEMENT_FIELD['dt']}-{SETTLEMENT_FIELD['fieldname']}"):
+        actions.append(SetupAction("Custom Field", f"{SETTLEMENT_FIELD['dt']}-{SETTLEMENT_FIELD['fieldname']}",
+                                   dict(SETTLEMENT_FIELD), reason="[settlements]"))
+    specs = settlement_account_specs(settings, abbr)
+    have = {r["name"] for r in client.list("Account", fields=("name",),
+                                           filters=[["name", "in", [s.name for s in specs]]])}
+    parents: dict[str, str | None] = {}
+    for spec in specs:
+        if spec.name in have:
+            continue
+        if spec.root_type not in parents:
+            parents[spec.root_type] = _settlement_parent(client, settings, abbr, spec.root_type)
+        parent = parents[spec.root_type]
+        if parent is None:
+            log.warning("no %s group account in %r: settlement account %r is not planned (see `amz2erp check`)",
+                        spec.root_type, settings.defaults.company, spec.name)
+            continue
+        actions.append(SetupAction(
+            "Account", spec.name,
+            {"account_name": account_base_name(spec.name, abbr), "parent_account": parent,
+             "company": settings.defaults.company, "is_group": 0,
+             "account_type": "Tax" if spec.root_type == "Liability" else ""},
+            reason=f"[settlements] {spec.purpose}",
+        ))
+    return actions
+
+
+def settlement_checks(client: ErpNextClient, settings: Settings) -> list[CheckResult]:
+    """The bank account, the settlement accounts and the custom field, when settlements are configured."""
+    s = settings.settlements
+    if not s.bank_account:
+        return [CheckResult("settlements", True, "[settlements] bank_account is not set: sync-settlements can "
+                            "read and --dry-run settlements, not post them")]
+    company_name = settings.defaults.company
+    company = _company(client, company_name)
+    if company is None:
+        return []  # the company check already failed
+    abbr = str(company.get("abbr") or "")
+    out: list[CheckResult] = []
+    bank = full_account_name(s.bank_account, abbr)
+    row = client.find("Account", [["name", "=", bank]],
+                      fields=("name", "company", "is_group", "disabled", "account_type", "account_currency"))
+    ledgers = _names(client, "Account", [["company", "=", company_name], ["is_group", "=", 0],
+                                         ["account_type", "in", ["Bank", "Cash"]]])
+    fix = f"create the Bank account Amazon pays into in ERPNext, or set [settlements] bank_account to one of: {ledgers}"
+    if row is None:
+        out.append(CheckResult("settlement bank account", False, f"account {bank!r} does not exist", fix))
+    else:
+        problems = []
+        if row.get("company") != company_name:
+            problems.append(f"belongs to company {row.get('company')!r}")
+        if int(row.get("is_group") or 0):
+            problems.append("is a group")
+        if int(row.get("disabled") or 0):
+            problems.append("is disabled")
+        if row.get("account_type") not in ("Bank", "Cash"):
+            problems.append(f"is of type {row.get('account_type') or 'none'!r}, not Bank or Cash")
+        if problems:
+            out.append(CheckResult("settlement bank account", False, f"account {bank!r} " + " and ".join(problems), fix))
+        else:
+            out.append(CheckResult("settlement bank account", True, f"{bank!r} ({row.get('account_type')})"))
+    specs = settlement_account_specs(settings, abbr)
+    rows = {r["name"]: r for r in client.list("Account", fields=("name", "company", "is_group", "disabled"),
+                                              filters=[["name", "in", [x.name for x in specs]]])}
+    missing = [x.name for x in specs if x.name not in rows]
+    wrong = sorted(n for n, r in rows.items()
+                   if r.get("company") != company_name or int(r.get("is_group") or 0) or int(r.get("disabled") or 0))
+    if missing:
+        out.append(CheckResult("settlement accounts", False, f"missing: {', '.join(missing)}", SETUP_FIX))
+    elif wrong:
+        out.append(CheckResult("settlement accounts", False,
+                               f"not usable (other company, a group, or disabled): {', '.join(wrong)}",
+                               "fix them in ERPNext or name other accounts in [settlements.accounts]"))
+    else:
+        out.append(CheckResult("settlement accounts", True, f"{len(specs)} accounts exist"))
+    field_name = f"{SETTLEMENT_FIELD['dt']}-{SETTLEMENT_FIELD['fieldname']}"
+    if client.exists("Custom Field", field_name):
+        out.append(CheckResult("settlement custom field", True, "Journal Entry.amazon_settlement_id exists"))
+    else:
+        out.append(CheckResult("settlement custom field", False, "missing: Journal Entry.amazon_settlement_id "
+                               "(without it a re-run could post a settlement twice)", SETUP_FIX))
+    return out
+
+
+# --- end of settlements --------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ ACCOUNTS: list[tuple[str, str | None, int, str, str]] = [
     ("Accounts Receivable", "Current Assets", 1, "Asset", ""),
     ("Debtors", "Accounts Receivable", 0, "Asset", "Receivable"),
     ("Bank Accounts", "Current Assets", 1, "Asset", "Bank"),
+    ("Amazon Payouts", "Bank Accounts", 0, "Asset", "Bank"),  # the bank account sync-settlements posts to
     ("Cash In Hand", "Current Assets", 1, "Asset", "Cash"),
     ("Cash", "Cash In Hand", 0, "Asset", "Cash"),
     ("Loans and Advances (Assets)", "Current Assets", 1, "Asset", ""),
