@@ -1,0 +1,507 @@
+"""sync-settlements: every closed Amazon settlement becomes one submitted Journal Entry, exactly once.
+
+Sources, all ending in the same `SettlementPoster.post`:
+
+* default (cron): the V2 settlement reports Amazon lists (it publishes them itself and keeps them 90 days),
+  oldest first; a cursor on report creation time keeps the listing short;
+* ``--file``: V2 files downloaded from Seller Central;
+* ``--since``: Finances event groups and their transactions, for history older than the reports; posted only
+  when the transactions add up to the group total to the cent.
+
+The key is the settlement-id: the Journal Entry's ``amazon_settlement_id`` and the ledger (kind
+"settlement"). Intent before the write (with the content's sha256), outcome after; after an ambiguous failure,
+or when the ledger does not know a settlement, ERPNext is asked for a submitted entry with that id, so a crash
+at any point followed by a re-run leaves exactly one entry. A settlement that comes back with other content (a
+reissue) is never posted over the first: the run reports it and exits 1; once the user cancels the old entry,
+the next run posts the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from amz2erp.erpnext_setup import SETTLEMENT_FIELD, full_account_name
+from amz2erp.errors import (
+    Amz2ErpError,
+    ConfigError,
+    ErpNextDuplicateError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+    UsageError,
+)
+from amz2erp.runtime import Runtime
+from amz2erp.settlement_mapping import (
+    NothingToPostError,
+    SettlementAccounts,
+    SettlementEntry,
+    SettlementSummary,
+    resolve_accounts,
+    settlement_to_journal_entry,
+)
+from amz2erp.settlement_report import (
+    NeedsSettlementFileError,
+    Settlement,
+    SettlementError,
+    SettlementImbalanceError,
+    SettlementOpenError,
+    format_minor,
+    parse_settlement_report,
+    settlement_from_transactions,
+    to_minor,
+)
+from amz2erp.state import DONE
+
+log = logging.getLogger(__name__)
+
+KIND = "settlement"  # ledger kind
+STREAM = "settlements"  # cursor stream: report creation time
+CURSOR_KEY = "*"  # one cursor for the seller: reports are listed across marketplaces
+JE = "Journal Entry"
+SO = "Sales Order"
+SO_BATCH = 100  # amazon_order_ids per `in` filter: a long URL fails on some proxies
+SHOWN = 10  # orders named per problem in the text summary (--json has them all)
+
+
+class Outcome(str, Enum):
+    POSTED = "posted"
+    WOULD_POST = "would post"  # dry run
+    UNCHANGED = "already posted"
+    REISSUED = "reissued"  # same id, other content, the first entry still submitted
+    UNBALANCED = "unbalanced"
+    NEEDS_FILE = "needs the settlement file"
+    OPEN = "open"
+    NOTHING = "nothing to post"
+    FAILED = "failed"
+
+    @property
+    def is_problem(self) -> bool:
+        return self in (Outcome.REISSUED, Outcome.UNBALANCED, Outcome.NEEDS_FILE, Outcome.FAILED)
+
+
+@dataclass(frozen=True)
+class OrderProblem:
+    order_id: str
+    settled: Decimal
+    sales_order: str | None  # None: settled without a Sales Order
+    grand_total: Decimal | None
+
+
+@dataclass
+class SettlementResult:
+    key: str  # the settlement-id, or the group id / file name until one is known
+    outcome: Outcome
+    detail: str = ""
+    journal_entry: str | None = None
+    currency: str = ""
+    total: Decimal | None = None
+    deposit_date: date | None = None
+    period: str = ""
+    bank_line: Decimal | None = None  # the entry's bank (or clearing) line, signed like the total
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    unmapped: list[dict[str, Any]] = field(default_factory=list)
+    without_sales_order: list[OrderProblem] = field(default_factory=list)
+    total_differs: list[OrderProblem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def problem(p: OrderProblem) -> dict[str, Any]:
+            return {"amazon_order_id": p.order_id, "settled": str(p.settled), "sales_order": p.sales_order,
+                    "grand_total": None if p.grand_total is None else str(p.grand_total)}
+
+        return {
+            "settlement_id": self.key, "outcome": self.outcome.value, "detail": self.detail,
+            "journal_entry": self.journal_entry, "currency": self.currency,
+            "total": None if self.total is None else str(self.total),
+            "deposit_date": self.deposit_date.isoformat() if self.deposit_date else None, "period": self.period,
+            "bank_line": None if self.bank_line is None else str(self.bank_line), "lines": self.lines,
+            "unmapped": self.unmapped, "orders_without_sales_order": [problem(p) for p in self.without_sales_order],
+            "orders_total_differs": [problem(p) for p in self.total_differs],
+        }
+
+
+@dataclass
+class SyncSettlementsResult:
+    results: list[SettlementResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if r.outcome.is_problem)
+
+
+def content_hash(settlement: Settlement) -> str:
+    """The file's sha256; for a settlement rebuilt from transactions, a sha256 of its rows."""
+    if settlement.file_sha256:
+        return settlement.file_sha256
+    rows = sorted((r.key, r.order_id, r.adjustment_id, r.amount_minor) for r in settlement.rows)
+    text = json.dumps([settlement.settlement_id, settlement.total_minor, settlement.currency, rows])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _period(s: Settlement) -> str:
+    return f"{s.start.date().isoformat()}–{s.end.date().isoformat()}"
+
+
+class SettlementPoster:
+    """Posts one settlement at a time (settlements are few: no pool, which keeps the order of the books)."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
+        self.rt = rt
+        self.erp = rt.erp
+        self.state = rt.state
+        self.dry_run = dry_run
+        settings = rt.settings
+        company = rt.company
+        self.company = str(company.get("name", settings.defaults.company))
+        self.company_currency = str(company.get("default_currency") or "USD")
+        abbr = str(company.get("abbr") or "")
+        self.table = settings.settlements.category_table()
+        mf = settings.accounts.marketplace_facilitator_tax
+        self.accounts: SettlementAccounts = resolve_accounts(
+            settings.settlements, self.table, abbr,
+            marketplace_facilitator_tax=full_account_name(mf, abbr) if mf else None,
+        )
+        self.book_mf_tax = settings.orders.marketplace_facilitator_tax == "book"
+        self.seen: dict[str, str] = {}  # settlement-id → content hash, this run (EU lists one per marketplace)
+        self._field_checked = dry_run
+
+    # --- one settlement -----------------------------------------------------------------------------------
+
+    def post(self, settlement: Settlement, *, origin: dict[str, Any] | None = None) -> SettlementResult | None:
+        """Post one parsed settlement; None when this run already handled the same content."""
+        sid = settlement.settlement_id
+        sha = content_hash(settlement)
+        if self.seen.get(sid) == sha:
+            self.rt.counts.add("duplicate listings")
+            return None
+        self.seen[sid] = sha
+        res = SettlementResult(sid, Outcome.FAILED, currency=settlement.currency, total=settlement.total,
+                               deposit_date=settlement.deposit_date, period=_period(settlement))
+        try:
+            self._post(settlement, sha, res, origin or {})
+        except (RemoteAuthError, RemoteUnavailableError, ConfigError):
+            raise  # fatal for the run; a "writing" intent is settled by the next run's lookup
+        except SettlementImbalanceError as exc:
+            res.outcome, res.detail = Outcome.UNBALANCED, str(exc)
+        except NothingToPostError as exc:
+            res.outcome, res.detail = Outcome.NOTHING, str(exc)
+        except (SettlementError, RecordError, Amz2ErpError) as exc:
+            res.outcome, res.detail = Outcome.FAILED, str(exc)
+        if res.outcome.is_problem and not self.dry_run and res.outcome is not Outcome.REISSUED:
+            self.state.mark_failed(KIND, sid, res.detail, info=self._info(settlement, sha, origin or {}))
+        self.rt.counts.add(f"settlements {res.outcome.value}")
+        return res
+
+    def _info(self, s: Settlement, sha: str, origin: dict[str, Any]) -> dict[str, Any]:
+        return {"total_minor": s.total_minor, "currency": s.currency, "start": s.start.date().isoformat(),
+                "end": s.end.date().isoformat(), "deposit": s.deposit_date.isoformat(), "source": s.source.value,
+                "sha256": sha, "group_id": s.group_id, **origin}
+
+    def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any]) -> None:
+        sid = s.settlement_id
+        entry = self.state.get(KIND, sid)
+        if entry is not None and entry.status == DONE:
+            if not self._differs(entry.info, entry.content_hash, s, sha):
+                res.outcome, res.journal_entry = Outcome.UNCHANGED, entry.erp_name
+                return
+            existing = None if self.dry_run else self.find(sid)
+            if existing is not None or self.dry_run:
+                res.outcome, res.journal_entry = Outcome.REISSUED, entry.erp_name
+                res.detail = (f"settlement {sid} came back with other content (total {format_minor(s.total_minor, s.currency)} "
+                              f"{s.currency}, was {format_minor(int(entry.info.get('total_minor', 0)), s.currency)}); "
+                              f"not reposted: cancel Journal Entry {entry.erp_name} in ERPNext and run again")
+                log.warning("%s", res.detail)
+                return
+            # the user cancelled the first entry: the reissued settlement is posted below
+
+        built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
+                                            company_currency=self.company_currency,
+                                            unmapped=self.rt.settings.settlements.unmapped)
+        self._describe(built, res)
+        self._match_orders(built.summary, res)
+        if self.dry_run:
+            res.outcome = Outcome.WOULD_POST
+            return
+        self._require_field()
+        found = self.find(sid)  # a crashed run, another tool, or a ledger that was lost
+        if found is not None:
+            self._adopt(s, sha, found, res, origin)
+            return
+        self.state.mark_writing(KIND, sid, sha)
+        doc = dict(built.payload, docstatus=1)
+        try:
+            created = self.erp.insert(JE, doc, key={"amazon_settlement_id": sid})
+        except ErpNextDuplicateError:
+            again = self.find(sid)
+            if again is None:
+                raise
+            created = again
+        except RecordError:
+            self.state.forget(KIND, sid)  # ERPNext refused it: nothing was written
+            raise
+        res.journal_entry = str(created["name"])
+        self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin))
+        res.outcome = Outcome.POSTED
+
+    def _adopt(self, s: Settlement, sha: str, found: dict[str, Any], res: SettlementResult,
+               origin: dict[str, Any]) -> None:
+        """ERPNext already holds a submitted entry for this settlement: never a second one."""
+        name = str(found["name"])
+        res.journal_entry = name
+        bank = _bank_total(found, self.accounts)
+        if bank is not None and to_minor(bank, s.currency) != s.total_minor:
+            res.outcome = Outcome.REISSUED
+            res.detail = (f"settlement {s.settlement_id}: Journal Entry {name} already books it with "
+                          f"{bank} {s.currency}, Amazon now says {s.total} {s.currency}; not reposted: cancel "
+                          f"{name} in ERPNext and run again")
+            return
+        self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin))
+        res.outcome = Outcome.UNCHANGED
+        res.detail = f"found in ERPNext as {name}"
+
+    @staticmethod
+    def _differs(info: dict[str, Any], old_sha: str | None, s: Settlement, sha: str) -> bool:
+        if int(info.get("total_minor", s.total_minor)) != s.total_minor or info.get("currency", s.currency) != s.currency:
+            return True
+        # the same settlement from another source (file vs report vs transactions) has other bytes
+        return info.get("source") == s.source.value and old_sha not in (None, sha)
+
+    def _describe(self, built: SettlementEntry, res: SettlementResult) -> None:
+        cur = built.summary.currency
+        for line in built.lines:
+            res.lines.append({"account": line.account, "debit": format_minor(line.debit_minor, cur),
+                              "credit": format_minor(line.credit_minor, cur), "remark": line.remark})
+            if line.category is None:
+                res.bank_line = Decimal(format_minor(line.debit_minor - line.credit_minor, cur))
+        res.unmapped = [{"line": u.line, "key": u.key, "amount": str(u.amount), "amazon_order_id": u.order_id}
+                        for u in built.summary.unmapped]
+        if built.summary.unmapped:
+            self.rt.counts.add("unmapped rows (suspense)", len(built.summary.unmapped))
+
+    # --- Sales Orders -------------------------------------------------------------------------------------
+
+    def _match_orders(self, summary: SettlementSummary, res: SettlementResult) -> None:
+        """Orders settled without a Sales Order, and orders whose settled amount differs from their total."""
+        charged = {o.order_id: o.charged + (o.mf_tax if self.book_mf_tax else 0) for o in summary.orders}
+        ids = sorted(charged)
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), SO_BATCH):
+            rows = self.erp.list(SO, fields=["name", "amazon_order_id", "grand_total", "docstatus"],
+                                 filters=[["amazon_order_id", "in", ids[i:i + SO_BATCH]], ["docstatus", "!=", 2]])
+            for row in rows:
+                key = str(row.get("amazon_order_id"))
+                if key not in found or int(row.get("docstatus") or 0) == 1:
+                    found[key] = row
+        for oid in ids:
+            amount = charged[oid]
+            so = found.get(oid)
+            if so is None:
+                if amount:  # an order whose only rows here are a refund or fees was booked long ago, or never
+                    res.without_sales_order.append(OrderProblem(oid, amount, None, None))
+                continue
+            total = Decimal(str(so.get("grand_total") or 0))
+            if amount and to_minor(amount, summary.currency) != to_minor(total, summary.currency):
+                res.total_differs.append(OrderProblem(oid, amount, str(so["name"]), total))
+        if res.without_sales_order:
+            self.rt.counts.add("orders settled without a Sales Order", len(res.without_sales_order))
+        if res.total_differs:
+            self.rt.counts.add("orders settled ≠ Sales Order total", len(res.total_differs))
+
+    # --- ERPNext ------------------------------------------------------------------------------------------
+
+    def find(self, settlement_id: str) -> dict[str, Any] | None:
+        """The submitted Journal Entry of a settlement, with its lines."""
+        row = self.erp.find(JE, [["amazon_settlement_id", "=", settlement_id], ["docstatus", "=", 1]],
+                            order_by="creation desc")
+        if row is None:
+            return None
+        return self.erp.get(JE, str(row["name"])) or row
+
+    def _require_field(self) -> None:
+        """Without the custom field ERPNext drops the settlement id silently, and re-runs would post twice."""
+        if self._field_checked:
+            return
+        name = f"{SETTLEMENT_FIELD['dt']}-{SETTLEMENT_FIELD['fieldname']}"
+        if not self.erp.exists("Custom Field", name):
+            raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
+                              "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
+        self._field_checked = True
+
+
+def _bank_total(doc: dict[str, Any], accounts: SettlementAccounts) -> Decimal | None:
+    """The payout an existing entry books: bank debits minus credits (or minus the clearing credit)."""
+    rows = doc.get("accounts")
+    if not isinstance(rows, list):
+        return None
+    bank = [r for r in rows if r.get("account") == accounts.bank]
+    if bank:
+        return sum((Decimal(str(r.get("debit_in_account_currency") or 0))
+                    - Decimal(str(r.get("credit_in_account_currency") or 0)) for r in bank), Decimal(0))
+    return None
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+
+
+def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[str | Path] = (),
+                     marketplaces: Iterable[str] = (), dry_run: bool = False) -> SyncSettlementsResult:
+    """Post every closed settlement not yet posted (see the module doc for the three sources)."""
+    if since is not None and files:
+        raise UsageError("--since and --file are two sources: give one of them")
+    now = rt.clock.now()
+    if since is not None and since > now.date():
+        raise UsageError(f"--since {since} is in the future")
+    from amz2erp.orders import resolve_marketplaces
+
+    chosen = resolve_marketplaces(rt, marketplaces)
+    poster = SettlementPoster(rt, dry_run=dry_run)
+    result = SyncSettlementsResult()
+    if files:
+        _from_files(rt, poster, files, result)
+    elif since is not None:
+        _from_finances(rt, poster, datetime.combine(since, time(0), tzinfo=timezone.utc), result)
+    else:
+        ids = [m.marketplace_id for m in chosen] if marketplaces else []
+        _from_reports(rt, poster, ids, result)
+    return result
+
+
+def _add(result: SyncSettlementsResult, res: SettlementResult | None) -> None:
+    if res is not None:
+        result.results.append(res)
+
+
+def _from_files(rt: Runtime, poster: SettlementPoster, files: Sequence[str | Path],
+                result: SyncSettlementsResult) -> None:
+    for path in files:
+        try:
+            settlement = parse_settlement_report(path)
+        except SettlementImbalanceError as exc:
+            res = SettlementResult(exc.settlement_id or str(path), Outcome.UNBALANCED, str(exc),
+                                   currency=exc.currency, total=exc.reported)
+            if not poster.dry_run and exc.settlement_id:
+                rt.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"file": str(path)})
+            rt.counts.add("settlements unbalanced")
+            result.results.append(res)
+            continue
+        except (SettlementError, OSError) as exc:
+            msg = str(exc) if isinstance(exc, SettlementError) else f"{path}: cannot read ({exc.strerror or exc})"
+            rt.reporter.warn(msg)
+            rt.counts.add("bad files")
+            result.results.append(SettlementResult(str(path), Outcome.FAILED, msg))
+            continue
+        _add(result, poster.post(settlement, origin={"file": Path(path).name}))
+
+
+def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[str],
+                  result: SyncSettlementsResult) -> None:
+    cursor = rt.state.get_cursor(STREAM, CURSOR_KEY)
+    refs = rt.amazon.list_settlement_reports(cursor, marketplace_ids)
+    known_docs = {str(e.info.get("document_id")) for e in rt.state.entries(KIND, DONE) if e.info.get("document_id")}
+    pinned: datetime | None = None
+    newest = cursor
+    with rt.reporter.progress("settlement reports", total=len(refs)) as task:
+        for ref in refs:
+            task.advance()
+            newest = ref.created if newest is None or ref.created > newest else newest
+            if ref.document_id in known_docs:
+                rt.counts.add("settlements already posted")
+                continue
+            try:
+                settlement = rt.amazon.fetch_settlement(ref.document_id)
+            except SettlementImbalanceError as exc:
+                res = SettlementResult(exc.settlement_id, Outcome.UNBALANCED, str(exc), currency=exc.currency,
+                                       total=exc.reported)
+                if not poster.dry_run:
+                    rt.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"document_id": ref.document_id})
+                rt.counts.add("settlements unbalanced")
+                result.results.append(res)
+                pinned = pinned or ref.created
+                continue
+            except SettlementError as exc:
+                rt.reporter.warn(str(exc))
+                result.results.append(SettlementResult(f"report {ref.report_id}", Outcome.FAILED, str(exc)))
+                pinned = pinned or ref.created
+                continue
+            posted = poster.post(settlement, origin={"document_id": ref.document_id, "report_id": ref.report_id})
+            _add(result, posted)
+            if posted is not None and posted.outcome.is_problem:
+                pinned = pinned or ref.created
+    if poster.dry_run:
+        return
+    new_cursor = pinned if pinned is not None else newest
+    if new_cursor is not None and (cursor is None or new_cursor > cursor):
+        rt.state.set_cursor(STREAM, CURSOR_KEY, new_cursor)
+
+
+def _posted_periods(rt: Runtime) -> set[tuple[str, str, int, str]]:
+    return {(str(e.info.get("start")), str(e.info.get("end")), int(e.info.get("total_minor", 0)),
+             str(e.info.get("currency"))) for e in rt.state.entries(KIND, DONE)}
+
+
+def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
+    from amz2erp.reports import parse_datetime
+
+    start, end = parse_datetime(group.get("FinancialEventGroupStart")), parse_datetime(group.get("FinancialEventGroupEnd"))
+    total = group.get("OriginalTotal") or {}
+    if start is None or end is None or not total.get("CurrencyCode"):
+        return None
+    cur = str(total["CurrencyCode"]).upper()
+    return start.date().isoformat(), end.date().isoformat(), to_minor(str(total.get("CurrencyAmount", 0)), cur), cur
+
+
+def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, result: SyncSettlementsResult) -> None:
+    groups = rt.amazon.list_financial_event_groups(since)
+    posted = _posted_periods(rt)
+    posted_groups = {str(e.info.get("group_id")) for e in rt.state.entries(KIND, DONE) if e.info.get("group_id")}
+    for group in groups:
+        gid = str(group.get("FinancialEventGroupId"))
+        if str(group.get("ProcessingStatus") or "").lower() != "closed":
+            total = group.get("OriginalTotal") or {}
+            result.results.append(SettlementResult(
+                gid, Outcome.OPEN, "open: posted once Amazon closes it", currency=str(total.get("CurrencyCode") or ""),
+                total=Decimal(str(total.get("CurrencyAmount"))) if total.get("CurrencyAmount") is not None else None))
+            continue
+        if gid in posted_groups or _group_period(group) in posted:
+            rt.counts.add("settlements already posted")  # from its report or file: never twice
+            continue
+        try:
+            settlement = settlement_from_transactions(group, rt.amazon.list_group_transactions(gid))
+        except NeedsSettlementFileError as exc:
+            key = exc.settlement_id or gid
+            res = SettlementResult(key, Outcome.NEEDS_FILE, str(exc), currency=exc.currency, total=exc.reported)
+            if not poster.dry_run:
+                rt.state.mark_skipped(KIND, key, str(exc), info={"group_id": gid, "needs_file": True})
+            rt.counts.add("settlements needing the file")
+            result.results.append(res)
+            continue
+        except SettlementOpenError as exc:
+            result.results.append(SettlementResult(gid, Outcome.OPEN, str(exc)))
+            continue
+        except SettlementError as exc:
+            result.results.append(SettlementResult(gid, Outcome.FAILED, str(exc)))
+            continue
+        _add(result, poster.post(settlement, origin={"group_id": gid}))
+
+
+def open_settlements(rt: Runtime) -> list[dict[str, Any]]:
+    """The settlements Amazon has not closed yet, with their running totals (one Finances call per 180 days)."""
+    from datetime import timedelta
+
+    groups = rt.amazon.list_financial_event_groups(rt.clock.now() - timedelta(days=60))
+    out = []
+    for g in groups:
+        if str(g.get("ProcessingStatus") or "").lower() == "closed":
+            continue
+        total = g.get("OriginalTotal") or {}
+        out.append({"group_id": g.get("FinancialEventGroupId"), "start": g.get("FinancialEventGroupStart"),
+                    "running_total": total.get("CurrencyAmount"), "currency": total.get("CurrencyCode")})
+    return out
