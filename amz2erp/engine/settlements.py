@@ -201,7 +201,7 @@ class SettlementPoster:
         return res
 
     def _info(self, s: Settlement, sha: str, origin: dict[str, Any]) -> dict[str, Any]:
-        return {"total_minor": s.total_minor, "currency": s.currency, "start": s.start.date().isoformat(),
+        return {"total": str(s.total), "total_minor": s.total_minor, "currency": s.currency, "start": s.start.date().isoformat(),
                 "end": s.end.date().isoformat(), "deposit": s.deposit_date.isoformat(), "source": s.source.value,
                 "sha256": sha, "group_id": s.group_id, **origin}
 
@@ -492,13 +492,13 @@ def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, resul
         _add(result, poster.post(settlement, origin={"group_id": gid}))
 
 
-def open_settlements(rt: Runtime) -> list[dict[str, Any]]:
-    """The settlements Amazon has not closed yet, with their running totals (one Finances call per 180 days)."""
+def open_groups(amazon: Any, now: datetime) -> list[dict[str, Any]]:
+    """The settlements Amazon has not closed yet, with their running totals (one Finances listing of the last
+    60 days: a settlement period is at most a month)."""
     from datetime import timedelta
 
-    groups = rt.amazon.list_financial_event_groups(rt.clock.now() - timedelta(days=60))
     out = []
-    for g in groups:
+    for g in amazon.list_financial_event_groups(now - timedelta(days=60)):
         if str(g.get("ProcessingStatus") or "").lower() == "closed":
             continue
         total = g.get("OriginalTotal") or {}
