@@ -1039,7 +1039,7 @@ def plan_settlement_setup(client: ErpNextClient, settings: Settings) -> list[Set
             "Account", spec.name,
             {"account_name": account_base_name(spec.name, abbr), "parent_account": parent,
              "company": settings.defaults.company, "is_group": 0,
-             "account_type": "Tax" if spec.root_type == "Liability" else ""},
+             "account_type": "Tax" if spec.root_type == "Liability" and "tax" in spec.purpose else ""},
             reason=f"[settlements] {spec.purpose}",
         ))
     return actions

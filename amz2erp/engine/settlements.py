@@ -172,6 +172,7 @@ class SettlementPoster:
         self.book_mf_tax = settings.orders.marketplace_facilitator_tax == "book"
         self.seen: dict[str, str] = {}  # settlement-id → content hash, this run (EU lists one per marketplace)
         self._field_checked = dry_run
+        self._periods: dict[tuple[str, str, int, str], Any] | None = None
 
     # --- one settlement -----------------------------------------------------------------------------------
 
@@ -208,6 +209,12 @@ class SettlementPoster:
     def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any]) -> None:
         sid = s.settlement_id
         entry = self.state.get(KIND, sid)
+        twin = None if entry is not None else self._same_period(s)
+        if twin is not None:
+            # posted earlier under its financial event group id (--since knew no settlement-id): never twice
+            res.outcome, res.journal_entry = Outcome.UNCHANGED, twin.erp_name
+            res.detail = f"posted as {twin.key} ({twin.erp_name})"
+            return
         if entry is not None and entry.status == DONE:
             if not self._differs(entry.info, entry.content_hash, s, sha):
                 res.outcome, res.journal_entry = Outcome.UNCHANGED, entry.erp_name
@@ -266,6 +273,17 @@ class SettlementPoster:
         self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin))
         res.outcome = Outcome.UNCHANGED
         res.detail = f"found in ERPNext as {name}"
+
+    def _same_period(self, s: Settlement) -> Any:
+        """A posted settlement under another key with this one's period, total and currency."""
+        if self._periods is None:
+            self._periods = {}
+            for e in self.state.entries(KIND, DONE):
+                if "total_minor" in e.info:
+                    self._periods[(str(e.info.get("start")), str(e.info.get("end")), int(e.info["total_minor"]),
+                                   str(e.info.get("currency")))] = e
+        twin = self._periods.get((s.start.date().isoformat(), s.end.date().isoformat(), s.total_minor, s.currency))
+        return twin if twin is not None and twin.key != s.settlement_id else None
 
     @staticmethod
     def _differs(info: dict[str, Any], old_sha: str | None, s: Settlement, sha: str) -> bool:
@@ -394,8 +412,7 @@ def _from_files(rt: Runtime, poster: SettlementPoster, files: Sequence[str | Pat
             continue
         except (SettlementError, OSError) as exc:
             msg = str(exc) if isinstance(exc, SettlementError) else f"{path}: cannot read ({exc.strerror or exc})"
-            rt.reporter.warn(msg)
-            rt.counts.add("bad files")
+            rt.counts.add("bad files")  # the summary prints its one line
             result.results.append(SettlementResult(str(path), Outcome.FAILED, msg))
             continue
         _add(result, poster.post(settlement, origin={"file": Path(path).name}))
@@ -427,7 +444,6 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
                 pinned = pinned or ref.created
                 continue
             except SettlementError as exc:
-                rt.reporter.warn(str(exc))
                 result.results.append(SettlementResult(f"report {ref.report_id}", Outcome.FAILED, str(exc)))
                 pinned = pinned or ref.created
                 continue

@@ -585,7 +585,9 @@ def transactions(s: SimSettlement, now: datetime, seller_id: str) -> list[dict[s
                 item: dict[str, Any] = {
                     "description": members[0].sku,
                     "totalAmount": _cur(amount, s.currency),
-                    "breakdowns": _tree(members, s.currency),
+                    # item level: the leaves' own groups (ProductCharges, Tax, AmazonFees…); only the
+                    # transaction-level tree carries the Sales/Expenses aggregates, as Amazon's does
+                    "breakdowns": _tree(members, s.currency, 1),
                     "contexts": [{"contextType": "ProductContext", "sku": members[0].sku,
                                   "quantityShipped": members[0].quantity or 0,
                                   "fulfillmentNetwork": members[0].fulfillment_id}],
