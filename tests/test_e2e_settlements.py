@@ -276,24 +276,32 @@ def test_sigkill_at_random_points_leaves_one_entry_per_settlement(tmp_path: Path
         code = env.popen("-q", "sync-orders").wait(timeout=120)
         assert code == 0
         watch = RequestWatch(env)
-        kills = 0
+        kills = mid_erpnext = 0
         for _ in range(12):
             before = watch.count
             proc = env.popen("sync-settlements")
+            reached = False
             if rng.random() < 0.7:
-                watch.wait_for(before + rng.randint(1, 12), timeout=60, stop=lambda p=proc: p.poll() is not None)
+                reached = watch.wait_for(before + rng.randint(1, 12), timeout=60,
+                                         stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
             else:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=rng.uniform(0.05, 1.5))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
+                mid_erpnext += reached
             proc.communicate(timeout=30)
         final = env.popen("sync-settlements")
         _, err = final.communicate(timeout=120)
         assert final.returncode == 0, err
-        assert kills >= 3
+        assert kills >= 3 and mid_erpnext >= 1, (kills, mid_erpnext)
         posted = entries(env)
         want = closed(env)
         assert sorted(posted) == sorted(s.settlement_id for s in want)
         assert all(len(v) == 1 for v in posted.values()), {k: len(v) for k, v in posted.items()}
+        from amz2erp.state import StateStore
+
+        with StateStore(env.state_path) as state:  # the ledger agrees with ERPNext
+            ledger = {e.key: (e.status, e.erp_name) for e in state.entries("settlement")}
+        assert ledger == {k: ("done", v[0]["name"]) for k, v in posted.items()}
