@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from enum import Enum
@@ -170,6 +170,8 @@ class SettlementPoster:
             marketplace_facilitator_tax=full_account_name(mf, abbr) if mf else None,
         )
         self.book_mf_tax = settings.orders.marketplace_facilitator_tax == "book"
+        if dry_run and self.accounts.bank is None:  # a dry run shows the entry before the bank is configured
+            self.accounts = replace(self.accounts, bank="([settlements] bank_account not set)")
         self.seen: dict[str, str] = {}  # settlement-id → content hash, this run (EU lists one per marketplace)
         self._field_checked = dry_run
         self._periods: dict[tuple[str, str, int, str], Any] | None = None
