@@ -512,8 +512,9 @@ def sync_settlements_cmd(app: App, since: date | None, files: tuple[Path, ...], 
 def _print_settlements(app: App, results: list[Any], dry_run: bool) -> None:
     r = app.reporter
     if results:
-        r.table("Settlements", ["settlement", "period", "deposit", "total", "bank line", "outcome", "entry"],
-                [(x.key, x.period, x.deposit_date or "", f"{x.total if x.total is not None else ''} {x.currency}",
+        # the period is in --json and in the entry's remark: 80 columns keep the ids whole
+        r.table("Settlements", ["settlement", "deposit", "total", "bank line", "outcome", "entry"],
+                [(x.key, x.deposit_date or "", f"{x.total if x.total is not None else ''} {x.currency}",
                   "" if x.bank_line is None else x.bank_line, x.outcome.value, x.journal_entry or "")
                  for x in results], ids=("settlement", "entry"))
     else:
