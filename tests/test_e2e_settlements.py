@@ -305,3 +305,39 @@ def test_sigkill_at_random_points_leaves_one_entry_per_settlement(tmp_path: Path
         with StateStore(env.state_path) as state:  # the ledger agrees with ERPNext
             ledger = {e.key: (e.status, e.erp_name) for e in state.entries("settlement")}
         assert ledger == {k: ("done", v[0]["name"]) for k, v in posted.items()}
+
+
+# --- unmapped rows --------------------------------------------------------------------------------------------
+
+
+def _with_unknown_row(env: SimEnv) -> tuple[SimSettlement, Decimal]:
+    first = closed(env)[0]
+    odd = replace(first.rows[0], amount=Decimal("-2.25"), transaction_type="other-transaction",
+                  amount_type="other-transaction", amount_description="Mystery Fee", order_id="")
+    env.spapi.reissue_settlement(first.settlement_id, rows=[*first.rows, odd])
+    return first, odd.amount
+
+
+def test_unmapped_rows_go_to_the_suspense_account_and_are_listed(env: SimEnv) -> None:
+    first, amount = _with_unknown_row(env)
+    result = env.run("--json", "sync-settlements")
+    assert result.code == 0, result.err
+    report = {r["settlement_id"]: r for r in json.loads(result.out)["settlements"]}
+    assert [u["key"] for u in report[first.settlement_id]["unmapped"]] == [
+        "other-transaction|other-transaction|Mystery Fee"]
+    [je] = entries(env)[first.settlement_id]
+    assert bank_line(je) == first.total() + amount
+    assert account_balances(env.erp)[SUSPENSE] == -amount  # money Amazon kept: debited, visible, never dropped
+    text = env.run("sync-settlements", "--dry-run", "--file", str(FIXTURES / "us_example1_12345678901.txt"))
+    assert text.code == 0
+
+
+def test_unmapped_error_refuses_to_post(tmp_path: Path) -> None:
+    with _env(tmp_path, extra_config=SETTLEMENTS + 'unmapped = "error"\n') as env:
+        env.setup_erp()
+        first, _ = _with_unknown_row(env)
+        result = env.run("sync-settlements")
+        assert result.code == 1
+        assert f"settlement {first.settlement_id}: 1 row(s) match no category" in result.err
+        assert first.settlement_id not in entries(env)
+        assert len(entries(env)) == len(closed(env)) - 1
