@@ -556,8 +556,9 @@ def _settlement_status(app: App, state: Any, ask_amazon: bool) -> dict[str, Any]
         from amz2erp.amazon import AmazonClient
         from amz2erp.engine.settlements import open_groups
 
-        with AmazonClient(app.settings.amazon) as amazon:
-            pending = open_groups(amazon, default_clock().now())
+        clock = default_clock()
+        with AmazonClient(app.settings.amazon, clock=clock) as amazon:
+            pending = open_groups(amazon, clock.now())
         for p in pending:
             r.line(f"Open settlement (pending, not posted until Amazon closes it): group {p['group_id']} "
                    f"since {p['start']}, running total {p['running_total']} {p['currency']}")
