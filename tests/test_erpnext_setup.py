@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from amz2erp.config import Settings
-from amz2erp.erpnext_client import ErpNextClient
-from amz2erp.erpnext_setup import (
+from amz2erp.erpnext.client import ErpNextClient
+from amz2erp.erpnext.setup import (
     CUSTOM_FIELDS,
     CheckResult,
     apply_setup,

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 
 from amz2erp import marketplaces as mp
 from amz2erp.config import Settings
-from amz2erp.erpnext_client import ErpNextClient
+from amz2erp.erpnext.client import ErpNextClient
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonError,
