@@ -350,8 +350,8 @@ def check(app: App) -> int:
     Example: amz2erp --json check
     """
     from amz2erp.amazon import AmazonClient
+    from amz2erp.erpnext.checks import checks_exit_code, run_checks
     from amz2erp.erpnext.client import ErpNextClient
-    from amz2erp.erpnext.setup import checks_exit_code, run_checks
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)

@@ -10,16 +10,10 @@ from typing import Any
 import pytest
 
 from amz2erp.config import Settings
+from amz2erp.erpnext.checks import CheckResult, run_checks
 from amz2erp.erpnext.client import ErpNextClient
-from amz2erp.erpnext.setup import (
-    CUSTOM_FIELDS,
-    CheckResult,
-    apply_setup,
-    charge_accounts,
-    full_account_name,
-    plan_setup,
-    run_checks,
-)
+from amz2erp.erpnext.schema import CUSTOM_FIELDS, charge_accounts, full_account_name
+from amz2erp.erpnext.setup import apply_setup, plan_setup
 from amz2erp.errors import AmazonAuthError, AmazonUnavailableError
 from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
 
