@@ -42,6 +42,8 @@ SETUP_FIX = "run `amz2erp setup`"
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One ✓/✗ line of `check`: what was checked, the finding, and for a failure what to do."""
+
     name: str
     ok: bool
     detail: str
@@ -50,10 +52,12 @@ class CheckResult:
 
 
 def passed(name: str, detail: str) -> CheckResult:
+    """A ✓ line."""
     return CheckResult(name, True, detail)
 
 
 def failed(name: str, detail: str, fix: str | None, code: ExitCode = ExitCode.CONFIG) -> CheckResult:
+    """A ✗ line; ``code`` is the exit code it means (most failures are configuration: 2)."""
     return CheckResult(name, False, detail, fix, code)
 
 
