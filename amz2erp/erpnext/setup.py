@@ -43,18 +43,18 @@ class SetupAction:
 
     def describe(self) -> str:
         what = {
-            "Custom Field": lambda: (
+            Doctype.CUSTOM_FIELD: lambda: (
                 f"create custom field {self.doc['dt']}.{self.doc['fieldname']} ({self.doc['fieldtype']})"
             ),
-            "Account": lambda: (
+            Doctype.ACCOUNT: lambda: (
                 f"create account {self.name!r} ({self.doc.get('account_type') or 'no type'}) "
                 f"under {self.doc['parent_account']!r}"
             ),
-            "Item Group": lambda: (
+            Doctype.ITEM_GROUP: lambda: (
                 f"create item group {self.name!r}{' (group)' if self.doc.get('is_group') else ''} "
                 f"under {self.doc.get('parent_item_group')!r}"
             ),
-            "Item": lambda: f"create item {self.name!r} (placeholder for unmapped SKUs)",
+            Doctype.ITEM: lambda: f"create item {self.name!r} (placeholder for unmapped SKUs)",
         }.get(self.doctype, lambda: f"create {self.doctype} {self.name!r}")()
         return what + (f": {self.reason}" if self.reason else "")
 
