@@ -74,8 +74,7 @@ from amz2erp import limits
 from amz2erp import marketplaces as mp
 from amz2erp import reports as rp
 from amz2erp.clock import Clock, SystemClock
-from amz2erp.config import AmazonSettings
-from amz2erp.erpnext_setup import section_placeholders
+from amz2erp.config import AmazonSettings, section_placeholders
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,

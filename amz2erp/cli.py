@@ -350,8 +350,8 @@ def check(app: App) -> int:
     Example: amz2erp --json check
     """
     from amz2erp.amazon import AmazonClient
-    from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import checks_exit_code, run_checks
+    from amz2erp.erpnext.checks import checks_exit_code, run_checks
+    from amz2erp.erpnext.client import ErpNextClient
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
@@ -385,8 +385,8 @@ def setup(app: App, dry_run: bool) -> int:
 
     Example: amz2erp setup --dry-run
     """
-    from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import apply_setup, plan_setup
+    from amz2erp.erpnext.client import ErpNextClient
+    from amz2erp.erpnext.setup import apply_setup, plan_setup
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)

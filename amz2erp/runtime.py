@@ -19,7 +19,7 @@ from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
     from amz2erp.amazon import AmazonClient
-    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext.client import ErpNextClient
     from amz2erp.mapping import MappingContext
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def open_runtime(
 ) -> Iterator[Runtime]:
     """Take the run lock, open the state and both clients; record the run in the history."""
     from amz2erp.amazon import AmazonClient
-    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext.client import ErpNextClient
 
     clock = clock or default_clock()
     lock = RunLock(settings.state.path)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from amz2erp.erpnext_setup import full_account_name
+from amz2erp.erpnext.schema import full_account_name
 from amz2erp.errors import ConfigError
 from amz2erp.settlement_categories import (
     CLEARING_CATEGORIES,

@@ -66,7 +66,7 @@ def test_global_options_work_after_the_command(tmp_path: Path) -> None:
         assert quiet.code == 0 and quiet.out == ""
         # -v counts add up wherever they are: -v before and -v after is -vv (DEBUG request lines)
         split = env.run("-v", "check", "-v")
-        assert "DEBUG amz2erp.erpnext_client: ERPNext GET /api/" in split.err
+        assert "DEBUG amz2erp.erpnext.client: ERPNext GET /api/" in split.err
 
 
 def test_traceback_after_the_command_shows_the_stack(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_vv_logs_every_erpnext_request_and_sp_api_operation_without_secrets(tmp_
         result = env.run("-vv", "sync-orders")
         assert result.code == 0
         debug = result.err
-        assert re.search(r"DEBUG amz2erp\.erpnext_client: ERPNext GET /api/resource/Sales%20Order → 200 \(\d+ ms\)",
+        assert re.search(r"DEBUG amz2erp\.erpnext\.client: ERPNext GET /api/resource/Sales%20Order → 200 \(\d+ ms\)",
                          debug), debug[:3000]
         assert re.search(r"ERPNext POST /api/resource/Sales%20Order → 200 \(\d+ ms\)", debug)
         assert re.search(r"DEBUG amz2erp\.amazon: SP-API searchOrders → ok \(\d+ ms\)", debug)

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import requests
 
-from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient, describe_non_api_answer, describe_tls_error
-from amz2erp.erpnext_setup import CheckResult, checks_exit_code, placeholder_keys
+from amz2erp.config import ErpNextSettings, placeholder_keys
+from amz2erp.erpnext.checks import CheckResult, checks_exit_code
+from amz2erp.erpnext.client import ErpNextClient, describe_non_api_answer, describe_tls_error
 from amz2erp.errors import ErpNextConfigError, ErpNextUnavailableError, ExitCode
 from tests.simenv import SimEnv
 

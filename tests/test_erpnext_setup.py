@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 
 from amz2erp.config import Settings
-from amz2erp.erpnext_client import ErpNextClient
-from amz2erp.erpnext_setup import (
+from amz2erp.erpnext.checks import ERPNEXT_CHECKS, CheckResult, erpnext_checks, run_checks
+from amz2erp.erpnext.client import ErpNextClient
+from amz2erp.erpnext.schema import (
     CUSTOM_FIELDS,
-    CheckResult,
-    apply_setup,
+    REQUIRED_CUSTOM_FIELDS,
+    account_group_problems,
     charge_accounts,
+    custom_field_name,
+    describe_account_group,
     full_account_name,
-    plan_setup,
-    run_checks,
 )
+from amz2erp.erpnext.setup import apply_setup, plan_setup
 from amz2erp.errors import AmazonAuthError, AmazonUnavailableError
 from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
 
@@ -351,6 +353,42 @@ def test_keyed_inserts_exactly_once_under_faults(fresh_sim: ErpNextSimulator) ->
 def test_full_account_name() -> None:
     assert full_account_name("Amazon Shipping", "ATC") == "Amazon Shipping - ATC"
     assert full_account_name("Amazon Shipping - ATC", "ATC") == "Amazon Shipping - ATC"
+
+
+def test_account_group_rule_is_one_function() -> None:
+    # check and setup both judge the account group with this rule and describe it with one wording
+    assert account_group_problems(None, "ATC Co") == ["does not exist"]
+    assert account_group_problems({"is_group": 1, "company": "ATC Co"}, "ATC Co") == []
+    problems = account_group_problems({"is_group": 0, "company": "Other Co"}, "ATC Co")
+    assert problems == [
+        "is a ledger, not a group (accounts cannot be created under it)",
+        "belongs to company 'Other Co'",
+    ]
+    assert describe_account_group("Freight - ATC", problems) == (
+        "account 'Freight - ATC' is a ledger, not a group (accounts cannot be created under it) "
+        "and belongs to company 'Other Co'"
+    )
+
+
+def test_required_custom_fields_are_amz2erp_fields() -> None:
+    # every field the order writer insists on is one that `setup` creates, under ERPNext's "<dt>-<field>" name
+    defined = {custom_field_name(s["dt"], s["fieldname"]) for s in CUSTOM_FIELDS}
+    assert REQUIRED_CUSTOM_FIELDS == ("Sales Order-amazon_order_id",)
+    assert set(REQUIRED_CUSTOM_FIELDS) <= defined
+    assert len(defined) == len(CUSTOM_FIELDS)
+
+
+def test_check_registry_runs_every_check_once_in_order(sim: ErpNextSimulator) -> None:
+    settings = make_settings(sim.url)
+    results = erpnext_checks(client_for(settings), settings)
+    names = [r.name for r in results]
+    assert names[:2] == ["company", "warehouse"]
+    assert names.index("account group") < names.index("charge accounts") < names.index("custom fields")
+    assert len(names) == len(set(names))
+    assert {check.__name__ for check in ERPNEXT_CHECKS} >= {
+        "check_company", "check_warehouses", "check_price_list", "check_account_group",
+        "check_custom_fields", "check_accounts",
+    }
 
 
 def test_foreign_marketplace_currency_needs_a_rate(fresh_sim: ErpNextSimulator) -> None:

@@ -155,7 +155,7 @@ def test_forced_spapi_faults_of_every_kind_are_absorbed(tmp_path: Path) -> None:
 
 def test_rejected_address_intent_is_not_left_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """B4: an intent whose write ERPNext definitely refused is dropped, never left "writing"."""
-    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext.client import ErpNextClient
     from amz2erp.errors import ErpNextValidationError
 
     with SimEnv(tmp_path, listings=10, orders=12, seed=33, days=5, marketplaces=("US",)) as env:

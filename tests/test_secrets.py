@@ -18,7 +18,7 @@ import pytest
 
 from amz2erp.clock import SystemClock
 from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient
+from amz2erp.erpnext.client import ErpNextClient
 from tests.reliability import FIGURES, TIMINGS
 from tests.simenv import SimEnv
 from tests.test_bad_input import _Mutator
