@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.config import Settings
 from amz2erp.erpnext_client import ErpNextClient
 from amz2erp.errors import (

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from amz2erp import reports as rp
+from amz2erp.amazon import reports as rp
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
 
 US = "ATVPDKIKX0DER"

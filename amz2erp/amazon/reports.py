@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.models import Address, Listing, Money, Order, OrderItem, OrderStatus, UnparsableOrder
 
 log = logging.getLogger(__name__)

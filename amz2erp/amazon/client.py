@@ -17,7 +17,7 @@ What this layer guarantees (see shared/research/sp-api-technical.md for why each
   jitter (ceiling ``settings.backoff_ceiling``, at most ``settings.max_retries`` retries, sleeping on the
   Clock); then `AmazonThrottledError` / `AmazonUnavailableError`. 401/403 → `AmazonAuthError`, other 4xx →
   `AmazonBadRequestError` with Amazon's message. Messages never contain a secret.
-* **Client-side token buckets** per operation (`amz2erp.ratelimit`), so a normal run rarely sees a 429.
+* **Client-side token buckets** per operation (`amz2erp.amazon.ratelimit`), so a normal run rarely sees a 429.
 * **One pagination place** (`AmazonClient._pages`) with a loop guard.
 * **Orders reports are pipelined.** Amazon takes minutes to process a report and allows one createReport and
   one getReportDocument a minute after a burst of 15, so windows are never created, polled and downloaded
@@ -70,9 +70,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
-from amz2erp import limits
-from amz2erp import marketplaces as mp
-from amz2erp import reports as rp
+from amz2erp.amazon import limits
+from amz2erp.amazon import marketplaces as mp
+from amz2erp.amazon import reports as rp
+from amz2erp.amazon.ratelimit import RateLimiter
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
 from amz2erp.erpnext_setup import section_placeholders
@@ -95,9 +96,9 @@ from amz2erp.models import (
     OrderStatus,
     UnparsableOrder,
 )
-from amz2erp.ratelimit import RateLimiter
 
-log = logging.getLogger(__name__)
+# The layer logs under one name (the package), whichever module of it speaks: users filter on it.
+log = logging.getLogger("amz2erp.amazon")
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 and the SP-API simulator both read them, so the two can only disagree with Amazon together.
 
 The per-marketplace facts (time zone, sales channel, the two-year exemption) are in the marketplace table,
-`amz2erp.marketplaces`.
+`amz2erp.amazon.marketplaces`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from amz2erp.marketplaces import Marketplace
+from amz2erp.amazon.marketplaces import Marketplace
 
 #: getOrders/searchOrders refuse a LastUpdatedBefore/CreatedBefore later than now − 2 minutes
 ORDERS_LAG = timedelta(minutes=2)

@@ -4,7 +4,7 @@ Country code → marketplace id, region, currency, ERPNext country name, the tim
 order reports use for the marketplace's local dates, the sales channel Amazon names it by in orders
 (``SalesChannel``, the report's ``sales-channel``), and whether Amazon keeps its orders beyond the two-year
 horizon (JP, AU and SG do). The global facts (rate of orders, report window, horizon length) are in
-`amz2erp.limits`; the product and the simulators both read these two modules.
+`amz2erp.amazon.limits`; the product and the simulators both read these two modules.
 """
 
 from __future__ import annotations
