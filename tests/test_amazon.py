@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from amz2erp.amazon.client import AmazonClient, parse_catalog_item, parse_order_2026, parse_order_v0
+from amz2erp.amazon.client import AmazonClient
+from amz2erp.amazon.parse import parse_catalog_item, parse_order_2026, parse_order_v0
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
 from amz2erp.errors import (
