@@ -339,9 +339,9 @@ def test_bad_request_carries_amazons_message(clock: SimulatedClock, listings: li
                                              orders_250: list[SimOrder]) -> None:
     with running(clock, listings, orders_250) as sim:
         with AmazonClient(settings_for(sim, orders_api="v0"), clock) as client:
-            orders_api = client._api("orders_v0")
+            orders_api = client.transport.api("orders_v0")
             with pytest.raises(AmazonBadRequestError) as exc:
-                client._call("getOrders", lambda: orders_api.get_orders(CreatedAfter="yesterday",
+                client.caller.call("getOrders", lambda: orders_api.get_orders(CreatedAfter="yesterday",
                                                                         MarketplaceIds=US))
             assert exc.value.status == 400
             assert "CreatedAfter" in str(exc.value)
@@ -354,18 +354,18 @@ def test_empty_payload_is_retried_then_unavailable(clock: SimulatedClock, listin
 
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim, max_retries=3), clock) as client:
         answers = iter([ApiResponse(), ApiResponse(payload={"Orders": []})])
-        res = client._call("getOrders", lambda: next(answers), lambda r: "Orders" in r.payload)
+        res = client.caller.call("getOrders", lambda: next(answers), lambda r: "Orders" in r.payload)
         assert res.payload == {"Orders": []}
         assert client.retries["getOrders"] == 1
         with pytest.raises(AmazonUnavailableError, match="empty or incomplete payload"):
-            client._call("getOrders", ApiResponse, lambda r: "Orders" in r.payload)
+            client.caller.call("getOrders", ApiResponse, lambda r: "Orders" in r.payload)
 
 
 def test_pagination_loop_guard(clock: SimulatedClock, listings: list[SimListing]) -> None:
     from sp_api.base import ApiResponse
 
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim), clock) as client:
-        pages = client._pages("someOperation", lambda token: ApiResponse(payload={"n": token}),
+        pages = client.caller.pages("someOperation", lambda token: ApiResponse(payload={"n": token}),
                               lambda r: "SAME-TOKEN")
         with pytest.raises(AmazonUnavailableError, match="same next token twice"):
             list(pages)
@@ -732,7 +732,7 @@ def test_sp_api_loggers_never_at_debug(
         with running(clock, listings, orders_250[:5]) as sim, AmazonClient(settings_for(sim), clock) as client:
             list(client.fetch_orders([US, DE], EARLY, NOW))
             client.marketplace_participations()
-            issued = list(client._tokens.issued)
+            issued = list(client.transport.tokens.issued)
         assert issued
         for n in names:
             assert logging.getLogger(n).getEffectiveLevel() > logging.DEBUG
@@ -759,8 +759,8 @@ def test_api_403_is_an_auth_error_without_the_token(clock: SimulatedClock, listi
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim), clock) as client:
         client.marketplace_participations()  # a real token first
         bogus = "Atza|bogus-but-secret-token-value"
-        client._tokens._token = {"access_token": bogus, "expires_in": 3600}
-        client._tokens.issued.append(bogus)
+        client.transport.tokens._token = {"access_token": bogus, "expires_in": 3600}
+        client.transport.tokens.issued.append(bogus)
         with pytest.raises(AmazonAuthError) as exc:
             client.marketplace_participations()
         assert exc.value.status == 403

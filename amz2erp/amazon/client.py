@@ -49,48 +49,32 @@ Public API (the sync engine's contract)::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import os
 import random
-import re
-import tempfile
-import threading
-import time
-import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, TypeVar, cast
-from urllib.parse import urlsplit
-
-import httpx
+from typing import IO, Any, TypeVar
 
 from amz2erp.amazon import limits
 from amz2erp.amazon import marketplaces as mp
 from amz2erp.amazon import reports as rp
+from amz2erp.amazon.calls import Caller
+from amz2erp.amazon.marketplaces import resolve_ids
+from amz2erp.amazon.orders import OrderFetcher
 from amz2erp.amazon.parse import (
-    INCLUDED_2026,
-    INCLUDED_2026_PII,
     iso,
     parse_catalog_item,
-    parse_order_2026,
-    parse_order_v0,
 )
 from amz2erp.amazon.ratelimit import RateLimiter
+from amz2erp.amazon.transport import ApiResponse, Transport
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
-from amz2erp.erpnext_setup import section_placeholders
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
-    AmazonPayloadError,
     AmazonReportError,
-    AmazonThrottledError,
-    AmazonUnavailableError,
-    ConfigError,
 )
 from amz2erp.models import (
     CatalogItem,
@@ -104,46 +88,6 @@ log = logging.getLogger("amz2erp.amazon")
 
 T = TypeVar("T")
 
-# --- importing and constructing sp_api without letting the environment in ------------------------------
-
-_NEUTRALISED_ENV = ("SP_API_DEFAULT_MARKETPLACE",)
-_env_lock = threading.RLock()
-
-
-@contextlib.contextmanager
-def _neutral_env() -> Iterator[None]:
-    """Hide the environment variables that make python-amazon-sp-api ignore what we pass it.
-
-    ``SP_API_DEFAULT_MARKETPLACE`` is read when ``sp_api.base.client`` is imported (a junk value makes the
-    import itself fail) and again in every constructor, where it replaces the marketplace argument."""
-    with _env_lock:
-        saved = {k: os.environ.pop(k) for k in _NEUTRALISED_ENV if k in os.environ}
-        try:
-            yield
-        finally:
-            os.environ.update(saved)
-
-
-with _neutral_env():
-    from sp_api.api import CatalogItems, Orders, Reports, Sellers, Tokens
-    from sp_api.auth import AccessTokenClient, AccessTokenResponse
-    from sp_api.auth.exceptions import AuthorizationError
-    from sp_api.base import ApiResponse, SellingApiException
-    from sp_api.base._transport_httpx import HttpxTransport
-    from sp_api.base.credential_provider import FromCodeCredentialProvider, MissingCredentials
-
-
-def _quiet_sp_api_loggers() -> None:
-    """Never let the library log at DEBUG: it logs request headers, i.e. the access token."""
-    names = ["sp_api"] + [n for n in logging.root.manager.loggerDict if n.startswith("sp_api.")]
-    for name in names:
-        lg = logging.getLogger(name)
-        if lg.level == logging.NOTSET and name != "sp_api":
-            continue
-        if lg.level < logging.INFO:
-            lg.setLevel(logging.INFO)
-
-
 # --- constants -----------------------------------------------------------------------------------------
 
 REPORT_WAIT_SLICE = 15.0  # seconds: prefetching looks for a createReport token this often while waiting
@@ -152,124 +96,6 @@ _MIN_DATE = datetime.min.replace(tzinfo=timezone.utc)
 MAX_MARKETPLACES_PER_CALL = 50
 MAX_ORDER_IDS_PER_CALL = 50  # Orders v0 getOrders AmazonOrderIds
 MAX_PAGES = 100_000
-
-# --- internal exceptions (never leave this module) ------------------------------------------------------
-
-
-class _HttpStatusError(Exception):
-    def __init__(self, status: int, headers: httpx.Headers, message: str, code: str | None = None) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.headers = headers
-        self.message = message
-        self.code = code
-
-
-class _BadBodyError(Exception):
-    """A 2xx response whose body is not what the operation must return (invalid JSON, empty payload)."""
-
-
-def _amazon_message(response: httpx.Response) -> tuple[str, str | None]:
-    """Amazon's error message and code from an error body (JSON ``errors`` or LWA ``error``), else a short
-    description of what came back."""
-    text = ""
-    try:
-        text = response.text
-        data = json.loads(text) if text.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if isinstance(data, dict):
-        errs = data.get("errors")
-        if isinstance(errs, list) and errs and isinstance(errs[0], dict):
-            e = errs[0]
-            msg = str(e.get("message") or e.get("code") or "")
-            details = e.get("details")
-            if details:
-                msg = f"{msg} ({details})"
-            return msg, (str(e["code"]) if e.get("code") else None)
-        if "error" in data:
-            return str(data.get("error_description") or data.get("error")), str(data.get("error"))
-    ctype = response.headers.get("content-type", "")
-    if not text.strip():
-        return "empty body", None
-    if "html" in ctype or text.lstrip().startswith("<"):
-        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-        return (f"HTML page: {title.group(1).strip()[:80]}" if title else "HTML page"), None
-    return re.sub(r"\s+", " ", text)[:160], None
-
-
-# --- access tokens ---------------------------------------------------------------------------------------
-
-
-class _TokenStore:
-    """This client's LWA access token (not the library's process-global cache), expiring on our clock."""
-
-    def __init__(self, clock: Clock, on_fetch: Callable[[], None]) -> None:
-        self._clock = clock
-        self._on_fetch = on_fetch
-        self._lock = threading.Lock()
-        self._token: dict[str, Any] | None = None
-        self._expires = 0.0
-        self.issued: list[str] = []  # every access token we received (for scrubbing messages)
-
-    def get(self, fetch: Callable[[], dict[str, Any]]) -> AccessTokenResponse:
-        with self._lock:
-            if self._token is None or self._clock.monotonic() >= self._expires:
-                self._on_fetch()  # counted per attempt, like every other operation
-                data = fetch()
-                token = data.get("access_token")
-                if not isinstance(token, str) or not token:
-                    raise _BadBodyError("LWA answered without an access_token")
-                self.issued.append(token)
-                try:
-                    ttl = float(data.get("expires_in") or 3600)
-                except (TypeError, ValueError):
-                    ttl = 3600.0
-                self._token = data
-                self._expires = self._clock.monotonic() + max(30.0, ttl - 60.0)
-            return AccessTokenResponse(**self._token)
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-
-def _lwa_client_class(url: str, transport: Any, store: _TokenStore) -> type:
-    parts = urlsplit(url)
-
-    class _LocalAccessTokenClient(AccessTokenClient):
-        scheme = parts.scheme + "://"
-        host = parts.netloc
-        path = parts.path or "/auth/o2/token"
-
-        def __init__(self, refresh_token: Any = None, credentials: Any = None, proxies: Any = None,
-                     verify: Any = True) -> None:
-            super().__init__(refresh_token=refresh_token, credentials=credentials, proxies=proxies, verify=verify)
-            self._transport.close()
-            self._transport: Any = transport
-
-        def get_auth(self) -> AccessTokenResponse:
-            return store.get(lambda: self._request(self.scheme + self.host + self.path, self.data, self.headers))
-
-        def _request(self, url: str, data: Any, headers: Any) -> dict[str, Any]:
-            response: httpx.Response = self._transport.request("POST", url, data=data, headers=headers)
-            status = response.status_code
-            if status == 429 or status >= 500:
-                message, code = _amazon_message(response)
-                raise _HttpStatusError(status, response.headers, f"LWA: {message}", code)
-            try:
-                body = response.json()
-            except ValueError:
-                if status == 200:
-                    raise _BadBodyError("LWA answered 200 with a body that is not JSON") from None
-                body = {}
-            if status != 200 or not isinstance(body, dict):
-                body = body if isinstance(body, dict) else {}
-                raise AuthorizationError(body.get("error"), body.get("error_description"), status)
-            return body
-
-    return _LocalAccessTokenClient
-
 
 # --- orders report jobs and plans ----------------------------------------------------------------------
 
@@ -328,15 +154,6 @@ def _window_key(dt: datetime | None) -> str:
 # --- the client ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _MarketplaceArg:
-    """What the library's constructor reads from a marketplace: endpoint, marketplace_id, region."""
-
-    endpoint: str
-    marketplace_id: str
-    region: str
-
-
 class AmazonClient:
     """Typed access to the SP-API operations amz2erp needs. Use as a context manager, or call `close`.
 
@@ -374,48 +191,13 @@ class AmazonClient:
         self._last_read: dict[tuple[str, ...], tuple[datetime, datetime]] = {}
         self._done_reports: dict[tuple[str, tuple[str, ...]], dict[tuple[str, str], str]] = {}
         self._processing_seen: list[float] = []
-        self.backoff_base = backoff_base
-        self._rng = rng or random.Random()
         self.limiter = RateLimiter(self.clock, rate_limits)
-        self.calls: Counter[str] = Counter()
-        self.retries: Counter[str] = Counter()
-        self.throttles: Counter[str] = Counter()
-        self._counter_lock = threading.Lock()
-
-        self._marketplaces = settings.resolved_marketplaces()
-        home = self._marketplaces[0]
-        self._endpoint = (settings.endpoint or mp.REGION_ENDPOINTS[settings.region]).rstrip("/")
-        self._lwa_url = settings.lwa_endpoint or mp.LWA_ENDPOINT
-        self._mp_arg = _MarketplaceArg(self._endpoint, home.marketplace_id, _AWS_REGION[settings.region])
-        self._secrets = [
-            settings.refresh_token.get_secret_value(),
-            settings.lwa_client_secret.get_secret_value(),
-        ]
-
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=False,
-            event_hooks={"response": [self._check_response]},
-        )
-        # LWA is every run's first request: a short connect timeout makes a wrong or unreachable host fail fast.
-        self._lwa_http = httpx.Client(timeout=httpx.Timeout(settings.timeout, connect=min(5.0, settings.timeout)),
-                                      follow_redirects=False)
-        self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
-        self._transport = HttpxTransport(client=self._http)
-        self._tokens = _TokenStore(self.clock, lambda: self._count("lwaToken"))
-        self._lwa_class = _lwa_client_class(self._lwa_url, HttpxTransport(client=self._lwa_http), self._tokens)
-        self._clients: dict[str, Any] = {}
-        self._clients_lock = threading.Lock()
-
-        # PII state: one RDT per run (renewed only when it expires), one warning when refused.
-        self._rdt: str | None = None
-        self._rdt_expires = 0.0
-        self._pii_refused = False
-        self._pii_warned = False
-        self._pii_lock = threading.Lock()
-        self._v0_local = threading.local()
+        self.transport = Transport(settings, self.clock, lambda: self.caller.count("lwaToken"))
+        self.caller = Caller(settings, self.clock, self.limiter, self.transport, backoff_base=backoff_base, rng=rng)
+        # the benchmarks' counters: the retry place's own
+        self.calls, self.retries, self.throttles = self.caller.calls, self.caller.retries, self.caller.throttles
+        self.orders = OrderFetcher(settings, self.clock, self.caller, self.transport)
         self._closed = False
-        _quiet_sp_api_loggers()
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -432,213 +214,14 @@ class AmazonClient:
         for plan in self._plans.values():
             plan.close()
         self._plans.clear()
-        for c in (self._http, self._lwa_http, self._doc_http):
-            c.close()
+        self.transport.close()
 
-    # --- plumbing -------------------------------------------------------------------------------------
-
-    def _count(self, key: str, counter: Counter[str] | None = None) -> None:
-        with self._counter_lock:
-            (self.calls if counter is None else counter)[key] += 1
-
-    def _scrub(self, text: str) -> str:
-        for secret in [*self._secrets, *self._tokens.issued, self._rdt or ""]:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
-
-    def _check_response(self, response: httpx.Response) -> None:
-        """httpx response hook on every SP-API call: non-2xx and non-JSON bodies raise."""
-        response.read()
-        status = response.status_code
-        if 200 <= status < 300:
-            body = response.content
-            if body.strip():
-                try:
-                    json.loads(body)
-                except ValueError:
-                    raise _BadBodyError(f"HTTP {status} with a body that is not valid JSON ({len(body)} bytes)") from None
-            return
-        message, code = _amazon_message(response)
-        raise _HttpStatusError(status, response.headers, message, code)
-
-    def _api(self, name: str) -> Any:
-        """A library client, built once: explicit credentials, our transport, our endpoint."""
-        with self._clients_lock:
-            client = self._clients.get(name)
-            if client is not None:
-                return client
-            cls, kwargs = _API_CLASSES[name]
-            examples = section_placeholders("amazon", self.settings)
-            if examples:
-                # Login with Amazon would only answer invalid_grant after the network round trip: say why now.
-                verb = "still hold the example values" if len(examples) > 1 else "still holds the example value"
-                raise ConfigError(f"{', '.join(examples)} {verb} of the `init` template; fill in the credentials "
-                                  "of your SP-API app")
-            creds = {
-                "refresh_token": self.settings.refresh_token.get_secret_value(),
-                "lwa_app_id": self.settings.lwa_app_id,
-                "lwa_client_secret": self.settings.lwa_client_secret.get_secret_value(),
-            }
-            try:
-                with _neutral_env():
-                    client = cls(
-                        marketplace=self._mp_arg,
-                        credentials=creds,
-                        credential_providers=[FromCodeCredentialProvider],
-                        auth_token_client_class=self._lwa_class,
-                        timeout=self.settings.timeout,
-                        **kwargs,
-                    )
-            except MissingCredentials:
-                raise AmazonAuthError("Amazon credentials are incomplete (refresh_token, lwa_app_id, "
-                                      "lwa_client_secret)") from None
-            client._transport.close()
-            client._transport = self._transport
-            client.endpoint = self._endpoint
-            self._clients[name] = client
-            _quiet_sp_api_loggers()
-            return client
-
-    # --- the one retry place --------------------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.backoff_ceiling, self.backoff_base * (2 ** min(attempt, 30)))
-        return self._rng.uniform(0, ceiling)
-
-    def _call(
-        self,
-        operation: str,
-        fn: Callable[[], T],
-        require: Callable[[T], bool] | None = None,
-        *,
-        limited: bool = True,
-    ) -> T:
-        """Run one SP-API operation: rate limit, status check, classification, retries."""
-        attempt = 0
-        auth_retried = False
-        while True:
-            if limited:
-                self.limiter.acquire(operation)
-            self._count(operation)
-            kind: str
-            detail: str
-            started = time.perf_counter()
-            try:
-                result = fn()
-                log.debug("SP-API %s → ok (%.0f ms)", operation, (time.perf_counter() - started) * 1000)
-            except _HttpStatusError as exc:
-                log.debug("SP-API %s → HTTP %d (%.0f ms)", operation, exc.status,
-                          (time.perf_counter() - started) * 1000)
-                detail = f"HTTP {exc.status}: {exc.message}"
-                if exc.status == 429:
-                    self._count(operation, self.throttles)
-                    self.limiter.throttled(operation, exc.headers.get("x-amzn-RateLimit-Limit"))
-                    kind = "throttled"
-                elif exc.status >= 500 or exc.status == 408:
-                    kind = "unavailable"
-                elif exc.status in (401, 403):
-                    if not auth_retried and "expired" in exc.message.lower():
-                        auth_retried = True  # an access token expired early: fetch a new one, once
-                        self._tokens.invalidate()
-                        continue
-                    raise AmazonAuthError(
-                        self._scrub(f"Amazon refused {operation} ({detail}); check the app's authorisation "
-                                    "and roles"), status=exc.status) from None
-                else:
-                    raise AmazonBadRequestError(
-                        self._scrub(f"Amazon rejected {operation} ({detail})"), status=exc.status) from None
-            except AuthorizationError as exc:
-                raise AmazonAuthError(
-                    self._scrub(f"Login with Amazon refused the credentials (HTTP {exc.status_code}: "
-                                f"{exc.error_code or ''} {exc.message or ''})".replace("  ", " ")),
-                    status=exc.status_code) from None
-            except _BadBodyError as exc:
-                kind, detail = "unavailable", str(exc)
-            except httpx.TransportError as exc:
-                if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and not self._tokens.issued:
-                    # Nothing from Amazon has ever answered this run: a wrong endpoint or no network. Retrying
-                    # for minutes (8 backoffs) would only hide it.
-                    host = urlsplit(self._lwa_url).netloc
-                    raise AmazonUnavailableError(self._scrub(
-                        f"Amazon unreachable: Login with Amazon ({host}) did not answer {operation} "
-                        f"({type(exc).__name__}: {exc}); check this machine's network and [amazon] "
-                        "region / lwa_endpoint")) from None
-                kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
-            except (EOFError, OSError, zlib.error) as exc:  # truncated/corrupt documents, resets outside httpx
-                kind, detail = "unavailable", f"{type(exc).__name__}: {exc}"
-            except SellingApiException as exc:  # a 2xx body carrying `errors`
-                raise AmazonBadRequestError(self._scrub(f"Amazon rejected {operation}: {exc.message}")) from None
-            else:
-                if require is None or require(result):
-                    if isinstance(result, ApiResponse):
-                        self.limiter.observe(operation, (result.headers or {}).get("x-amzn-RateLimit-Limit"))
-                    return result
-                kind, detail = "unavailable", "empty or incomplete payload"
-            attempt += 1
-            if attempt > self.settings.max_retries:
-                msg = self._scrub(f"{operation} failed after {attempt} attempts ({detail})")
-                if kind == "throttled":
-                    raise AmazonThrottledError(f"Amazon kept throttling: {msg}", status=429)
-                raise AmazonUnavailableError(f"Amazon unavailable: {msg}")
-            self._count(operation, self.retries)
-            wait = self._backoff(attempt)
-            log.info("%s: %s; retry %d/%d in %.1fs", operation, self._scrub(detail), attempt,
-                     self.settings.max_retries, wait)
-            self.clock.sleep(wait)
-
-    # --- the one pagination place ---------------------------------------------------------------------
-
-    def _pages(
-        self,
-        operation: str,
-        fetch: Callable[[str | None], ApiResponse],
-        next_token: Callable[[ApiResponse], str | None],
-        require: Callable[[ApiResponse], bool] | None = None,
-        *,
-        max_pages: int = MAX_PAGES,
-        call: Callable[[str, Callable[[], ApiResponse], Callable[[ApiResponse], bool] | None], ApiResponse]
-        | None = None,
-    ) -> Iterator[ApiResponse]:
-        """Every page of a paginated operation. ``fetch(token)`` makes one request (token None = first page);
-        each page goes through the retry place (``call``, default `_call`). The same next token twice (or
-        more than ``max_pages`` pages) raises `AmazonUnavailableError` instead of looping forever."""
-        caller = call or self._call
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(max_pages):
-            page = caller(operation, lambda t=token: fetch(t), require)  # type: ignore[misc]
-            yield page
-            nxt = next_token(page)
-            if not nxt:
-                return
-            if nxt in seen:
-                raise AmazonUnavailableError(f"{operation}: Amazon returned the same next token twice; "
-                                             "stopped paging to avoid an endless loop")
-            seen.add(nxt)
-            token = nxt
-        raise AmazonUnavailableError(f"{operation}: more than {max_pages} pages; stopped")
-
-    # --- marketplaces ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _marketplace_ids(codes_or_ids: Iterable[str]) -> list[str]:
-        out: list[str] = []
-        for c in codes_or_ids:
-            try:
-                mid = mp.resolve(c).marketplace_id
-            except KeyError:
-                mid = c.strip()
-            if mid and mid not in out:
-                out.append(mid)
-        if not out:
-            raise AmazonBadRequestError("no marketplace given")
-        return out
+    # --- marketplaces -------------------------------------------------------------------------------
 
     def marketplace_participations(self) -> list[dict[str, Any]]:
         """getMarketplaceParticipations: [{marketplace_id, country_code, name, participating, ...}]."""
-        sellers = self._api("sellers")
-        res = self._call(
+        sellers = self.transport.api("sellers")
+        res = self.caller.call(
             "getMarketplaceParticipations",
             lambda: sellers.get_marketplace_participation(),
             lambda r: isinstance(r.payload, list) or (isinstance(r.payload, dict) and "payload" in r.payload),
@@ -658,16 +241,7 @@ class AmazonClient:
             })
         return out
 
-    # --- orders ---------------------------------------------------------------------------------------
-
-    def _window(self, updated_after: datetime, updated_before: datetime) -> tuple[datetime, datetime] | None:
-        if updated_after.tzinfo is None or updated_before.tzinfo is None:
-            raise ValueError("updated_after/updated_before must be timezone-aware")
-        latest = self.clock.now() - limits.ORDERS_LAG
-        before = min(updated_before, latest)
-        if before <= updated_after:
-            return None
-        return updated_after, before
+    # --- orders (amz2erp.amazon.orders) -------------------------------------------------------------
 
     def fetch_orders(
         self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
@@ -675,240 +249,17 @@ class AmazonClient:
         """Orders last updated in [updated_after, updated_before] (``updated_before`` clamped to now − 2 min),
         each once, with their items; through Orders 2026-01-01 searchOrders or v0 getOrders+getOrderItems per
         ``settings.orders_api``. One payload that does not parse yields `UnparsableOrder`."""
-        window = self._window(updated_after, updated_before)
-        if window is None:
-            return
-        mids = self._marketplace_ids(marketplace_ids)
-        seen: set[str] = set()
-        for i in range(0, len(mids), MAX_MARKETPLACES_PER_CALL):
-            chunk = mids[i : i + MAX_MARKETPLACES_PER_CALL]
-            source = (self._orders_2026(chunk, *window) if self.settings.orders_api == "2026-01-01"
-                      else self._orders_v0(chunk, *window))
-            for record in source:
-                if record.amazon_order_id in seen:
-                    continue
-                seen.add(record.amazon_order_id)
-                yield record
+        return self.orders.fetch_orders(marketplace_ids, updated_after, updated_before)
 
     def fetch_order(self, amazon_order_id: str) -> Order | None:
         """One order with its items, or None when Amazon does not know it (404)."""
-        try:
-            if self.settings.orders_api == "2026-01-01":
-                return self._order_2026(amazon_order_id)
-            return self._order_v0(amazon_order_id)
-        except AmazonBadRequestError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    # 2026-01-01 ----------------------------------------------------------------------------------------
-
-    def _included_2026(self) -> str:
-        parts = list(INCLUDED_2026)
-        if self.settings.pii and not self._pii_refused:
-            parts += INCLUDED_2026_PII
-        return ",".join(parts)
-
-    def _warn_pii(self, reason: str) -> None:
-        with self._pii_lock:
-            self._pii_refused = True
-            if not self._pii_warned:
-                self._pii_warned = True
-                log.warning("Amazon refused access to buyer data (%s); continuing without buyer names and "
-                            "addresses (needs Amazon's restricted roles)", self._scrub(reason))
-
-    def _orders_2026(self, mids: list[str], after: datetime, before: datetime) -> Iterator[Order | UnparsableOrder]:
-        client = self._api("orders2026")
-        while True:
-            included = self._included_2026()
-            params: dict[str, Any] = {
-                "lastUpdatedAfter": iso(after),
-                "lastUpdatedBefore": iso(before),
-                "marketplaceIds": ",".join(mids),
-                "includedData": included,
-                "maxResultsPerPage": 100,
-            }
-
-            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
-                extra = {"paginationToken": token} if token else {}
-                return client.search_orders(**params, **extra)
-
-            try:
-                for page in self._pages(
-                    "searchOrders",
-                    fetch,
-                    lambda r: (r.pagination or {}).get("nextToken") or r.payload.get("nextToken"),
-                    lambda r: isinstance(r.payload.get("orders"), list),
-                ):
-                    for raw in page.payload["orders"]:
-                        yield parse_order_2026(raw)
-                return
-            except AmazonAuthError as exc:
-                if exc.status == 403 and "BUYER" in included:
-                    self._warn_pii(str(exc))
-                    continue  # again without BUYER/RECIPIENT (fetch_orders drops the duplicates)
-                raise
-
-    def _order_2026(self, order_id: str) -> Order | None:
-        client = self._api("orders2026")
-        while True:
-            included = self._included_2026()
-            try:
-                res = self._call(
-                    "getOrder2026",
-                    lambda inc=included: client.get_order(order_id, includedData=inc),  # type: ignore[misc]
-                    lambda r: isinstance(r.payload.get("order"), dict),
-                )
-            except AmazonAuthError as exc:
-                if exc.status == 403 and "BUYER" in included:
-                    self._warn_pii(str(exc))
-                    continue
-                raise
-            record = parse_order_2026(res.payload["order"])
-            if isinstance(record, UnparsableOrder):
-                raise AmazonPayloadError(f"order {order_id} does not parse: {record.error}")
-            return record
-
-    # v0 ------------------------------------------------------------------------------------------------
-
-    def _restricted_token(self) -> str | None:
-        """One Restricted Data Token per run for getOrders/getOrder/getOrderItems (renewed only on expiry)."""
-        if not self.settings.pii or self._pii_refused:
-            return None
-        with self._pii_lock:
-            if self._rdt and self.clock.monotonic() < self._rdt_expires:
-                return self._rdt
-        tokens = self._api("tokens")
-        resources = [
-            {"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]},
-            {"method": "GET", "path": "/orders/v0/orders/{orderId}", "dataElements": ["buyerInfo", "shippingAddress"]},
-            {"method": "GET", "path": "/orders/v0/orders/{orderId}/orderItems", "dataElements": ["buyerInfo"]},
-        ]
-        try:
-            res = self._call(
-                "createRestrictedDataToken",
-                lambda: tokens.create_restricted_data_token(restrictedResources=resources),
-                lambda r: bool(r.payload.get("restrictedDataToken")),
-            )
-        except (AmazonAuthError, AmazonBadRequestError) as exc:
-            self._warn_pii(str(exc))
-            return None
-        token = str(res.payload["restrictedDataToken"])
-        try:
-            ttl = float(res.payload.get("expiresIn") or 3600)
-        except (TypeError, ValueError):
-            ttl = 3600.0
-        with self._pii_lock:
-            self._rdt = token
-            self._rdt_expires = self.clock.monotonic() + max(30.0, ttl - 60.0)
-            self._secrets.append(token)
-        return token
-
-    def _v0_client(self) -> Any:
-        rdt = self._restricted_token()
-        if rdt is None:
-            return self._api("orders_v0")
-        client = self._api("orders_v0_pii")
-        client.restricted_data_token = rdt
-        return client
-
-    @property
-    def _v0_current(self) -> Any:
-        """The Orders v0 client of the call in progress on this thread (with the RDT when PII is wanted)."""
-        client = getattr(self._v0_local, "client", None)
-        return client if client is not None else self._api("orders_v0")
-
-    def _v0_call(self, operation: str, fn: Callable[[], ApiResponse],
-                 require: Callable[[ApiResponse], bool] | None) -> ApiResponse:
-        """A v0 call through the retry place, with the RDT client when PII is wanted (``fn`` takes the client
-        from `_v0_current`). A 403 under the RDT renews an expired RDT once, otherwise drops PII (one
-        warning) and repeats the call with the plain client."""
-        while True:
-            client = self._v0_client()
-            self._v0_local.client = client
-            try:
-                return self._call(operation, fn, require)
-            except AmazonAuthError as exc:
-                if client is self._clients.get("orders_v0_pii") and exc.status == 403:
-                    with self._pii_lock:
-                        renewable = self._rdt is not None and self.clock.monotonic() >= self._rdt_expires - 120
-                        self._rdt = None
-                    if renewable:
-                        continue  # the RDT had (almost) expired: one new one
-                    self._warn_pii(str(exc))
-                    continue
-                raise
-            finally:
-                self._v0_local.client = None
-
-    def _orders_v0(self, mids: list[str], after: datetime, before: datetime) -> Iterator[Order | UnparsableOrder]:
-        params: dict[str, Any] = {
-            "LastUpdatedAfter": iso(after),
-            "LastUpdatedBefore": iso(before),
-            "MarketplaceIds": ",".join(mids),
-            "MaxResultsPerPage": 100,
-        }
-
-        def fetch(token: str | None) -> ApiResponse:
-            extra = {"NextToken": token} if token else {}
-            return cast(ApiResponse, self._v0_current.get_orders(**params, **extra))
-
-        for page in self._pages("getOrders", fetch, lambda r: r.payload.get("NextToken"),
-                                lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
-            for raw in page.payload["Orders"]:
-                yield self._with_items_v0(raw)
+        return self.orders.fetch_order(amazon_order_id)
 
     def fetch_orders_by_ids(self, marketplace_id: str, order_ids: list[str],
                             updated_after: datetime) -> Iterator[Order | UnparsableOrder]:
         """Orders v0 only: these orders (last updated at or after ``updated_after``), with their items, by
         getOrders filtered on AmazonOrderIds, 50 a call (Orders 2026-01-01 searchOrders has no such filter)."""
-        if self.settings.orders_api != "v0":
-            raise ValueError("fetch_orders_by_ids needs orders_api = \"v0\"")
-        window = self._window(updated_after, self.clock.now())
-        if window is None:
-            return
-        for i in range(0, len(order_ids), MAX_ORDER_IDS_PER_CALL):
-            params: dict[str, Any] = {
-                "LastUpdatedAfter": iso(window[0]),
-                "LastUpdatedBefore": iso(window[1]),
-                "MarketplaceIds": marketplace_id,
-                "AmazonOrderIds": ",".join(order_ids[i : i + MAX_ORDER_IDS_PER_CALL]),
-                "MaxResultsPerPage": 100,
-            }
-
-            def fetch(token: str | None, params: dict[str, Any] = params) -> ApiResponse:
-                extra = {"NextToken": token} if token else {}
-                return cast(ApiResponse, self._v0_current.get_orders(**params, **extra))
-
-            for page in self._pages("getOrders", fetch, lambda r: r.payload.get("NextToken"),
-                                    lambda r: isinstance(r.payload.get("Orders"), list), call=self._v0_call):
-                for raw in page.payload["Orders"]:
-                    yield self._with_items_v0(raw)
-
-    def _items_v0(self, order_id: str) -> list[dict[str, Any]]:
-        def fetch(token: str | None) -> ApiResponse:
-            extra = {"NextToken": token} if token else {}
-            return cast(ApiResponse, self._v0_current.get_order_items(order_id, **extra))
-
-        items: list[dict[str, Any]] = []
-        for page in self._pages("getOrderItems", fetch, lambda r: r.payload.get("NextToken"),
-                                lambda r: isinstance(r.payload.get("OrderItems"), list), call=self._v0_call):
-            items.extend(page.payload["OrderItems"])
-        return items
-
-    def _with_items_v0(self, raw: Any) -> Order | UnparsableOrder:
-        order_id = str(raw.get("AmazonOrderId") or "?") if isinstance(raw, dict) else "?"
-        if order_id == "?":
-            return parse_order_v0(raw, [])
-        return parse_order_v0(raw, self._items_v0(order_id))
-
-    def _order_v0(self, order_id: str) -> Order | None:
-        res = self._v0_call("getOrder", lambda: self._v0_current.get_order(order_id),
-                            lambda r: isinstance(r.payload, dict) and bool(r.payload.get("AmazonOrderId")))
-        record = self._with_items_v0(res.payload)
-        if isinstance(record, UnparsableOrder):
-            raise AmazonPayloadError(f"order {order_id} does not parse: {record.error}")
-        return record
+        return self.orders.fetch_orders_by_ids(marketplace_id, order_ids, updated_after)
 
     # --- reports --------------------------------------------------------------------------------------
 
@@ -921,7 +272,7 @@ class AmazonClient:
         if known is not None:
             return known
         known = {}
-        reports = self._api("reports")
+        reports = self.transport.api("reports")
         params = {"reportTypes": report_type, "processingStatuses": "DONE", "marketplaceIds": ",".join(mids[:10]),
                   "pageSize": 100}
 
@@ -929,7 +280,7 @@ class AmazonClient:
             return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
 
         try:
-            for page in self._pages("getReports", fetch, lambda r: r.next_token,
+            for page in self.caller.pages("getReports", fetch, lambda r: r.next_token,
                                     lambda r: isinstance(r.payload.get("reports"), list), max_pages=3):
                 for rep in page.payload["reports"]:
                     if rep.get("reportType") != report_type or not rep.get("reportDocumentId"):
@@ -958,13 +309,13 @@ class AmazonClient:
 
     def _create_report(self, report_type: str, mids: list[str], start: datetime | None = None,
                        end: datetime | None = None) -> str:
-        reports = self._api("reports")
+        reports = self.transport.api("reports")
         body: dict[str, Any] = {"reportType": report_type, "marketplaceIds": list(mids)}
         if start is not None:
             body["dataStartTime"] = iso(start)
         if end is not None:
             body["dataEndTime"] = iso(end)
-        created = self._call("createReport", lambda: reports.create_report(**body),
+        created = self.caller.call("createReport", lambda: reports.create_report(**body),
                              lambda r: bool(r.payload.get("reportId")))
         return str(created.payload["reportId"])
 
@@ -1025,7 +376,7 @@ class AmazonClient:
         """getReport until DONE/CANCELLED/FATAL, with backoff. A report asked for a while ago (prefetched) is
         polled at once; a fresh one first after ``report_poll_initial`` (``[amazon] report_poll_initial``).
         ``between_polls`` runs before each wait (prefetching other windows' reports)."""
-        reports = self._api("reports")
+        reports = self.transport.api("reports")
         started = self.clock.monotonic() if created_at is None else created_at
         delay = self.report_poll_initial
         if created_at is not None:
@@ -1037,7 +388,7 @@ class AmazonClient:
                 self._wait(first - age, between_polls)
                 delay = min(delay * 1.5, self.report_poll_max)
         while True:
-            res = self._call("getReport", lambda: reports.get_report(report_id),
+            res = self.caller.call("getReport", lambda: reports.get_report(report_id),
                              lambda r: bool(r.payload.get("processingStatus")))
             payload: dict[str, Any] = res.payload
             if payload["processingStatus"] in ("DONE", "CANCELLED", "FATAL"):
@@ -1078,21 +429,21 @@ class AmazonClient:
 
     def _download_document(self, document_id: str) -> tuple[IO[bytes], str]:
         """The report document, decompressed into a temporary file (rewound), and its charset."""
-        reports = self._api("reports")
+        reports = self.transport.api("reports")
         meta_require: Callable[[ApiResponse], bool] = lambda r: bool(r.payload.get("url"))  # noqa: E731
-        meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id), meta_require)
+        meta = self.caller.call("getReportDocument", lambda: reports.get_report_document(document_id), meta_require)
         for refreshed in (False, True):
             url = str(meta.payload["url"])
             compressed = bool(meta.payload.get("compressionAlgorithm")) or None
             try:
-                return self._call("downloadReportDocument",
-                                  lambda url=url, c=compressed: self._download(url, c),  # type: ignore[misc]
+                return self.caller.call("downloadReportDocument",
+                                  lambda url=url, c=compressed: self.transport.download(url, c),  # type: ignore[misc]
                                   limited=False)
             except (AmazonAuthError, AmazonBadRequestError):
                 if refreshed:
                     raise AmazonReportError(f"report document {document_id} could not be downloaded") from None
                 # the presigned URL expired (5 minutes): ask for a fresh one, once
-                meta = self._call("getReportDocument", lambda: reports.get_report_document(document_id),
+                meta = self.caller.call("getReportDocument", lambda: reports.get_report_document(document_id),
                                   meta_require)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1105,29 +456,9 @@ class AmazonClient:
         finally:
             spool.close()
 
-    def _download(self, url: str, compressed: bool | None) -> tuple[IO[bytes], str]:
-        # a real temporary file (not held in memory; SpooledTemporaryFile is no full BufferedIOBase before 3.11)
-        spool = cast(IO[bytes], tempfile.TemporaryFile())  # noqa: SIM115 - returned open, closed by the caller
-        try:
-            with self._doc_http.stream("GET", url) as response:
-                if not 200 <= response.status_code < 300:
-                    response.read()
-                    message, code = _amazon_message(response)
-                    raise _HttpStatusError(response.status_code, response.headers, message, code)
-                charset = rp.charset_from_content_type(response.headers.get("content-type"))
-                dec = rp.Decompressor(None if compressed is None else compressed)
-                for chunk in response.iter_bytes():
-                    spool.write(dec.feed(chunk))
-                spool.write(dec.flush())
-        except BaseException:
-            spool.close()
-            raise
-        spool.seek(0)
-        return spool, charset
-
     def fetch_listings(self, marketplace_id: str) -> Iterator[Listing]:
         """Every listing of one marketplace from GET_MERCHANT_LISTINGS_ALL_DATA (a fresh snapshot)."""
-        mid = self._marketplace_ids([marketplace_id])[0]
+        mid = resolve_ids([marketplace_id])[0]
         doc = self._run_report(rp.LISTINGS_REPORT, [mid])
         if doc is None:
             return
@@ -1142,7 +473,7 @@ class AmazonClient:
         are then asked for ahead of the reads (``report_prefetch`` at a time) and each document serves every
         read that falls into its window, whatever the read's size. Optional: without it, two contiguous
         newest-first reads start the same plan, bounded below by Amazon's two-year horizon."""
-        mids = self._marketplace_ids(marketplace_ids)
+        mids = resolve_ids(marketplace_ids)
         plan = self._backward_plan(mids, _whole(end), _whole(start))
         plan.announced = True
         old = self._plans.pop(tuple(mids), None)
@@ -1228,7 +559,7 @@ class AmazonClient:
         ``source="report"``."""
         if updated_after.tzinfo is None or updated_before.tzinfo is None:
             raise ValueError("updated_after/updated_before must be timezone-aware")
-        mids = self._marketplace_ids(marketplace_ids)
+        mids = resolve_ids(marketplace_ids)
         # whole seconds: Amazon echoes report windows to the second, and reuse compares them
         end = _whole(min(updated_before, self.clock.now() - limits.ORDERS_LAG))
         after = _whole(updated_after)
@@ -1291,8 +622,8 @@ class AmazonClient:
     def fetch_catalog_items(self, asins: list[str], marketplace_id: str) -> dict[str, CatalogItem]:
         """Catalog Items 2022-04-01 searchCatalogItems, 20 ASINs per call. ASINs Amazon does not know are
         simply absent from the result."""
-        mid = self._marketplace_ids([marketplace_id])[0]
-        catalog = self._api("catalog")
+        mid = resolve_ids([marketplace_id])[0]
+        catalog = self.transport.api("catalog")
         unique = list(dict.fromkeys(a.strip() for a in asins if a and a.strip()))
         out: dict[str, CatalogItem] = {}
         for i in range(0, len(unique), limits.CATALOG_BATCH):
@@ -1309,7 +640,7 @@ class AmazonClient:
                 extra = {"pageToken": token} if token else {}
                 return catalog.search_catalog_items(**params, **extra)
 
-            for page in self._pages("searchCatalogItems", fetch,
+            for page in self.caller.pages("searchCatalogItems", fetch,
                                     lambda r: (r.pagination or {}).get("nextToken") or r.payload.get("nextToken"),
                                     lambda r: isinstance(r.payload.get("items"), list), max_pages=10):
                 for raw in page.payload["items"]:
@@ -1328,18 +659,6 @@ class AmazonClient:
             "rate_limit_wait_s": round(self.limiter.waited, 3),
         }
 
-
-_AWS_REGION = {"na": "us-east-1", "eu": "eu-west-1", "fe": "us-west-2"}
-
-_API_CLASSES: dict[str, tuple[Any, dict[str, Any]]] = {
-    "orders2026": (Orders, {"version": "2026-01-01"}),
-    "orders_v0": (Orders, {"version": "v0"}),
-    "orders_v0_pii": (Orders, {"version": "v0"}),
-    "reports": (Reports, {}),
-    "tokens": (Tokens, {}),
-    "catalog": (CatalogItems, {"version": "2022-04-01"}),
-    "sellers": (Sellers, {}),
-}
 
 
 __all__ = ["AmazonClient"]
