@@ -21,6 +21,7 @@ import pytest
 
 from amz2erp.amazon.client import AmazonClient
 from amz2erp.amazon.parse import parse_catalog_item, parse_order_2026, parse_order_v0
+from amz2erp.amazon.reports import ReportTuning
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
 from amz2erp.errors import (
@@ -546,11 +547,12 @@ def _walk(client: AmazonClient, start: datetime, end: datetime, chunk: timedelta
 
 def test_newest_first_walk_is_served_from_planned_30_day_reports(
         clock: SimulatedClock, listings: list[SimListing], orders_2000: list[SimOrder]) -> None:
-    """A backfill in 7-day chunks: from the second chunk on, 30-day reports on a fixed grid are asked for ahead
-    and serve every chunk; each chunk gets exactly the orders last updated inside it."""
+    """A backfill in 7-day chunks (announced, as backfill does): 30-day reports on a fixed grid are asked for
+    ahead and serve every chunk; each chunk gets exactly the orders last updated inside it."""
     end = NOW - timedelta(hours=1)
     with running(clock, listings, orders_2000, report_processing_seconds=180) as sim, \
             AmazonClient(settings_for(sim), clock) as client:
+        client.plan_orders_reports([US, DE], datetime(2025, 12, 20, tzinfo=timezone.utc), end)
         chunks = _walk(client, datetime(2025, 12, 20, tzinfo=timezone.utc), end, timedelta(days=7))
         for lower, upper, records in chunks:
             assert all(isinstance(r, Order) and lower <= r.last_update_date <= upper for r in records)
@@ -560,8 +562,9 @@ def test_newest_first_walk_is_served_from_planned_30_day_reports(
         assert len(ids) - len(set(ids)) <= sum(1 for o in orders_2000 for lo, up, _ in chunks
                                                if o.last_update_date in (lo, up))  # only boundary repeats
         # 11 chunks of 7 days would be 11 reports; the walk needs the first chunk's own report + the three
-        # 30-day grid windows it reads, plus what the plan prefetched below them (at most report_prefetch)
-        assert client.calls["createReport"] <= 1 + 3 + client.report_prefetch
+        # 30-day grid windows it reads, plus what the plan prefetched below them (at most 8, the prefetch
+        # depth of the guessed walk this test was written for)
+        assert client.calls["createReport"] <= 1 + 3 + 8
         assert client.calls["getReportDocument"] <= 5
         assert client.calls["getReports"] == 1  # reusable reports are listed once, not per window
         # prefetching overlaps Amazon's processing: far less than one processing time per chunk
@@ -584,10 +587,12 @@ def test_a_resumed_walk_reuses_the_planned_reports_of_the_first_run(
         clock: SimulatedClock, listings: list[SimListing], orders_250: list[SimOrder]) -> None:
     start, end = datetime(2025, 12, 20, tzinfo=timezone.utc), NOW - timedelta(hours=1)
     with running(clock, listings, orders_250) as sim:
-        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:
+        with AmazonClient(settings_for(sim), clock) as client:
+            client.plan_orders_reports([US, DE], start, end)  # as backfill announces its walk
             first = _walk(client, start, end, timedelta(days=7))
         clock.advance(600)
-        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:  # "crashed" after chunk 4
+        with AmazonClient(settings_for(sim), clock) as client:  # "crashed" after chunk 4
+            client.plan_orders_reports([US, DE], start, first[4][1])
             again = _walk(client, start, first[4][1], timedelta(days=7))
             # the grid windows of the first run are found by one getReports and reused: new reports only for
             # the resumed run's first chunk, its top (partial) grid window and the one prefetched below the data
@@ -602,14 +607,14 @@ def test_orders_report_fatal_then_retry_after_cooldown(clock: SimulatedClock, li
     start = datetime(2026, 2, 1, tzinfo=timezone.utc)
     with running(clock, listings, orders_250) as sim:
         sim.fail_next_reports(1)
-        with AmazonClient(settings_for(sim), clock, report_fatal_cooldown=900) as client:
+        with AmazonClient(settings_for(sim), clock, tuning=ReportTuning(fatal_cooldown=900)) as client:
             got = list(client.fetch_orders_report([US, DE], start, NOW))
             assert got
             assert client.calls["createReport"] == 2
             assert clock.slept >= 900
         sim.fail_next_reports(2)
         with (
-            AmazonClient(settings_for(sim), clock, report_fatal_cooldown=900, report_fatal_retries=1) as client,
+            AmazonClient(settings_for(sim), clock, tuning=ReportTuning(fatal_cooldown=900, fatal_retries=1)) as client,
             pytest.raises(AmazonReportError, match="FATAL"),
         ):
             list(client.fetch_orders_report([US], start + timedelta(days=1), NOW))
@@ -631,7 +636,7 @@ def test_first_report_poll_waits_the_configured_time(clock: SimulatedClock, list
     with running(clock, listings, [], report_processing_seconds=0.0) as sim:
         settings = settings_for(sim, report_poll_initial=first_poll, marketplaces=["US"])
         with AmazonClient(settings, clock) as client:
-            assert client.report_poll_initial == first_poll
+            assert client.reports.poll_initial == first_poll
             assert list(client.fetch_listings("US"))
         ops = [(e["operation"], e["sim_time"]) for e in sim.request_log]
         created = next(t for op, t in ops if op == "createReport")

@@ -17,7 +17,8 @@ from typing import Any
 from amz2erp.amazon import limits
 from amz2erp.amazon.calls import Caller
 from amz2erp.amazon.marketplaces import resolve_ids
-from amz2erp.amazon.parse import INCLUDED_2026, INCLUDED_2026_PII, iso, parse_order_2026, parse_order_v0
+from amz2erp.amazon.parse import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, parse_order_v0
+from amz2erp.amazon.reports import iso
 from amz2erp.amazon.transport import ApiResponse, Transport
 from amz2erp.clock import Clock
 from amz2erp.config import AmazonSettings

@@ -6,7 +6,7 @@ bad order never stops a run. Unit-tested on captured payloads.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,11 +29,6 @@ _STATUS_2026 = {
     "CANCELED": OrderStatus.CANCELED,
     "UNFULFILLABLE": OrderStatus.UNFULFILLABLE,
 }
-
-
-def iso(dt: datetime) -> str:
-    """The UTC second-precision timestamp every SP-API query parameter takes."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _date(value: Any) -> datetime | None:
@@ -352,7 +347,6 @@ def parse_catalog_item(raw: Any, marketplace_id: str) -> CatalogItem | None:
 __all__ = [
     "INCLUDED_2026",
     "INCLUDED_2026_PII",
-    "iso",
     "parse_catalog_item",
     "parse_order_2026",
     "parse_order_v0",

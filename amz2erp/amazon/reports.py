@@ -1,6 +1,17 @@
-"""Report documents: decoding (gzip, Cp1252 …) and tab-separated parsing by header name.
+"""Reports: the jobs (create or reuse, poll, streamed download), the orders-report windows and plans, and the
+flat files they bring.
 
-Two report types are parsed here:
+The I/O half (`ReportPipeline`, at the end): Amazon takes minutes to process a report and allows one
+createReport and one getReportDocument a minute after a burst of 15, so windows are never created, polled and
+downloaded strictly one after another: the reports of the next windows are asked for while the current one
+is read (only when a createReport token is free, also between polls), and polls start when this run's
+reports have taken to process. A newest-first walk that backfill announces (`plan_orders_reports`) is
+served from 30-day reports on a fixed grid, kept on disk until the walk has passed them, whatever the walk's
+chunk size; any other read gets its own windows of ≤ 30 days. Finished reports are listed once per client
+for reuse (a resumed backfill meets the same grid windows); documents are parsed in two streaming passes, so
+memory holds one order, not one document. The pacing knobs are one `ReportTuning`.
+
+The parsing half (pure, no network): decoding (gzip, Cp1252 …) and tab-separated parsing by header name.
 
 * ``GET_MERCHANT_LISTINGS_ALL_DATA`` → `Listing` (one row per SKU; the report carries no currency, so it
   comes from the marketplace);
@@ -8,28 +19,45 @@ Two report types are parsed here:
   ``amazon-order-id``; ``source="report"``).
 
 Columns are looked up by (normalised) header name, never by position: Amazon adds, drops and reorders
-columns, so extra columns are ignored and missing ones become None. Nothing here talks to the network.
+columns, so extra columns are ignored and missing ones become None.
+
+Importing this module stays light (no python-amazon-sp-api): the parsers are used without a client.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from amz2erp.amazon import limits
 from amz2erp.amazon import marketplaces as mp
+from amz2erp.amazon.marketplaces import resolve_ids
+from amz2erp.errors import AmazonBadRequestError, AmazonError, AmazonReportError
 from amz2erp.models import Address, Listing, Money, Order, OrderItem, OrderStatus, UnparsableOrder
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the pipeline is handed these; importing them would load python-amazon-sp-api
+    from amz2erp.amazon.calls import Caller
+    from amz2erp.amazon.transport import ApiResponse, Transport
+    from amz2erp.clock import Clock
+    from amz2erp.config import AmazonSettings
+
+REPORT_WAIT_SLICE = 15.0  # seconds: prefetching looks for a createReport token this often while waiting
+_GRID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # planned report windows are cut on a 30-day grid
+_MIN_DATE = datetime.min.replace(tzinfo=timezone.utc)
+
+log = logging.getLogger("amz2erp.amazon")
 
 LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
 ORDERS_REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
@@ -173,6 +201,11 @@ _DATE_FORMATS = (
     "%Y/%m/%d",
 )
 _ZONE_RE = re.compile(r"^(?P<dt>.*?)\s*(?P<zone>[A-Z]{1,5}|[+-]\d{2}:?\d{2})$")
+
+
+def iso(dt: datetime) -> str:
+    """The UTC second-precision timestamp every SP-API query parameter takes (`parse_datetime` reads it)."""
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -511,3 +544,415 @@ def _order_or_error(oid: str, order_rows: list[dict[str, str]], default_marketpl
             marketplace_id=_marketplace_for(order_rows[0], default_marketplace_id),
             error=f"orders report: {msg}",
         )
+
+
+# --- report jobs, plans, reuse and download (the I/O half of this module) ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _ReportJob:
+    """One report window: asked for (report_id), finished (document_id) or empty (cancelled); its document is
+    kept in a temporary file while reads still need it."""
+
+    start: datetime | None
+    end: datetime | None
+    report_id: str | None = None
+    created_at: float | None = None
+    document_id: str | None = None
+    cancelled: bool = False
+    fatal: int = 0
+    spool: IO[bytes] | None = None
+    charset: str = DEFAULT_CHARSET
+    unparsable: set[str] = field(default_factory=set)
+    row_counts: dict[str, int] | None = None
+
+    def close(self) -> None:
+        self.row_counts = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
+@dataclass(eq=False)
+class _OrdersPlan:
+    """The windows of an announced newest-first walk (backfill), newest first."""
+
+    jobs: list[_ReportJob]
+    created: float
+
+    def covers(self, after: datetime, end: datetime) -> bool:
+        if not self.jobs:
+            return False
+        top, floor = self.jobs[0].end, self.jobs[-1].start
+        return top is not None and floor is not None and floor <= after and end <= top
+
+    def close(self) -> None:
+        for job in self.jobs:
+            job.close()
+
+
+def _whole(dt: datetime) -> datetime:
+    return dt.replace(microsecond=0)
+
+
+def _window_key(dt: datetime | None) -> str:
+    return "" if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ReportTuning:
+    """How the report pipeline paces itself (tests and benchmarks shorten these; the defaults suit Amazon).
+
+    ``poll_initial``: first getReport after this long (None: ``[amazon] report_poll_initial``); polls then back
+    off ×1.5 up to ``poll_max``. A FATAL report is asked for again after ``fatal_cooldown`` seconds, at most
+    ``fatal_retries`` times. A planned walk has at most ``plan_windows`` windows; plans and the list of
+    reusable reports are kept ``cache_ttl`` seconds."""
+
+    fatal_cooldown: float = 1800.0
+    fatal_retries: int = 1
+    poll_initial: float | None = None
+    poll_max: float = 60.0
+    plan_windows: int = 25
+    cache_ttl: float = 24 * 3600.0
+
+
+class ReportPipeline:
+    """Report jobs for one `AmazonClient`: create or reuse, poll, download (streamed), and the orders-report
+    windows of one-off reads and of announced newest-first walks."""
+
+    def __init__(self, settings: AmazonSettings, clock: Clock, caller: Caller, transport: Transport,
+                 tuning: ReportTuning) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.caller = caller
+        self.transport = transport
+        self.tuning = tuning
+        self.poll_initial = settings.report_poll_initial if tuning.poll_initial is None else tuning.poll_initial
+        self._plans: dict[tuple[str, ...], _OrdersPlan] = {}
+        self._done_reports: dict[tuple[str, tuple[str, ...]], dict[tuple[str, str], str]] = {}
+        self._processing_seen: list[float] = []
+
+    def close(self) -> None:
+        for plan in self._plans.values():
+            plan.close()
+        self._plans.clear()
+
+    def _reusable_reports(self, report_type: str, mids: list[str]) -> dict[tuple[str, str], str]:
+        """Finished reports of this type and marketplaces that Amazon still holds: (dataStartTime, dataEndTime)
+        → document id. Listed once per client (one getReports page instead of one call per window); the
+        reports this client finishes itself are added as they finish."""
+        key = (report_type, tuple(sorted(mids)))
+        known = self._done_reports.get(key)
+        if known is not None:
+            return known
+        known = {}
+        reports = self.transport.api("reports")
+        params = {"reportTypes": report_type, "processingStatuses": "DONE", "marketplaceIds": ",".join(mids[:10]),
+                  "pageSize": 100}
+
+        def fetch(token: str | None) -> ApiResponse:
+            return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
+
+        try:
+            for page in self.caller.pages("getReports", fetch, lambda r: r.next_token,
+                                    lambda r: isinstance(r.payload.get("reports"), list), max_pages=3):
+                for rep in page.payload["reports"]:
+                    if rep.get("reportType") != report_type or not rep.get("reportDocumentId"):
+                        continue
+                    if sorted(rep.get("marketplaceIds") or []) != sorted(mids):
+                        continue
+                    window = (_window_key(parse_datetime(rep.get("dataStartTime"))),
+                              _window_key(parse_datetime(rep.get("dataEndTime"))))
+                    known.setdefault(window, str(rep["reportDocumentId"]))  # newest first: keep the newest
+        except AmazonBadRequestError as exc:  # reuse is an optimisation: never fail the run on it
+            log.info("could not look for reusable %s reports: %s", report_type, exc)
+        self._done_reports[key] = known
+        return known
+
+    def _find_done_report(self, report_type: str, mids: list[str], start: datetime | None,
+                          end: datetime | None) -> str | None:
+        """A finished report of this type/marketplaces/window that we can reuse (its document id)."""
+        doc = self._reusable_reports(report_type, mids).get((_window_key(start), _window_key(end)))
+        if doc is not None:
+            log.info("reusing finished %s report for %s → %s", report_type, _window_key(start), _window_key(end))
+        return doc
+
+    def _remember_done(self, report_type: str, mids: list[str], start: datetime | None, end: datetime | None,
+                       document_id: str) -> None:
+        self._reusable_reports(report_type, mids)[(_window_key(start), _window_key(end))] = document_id
+
+    def _create_report(self, report_type: str, mids: list[str], start: datetime | None = None,
+                       end: datetime | None = None) -> str:
+        reports = self.transport.api("reports")
+        body: dict[str, Any] = {"reportType": report_type, "marketplaceIds": list(mids)}
+        if start is not None:
+            body["dataStartTime"] = iso(start)
+        if end is not None:
+            body["dataEndTime"] = iso(end)
+        created = self.caller.call("createReport", lambda: reports.create_report(**body),
+                             lambda r: bool(r.payload.get("reportId")))
+        return str(created.payload["reportId"])
+
+    def run_report(self, report_type: str, mids: list[str], start: datetime | None = None,
+                    end: datetime | None = None, *, reuse: bool = False) -> str | None:
+        """createReport → poll getReport → the DONE report's document id; None when CANCELLED (no data).
+        FATAL is retried after ``ReportTuning.fatal_cooldown`` up to ``ReportTuning.fatal_retries`` times."""
+        job = _ReportJob(start, end)
+        self._start_job(report_type, mids, job, reuse=reuse)
+        self._finish_job(report_type, mids, job)
+        return job.document_id
+
+    def _start_job(self, report_type: str, mids: list[str], job: _ReportJob, *, reuse: bool) -> None:
+        """Reuse a finished report of the job's window, or ask Amazon for one (without waiting for it)."""
+        if job.report_id is not None or job.document_id is not None or job.cancelled:
+            return
+        if reuse:
+            doc = self._find_done_report(report_type, mids, job.start, job.end)
+            if doc is not None:
+                job.document_id = doc
+                return
+        job.report_id = self._create_report(report_type, mids, job.start, job.end)
+        job.created_at = self.clock.monotonic()
+
+    def _finish_job(self, report_type: str, mids: list[str], job: _ReportJob,
+                    between_polls: Callable[[], None] | None = None) -> None:
+        """Wait until the job's report is DONE (document id), CANCELLED (no data) or FATAL (after
+        ``ReportTuning.fatal_cooldown``, asked for again, up to ``ReportTuning.fatal_retries`` times)."""
+        while job.document_id is None and not job.cancelled:
+            if job.report_id is None:
+                self._start_job(report_type, mids, job, reuse=False)
+                continue
+            final = self._poll_report(job.report_id, job.created_at, between_polls)
+            status = final.get("processingStatus")
+            if status == "DONE":
+                doc = final.get("reportDocumentId")
+                if not doc:
+                    raise AmazonReportError(f"report {job.report_id} ({report_type}) is DONE without a document")
+                job.document_id = str(doc)
+                if job.start is not None or job.end is not None:
+                    self._remember_done(report_type, mids, job.start, job.end, job.document_id)
+                return
+            if status == "CANCELLED":
+                log.info("report %s (%s) was cancelled by Amazon: no data", job.report_id, report_type)
+                job.cancelled = True
+                return
+            job.fatal += 1
+            if job.fatal > self.tuning.fatal_retries:
+                raise AmazonReportError(f"report {job.report_id} ({report_type}) ended FATAL "
+                                        f"{job.fatal} time(s); giving up")
+            log.warning("report %s (%s) ended FATAL; trying again in %.0fs", job.report_id, report_type,
+                        self.tuning.fatal_cooldown)
+            self.clock.sleep(self.tuning.fatal_cooldown)
+            job.report_id = None
+
+    def _poll_report(self, report_id: str, created_at: float | None = None,
+                     between_polls: Callable[[], None] | None = None) -> dict[str, Any]:
+        """getReport until DONE/CANCELLED/FATAL, with backoff. A report asked for a while ago (prefetched) is
+        polled at once; a fresh one first after ``poll_initial`` (``[amazon] report_poll_initial``).
+        ``between_polls`` runs before each wait (prefetching other windows' reports)."""
+        reports = self.transport.api("reports")
+        started = self.clock.monotonic() if created_at is None else created_at
+        delay = self.poll_initial
+        if created_at is not None:
+            # the first poll when the report can be done: after report_poll_initial, or after the processing
+            # time Amazon took for this run's earlier reports (fewer getReport calls, no blind backoff)
+            first = max(self.poll_initial, self._expected_processing())
+            age = self.clock.monotonic() - started
+            if age < first:
+                self._wait(first - age, between_polls)
+                delay = min(delay * 1.5, self.tuning.poll_max)
+        while True:
+            res = self.caller.call("getReport", lambda: reports.get_report(report_id),
+                             lambda r: bool(r.payload.get("processingStatus")))
+            payload: dict[str, Any] = res.payload
+            if payload["processingStatus"] in ("DONE", "CANCELLED", "FATAL"):
+                self._observe_processing(payload)
+                return payload
+            if self.clock.monotonic() - started + delay > self.settings.report_poll_ceiling:
+                raise AmazonReportError(
+                    f"report {report_id} still {payload['processingStatus']} after "
+                    f"{self.clock.monotonic() - started:.0f}s (report_poll_ceiling)")
+            self._wait(delay, between_polls)
+            delay = min(delay * 1.5, self.tuning.poll_max)
+
+    def _wait(self, seconds: float, between: Callable[[], None] | None) -> None:
+        """Sleep on the clock; with ``between``, in slices of at most ``REPORT_WAIT_SLICE`` seconds with
+        ``between`` before each (so prefetching uses rate-limit tokens as soon as they refill)."""
+        until = self.clock.monotonic() + seconds
+        while True:
+            left = until - self.clock.monotonic()
+            if left <= 0:
+                return
+            if between is None:
+                self.clock.sleep(left)
+                return
+            between()
+            self.clock.sleep(min(left, REPORT_WAIT_SLICE))
+
+    def _observe_processing(self, payload: dict[str, Any]) -> None:
+        created = parse_datetime(payload.get("createdTime"))
+        ended = parse_datetime(payload.get("processingEndTime"))
+        if created is not None and ended is not None and ended >= created:
+            self._processing_seen.append((ended - created).total_seconds())
+            del self._processing_seen[:-10]
+
+    def _expected_processing(self) -> float:
+        """How long this run's reports took to process (the median of the last ten), 0 before the first."""
+        seen = sorted(self._processing_seen)
+        return seen[len(seen) // 2] if seen else 0.0
+
+    def _download_document(self, document_id: str) -> tuple[IO[bytes], str]:
+        """The report document, decompressed into a temporary file (rewound), and its charset."""
+        reports = self.transport.api("reports")
+
+        def document_meta() -> ApiResponse:
+            return self.caller.call("getReportDocument", lambda: reports.get_report_document(document_id),
+                                    lambda r: bool(r.payload.get("url")))
+
+        meta = document_meta()
+        refreshed = False
+
+        def fresh_url(error: AmazonError) -> bool:
+            """``recover`` policy: the presigned URL expired (after 5 minutes): ask for a fresh one, once."""
+            nonlocal meta, refreshed
+            if refreshed:
+                raise AmazonReportError(f"report document {document_id} could not be downloaded") from None
+            refreshed = True
+            meta = document_meta()
+            return True
+
+        return self.caller.call(
+            "downloadReportDocument",
+            lambda: self.transport.download(str(meta.payload["url"]),
+                                            bool(meta.payload.get("compressionAlgorithm")) or None),
+            limited=False, recover=fresh_url)
+
+    @contextlib.contextmanager
+    def document(self, document_id: str) -> Iterator[Iterator[str]]:
+        """The report document as decoded text lines, streamed to a temporary file (one document at a time)."""
+        spool, charset = self._download_document(document_id)
+        try:
+            yield text_lines(spool, charset)
+        finally:
+            spool.close()
+
+    def plan_orders_reports(self, marketplace_ids: list[str], start: datetime, end: datetime) -> None:
+        """Announce a newest-first walk over [start, end] (a backfill): the reports of its ≤ 30-day windows
+        are then asked for ahead of the reads (``report_prefetch`` at a time) and each document serves every
+        read that falls into its window, whatever the read's size. Optional: without it, two contiguous
+        newest-first reads start the same plan, bounded below by Amazon's two-year horizon."""
+        mids = resolve_ids(marketplace_ids)
+        plan = self._backward_plan(mids, _whole(end), _whole(start))
+        old = self._plans.pop(tuple(mids), None)
+        if old is not None:
+            old.close()
+        self._plans[tuple(mids)] = plan
+
+    def _backward_plan(self, mids: list[str], top: datetime, floor: datetime) -> _OrdersPlan:
+        """Windows from ``top`` down to ``floor`` (``ReportTuning.plan_windows`` at most), cut on a fixed 30-day
+        grid so that a resumed run meets the same windows and reuses their reports."""
+        jobs: list[_ReportJob] = []
+        upper = top
+        while upper > floor and len(jobs) < self.tuning.plan_windows:
+            window = limits.REPORT_WINDOW
+            grid = _GRID_EPOCH + ((upper - _GRID_EPOCH - timedelta(seconds=1)) // window) * window
+            lower = max(floor, grid)
+            jobs.append(_ReportJob(lower, upper))
+            upper = lower
+        return _OrdersPlan(jobs=jobs, created=self.clock.monotonic())
+
+    def _jobs_for(self, mids: list[str], after: datetime, end: datetime) -> tuple[list[_ReportJob], list[_ReportJob]]:
+        """(the windows serving the read [after, end], in serving order; the sequence they belong to, in the
+        same order, whose later windows are asked for ahead). A read inside the announced walk is served
+        from its windows; any other read (sync-orders, retry) gets its own windows of ≤ 30 days."""
+        key = tuple(mids)
+        plan = self._plans.get(key)
+        if plan is not None and self.clock.monotonic() - plan.created > self.tuning.cache_ttl:
+            plan.close()
+            self._plans.pop(key, None)
+            plan = None
+        if plan is not None and plan.covers(after, end):
+            serving = [j for j in plan.jobs if j.start is not None and j.end is not None
+                       and j.start < end and j.end > after]
+            return serving, plan.jobs
+        # a one-off read (sync-orders): its own windows of ≤ 30 days, oldest first
+        jobs: list[_ReportJob] = []
+        start = after
+        while start < end:
+            stop = min(start + limits.REPORT_WINDOW, end)
+            jobs.append(_ReportJob(start, stop))
+            start = stop
+        return jobs, jobs
+
+    def fetch_orders_report(
+        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
+    ) -> Iterator[Order | UnparsableOrder]:
+        """Orders last updated in [updated_after, updated_before] from
+        GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, in windows of ≤ 30 days, each order once.
+
+        The reports of the next windows are asked for while the current one is read (Amazon processes them in
+        parallel); a finished report of the same window is reused; CANCELLED windows have no data; FATAL ones
+        are asked for again after Amazon's cooldown. Reads of a newest-first walk (backfill chunks of any
+        size) are served from 30-day documents kept on disk until the walk has passed them.
+        ``source="report"``."""
+        if updated_after.tzinfo is None or updated_before.tzinfo is None:
+            raise ValueError("updated_after/updated_before must be timezone-aware")
+        mids = resolve_ids(marketplace_ids)
+        # whole seconds: Amazon echoes report windows to the second, and reuse compares them
+        end = _whole(min(updated_before, self.clock.now() - limits.ORDERS_LAG))
+        after = _whole(updated_after)
+        if after >= end:
+            return
+        default_mid = mids[0] if len(mids) == 1 else None
+        serving, sequence = self._jobs_for(mids, after, end)
+        planned = self._plans.get(tuple(mids))
+        previous: dict[str, datetime] = {}  # the orders of the previous window (boundary duplicates)
+        try:
+            for job in serving:
+                self._start_job(ORDERS_REPORT, mids, job, reuse=True)
+                here = next(i for i, j in enumerate(sequence) if j is job)
+                # every window of a one-off read or of an announced walk will be read: keep all of them asked for
+                # (within the createReport burst, then as tokens refill)
+                ahead = sequence[here + 1:]
+
+                def prefetch(ahead: list[_ReportJob] = ahead) -> None:
+                    # keep the next windows' reports processing on Amazon's side, but never wait for a
+                    # createReport token: called again between polls, when the bucket has refilled
+                    for other in ahead:
+                        if other.report_id is None and other.document_id is None and not other.cancelled:
+                            if not self.caller.limiter.ready("createReport"):
+                                return
+                            self._start_job(ORDERS_REPORT, mids, other, reuse=True)
+
+                prefetch()
+                self._finish_job(ORDERS_REPORT, mids, job, prefetch)
+                current: dict[str, datetime] = {}
+                if job.document_id is not None:
+                    if job.spool is None:
+                        job.spool, job.charset = self._download_document(job.document_id)
+                        # first pass: rows per order, so the second streams orders out as they complete
+                        job.row_counts = count_order_rows(iter_tsv(text_lines(job.spool, job.charset)))
+                    job.spool.seek(0)
+                    whole_window = job.start is not None and after <= job.start and job.end is not None \
+                        and job.end <= end
+                    for record in parse_orders(iter_tsv(text_lines(job.spool, job.charset)), default_mid,
+                                                  None if whole_window else (after, end),
+                                                  row_counts=job.row_counts):
+                        stamp = record.last_update_date if isinstance(record, Order) else None
+                        key = record.amazon_order_id
+                        if stamp is None:
+                            if key in job.unparsable:
+                                continue  # an unreadable order is reported once per window
+                            job.unparsable.add(key)
+                        if key in previous and (stamp is None or stamp <= previous[key]):
+                            continue  # the same order on a window boundary
+                        current[key] = stamp or _MIN_DATE
+                        yield record
+                previous = current
+                if planned is None or not any(j is job for j in planned.jobs) or \
+                        (job.start is not None and job.start >= after):
+                    job.close()  # a newest-first walk never comes back to a window it has passed
+        finally:
+            if planned is None or self._plans.get(tuple(mids)) is not planned:
+                for job in serving:
+                    job.close()
