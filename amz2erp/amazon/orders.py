@@ -27,9 +27,6 @@ from amz2erp.models import Order, UnparsableOrder
 
 log = logging.getLogger("amz2erp.amazon")
 
-MAX_MARKETPLACES_PER_CALL = 50
-MAX_ORDER_IDS_PER_CALL = 50  # Orders v0 getOrders AmazonOrderIds
-
 # The Orders v0 resources a Restricted Data Token unlocks, and which buyer data on each.
 _RDT_RESOURCES = [
     {"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]},
@@ -176,8 +173,8 @@ class OrderFetcher:
             return
         mids = resolve_ids(marketplace_ids)
         seen: set[str] = set()
-        for i in range(0, len(mids), MAX_MARKETPLACES_PER_CALL):
-            chunk = mids[i : i + MAX_MARKETPLACES_PER_CALL]
+        for i in range(0, len(mids), limits.MAX_MARKETPLACES_PER_CALL):
+            chunk = mids[i : i + limits.MAX_MARKETPLACES_PER_CALL]
             source = (self._orders_2026(chunk, *window) if self.settings.orders_api == "2026-01-01"
                       else self._orders_v0(chunk, *window))
             for record in source:
@@ -262,12 +259,12 @@ class OrderFetcher:
         window = self.window(updated_after, self.clock.now())
         if window is None:
             return
-        for i in range(0, len(order_ids), MAX_ORDER_IDS_PER_CALL):
+        for i in range(0, len(order_ids), limits.MAX_ORDER_IDS_PER_CALL):
             yield from self._get_orders_v0({
                 "LastUpdatedAfter": iso(window[0]),
                 "LastUpdatedBefore": iso(window[1]),
                 "MarketplaceIds": marketplace_id,
-                "AmazonOrderIds": ",".join(order_ids[i : i + MAX_ORDER_IDS_PER_CALL]),
+                "AmazonOrderIds": ",".join(order_ids[i : i + limits.MAX_ORDER_IDS_PER_CALL]),
                 "MaxResultsPerPage": 100,
             })
 
