@@ -837,10 +837,10 @@ class ReportPipeline:
             spool.close()
 
     def plan_orders_reports(self, marketplace_ids: list[str], start: datetime, end: datetime) -> None:
-        """Announce a newest-first walk over [start, end] (a backfill): the reports of its ≤ 30-day windows
-        are then asked for ahead of the reads (``report_prefetch`` at a time) and each document serves every
-        read that falls into its window, whatever the read's size. Optional: without it, two contiguous
-        newest-first reads start the same plan, bounded below by Amazon's two-year horizon."""
+        """Announce a newest-first walk over [start, end] (backfill does, before its first chunk): the reports
+        of its ≤ 30-day grid windows are then asked for ahead of the reads and each document serves every read
+        that falls into its window, whatever the read's size. Nothing is guessed: without it, every read gets
+        its own windows."""
         mids = resolve_ids(marketplace_ids)
         plan = self._backward_plan(mids, _whole(end), _whole(start))
         old = self._plans.pop(tuple(mids), None)

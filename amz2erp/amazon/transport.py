@@ -38,8 +38,6 @@ from amz2erp.config import AmazonSettings
 from amz2erp.erpnext_setup import section_placeholders
 from amz2erp.errors import AmazonAuthError, ConfigError
 
-log = logging.getLogger("amz2erp.amazon")
-
 # --- importing and constructing sp_api without letting the environment in ------------------------------
 
 _NEUTRALISED_ENV = ("SP_API_DEFAULT_MARKETPLACE",)
