@@ -68,13 +68,17 @@ class PiiAccess:
     def included_2026(self) -> str:
         return ",".join([*INCLUDED_2026, *(INCLUDED_2026_PII if self.active else ())])
 
-    def recover_2026(self, error: AmazonError) -> bool:
-        """``recover`` policy: a 403 while buyer data was asked for → without it (the next attempt reads
-        `included_2026` again)."""
-        if isinstance(error, AmazonAuthError) and error.status == 403 and self.active:
-            self.refuse(str(error))
-            return True
-        return False
+    def recover_2026(self, sent: list[str]) -> Callable[[AmazonError], bool]:
+        """``recover`` policy for one call whose attempts record the includedData they sent in ``sent``: a 403
+        to an attempt that asked for buyer data → without it (the next attempt reads `included_2026` again).
+        Judged by what the failed attempt sent, not by the shared state: another thread may have refused
+        buyer data meanwhile."""
+        def recover(error: AmazonError) -> bool:
+            if isinstance(error, AmazonAuthError) and error.status == 403 and sent and "BUYER" in sent[-1]:
+                self.refuse(str(error))
+                return True
+            return False
+        return recover
 
     # v0: buyer data needs a Restricted Data Token ----------------------------------------------------------
 
@@ -204,29 +208,34 @@ class OrderFetcher:
             "maxResultsPerPage": 100,
         }
 
+        sent: list[str] = []
+
         def fetch(token: str | None) -> ApiResponse:
             extra = {"paginationToken": token} if token else {}
             # includedData is read at every attempt: the PII policy may have dropped buyer data meanwhile
-            return client.search_orders(**params, includedData=self.pii.included_2026(), **extra)
+            sent[:] = [self.pii.included_2026()]
+            return client.search_orders(**params, includedData=sent[-1], **extra)
 
         for page in self.caller.pages(
             "searchOrders",
             fetch,
             lambda r: (r.pagination or {}).get("nextToken") or r.payload.get("nextToken"),
             lambda r: isinstance(r.payload.get("orders"), list),
-            recover=self.pii.recover_2026,
+            recover=self.pii.recover_2026(sent),
         ):
             for raw in page.payload["orders"]:
                 yield parse_order_2026(raw)
 
     def _order_2026(self, order_id: str) -> Order | None:
         client = self.transport.api("orders2026")
-        res = self.caller.call(
-            "getOrder2026",
-            lambda: client.get_order(order_id, includedData=self.pii.included_2026()),
-            lambda r: isinstance(r.payload.get("order"), dict),
-            recover=self.pii.recover_2026,
-        )
+        sent: list[str] = []
+
+        def get() -> ApiResponse:
+            sent[:] = [self.pii.included_2026()]
+            return client.get_order(order_id, includedData=sent[-1])
+
+        res = self.caller.call("getOrder2026", get, lambda r: isinstance(r.payload.get("order"), dict),
+                               recover=self.pii.recover_2026(sent))
         record = parse_order_2026(res.payload["order"])
         if isinstance(record, UnparsableOrder):
             raise AmazonPayloadError(f"order {order_id} does not parse: {record.error}")
