@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from amz2erp import limits
+from amz2erp.amazon import limits
 from amz2erp.config import SyncSettings
 from amz2erp.errors import UsageError
 from amz2erp.orders import (

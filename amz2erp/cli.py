@@ -266,7 +266,7 @@ def _took(started: str, ended: str | None) -> str:
 
 def marketplace_code(value: str | None) -> str:
     """US for ATVPDKIKX0DER: the code a seller knows; anything unknown is shown as stored."""
-    from amz2erp import marketplaces as mp
+    from amz2erp.amazon import marketplaces as mp
 
     if not value:
         return ""
@@ -349,7 +349,7 @@ def check(app: App) -> int:
 
     Example: amz2erp --json check
     """
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
     from amz2erp.erpnext.checks import checks_exit_code, run_checks
     from amz2erp.erpnext.client import ErpNextClient
 

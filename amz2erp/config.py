@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from amz2erp import limits
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import limits
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.errors import ConfigError
 
 if sys.version_info >= (3, 11):

@@ -17,7 +17,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from amz2erp import limits, mapping
+from amz2erp import mapping
+from amz2erp.amazon import limits
+from amz2erp.amazon.marketplaces import Marketplace
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
@@ -27,7 +29,6 @@ from amz2erp.errors import (
     RemoteUnavailableError,
     UsageError,
 )
-from amz2erp.marketplaces import Marketplace
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
 from amz2erp.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.state import DONE, FAILED
@@ -769,7 +770,7 @@ def refetch(rt: Runtime, plan: RefetchPlan, *, record_missing: bool = True) -> I
     """The orders of ``plan.ranges`` and ``plan.singles``, each once. An order a range did not bring back
     (updated since it failed) is asked for by id. ``record_missing``: an order Amazon no longer returns stays
     failed with that reason (the user sees it and can `retry --forget` it)."""
-    from amz2erp import marketplaces as mp
+    from amz2erp.amazon import marketplaces as mp
 
     mode = rt.settings.sync.mode
     singles = list(plan.singles)
@@ -797,7 +798,7 @@ def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketp
     wanted = list(codes)
     if not wanted:
         return configured
-    from amz2erp import marketplaces as mp
+    from amz2erp.amazon import marketplaces as mp
 
     chosen = []
     for code in wanted:

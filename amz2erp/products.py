@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from amz2erp import limits, mapping
+from amz2erp import mapping
+from amz2erp.amazon import limits
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,

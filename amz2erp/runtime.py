@@ -18,7 +18,7 @@ from amz2erp.state import RunLock, StateStore
 from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
     from amz2erp.erpnext.client import ErpNextClient
     from amz2erp.mapping import MappingContext
 
@@ -227,7 +227,7 @@ def open_runtime(
     erp: ErpNextClient | None = None,
 ) -> Iterator[Runtime]:
     """Take the run lock, open the state and both clients; record the run in the history."""
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
     from amz2erp.erpnext.client import ErpNextClient
 
     clock = clock or default_clock()

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from amz2erp.amazon import AmazonClient
+from amz2erp.amazon.client import AmazonClient
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp.config import load_settings
 from amz2erp.models import Order, UnparsableOrder

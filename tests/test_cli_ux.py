@@ -235,7 +235,7 @@ def test_an_interrupted_report_stream_prints_nothing_at_exit(tmp_path: Path) -> 
     # suspended. Collecting the generator must not write into the closed file.
     code = (
         "import gc, tempfile\n"
-        "from amz2erp import reports as rp\n"
+        "from amz2erp.amazon import reports as rp\n"
         "f = tempfile.TemporaryFile(); f.write(b'a\\tb\\n1\\t2\\n'); f.seek(0)\n"
         "lines = rp.text_lines(f); next(lines)\n"
         "f.close(); del lines; gc.collect()\n"

@@ -334,7 +334,7 @@ def test_setup_with_a_wrong_company_refuses(tmp_path: Path) -> None:
 
 
 def test_amazon_client_refuses_template_credentials_before_any_request() -> None:
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
     from amz2erp.config import AmazonSettings
     from amz2erp.errors import ConfigError
 

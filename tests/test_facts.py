@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from amz2erp import limits
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import limits
+from amz2erp.amazon import marketplaces as mp
+from amz2erp.amazon.reports import parse_orders
 from amz2erp.backfill import chunk_size
 from amz2erp.config import SyncSettings
 from amz2erp.errors import UsageError
 from amz2erp.orders import reachable_start
-from amz2erp.reports import parse_orders
 from amz2erp.sim import datagen
 from tests.simenv import SimEnv
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amz2erp import mapping
-from amz2erp import reports as rp
-from amz2erp.amazon import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, parse_order_v0
+from amz2erp.amazon import reports as rp
+from amz2erp.amazon.parse import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, parse_order_v0
 from amz2erp.config import Settings
 from amz2erp.mapping import MappingContext
 from amz2erp.models import Order

@@ -18,8 +18,8 @@ from sp_api.base import Marketplaces, SellingApiBadRequestException, SellingApiR
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 from sp_api.base.exceptions import SellingApiForbiddenException
 
+from amz2erp.amazon.reports import parse_datetime
 from amz2erp.clock import SimulatedClock
-from amz2erp.reports import parse_datetime
 from amz2erp.sim import datagen
 from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
 from amz2erp.sim.spapi import FaultConfig, SpApiSimulator

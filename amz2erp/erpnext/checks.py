@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.config import Settings, placeholder_keys
 from amz2erp.erpnext.client import ErpNextClient
 from amz2erp.erpnext.schema import (

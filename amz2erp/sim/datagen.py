@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
+from amz2erp.amazon.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 
 # --------------------------------------------------------------------------- marketplaces
 

@@ -77,9 +77,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from amz2erp import limits
+from amz2erp.amazon import limits
+from amz2erp.amazon.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 from amz2erp.clock import Clock, SystemClock
-from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
 from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
 from amz2erp.sim import settlements as sim_settlements
 from amz2erp.sim.datagen import (

@@ -4,12 +4,15 @@ Country code → marketplace id, region, currency, ERPNext country name, the tim
 order reports use for the marketplace's local dates, the sales channel Amazon names it by in orders
 (``SalesChannel``, the report's ``sales-channel``), and whether Amazon keeps its orders beyond the two-year
 horizon (JP, AU and SG do). The global facts (rate of orders, report window, horizon length) are in
-`amz2erp.limits`; the product and the simulators both read these two modules.
+`amz2erp.amazon.limits`; the product and the simulators both read these two modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from amz2erp.errors import AmazonBadRequestError
 
 REGION_ENDPOINTS = {
     "na": "https://sellingpartnerapi-na.amazon.com",
@@ -82,3 +85,19 @@ def resolve(code_or_id: str) -> Marketplace:
 
 def all_marketplaces() -> list[Marketplace]:
     return list(_ALL)
+
+
+def resolve_ids(codes_or_ids: Iterable[str]) -> list[str]:
+    """Marketplace ids from codes or ids, in order, each once; an unknown value is taken as an id as given.
+    Nothing at all is a bad request (Amazon would answer 400)."""
+    out: list[str] = []
+    for c in codes_or_ids:
+        try:
+            mid = resolve(c).marketplace_id
+        except KeyError:
+            mid = c.strip()
+        if mid and mid not in out:
+            out.append(mid)
+    if not out:
+        raise AmazonBadRequestError("no marketplace given")
+    return out

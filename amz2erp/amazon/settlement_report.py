@@ -31,9 +31,9 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import IO, Any
 
+from amz2erp.amazon.reports import Decompressor, charset_from_content_type, normalise_header
 from amz2erp.errors import RecordError
 from amz2erp.mapping import _ZERO_DECIMAL_CURRENCIES
-from amz2erp.reports import Decompressor, charset_from_content_type, normalise_header
 
 __all__ = [
     "REPORT_TYPE",

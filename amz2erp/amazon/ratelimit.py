@@ -18,38 +18,13 @@ import math
 import threading
 from dataclasses import dataclass
 
+from amz2erp.amazon import limits
 from amz2erp.clock import Clock
 
 log = logging.getLogger(__name__)
 
-#: operation → (rate per second, burst). Sources: the "Usage Plan" tables of ordersV0.json,
-#: orders_2026-01-01.json, reports_2021-06-30.json, catalogItems_2022-04-01.json, sellers.json,
-#: tokens_2021-03-01.json (see shared/research/sp-api-technical.md §3.2).
-DEFAULT_LIMITS: dict[str, tuple[float, int]] = {
-    # Orders v0
-    "getOrders": (0.0167, 20),
-    "getOrder": (0.5, 30),
-    "getOrderItems": (0.5, 30),
-    "getOrderAddress": (0.5, 30),
-    "getOrderBuyerInfo": (0.5, 30),
-    "getOrderItemsBuyerInfo": (0.5, 30),
-    # Orders 2026-01-01
-    "searchOrders": (0.0056, 20),
-    "getOrder2026": (0.5, 30),
-    # Reports 2021-06-30
-    "createReport": (0.0167, 15),
-    "getReport": (2.0, 15),
-    "getReports": (0.0222, 10),
-    "cancelReport": (0.0222, 10),
-    "getReportDocument": (0.0167, 15),
-    # Catalog Items 2022-04-01
-    "searchCatalogItems": (2.0, 2),
-    "getCatalogItem": (2.0, 2),
-    # Tokens, Sellers
-    "createRestrictedDataToken": (1.0, 10),
-    "getMarketplaceParticipations": (0.016, 15),
-    "getAccount": (0.016, 15),
-}
+#: operation → (rate per second, burst): Amazon's documented table, kept with the other Amazon facts.
+DEFAULT_LIMITS: dict[str, tuple[float, int]] = limits.RATE_LIMITS
 
 #: Fraction of the documented rate we actually use: a little headroom for clock skew between us and Amazon.
 DEFAULT_SAFETY = 0.98
