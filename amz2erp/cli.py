@@ -26,7 +26,7 @@ from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter, plural
 
 if TYPE_CHECKING:
-    from amz2erp.runtime import Runtime
+    from amz2erp.engine.runtime import Runtime
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
 __doc__ = (__doc__ or "") + "\nExit codes:\n" + exit_code_table() + "\n"
@@ -210,7 +210,7 @@ def status(app: App, limit: int) -> int:
             [(x["id"], x["command"], x["started_at"], _took(x["started_at"], x["ended_at"]),
               "" if x["exit_code"] is None else x["exit_code"]) for x in runs], ids=("command", "started"))
     r.table("Ledger", ["kind", "done", "failed"], [(k, v["done"], v["failed"]) for k, v in counts.items()])
-    from amz2erp.orders import group_failures
+    from amz2erp.engine.orders import group_failures
 
     causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind == "order")
     if causes:
@@ -287,7 +287,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    from amz2erp.backfill import parse_duration
+    from amz2erp.engine.backfill import parse_duration
 
     if value is None:
         return None
@@ -417,8 +417,8 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
 
     Example: amz2erp sync-products --after 2023-01-01
     """
-    from amz2erp.products import sync_products
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.products import sync_products
+    from amz2erp.engine.runtime import open_runtime
 
     with open_runtime(app.settings, app.reporter, "sync-products" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_products(rt, after=after, marketplaces=marketplaces, dry_run=dry_run)
@@ -446,8 +446,8 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
 
     Example: amz2erp sync-orders
     """
-    from amz2erp.orders import sync_orders
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.orders import sync_orders
+    from amz2erp.engine.runtime import open_runtime
 
     with open_runtime(app.settings, app.reporter, "sync-orders" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
@@ -464,7 +464,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
 
 def _report_failures(app: App, failures: list[tuple[str, str]]) -> list[str]:
     """One line per cause of failure with its count, not one per order (also returned for --json)."""
-    from amz2erp.orders import group_failures
+    from amz2erp.engine.orders import group_failures
 
     lines = [cause.line() for cause in group_failures(failures)]
     for line in lines:
@@ -484,8 +484,8 @@ def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
     Example: amz2erp retry 111-1234567-1234567
              amz2erp retry --forget 111-1234567-1234567
     """
-    from amz2erp.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
+    from amz2erp.engine.runtime import open_runtime
 
     if forget:
         return _forget_failed(app, check_order_ids(order_ids))
@@ -538,10 +538,10 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
 
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
-    from amz2erp.backfill import backfill as run_backfill
-    from amz2erp.backfill import chunk_size
-    from amz2erp.products import sync_products
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.backfill import backfill as run_backfill
+    from amz2erp.engine.backfill import chunk_size
+    from amz2erp.engine.products import sync_products
+    from amz2erp.engine.runtime import open_runtime
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")

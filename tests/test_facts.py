@@ -12,10 +12,10 @@ import pytest
 
 from amz2erp import limits
 from amz2erp import marketplaces as mp
-from amz2erp.backfill import chunk_size
 from amz2erp.config import SyncSettings
+from amz2erp.engine.backfill import chunk_size
+from amz2erp.engine.orders import reachable_start
 from amz2erp.errors import UsageError
-from amz2erp.orders import reachable_start
 from amz2erp.reports import parse_orders
 from amz2erp.sim import datagen
 from tests.simenv import SimEnv

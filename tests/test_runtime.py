@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
-from amz2erp.runtime import KeyedLocks
+from amz2erp.engine.runtime import KeyedLocks
 
 
 def test_keyed_locks_exclude_per_key_and_are_dropped_after_use() -> None:

@@ -17,6 +17,8 @@ from datetime import date
 from typing import Any
 
 from amz2erp import limits, mapping
+from amz2erp.engine.orders import resolve_marketplaces, to_utc_start
+from amz2erp.engine.runtime import Runtime, Writer
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
@@ -25,8 +27,6 @@ from amz2erp.errors import (
     RemoteUnavailableError,
 )
 from amz2erp.models import CatalogItem, Listing
-from amz2erp.orders import resolve_marketplaces, to_utc_start
-from amz2erp.runtime import Runtime, Writer
 from amz2erp.state import DONE
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from amz2erp import limits, mapping
+from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
@@ -29,7 +30,6 @@ from amz2erp.errors import (
 )
 from amz2erp.marketplaces import Marketplace
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.state import DONE, FAILED
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,7 @@ from typing import Any
 
 from amz2erp import limits
 from amz2erp.config import SyncSettings
-from amz2erp.errors import UsageError
-from amz2erp.orders import (
+from amz2erp.engine.orders import (
     OrderWriter,
     choose_report_mode,
     fetch_window,
@@ -26,7 +25,8 @@ from amz2erp.orders import (
     resolve_marketplaces,
     to_utc_start,
 )
-from amz2erp.runtime import Runtime
+from amz2erp.engine.runtime import Runtime
+from amz2erp.errors import UsageError
 
 
 @dataclass
