@@ -287,7 +287,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    from amz2erp.engine.backfill import parse_duration
+    from amz2erp.engine.windows import parse_duration
 
     if value is None:
         return None
@@ -446,8 +446,8 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
 
     Example: amz2erp sync-orders
     """
-    from amz2erp.engine.orders import sync_orders
     from amz2erp.engine.runtime import open_runtime
+    from amz2erp.engine.sync import sync_orders
 
     with open_runtime(app.settings, app.reporter, "sync-orders" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
@@ -484,14 +484,13 @@ def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
     Example: amz2erp retry 111-1234567-1234567
              amz2erp retry --forget 111-1234567-1234567
     """
-    from amz2erp.engine.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
+    from amz2erp.engine.retry import check_order_ids, retry_failed
     from amz2erp.engine.runtime import open_runtime
 
     if forget:
         return _forget_failed(app, check_order_ids(order_ids))
     with open_runtime(app.settings, app.reporter, "retry") as rt:
-        total = WindowResult()
-        retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
+        total = retry_failed(rt, ids=order_ids)
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
         causes = _report_failures(app, total.failures)
@@ -539,9 +538,9 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
     from amz2erp.engine.backfill import backfill as run_backfill
-    from amz2erp.engine.backfill import chunk_size
     from amz2erp.engine.products import sync_products
     from amz2erp.engine.runtime import open_runtime
+    from amz2erp.engine.windows import chunk_size
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")

@@ -28,8 +28,7 @@ from amz2erp import limits
 from amz2erp.amazon import AmazonClient
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
-from amz2erp.engine.backfill import plan_chunks
-from amz2erp.engine.orders import newest_readable
+from amz2erp.engine.windows import newest_readable, plan_chunks
 from amz2erp.ratelimit import DEFAULT_LIMITS, RateLimiter
 from amz2erp.sim import datagen
 from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator

@@ -13,8 +13,7 @@ import pytest
 from amz2erp import limits
 from amz2erp import marketplaces as mp
 from amz2erp.config import SyncSettings
-from amz2erp.engine.backfill import chunk_size
-from amz2erp.engine.orders import reachable_start
+from amz2erp.engine.windows import chunk_size, reachable_start
 from amz2erp.errors import UsageError
 from amz2erp.reports import parse_orders
 from amz2erp.sim import datagen

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from amz2erp.engine import backfill as backfill_mod
-from amz2erp.engine.orders import FailedOrder, failure_shape, group_failures, plan_refetch
+from amz2erp.engine.orders import failure_shape, group_failures
+from amz2erp.engine.retry import FailedOrder, plan_refetch
 from amz2erp.state import FAILED, StateStore
 from tests.simenv import SimEnv
 

@@ -1,4 +1,5 @@
-"""sync-orders, retry and the exactly-once order path shared with backfill.
+"""The life of one Amazon order in ERPNext (decide, then act) and the exactly-once path over a stream of
+orders that sync-orders, backfill and retry share.
 
 The key is ``amazon_order_id`` on Sales Order (the field the Frappe connector and the MWS integration used).
 Every write is preceded by an intent in the ledger and followed by its outcome; a record found mid-write on
@@ -12,13 +13,14 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from amz2erp import limits, mapping
+from amz2erp import mapping
 from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
+from amz2erp.engine.windows import ReadMode
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
@@ -26,11 +28,10 @@ from amz2erp.errors import (
     RecordError,
     RemoteAuthError,
     RemoteUnavailableError,
-    UsageError,
 )
 from amz2erp.marketplaces import Marketplace
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.state import DONE, FAILED
+from amz2erp.state import DONE
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Outcome(str, Enum):
 # --- failures: grouped by cause, found again in bulk ----------------------------------------------------------
 
 _ORDER_PREFIX = re.compile(r"^order [^\s:]+: ")
-_ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
+ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
 _DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _DAY_SLOT = "\x00"
 
@@ -63,7 +64,7 @@ _DAY_SLOT = "\x00"
 def failure_shape(error: str) -> str:
     """The cause of a failure without what is particular to one order (its id, its day): 782 orders that
     failed for one missing rate have one shape."""
-    text = _ORDER_ID.sub("…", _ORDER_PREFIX.sub("", error.strip()))
+    text = ORDER_ID.sub("…", _ORDER_PREFIX.sub("", error.strip()))
     return _DAY.sub(_DAY_SLOT, text)
 
 
@@ -589,41 +590,10 @@ class OrderWriter(Writer):
             self.rt.counts.add("total mismatches")
 
 
-# --- windows -----------------------------------------------------------------------------------------------
-
-
-def to_utc_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def newest_readable(now: datetime) -> datetime:
-    """Where every window ends: Amazon's lag (now − 2 minutes) and a few seconds more, because our clock and
-    Amazon's are never quite the same."""
-    return (now - limits.ORDERS_LAG - timedelta(seconds=5)).replace(microsecond=0)
-
-
-def reachable_start(start: datetime, now: datetime, marketplace: Marketplace) -> datetime:
-    """``start`` moved up to Amazon's two-year horizon for this marketplace (unchanged where Amazon keeps the
-    whole history, or when ``start`` is above it): nothing below the horizon can be read, so no window, no
-    report and no checkpoint is made for it."""
-    horizon = limits.orders_horizon(now, [marketplace])
-    if horizon is None or start >= horizon:
-        return start
-    return horizon.replace(microsecond=0) + timedelta(seconds=1)
-
-
-def choose_report_mode(rt: Runtime, mode: str | None, start: datetime, end: datetime) -> bool:
-    mode = mode or rt.settings.sync.mode
-    if mode == "report":
-        return True
-    if mode == "api":
-        return False
-    return (end - start) > timedelta(days=rt.settings.sync.auto_report_days)
-
-
 def fetch_window(rt: Runtime, marketplace: Marketplace, start: datetime, end: datetime,
-                 use_report: bool) -> Iterator[Order | UnparsableOrder]:
-    if use_report:
+                 mode: ReadMode) -> Iterator[Order | UnparsableOrder]:
+    """The orders of one window, by the read path ``mode`` (API or REPORT, see windows.resolve_read_mode)."""
+    if mode is ReadMode.REPORT:
         return iter(rt.amazon.fetch_orders_report([marketplace.marketplace_id], start, end))
     return iter(rt.amazon.fetch_orders([marketplace.marketplace_id], start, end))
 
@@ -673,241 +643,3 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
 
     rt.run_pool(writer.process, records, on_result)
     return result
-
-
-# --- failed orders found again in bulk -------------------------------------------------------------------------
-
-# Failed orders whose last updates lie closer together than this are read back by one time-range search
-# (100 orders a page, items included) rather than one getOrder each. A gap costs at most gap × order rate / 100
-# extra pages; at a few hundred orders a day six hours stay within one page.
-REFETCH_GAP = timedelta(hours=6)
-
-
-@dataclass(frozen=True)
-class FailedOrder:
-    order_id: str
-    marketplace: str | None
-    last_update: datetime | None
-
-
-@dataclass(frozen=True)
-class RefetchRange:
-    marketplace: str
-    start: datetime
-    end: datetime
-    ids: frozenset[str]
-    by_ids: bool = False  # Orders v0: getOrders filtered on these ids, updated since ``start`` (``end`` unused)
-
-
-@dataclass
-class RefetchPlan:
-    covered: set[str] = field(default_factory=set)  # in a window this run reads anyway
-    ranges: list[RefetchRange] = field(default_factory=list)
-    singles: list[str] = field(default_factory=list)  # one call each (no date, or alone in its range)
-
-    @property
-    def outside(self) -> int:
-        return sum(len(r.ids) for r in self.ranges) + len(self.singles)
-
-
-def failed_orders(rt: Runtime) -> list[FailedOrder]:
-    out = []
-    for entry in rt.state.entries("order", FAILED):
-        stamp = entry.info.get("last_update")
-        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-        out.append(FailedOrder(entry.key, entry.marketplace, when))
-    return out
-
-
-def plan_refetch(failed: Iterable[FailedOrder], windows: dict[str, tuple[datetime, datetime]], *,
-                 by_ids: bool = False, gap: timedelta = REFETCH_GAP) -> RefetchPlan:
-    """Which failed orders come back with the windows this run reads anyway (the cursor sits at the earliest
-    failure, so normally all of them), which are read back in bulk, and which one by one.
-
-    In bulk: Orders 2026-01-01 by time range (items come with the search); Orders v0 by ids, 50 a call
-    (a v0 range would cost one getOrderItems for every order in it, failed or not)."""
-    plan = RefetchPlan()
-    dated: dict[str, list[FailedOrder]] = {}
-    for f in failed:
-        window = windows.get(f.marketplace or "")
-        if f.last_update is not None and window is not None and window[0] <= f.last_update <= window[1]:
-            plan.covered.add(f.order_id)
-        elif f.last_update is None or f.marketplace is None:
-            plan.singles.append(f.order_id)
-        else:
-            dated.setdefault(f.marketplace, []).append(f)
-    for marketplace, group in sorted(dated.items()):
-        group.sort(key=lambda f: f.last_update or datetime.min)
-        if by_ids:
-            for i in range(0, len(group), 50):
-                batch = group[i : i + 50]
-                first = batch[0].last_update
-                assert first is not None
-                plan.ranges.append(RefetchRange(marketplace, first, first, frozenset(f.order_id for f in batch),
-                                                by_ids=True))
-            continue
-        clusters: list[list[FailedOrder]] = []
-        for f in group:
-            assert f.last_update is not None
-            last = clusters[-1][-1].last_update if clusters else None
-            if last is not None and f.last_update - last <= gap:
-                clusters[-1].append(f)
-            else:
-                clusters.append([f])
-        for cluster in clusters:
-            if len(cluster) == 1:
-                plan.singles.append(cluster[0].order_id)
-                continue
-            first, last = cluster[0].last_update, cluster[-1].last_update
-            assert first is not None and last is not None
-            plan.ranges.append(RefetchRange(marketplace, first, last + timedelta(seconds=1),
-                                            frozenset(f.order_id for f in cluster)))
-    return plan
-
-
-def refetch(rt: Runtime, plan: RefetchPlan, *, record_missing: bool = True) -> Iterator[Order | UnparsableOrder]:
-    """The orders of ``plan.ranges`` and ``plan.singles``, each once. An order a range did not bring back
-    (updated since it failed) is asked for by id. ``record_missing``: an order Amazon no longer returns stays
-    failed with that reason (the user sees it and can `retry --forget` it)."""
-    from amz2erp import marketplaces as mp
-
-    mode = rt.settings.sync.mode
-    singles = list(plan.singles)
-    for r in plan.ranges:
-        use_report = mode != "api" and (r.end - r.start) > timedelta(days=rt.settings.sync.auto_report_days)
-        found: set[str] = set()
-        records = (rt.amazon.fetch_orders_by_ids(r.marketplace, sorted(r.ids), r.start) if r.by_ids
-                   else fetch_window(rt, mp.resolve(r.marketplace), r.start, r.end, use_report))
-        for record in records:
-            if record.amazon_order_id in r.ids and record.amazon_order_id not in found:
-                found.add(record.amazon_order_id)
-                yield record
-        singles.extend(sorted(r.ids - found))
-    for order_id in singles:
-        order = rt.amazon.fetch_order(order_id)
-        if order is None:
-            if record_missing:
-                rt.state.mark_failed("order", order_id, "Amazon no longer returns this order")
-            continue
-        yield order
-
-
-def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketplace]:
-    configured = rt.settings.amazon.resolved_marketplaces()
-    wanted = list(codes)
-    if not wanted:
-        return configured
-    from amz2erp import marketplaces as mp
-
-    chosen = []
-    for code in wanted:
-        try:
-            m = mp.resolve(code)
-        except KeyError:
-            raise UsageError(f"--marketplace {code}: unknown marketplace") from None
-        if m not in configured:
-            raise UsageError(f"--marketplace {code}: not in [amazon] marketplaces {rt.settings.amazon.marketplaces}")
-        chosen.append(m)
-    return chosen
-
-
-def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterable[str] = (),
-                dry_run: bool = False, mode: str | None = None) -> WindowResult:
-    """Incremental: each marketplace from its cursor (minus the overlap) to now − 2 minutes. The cursor moves
-    only over orders that landed: a failure pins it at the failed order's last-update time.
-
-    Failed orders come back with the window when it covers them (the pinned cursor makes sure it does);
-    the others are read back first, in bulk (`plan_refetch`)."""
-    now = rt.clock.now()
-    end = newest_readable(now)
-    if after is not None and after > now.date():
-        raise UsageError(f"--after {after} is in the future: Amazon has orders up to {end:%Y-%m-%d %H:%M} UTC")
-    writer = OrderWriter(rt, dry_run=dry_run)
-    total = WindowResult()
-    overlap = timedelta(minutes=rt.settings.sync.overlap_minutes)
-    windows: list[tuple[Marketplace, datetime | None, datetime, datetime]] = []
-    for marketplace in resolve_marketplaces(rt, marketplaces):
-        cursor = rt.state.get_cursor(STREAM, marketplace.marketplace_id)
-        if after is not None:
-            start = to_utc_start(after)
-        elif cursor is not None:
-            start = cursor - overlap
-        elif rt.settings.sync.after is not None:
-            start = to_utc_start(rt.settings.sync.after)
-        else:
-            raise UsageError("no start date: pass --after YYYY-MM-DD or set [sync] after")
-        reachable = reachable_start(start, now, marketplace)
-        if reachable > start:
-            source = "--after" if after is not None else "the cursor" if cursor is not None else "[sync] after"
-            rt.reporter.info(f"{marketplace.code}: {source} {start:%Y-%m-%d} is older than Amazon's two-year "
-                             f"horizon; orders updated before {reachable:%Y-%m-%d %H:%M} UTC cannot be read, "
-                             "reading from there")
-            rt.counts.add("unreachable ranges")
-            start = reachable
-        if start >= end:
-            rt.reporter.info(f"{marketplace.code}: up to date (cursor {cursor.isoformat() if cursor else '-'})")
-            continue
-        windows.append((marketplace, cursor, start, end))
-    plan = RefetchPlan()
-    if not dry_run:
-        plan = plan_refetch(failed_orders(rt), {m.marketplace_id: (s, e) for m, _, s, e in windows},
-                            by_ids=rt.settings.amazon.orders_api == "v0")
-        if plan.outside:
-            total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))
-    for marketplace, cursor, start, end in windows:
-        use_report = choose_report_mode(rt, mode, start, end)
-        rt.counts.add("windows")
-        with rt.reporter.progress(f"{marketplace.code} orders updated {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
-                                  f" ({'report' if use_report else 'api'})") as task:
-            res = process_orders(rt, writer, fetch_window(rt, marketplace, start, end, use_report), task,
-                                 track=plan.covered)
-        total.add(res)
-        if dry_run:
-            continue
-        new_cursor = end
-        if res.undated_failures:
-            new_cursor = cursor or start  # a failure without a date: stay where we were
-        elif res.earliest_failure is not None:
-            new_cursor = min(end, res.earliest_failure)
-        if cursor is None or new_cursor > cursor:
-            rt.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
-    missing = plan.covered - total.seen
-    if missing:  # a window should have brought them (it covers their last update); ask for them by id
-        total.add(_retry(rt, writer, refetch(rt, RefetchPlan(singles=sorted(missing))), len(missing)))
-    return total
-
-
-def _retry(rt: Runtime, writer: OrderWriter, records: Iterable[Order | UnparsableOrder], count: int) -> WindowResult:
-    with rt.reporter.progress(f"retrying {count} failed {'order' if count == 1 else 'orders'}",
-                              total=count) as task:
-        return process_orders(rt, writer, records, task)
-
-
-def check_order_ids(ids: Iterable[str]) -> list[str]:
-    """Amazon order ids as a user typed them: 3-7-7 digits, each once; anything else is a usage error."""
-    out: list[str] = []
-    for raw in ids:
-        order_id = raw.strip()
-        if not _ORDER_ID.fullmatch(order_id):
-            raise UsageError(f"{raw!r} is not an Amazon order id (like 111-1234567-1234567)")
-        if order_id not in out:
-            out.append(order_id)
-    return out
-
-
-def retry_failed(rt: Runtime, writer: OrderWriter, total: WindowResult, *, ids: Iterable[str] = ()) -> None:
-    """Re-fetch and re-process the orders the ledger holds as failed, in bulk where their dates allow, or
-    explicitly named ones. A named order Amazon does not know is refused before anything is written."""
-    named = check_order_ids(ids)
-    if named:
-        fetched = []
-        for order_id in named:
-            order = rt.amazon.fetch_order(order_id)
-            if order is None:
-                raise UsageError(f"order {order_id}: Amazon does not know this order id (nothing was written)")
-            fetched.append(order)
-        total.add(_retry(rt, writer, fetched, len(fetched)))
-        return
-    plan = plan_refetch(failed_orders(rt), {}, by_ids=rt.settings.amazon.orders_api == "v0")
-    if plan.outside:
-        total.add(_retry(rt, writer, refetch(rt, plan), plan.outside))

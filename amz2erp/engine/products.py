@@ -17,8 +17,8 @@ from datetime import date
 from typing import Any
 
 from amz2erp import limits, mapping
-from amz2erp.engine.orders import resolve_marketplaces, to_utc_start
-from amz2erp.engine.runtime import Runtime, Writer
+from amz2erp.engine.runtime import Runtime, Writer, resolve_marketplaces
+from amz2erp.engine.windows import to_utc_start
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,

@@ -11,9 +11,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from amz2erp import marketplaces as mp
 from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
-from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError
+from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError, UsageError
+from amz2erp.marketplaces import Marketplace
 from amz2erp.state import RunLock, StateStore
 from amz2erp.ui import Reporter
 
@@ -204,6 +206,24 @@ class KeyedLocks:
     def __len__(self) -> int:
         with self._guard:
             return len(self._locks)
+
+
+def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketplace]:
+    """The marketplaces a command works on: ``--marketplace`` codes (each must be configured), else all."""
+    configured = rt.settings.amazon.resolved_marketplaces()
+    wanted = list(codes)
+    if not wanted:
+        return configured
+    chosen = []
+    for code in wanted:
+        try:
+            m = mp.resolve(code)
+        except KeyError:
+            raise UsageError(f"--marketplace {code}: unknown marketplace") from None
+        if m not in configured:
+            raise UsageError(f"--marketplace {code}: not in [amazon] marketplaces {rt.settings.amazon.marketplaces}")
+        chosen.append(m)
+    return chosen
 
 
 def exit_code_for(exc: BaseException | None) -> int:
