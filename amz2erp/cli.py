@@ -26,6 +26,7 @@ from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter, plural
 
 if TYPE_CHECKING:
+    from amz2erp.engine.plan import PlannedWrite
     from amz2erp.engine.runtime import Runtime
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
@@ -325,18 +326,13 @@ def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any
     return rt.exit_code
 
 
-def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
+def _print_plans(app: App, plans: list[PlannedWrite]) -> None:
     if app.json_mode:
         return
     for plan in plans:
-        doc = plan.get("doc") or plan.get("changes") or {}
-        what = plan.get("doctype", "")
-        name = plan.get("name") or doc.get("amazon_order_id") or doc.get("item_code") or doc.get("customer_name") \
-            or plan.get("amazon_order_id", "")
-        detail = plan.get("reason") or plan.get("differences") or ""
-        app.reporter.line(f"would {plan['action']} {what} {name} {detail}".rstrip())
-        if app.verbose and doc:
-            app.reporter.line(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        app.reporter.line(plan.line())
+        if app.verbose and plan.body():
+            app.reporter.line(json.dumps(plan.body(), indent=2, default=str, ensure_ascii=False))
 
 
 # --- check / setup ---------------------------------------------------------------------------------------
@@ -429,7 +425,7 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
                               f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
                               + (" …" if len(result.inactive) > 10 else ""))
         code = _finish(app, rt, "sync-products" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None, "inactive": result.inactive})
+                       {"plans": [p.as_dict() for p in result.plans] if dry_run else None, "inactive": result.inactive})
     return code
 
 
@@ -455,7 +451,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
             _print_plans(app, result.plans)
         causes = _report_failures(app, result.failures)
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None, "failure_causes": causes})
+                       {"plans": [p.as_dict() for p in result.plans] if dry_run else None, "failure_causes": causes})
         if result.failed:
             app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")

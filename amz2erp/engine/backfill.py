@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from amz2erp.engine.orders import OrderWriter, fetch_window, process_orders
+from amz2erp.engine.plan import PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
 from amz2erp.engine.windows import (
     Chunk,
@@ -37,7 +37,7 @@ class BackfillResult:
     chunks_done_before: int = 0
     failed: int = 0
     unreachable: list[str] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error)
 
 

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from amz2erp import mapping
+from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.engine.windows import ReadMode
 from amz2erp.errors import (
@@ -103,7 +104,7 @@ class OrderResult:
     outcome: Outcome
     last_update: datetime | None = None
     detail: str = ""
-    plan: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[PlannedWrite] = field(default_factory=list)
 
 
 class OrderWriter(Writer):
@@ -135,7 +136,7 @@ class OrderWriter(Writer):
             return OrderResult(record.amazon_order_id, Outcome.FAILED, None, record.error)
         key = record.amazon_order_id
         with self._order_locks(key):
-            plan: list[dict[str, Any]] = []
+            plan: list[PlannedWrite] = []
             try:
                 outcome, detail = self._process(record, plan)
             except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
@@ -161,7 +162,7 @@ class OrderWriter(Writer):
 
     # --- the life of one order ---------------------------------------------------------------------------
 
-    def _process(self, order: Order, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+    def _process(self, order: Order, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         key = order.amazon_order_id
         content_hash = order.content_hash()
         entry = self.state.get("order", key)
@@ -212,17 +213,17 @@ class OrderWriter(Writer):
         return self._conflict(order, existing, "the Sales Order is cancelled in ERPNext but the Amazon order is "
                                                f"{order.status.value}", plan)
 
-    def _skip(self, order: Order, reason: str, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
-        plan.append({"action": "skip", "amazon_order_id": order.amazon_order_id, "reason": reason})
+    def _skip(self, order: Order, reason: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        plan.append(PlannedWrite(Action.SKIP, amazon_order_id=order.amazon_order_id, reason=reason))
         if not self.dry_run:
             self.state.mark_skipped("order", order.amazon_order_id, reason, marketplace=order.marketplace_id,
                                     info={"amazon_status": order.status.value})
         return Outcome.SKIPPED, reason
 
     def _conflict(self, order: Order, existing: dict[str, Any], reason: str,
-                  plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+                  plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         detail = f"conflict on {existing['name']}: {reason}"
-        plan.append({"action": "conflict", "amazon_order_id": order.amazon_order_id, "reason": detail})
+        plan.append(PlannedWrite(Action.CONFLICT, amazon_order_id=order.amazon_order_id, reason=detail))
         log.warning("order %s: %s", order.amazon_order_id, detail)
         if not self.dry_run:
             self.state.mark_skipped("order", order.amazon_order_id, detail, marketplace=order.marketplace_id,
@@ -230,10 +231,10 @@ class OrderWriter(Writer):
         return Outcome.CONFLICT, detail
 
     def _create(self, order: Order, doc: dict[str, Any], submit: bool, content_hash: str,
-                plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+                plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         key = order.amazon_order_id
         doc = dict(doc, docstatus=1 if submit else 0)
-        plan.append({"action": "create", "doctype": SO, "doc": doc})
+        plan.append(PlannedWrite(Action.CREATE, SO, key=key, doc=doc))
         if self.dry_run:
             return Outcome.CREATED, ""
         self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
@@ -255,10 +256,9 @@ class OrderWriter(Writer):
         return Outcome.CREATED, name
 
     def _update_draft(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], submit: bool,
-                      content_hash: str, plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+                      content_hash: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         name = existing["name"]
-        plan.append({"action": "update" + (" and submit" if submit else ""), "doctype": SO, "name": name,
-                     "doc": doc})
+        plan.append(PlannedWrite(Action.UPDATE_AND_SUBMIT if submit else Action.UPDATE, SO, name, doc=doc))
         if self.dry_run:
             return Outcome.UPDATED, name
         self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
@@ -270,7 +270,7 @@ class OrderWriter(Writer):
         return Outcome.UPDATED, name
 
     def _check_submitted(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str,
-                         plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+                         plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         name = existing["name"]
         if existing.get("status") == "Draft" and not self.dry_run:
             # a crash between insert and the status recompute: finish the job
@@ -286,8 +286,8 @@ class OrderWriter(Writer):
             status_change = None
         outcome = Outcome.UNCHANGED
         if status_change is not None:
-            plan.append({"action": "update status", "doctype": SO, "name": name,
-                         "changes": {"amazon_order_status": status_change[1]}})
+            plan.append(PlannedWrite(Action.UPDATE_STATUS, SO, name,
+                                     changes={"amazon_order_status": status_change[1]}))
             if not self.dry_run:
                 self.state.mark_writing("order", order.amazon_order_id, content_hash,
                                         marketplace=order.marketplace_id)
@@ -302,7 +302,7 @@ class OrderWriter(Writer):
         summary = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in sorted(drift.items()))
         if self.settings.orders.amend_on_drift:
             return self._amend(order, full, doc, content_hash, summary, plan)
-        plan.append({"action": "drift", "doctype": SO, "name": name, "differences": summary})
+        plan.append(PlannedWrite(Action.DRIFT, SO, name, differences=summary))
         log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, summary)
         if not self.dry_run:
             self.state.mark_done("order", order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
@@ -310,11 +310,10 @@ class OrderWriter(Writer):
         return Outcome.DRIFT, summary
 
     def _amend(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str, summary: str,
-               plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+               plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         name = existing["name"]
         amended = dict(doc, amended_from=name, docstatus=1)
-        plan.append({"action": "cancel and amend", "doctype": SO, "name": name, "differences": summary,
-                     "doc": amended})
+        plan.append(PlannedWrite(Action.CANCEL_AND_AMEND, SO, name, differences=summary, doc=amended))
         if self.dry_run:
             return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
         self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
@@ -332,7 +331,7 @@ class OrderWriter(Writer):
         return Outcome.AMENDED, detail
 
     def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
-                plan: list[dict[str, Any]]) -> tuple[Outcome, str]:
+                plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         key = order.amazon_order_id
         if existing is None:
             return self._skip(order, "cancelled on Amazon before it was imported", plan)
@@ -347,9 +346,9 @@ class OrderWriter(Writer):
             return self._conflict(order, existing, "Amazon cancelled the order but it is already referenced by "
                                                    + ", ".join(refs) + "; nothing was cancelled", plan)
         draft = existing["docstatus"] == 0
-        action = ("delete draft" if self.settings.orders.cancel_draft == "delete" else "cancel draft") if draft \
-            else "cancel"
-        plan.append({"action": action, "doctype": SO, "name": name})
+        action = (Action.DELETE_DRAFT if self.settings.orders.cancel_draft == "delete" else Action.CANCEL_DRAFT) \
+            if draft else Action.CANCEL
+        plan.append(PlannedWrite(action, SO, name))
         if self.dry_run:
             return Outcome.CANCELLED, name
         self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
@@ -360,7 +359,7 @@ class OrderWriter(Writer):
                 self.erp.submit(SO, name)  # Frappe can only cancel what was submitted
             self.erp.cancel(SO, name)
         self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
-                             info={"amazon_status": order.status.value, "docstatus": 2, "action": action})
+                             info={"amazon_status": order.status.value, "docstatus": 2, "action": action.value})
         return Outcome.CANCELLED, name
 
     # --- lookups ---------------------------------------------------------------------------------------
@@ -409,7 +408,7 @@ class OrderWriter(Writer):
         return f"order:{order.amazon_order_id}"
 
     def _ensure(self, kind: str, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
-                insert_key: dict[str, Any], plan: list[dict[str, Any]], counter: str) -> str | None:
+                insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> str | None:
         """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
         intent is recorded before the insert so a crash in between is settled by the lookup next time.
         Returns the ERPNext name, or None in a dry run when it would be created."""
@@ -421,7 +420,7 @@ class OrderWriter(Writer):
             if not self.dry_run:
                 self.state.mark_done(kind, key, found, "")
             return found
-        plan.append({"action": "create", "doctype": doctype, "doc": doc})
+        plan.append(PlannedWrite(Action.CREATE, doctype, key=str(doc.get("customer_name") or ""), doc=doc))
         if self.dry_run:
             return None
         with self.intent(kind, key):
@@ -437,7 +436,7 @@ class OrderWriter(Writer):
         self.rt.counts.add(counter)
         return name
 
-    def ensure_customer(self, order: Order, plan: list[dict[str, Any]]) -> str:
+    def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
         doc = dict(mapping.order_to_customer(order, self.ctx))
         key = self.customer_key(order)
         doc["amazon_customer_key"] = key
@@ -454,7 +453,7 @@ class OrderWriter(Writer):
             return self._ensure("customer", key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
                                 "customers created") or name
 
-    def ensure_address(self, order: Order, customer: str, plan: list[dict[str, Any]]) -> str | None:
+    def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
         doc = mapping.order_to_address(order, customer, self.ctx)
         if doc is None:
             return None
@@ -488,7 +487,7 @@ class OrderWriter(Writer):
             return True
         return False
 
-    def resolve_items(self, order: Order, plan: list[dict[str, Any]], *, create: bool = True) -> dict[str, str]:
+    def resolve_items(self, order: Order, plan: list[PlannedWrite], *, create: bool = True) -> dict[str, str]:
         """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know.
         ``create=False`` checks only: an Item that would be created is named but not written."""
         policy = self.settings.items.unknown_sku
@@ -516,7 +515,7 @@ class OrderWriter(Writer):
             with self._item_locks(code):
                 if not self.item_exists(code):
                     doc = mapping.order_line_to_item(item, code, self.ctx)
-                    plan.append({"action": "create", "doctype": "Item", "doc": doc})
+                    plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=doc))
                     if not self.dry_run:
                         with self.intent("item", code):
                             self.erp.insert("Item", doc, key={"item_code": code})
@@ -604,7 +603,7 @@ class WindowResult:
     failed: int = 0
     earliest_failure: datetime | None = None
     undated_failures: int = 0  # failed records without a LastUpdateDate (unreadable payloads)
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error), for the grouped summary
     seen: set[str] = field(default_factory=set)  # ids asked for in ``track`` that the stream brought
 

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from amz2erp import limits, mapping
+from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, Writer, resolve_marketplaces
 from amz2erp.engine.windows import to_utc_start
 from amz2erp.errors import (
@@ -45,7 +46,7 @@ def listing_hash(listing: Listing) -> str:
 class ProductsResult:
     failed: int = 0
     inactive: list[str] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
 
 
 @dataclass
@@ -99,8 +100,8 @@ class ProductWriter(Writer):
 
     # --- one listing ------------------------------------------------------------------------------------
 
-    def process(self, work: _Work) -> tuple[str, list[dict[str, Any]]]:
-        plan: list[dict[str, Any]] = []
+    def process(self, work: _Work) -> tuple[str, list[PlannedWrite]]:
+        plan: list[PlannedWrite] = []
         try:
             if work.primary:
                 self._write_item(work, plan)
@@ -117,13 +118,13 @@ class ProductWriter(Writer):
                                  marketplace=work.listing.marketplace_id)
         return "ok", plan
 
-    def _failed(self, work: _Work, error: str, plan: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    def _failed(self, work: _Work, error: str, plan: list[PlannedWrite]) -> tuple[str, list[PlannedWrite]]:
         log.warning("listing %s failed: %s", work.ledger_key, error)
         if not self.dry_run:
             self.state.mark_failed("listing", work.ledger_key, error, marketplace=work.listing.marketplace_id)
         return "failed", plan
 
-    def _write_item(self, work: _Work, plan: list[dict[str, Any]]) -> None:
+    def _write_item(self, work: _Work, plan: list[PlannedWrite]) -> None:
         code = work.item_code
         mapped = work.listing.sku in self.settings.items.map
         wanted = mapping.listing_to_item(work.listing, work.catalog, self.ctx)
@@ -139,7 +140,7 @@ class ProductWriter(Writer):
             if mapped:
                 raise ProductRecordError(f"SKU {work.listing.sku!r} is mapped to Item {code!r} in [items.map], "
                                          "but ERPNext has no such Item")
-            plan.append({"action": "create", "doctype": "Item", "doc": wanted})
+            plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=wanted))
             if not self.dry_run:
                 with self.intent("item", code):
                     self.erp.insert("Item", wanted, key={"item_code": code})
@@ -154,7 +155,7 @@ class ProductWriter(Writer):
         if not changes:
             self.rt.counts.add("items unchanged")
             return
-        plan.append({"action": "update", "doctype": "Item", "name": code, "changes": changes})
+        plan.append(PlannedWrite(Action.UPDATE, "Item", code, changes=changes))
         if not self.dry_run:
             self.erp.update("Item", code, changes)
         self.rt.counts.add("items updated")
@@ -166,7 +167,7 @@ class ProductWriter(Writer):
         if entry is not None and entry.status != DONE and not self.dry_run:
             self.state.mark_done("item", code, code, "")
 
-    def _write_price(self, work: _Work, plan: list[dict[str, Any]]) -> None:
+    def _write_price(self, work: _Work, plan: list[PlannedWrite]) -> None:
         wanted = mapping.listing_to_item_price(work.listing, work.item_code, work.price_list)
         if wanted is None:
             self.rt.counts.add("prices missing")
@@ -175,7 +176,7 @@ class ProductWriter(Writer):
                                                 ["price_list", "=", work.price_list]],
                                  fields=("name", "price_list_rate", "currency"))
         if existing is None:
-            plan.append({"action": "create", "doctype": "Item Price", "doc": wanted})
+            plan.append(PlannedWrite(Action.CREATE, "Item Price", key=work.item_code, doc=wanted))
             if not self.dry_run:
                 self.erp.insert("Item Price", wanted, key={"item_code": work.item_code,
                                                            "price_list": work.price_list})
@@ -187,7 +188,7 @@ class ProductWriter(Writer):
             self.rt.counts.add("prices unchanged")
             return
         changes = {"price_list_rate": wanted["price_list_rate"]}
-        plan.append({"action": "update", "doctype": "Item Price", "name": existing["name"], "changes": changes})
+        plan.append(PlannedWrite(Action.UPDATE, "Item Price", existing["name"], changes=changes))
         if not self.dry_run:
             self.erp.update("Item Price", existing["name"], changes)
         self.rt.counts.add("prices updated")
@@ -233,7 +234,7 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             todo.append(_Work(listing, code, price_list, key, h, primary))
         _enrich(rt, todo, marketplace.marketplace_id)
         with rt.reporter.progress(f"{marketplace.code}: writing Items and Prices", total=len(todo)) as task:
-            def on_result(work: _Work, res: tuple[str, list[dict[str, Any]]]) -> None:
+            def on_result(work: _Work, res: tuple[str, list[PlannedWrite]]) -> None:
                 status, plan = res
                 rt.counts.add(f"listings {status}")
                 if status == "failed":
