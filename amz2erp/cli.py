@@ -182,7 +182,7 @@ def status(app: App, limit: int) -> int:
 
     Example: amz2erp --json status
     """
-    from amz2erp.state import DONE, FAILED, StateStore
+    from amz2erp.state import Kind, StateStore, Status
 
     try:
         state_path = app.settings.state.path
@@ -198,10 +198,10 @@ def status(app: App, limit: int) -> int:
     with StateStore(state_path) as state:
         cursors = state.cursors()
         runs = state.last_runs(limit)
-        failed_all = state.entries(status=FAILED)
-        drifted = [e for e in state.entries("order", DONE) if e.info.get("drift")]
-        counts = {kind: {"done": state.count(kind, "done"), "failed": state.count(kind, FAILED)}
-                  for kind in ("order", "listing", "item", "customer", "address")}
+        failed_all = state.entries(status=Status.FAILED)
+        drifted = [e for e in state.entries(Kind.ORDER, Status.DONE) if e.info.get("drift")]
+        counts = {kind.value: {"done": state.count(kind, Status.DONE), "failed": state.count(kind, Status.FAILED)}
+                  for kind in Kind}
     failed = failed_all[:limit]
     r = app.reporter
     r.table("Cursors", ["stream", "marketplace", "up to", "updated"],
@@ -213,7 +213,7 @@ def status(app: App, limit: int) -> int:
     r.table("Ledger", ["kind", "done", "failed"], [(k, v["done"], v["failed"]) for k, v in counts.items()])
     from amz2erp.engine.orders import group_failures
 
-    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind == "order")
+    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind is Kind.ORDER)
     if causes:
         r.table("Why orders failed", ["orders", "cause", "e.g."], [(c.count, c.cause, c.example) for c in causes],
                 ids=("e.g.",))
@@ -496,7 +496,7 @@ def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
 
 def _forget_failed(app: App, order_ids: list[str]) -> int:
     from amz2erp.errors import UsageError
-    from amz2erp.state import FAILED, RunLock, StateStore
+    from amz2erp.state import Kind, RunLock, StateStore, Status
 
     if not order_ids:
         raise UsageError("retry --forget: name the failed order ids to remove (`amz2erp status` lists them)")
@@ -504,11 +504,11 @@ def _forget_failed(app: App, order_ids: list[str]) -> int:
     if not state_path.exists():
         raise UsageError(f"no state yet at {state_path}: there are no failed orders to forget")
     with RunLock(state_path), StateStore(state_path) as state:
-        failed = {e.key for e in state.entries("order", FAILED)}
+        failed = {e.key for e in state.entries(Kind.ORDER, Status.FAILED)}
         unknown = [i for i in order_ids if i not in failed]
         if unknown:
             raise UsageError(f"not a failed order in the ledger: {', '.join(unknown)} (nothing was removed)")
-        removed = state.forget_failed("order", order_ids)
+        removed = state.forget_failed(Kind.ORDER, order_ids)
     for e in removed:
         tries = f"{e.attempts} {'attempt' if e.attempts == 1 else 'attempts'}"
         app.reporter.line(f"forgot failed order {e.key} ({tries}): {e.last_error or ''}".rstrip())

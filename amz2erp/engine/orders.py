@@ -32,7 +32,7 @@ from amz2erp.errors import (
 )
 from amz2erp.marketplaces import Marketplace
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.state import DONE
+from amz2erp.state import Kind, Status
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class OrderWriter(Writer):
         if isinstance(record, UnparsableOrder):
             log.warning("order %s: unreadable Amazon payload: %s", record.amazon_order_id, record.error)
             if not self.dry_run and record.amazon_order_id != UNKNOWN_ID:
-                self.state.mark_failed("order", record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
+                self.state.mark_failed(Kind.ORDER, record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
                                        marketplace=record.marketplace_id)
             # Without an id there is nothing to retry by id: the failure (no date) keeps the cursor where it
             # was, so the whole window is read again next run.
@@ -156,7 +156,7 @@ class OrderWriter(Writer):
                     self._causes_logged.add(shape)
                 log.log(logging.WARNING if first else logging.INFO, "order %s failed: %s", key, detail)
                 if not self.dry_run:
-                    self.state.mark_failed("order", key, detail, marketplace=record.marketplace_id,
+                    self.state.mark_failed(Kind.ORDER, key, detail, marketplace=record.marketplace_id,
                                            last_update=record.last_update_date)
             return OrderResult(key, outcome, record.last_update_date, detail, plan)
 
@@ -165,8 +165,8 @@ class OrderWriter(Writer):
     def _process(self, order: Order, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         key = order.amazon_order_id
         content_hash = order.content_hash()
-        entry = self.state.get("order", key)
-        if entry is not None and entry.status == DONE and entry.content_hash == content_hash:
+        entry = self.state.get(Kind.ORDER, key)
+        if entry is not None and entry.status == Status.DONE and entry.content_hash == content_hash:
             return Outcome.UNCHANGED, ""
         existing = self.find_sales_order(key)
 
@@ -216,7 +216,7 @@ class OrderWriter(Writer):
     def _skip(self, order: Order, reason: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         plan.append(PlannedWrite(Action.SKIP, amazon_order_id=order.amazon_order_id, reason=reason))
         if not self.dry_run:
-            self.state.mark_skipped("order", order.amazon_order_id, reason, marketplace=order.marketplace_id,
+            self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, reason, marketplace=order.marketplace_id,
                                     info={"amazon_status": order.status.value})
         return Outcome.SKIPPED, reason
 
@@ -226,7 +226,7 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(Action.CONFLICT, amazon_order_id=order.amazon_order_id, reason=detail))
         log.warning("order %s: %s", order.amazon_order_id, detail)
         if not self.dry_run:
-            self.state.mark_skipped("order", order.amazon_order_id, detail, marketplace=order.marketplace_id,
+            self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, detail, marketplace=order.marketplace_id,
                                     info={"conflict": True, "erp_name": existing["name"]})
         return Outcome.CONFLICT, detail
 
@@ -237,7 +237,7 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(Action.CREATE, SO, key=key, doc=doc))
         if self.dry_run:
             return Outcome.CREATED, ""
-        self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
+        self.state.mark_writing(Kind.ORDER, key, content_hash, marketplace=order.marketplace_id)
         try:
             created = self.erp.insert(SO, doc, key={"amazon_order_id": key})
         except ErpNextDuplicateError:
@@ -251,7 +251,7 @@ class OrderWriter(Writer):
             # ERPNext keeps status "Draft" on a document inserted as submitted until it is recomputed.
             self.erp.update_sales_order_status(name, "Draft")
         self._compare_server_total(order, created)
-        self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+        self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
         return Outcome.CREATED, name
 
@@ -261,11 +261,11 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(Action.UPDATE_AND_SUBMIT if submit else Action.UPDATE, SO, name, doc=doc))
         if self.dry_run:
             return Outcome.UPDATED, name
-        self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.update(SO, name, doc)
         if submit:
             self.erp.submit(SO, name)
-        self.state.mark_done("order", order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
         return Outcome.UPDATED, name
 
@@ -289,13 +289,13 @@ class OrderWriter(Writer):
             plan.append(PlannedWrite(Action.UPDATE_STATUS, SO, name,
                                      changes={"amazon_order_status": status_change[1]}))
             if not self.dry_run:
-                self.state.mark_writing("order", order.amazon_order_id, content_hash,
+                self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash,
                                         marketplace=order.marketplace_id)
                 self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
             outcome = Outcome.UPDATED
         if not drift:
             if not self.dry_run:
-                self.state.mark_done("order", order.amazon_order_id, name, content_hash,
+                self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash,
                                      marketplace=order.marketplace_id,
                                      info={"amazon_status": order.status.value, "docstatus": 1})
             return outcome, name
@@ -305,7 +305,7 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(Action.DRIFT, SO, name, differences=summary))
         log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, summary)
         if not self.dry_run:
-            self.state.mark_done("order", order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+            self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
                                  info={"amazon_status": order.status.value, "docstatus": 1, "drift": summary})
         return Outcome.DRIFT, summary
 
@@ -316,13 +316,13 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(Action.CANCEL_AND_AMEND, SO, name, differences=summary, doc=amended))
         if self.dry_run:
             return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
-        self.state.mark_writing("order", order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.cancel(SO, name)
         created = self.erp.insert(SO, amended, key={"amended_from": name})
         new_name = str(created["name"])
         if created.get("status") == "Draft":
             self.erp.update_sales_order_status(new_name, "Draft")
-        self.state.mark_done("order", order.amazon_order_id, new_name, content_hash,
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, new_name, content_hash,
                              marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
         detail = f"{name} cancelled and amended as {new_name}: {summary}"
@@ -338,7 +338,7 @@ class OrderWriter(Writer):
         name = existing["name"]
         if existing["docstatus"] == 2:
             if not self.dry_run:
-                self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+                self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
                                      info={"amazon_status": order.status.value, "docstatus": 2})
             return Outcome.UNCHANGED, name
         refs = self.references(name)
@@ -351,14 +351,14 @@ class OrderWriter(Writer):
         plan.append(PlannedWrite(action, SO, name))
         if self.dry_run:
             return Outcome.CANCELLED, name
-        self.state.mark_writing("order", key, content_hash, marketplace=order.marketplace_id)
+        self.state.mark_writing(Kind.ORDER, key, content_hash, marketplace=order.marketplace_id)
         if draft and self.settings.orders.cancel_draft == "delete":
             self.erp.delete(SO, name)
         else:
             if draft:
                 self.erp.submit(SO, name)  # Frappe can only cancel what was submitted
             self.erp.cancel(SO, name)
-        self.state.mark_done("order", key, name, content_hash, marketplace=order.marketplace_id,
+        self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
                              info={"amazon_status": order.status.value, "docstatus": 2, "action": action.value})
         return Outcome.CANCELLED, name
 
@@ -407,13 +407,13 @@ class OrderWriter(Writer):
             return f"buyer-name:{order.buyer_name}"
         return f"order:{order.amazon_order_id}"
 
-    def _ensure(self, kind: str, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
+    def _ensure(self, kind: Kind, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
                 insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> str | None:
         """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
         intent is recorded before the insert so a crash in between is settled by the lookup next time.
         Returns the ERPNext name, or None in a dry run when it would be created."""
         entry = self.state.get(kind, key)
-        if entry is not None and entry.status == DONE and entry.erp_name:
+        if entry is not None and entry.status == Status.DONE and entry.erp_name:
             return entry.erp_name
         found = lookup()
         if found is not None:
@@ -450,7 +450,7 @@ class OrderWriter(Writer):
             return None if found is None else str(found["name"])
 
         with self._customer_locks(key):
-            return self._ensure("customer", key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
+            return self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
                                 "customers created") or name
 
     def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
@@ -470,7 +470,7 @@ class OrderWriter(Writer):
             return None
 
         with self._customer_locks(f"address:{key}"):
-            return self._ensure("address", key, "Address", doc, lookup,
+            return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
                                 dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
                                 "addresses created")
 
@@ -479,9 +479,9 @@ class OrderWriter(Writer):
             if code in self._known_items:
                 return True
         if self.erp.exists("Item", code):
-            entry = self.state.get("item", code)
-            if entry is not None and entry.status != DONE and not self.dry_run:
-                self.state.mark_done("item", code, code, "")  # a crash hit between insert and ledger update
+            entry = self.state.get(Kind.ITEM, code)
+            if entry is not None and entry.status != Status.DONE and not self.dry_run:
+                self.state.mark_done(Kind.ITEM, code, code, "")  # a crash hit between insert and ledger update
             with self._cache_lock:
                 self._known_items.add(code)
             return True
@@ -517,9 +517,9 @@ class OrderWriter(Writer):
                     doc = mapping.order_line_to_item(item, code, self.ctx)
                     plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=doc))
                     if not self.dry_run:
-                        with self.intent("item", code):
+                        with self.intent(Kind.ITEM, code):
                             self.erp.insert("Item", doc, key={"item_code": code})
-                        self.state.mark_done("item", code, code, "")
+                        self.state.mark_done(Kind.ITEM, code, code, "")
                         self.rt.counts.add("items created from orders")
                         with self._cache_lock:
                             self._known_items.add(code)

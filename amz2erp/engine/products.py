@@ -28,7 +28,7 @@ from amz2erp.errors import (
     RemoteUnavailableError,
 )
 from amz2erp.models import CatalogItem, Listing
-from amz2erp.state import DONE
+from amz2erp.state import Kind, Status
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,14 @@ class ProductWriter(Writer):
             log.debug("listing %s failed", work.ledger_key, exc_info=True)
             return self._failed(work, f"internal error: {type(exc).__name__}: {exc}", plan)
         if not self.dry_run:
-            self.state.mark_done("listing", work.ledger_key, work.item_code, work.content_hash,
+            self.state.mark_done(Kind.LISTING, work.ledger_key, work.item_code, work.content_hash,
                                  marketplace=work.listing.marketplace_id)
         return "ok", plan
 
     def _failed(self, work: _Work, error: str, plan: list[PlannedWrite]) -> tuple[str, list[PlannedWrite]]:
         log.warning("listing %s failed: %s", work.ledger_key, error)
         if not self.dry_run:
-            self.state.mark_failed("listing", work.ledger_key, error, marketplace=work.listing.marketplace_id)
+            self.state.mark_failed(Kind.LISTING, work.ledger_key, error, marketplace=work.listing.marketplace_id)
         return "failed", plan
 
     def _write_item(self, work: _Work, plan: list[PlannedWrite]) -> None:
@@ -142,9 +142,9 @@ class ProductWriter(Writer):
                                          "but ERPNext has no such Item")
             plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=wanted))
             if not self.dry_run:
-                with self.intent("item", code):
+                with self.intent(Kind.ITEM, code):
                     self.erp.insert("Item", wanted, key={"item_code": code})
-                self.state.mark_done("item", code, code, "")
+                self.state.mark_done(Kind.ITEM, code, code, "")
             self.rt.counts.add("items created")
             return
         self._resolve_intent(code)
@@ -163,9 +163,9 @@ class ProductWriter(Writer):
     def _resolve_intent(self, code: str) -> None:
         """An Item found in ERPNext whose ledger entry still says "writing": a crash hit between the insert
         and the ledger update. The lookup settles it; nothing is written again."""
-        entry = self.state.get("item", code)
-        if entry is not None and entry.status != DONE and not self.dry_run:
-            self.state.mark_done("item", code, code, "")
+        entry = self.state.get(Kind.ITEM, code)
+        if entry is not None and entry.status != Status.DONE and not self.dry_run:
+            self.state.mark_done(Kind.ITEM, code, code, "")
 
     def _write_price(self, work: _Work, plan: list[PlannedWrite]) -> None:
         wanted = mapping.listing_to_item_price(work.listing, work.item_code, work.price_list)
@@ -222,13 +222,13 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             if code is None:
                 result.failed += 1
                 if not dry_run:
-                    rt.state.mark_failed("listing", key, "no item code: the listing has neither SKU nor ASIN")
+                    rt.state.mark_failed(Kind.LISTING, key, "no item code: the listing has neither SKU nor ASIN")
                 continue
             primary = code not in seen_codes
             seen_codes.add(code)
             h = listing_hash(listing) + ("|primary" if primary else "")
-            entry = rt.state.get("listing", key)
-            if entry is not None and entry.status == DONE and entry.content_hash == h:
+            entry = rt.state.get(Kind.LISTING, key)
+            if entry is not None and entry.status == Status.DONE and entry.content_hash == h:
                 rt.counts.add("listings unchanged")
                 continue
             todo.append(_Work(listing, code, price_list, key, h, primary))

@@ -12,7 +12,7 @@ from amz2erp.engine.runtime import Runtime
 from amz2erp.engine.windows import ReadMode, resolve_read_mode
 from amz2erp.errors import UsageError
 from amz2erp.models import Order, UnparsableOrder
-from amz2erp.state import FAILED
+from amz2erp.state import Kind, Status
 
 # Failed orders whose last updates lie closer together than this are read back by one time-range search
 # (100 orders a page, items included) rather than one getOrder each. A gap costs at most gap × order rate / 100
@@ -49,7 +49,7 @@ class RefetchPlan:
 
 def failed_orders(rt: Runtime) -> list[FailedOrder]:
     out = []
-    for entry in rt.state.entries("order", FAILED):
+    for entry in rt.state.entries(Kind.ORDER, Status.FAILED):
         stamp = entry.info.get("last_update")
         when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
         out.append(FailedOrder(entry.key, entry.marketplace, when))
@@ -126,7 +126,7 @@ def refetch(rt: Runtime, plan: RefetchPlan, *, record_missing: bool = True) -> I
         order = rt.amazon.fetch_order(order_id)
         if order is None:
             if record_missing:
-                rt.state.mark_failed("order", order_id, "Amazon no longer returns this order")
+                rt.state.mark_failed(Kind.ORDER, order_id, "Amazon no longer returns this order")
             continue
         yield order
 

@@ -16,7 +16,7 @@ from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
 from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError, UsageError
 from amz2erp.marketplaces import Marketplace
-from amz2erp.state import RunLock, StateStore
+from amz2erp.state import Kind, RunLock, StateStore
 from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class Writer:
         self.ctx = rt.mapping_context()
 
     @contextmanager
-    def intent(self, kind: str, key: str, content_hash: str = "", *,
+    def intent(self, kind: Kind, key: str, content_hash: str = "", *,
                marketplace: str | None = None) -> Iterator[None]:
         """Record the intent before an ERPNext write of a master (customer, address, item). If ERPNext
         definitely refused it (a record error), nothing was written: the intent is dropped, and the failure
@@ -254,7 +254,7 @@ def open_runtime(
     lock = RunLock(settings.state.path)
     lock.acquire()
     try:
-        state = StateStore(settings.state.path)
+        state = StateStore(settings.state.path, clock=clock)
         run_id = state.start_run(command)
         erp_client = erp or ErpNextClient(settings.erpnext)
         amazon_client = amazon or AmazonClient(settings.amazon, clock=clock)
