@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from amz2erp.engine.dryrun import DryLedger
 from amz2erp.engine.orders import OrderWriter, fetch_window, process_orders
 from amz2erp.engine.plan import PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
@@ -29,6 +30,7 @@ from amz2erp.engine.windows import (
     to_utc_start,
 )
 from amz2erp.errors import UsageError
+from amz2erp.state import StateStore
 
 
 @dataclass
@@ -67,7 +69,7 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
             if start >= end:
                 continue
         read = resolve_read_mode(read_mode(mode, rt.settings.sync), size, rt.settings.sync.auto_report_days)
-        mp_end = nominal_end or _anchored_end(rt, marketplace.marketplace_id, requested_start, size, end, dry_run)
+        mp_end = nominal_end or _anchored_end(writer.state, marketplace.marketplace_id, requested_start, size, end)
         # Chunks keep the bounds the requested range gives them (their checkpoints' keys); only reading is
         # cut: at the horizon (which moves) and at the ceiling ("now"). Chunks wholly outside are dropped.
         chunks = [Chunk(c.start, min(c.end, ceiling)) for c in plan_chunks(requested_start, mp_end, size)
@@ -105,19 +107,18 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
             result.failures.extend(res.failures)
             rt.counts.add("chunks")
             finished_now += 1
-            if not dry_run and res.failed == 0:
-                rt.state.checkpoint_done(key, ch.start, ch.end, res.processed)
+            if res.failed == 0:
+                writer.state.checkpoint_done(key, ch.start, ch.end, res.processed)
     return result
 
 
-def _anchored_end(rt: Runtime, marketplace_id: str, start: datetime, size: timedelta, end: datetime,
-                  dry_run: bool) -> datetime:
+def _anchored_end(ledger: StateStore | DryLedger, marketplace_id: str, start: datetime, size: timedelta,
+                  end: datetime) -> datetime:
     """Without --to the range ends "now", which moves; the first run's end is remembered so that a re-run
     of the same command resumes the same chunks instead of starting over."""
     anchor = job_key(marketplace_id, start, start, size) + ":end"
-    stored = rt.state.get_value(anchor)
+    stored = ledger.get_value(anchor)
     if stored:
         return datetime.fromisoformat(stored)
-    if not dry_run:
-        rt.state.set_value(anchor, end.isoformat())
+    ledger.set_value(anchor, end.isoformat())
     return end

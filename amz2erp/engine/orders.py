@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from amz2erp import mapping
+from amz2erp.engine.masters import Masters, OrderRecordError
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.engine.windows import ReadMode
@@ -26,7 +27,6 @@ from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
     ErpNextDuplicateError,
-    RecordError,
     RemoteAuthError,
     RemoteUnavailableError,
 )
@@ -94,10 +94,6 @@ def group_failures(failures: Iterable[tuple[str, str]]) -> list[FailureCause]:
     return sorted(out, key=lambda c: (-c.count, c.cause))
 
 
-class OrderRecordError(RecordError):
-    """An order that cannot be written as it is (mapping, totals, unknown item, missing rate)."""
-
-
 @dataclass
 class OrderResult:
     order_id: str
@@ -113,11 +109,7 @@ class OrderWriter(Writer):
     def __init__(self, rt: Runtime, *, dry_run: bool = False) -> None:
         super().__init__(rt, dry_run=dry_run)
         self._order_locks = KeyedLocks()
-        self._customer_locks = KeyedLocks()
-        self._item_locks = KeyedLocks()
-        self._known_items: set[str] = set()
-        self._rates: dict[tuple[str, str], Decimal] = {}
-        self._price_lists: dict[str, str] = {}
+        self.masters = Masters(rt, dry_run=dry_run)
         self._causes_logged: set[str] = set()
         self._cache_lock = threading.Lock()
         if not dry_run:
@@ -128,7 +120,7 @@ class OrderWriter(Writer):
     def process(self, record: Order | UnparsableOrder) -> OrderResult:
         if isinstance(record, UnparsableOrder):
             log.warning("order %s: unreadable Amazon payload: %s", record.amazon_order_id, record.error)
-            if not self.dry_run and record.amazon_order_id != UNKNOWN_ID:
+            if record.amazon_order_id != UNKNOWN_ID:
                 self.state.mark_failed(Kind.ORDER, record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
                                        marketplace=record.marketplace_id)
             # Without an id there is nothing to retry by id: the failure (no date) keeps the cursor where it
@@ -155,9 +147,8 @@ class OrderWriter(Writer):
                     first = shape not in self._causes_logged
                     self._causes_logged.add(shape)
                 log.log(logging.WARNING if first else logging.INFO, "order %s failed: %s", key, detail)
-                if not self.dry_run:
-                    self.state.mark_failed(Kind.ORDER, key, detail, marketplace=record.marketplace_id,
-                                           last_update=record.last_update_date)
+                self.state.mark_failed(Kind.ORDER, key, detail, marketplace=record.marketplace_id,
+                                       last_update=record.last_update_date)
             return OrderResult(key, outcome, record.last_update_date, detail, plan)
 
     # --- the life of one order ---------------------------------------------------------------------------
@@ -183,7 +174,7 @@ class OrderWriter(Writer):
 
         # Everything that can fail is checked before the first write, so an order that will fail leaves no
         # Customer, Address or Item behind: rate, items (read-only), mapping, totals, on a provisional doc.
-        rate = self.conversion_rate(order)
+        rate = self.masters.conversion_rate(order)
         provisional_customer = str(mapping.order_to_customer(order, self.ctx)["customer_name"])
         mapping.order_to_address(order, provisional_customer, self.ctx)
         item_codes = self.resolve_items(order, plan, create=False)
@@ -195,12 +186,12 @@ class OrderWriter(Writer):
             # knows the buyer (PII roles) never creates others for an order that is already booked.
             customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
         else:
-            customer = self.ensure_customer(order, plan)
-            address = self.ensure_address(order, customer, plan)
+            customer = self.masters.ensure_customer(order, plan)
+            address = self.masters.ensure_address(order, customer, plan)
         item_codes = self.resolve_items(order, plan)
         doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
                                            item_codes=item_codes, shipping_address_name=address)
-        doc["selling_price_list"] = self.price_list_for(mapping.order_currency(order))
+        doc["selling_price_list"] = self.masters.price_list_for(mapping.order_currency(order))
         submit = self.settings.orders.submit and not order.status.is_pending
 
         if existing is None:
@@ -215,9 +206,8 @@ class OrderWriter(Writer):
 
     def _skip(self, order: Order, reason: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         plan.append(PlannedWrite(Action.SKIP, amazon_order_id=order.amazon_order_id, reason=reason))
-        if not self.dry_run:
-            self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, reason, marketplace=order.marketplace_id,
-                                    info={"amazon_status": order.status.value})
+        self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, reason, marketplace=order.marketplace_id,
+                                info={"amazon_status": order.status.value})
         return Outcome.SKIPPED, reason
 
     def _conflict(self, order: Order, existing: dict[str, Any], reason: str,
@@ -225,9 +215,8 @@ class OrderWriter(Writer):
         detail = f"conflict on {existing['name']}: {reason}"
         plan.append(PlannedWrite(Action.CONFLICT, amazon_order_id=order.amazon_order_id, reason=detail))
         log.warning("order %s: %s", order.amazon_order_id, detail)
-        if not self.dry_run:
-            self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, detail, marketplace=order.marketplace_id,
-                                    info={"conflict": True, "erp_name": existing["name"]})
+        self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, detail, marketplace=order.marketplace_id,
+                                info={"conflict": True, "erp_name": existing["name"]})
         return Outcome.CONFLICT, detail
 
     def _create(self, order: Order, doc: dict[str, Any], submit: bool, content_hash: str,
@@ -294,19 +283,17 @@ class OrderWriter(Writer):
                 self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
             outcome = Outcome.UPDATED
         if not drift:
-            if not self.dry_run:
-                self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash,
-                                     marketplace=order.marketplace_id,
-                                     info={"amazon_status": order.status.value, "docstatus": 1})
+            self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash,
+                                 marketplace=order.marketplace_id,
+                                 info={"amazon_status": order.status.value, "docstatus": 1})
             return outcome, name
         summary = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in sorted(drift.items()))
         if self.settings.orders.amend_on_drift:
             return self._amend(order, full, doc, content_hash, summary, plan)
         plan.append(PlannedWrite(Action.DRIFT, SO, name, differences=summary))
         log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, summary)
-        if not self.dry_run:
-            self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
-                                 info={"amazon_status": order.status.value, "docstatus": 1, "drift": summary})
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1, "drift": summary})
         return Outcome.DRIFT, summary
 
     def _amend(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str, summary: str,
@@ -337,9 +324,8 @@ class OrderWriter(Writer):
             return self._skip(order, "cancelled on Amazon before it was imported", plan)
         name = existing["name"]
         if existing["docstatus"] == 2:
-            if not self.dry_run:
-                self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
-                                     info={"amazon_status": order.status.value, "docstatus": 2})
+            self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
+                                 info={"amazon_status": order.status.value, "docstatus": 2})
             return Outcome.UNCHANGED, name
         refs = self.references(name)
         if refs:
@@ -396,97 +382,6 @@ class OrderWriter(Writer):
             refs.extend(f"{doctype} {r['name']}" for r in rows)
         return refs
 
-    def customer_key(self, order: Order) -> str:
-        """The natural key of the order's customer (unique custom field ``amazon_customer_key``): per
-        marketplace, per buyer (Amazon's stable anonymised e-mail, else the name), or per order without PII."""
-        if self.settings.orders.customer == "marketplace":
-            return f"marketplace:{order.marketplace_id}"
-        if order.buyer_email:
-            return f"buyer:{order.buyer_email.lower()}"
-        if order.buyer_name:
-            return f"buyer-name:{order.buyer_name}"
-        return f"order:{order.amazon_order_id}"
-
-    def _ensure(self, kind: Kind, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
-                insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> str | None:
-        """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
-        intent is recorded before the insert so a crash in between is settled by the lookup next time.
-        Returns the ERPNext name, or None in a dry run when it would be created."""
-        entry = self.state.get(kind, key)
-        if entry is not None and entry.status == Status.DONE and entry.erp_name:
-            return entry.erp_name
-        found = lookup()
-        if found is not None:
-            if not self.dry_run:
-                self.state.mark_done(kind, key, found, "")
-            return found
-        plan.append(PlannedWrite(Action.CREATE, doctype, key=str(doc.get("customer_name") or ""), doc=doc))
-        if self.dry_run:
-            return None
-        with self.intent(kind, key):
-            try:
-                name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
-            except ErpNextDuplicateError:
-                # created after our lookup (a late commit of an earlier attempt): use it, never a second one
-                again = lookup()
-                if again is None:
-                    raise
-                name = again
-        self.state.mark_done(kind, key, name, "")
-        self.rt.counts.add(counter)
-        return name
-
-    def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
-        doc = dict(mapping.order_to_customer(order, self.ctx))
-        key = self.customer_key(order)
-        doc["amazon_customer_key"] = key
-        name = str(doc["customer_name"])
-
-        def lookup() -> str | None:
-            found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
-            if found is None and not key.startswith("buyer"):
-                # customers made by the Frappe connector carry no key, only the same name
-                found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
-            return None if found is None else str(found["name"])
-
-        with self._customer_locks(key):
-            return self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
-                                "customers created") or name
-
-    def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
-        doc = mapping.order_to_address(order, customer, self.ctx)
-        if doc is None:
-            return None
-        key = mapping.address_key(doc)
-        natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
-
-        def lookup() -> str | None:
-            filters = [[field, "=", value] for field, value in natural.items()]
-            for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
-                                                       "address_line2", "city", "state", "pincode", "country"],
-                                     filters=filters):
-                if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
-                    return str(row["name"])
-            return None
-
-        with self._customer_locks(f"address:{key}"):
-            return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
-                                dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
-                                "addresses created")
-
-    def item_exists(self, code: str) -> bool:
-        with self._cache_lock:
-            if code in self._known_items:
-                return True
-        if self.erp.exists("Item", code):
-            entry = self.state.get(Kind.ITEM, code)
-            if entry is not None and entry.status != Status.DONE and not self.dry_run:
-                self.state.mark_done(Kind.ITEM, code, code, "")  # a crash hit between insert and ledger update
-            with self._cache_lock:
-                self._known_items.add(code)
-            return True
-        return False
-
     def resolve_items(self, order: Order, plan: list[PlannedWrite], *, create: bool = True) -> dict[str, str]:
         """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know.
         ``create=False`` checks only: an Item that would be created is named but not written."""
@@ -496,7 +391,7 @@ class OrderWriter(Writer):
             if item.quantity_ordered <= 0:
                 continue
             code = mapping.item_code_for(item.sku, item.asin, self.settings.items)
-            if code is not None and self.item_exists(code):
+            if code is not None and self.masters.item_exists(code):
                 codes[item.order_item_id] = code
                 continue
             if policy == "fail":
@@ -504,7 +399,7 @@ class OrderWriter(Writer):
                                        "([items] unknown_sku = \"fail\"; run sync-products or map it in [items.map])")
             if policy == "placeholder" or code is None:
                 placeholder = self.settings.items.placeholder_item
-                if not self.item_exists(placeholder):
+                if not self.masters.item_exists(placeholder):
                     raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} is unknown and the "
                                            f"placeholder Item {placeholder!r} does not exist (run `amz2erp setup`)")
                 codes[item.order_item_id] = placeholder
@@ -512,58 +407,12 @@ class OrderWriter(Writer):
             if not create:
                 codes[item.order_item_id] = code
                 continue
-            with self._item_locks(code):
-                if not self.item_exists(code):
-                    doc = mapping.order_line_to_item(item, code, self.ctx)
-                    plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=doc))
-                    if not self.dry_run:
-                        with self.intent(Kind.ITEM, code):
-                            self.erp.insert("Item", doc, key={"item_code": code})
-                        self.state.mark_done(Kind.ITEM, code, code, "")
-                        self.rt.counts.add("items created from orders")
-                        with self._cache_lock:
-                            self._known_items.add(code)
+            with self.masters.item_lock(code):
+                if not self.masters.item_exists(code) and self.masters.create_item(
+                        code, mapping.order_line_to_item(item, code, self.ctx), plan):
+                    self.rt.counts.add("items created from orders")
             codes[item.order_item_id] = code
         return codes
-
-    def price_list_for(self, currency: str | None) -> str:
-        """The currency's price list (see Runtime.currency_price_list) when it exists, else the configured one."""
-        name = self.rt.currency_price_list(currency)
-        base = self.settings.defaults.price_list
-        if name == base:
-            return base
-        with self._cache_lock:
-            if name in self._price_lists:
-                return self._price_lists[name]
-        chosen = name if self.erp.exists("Price List", name) else base
-        with self._cache_lock:
-            self._price_lists[name] = chosen
-        return chosen
-
-    def conversion_rate(self, order: Order) -> Decimal | None:
-        currency = mapping.order_currency(order)  # pending orders carry no money: the marketplace's currency
-        company_currency = self.ctx.company_currency
-        if currency is None or currency == company_currency:
-            return None
-        day = mapping.marketplace_date(order.purchase_date, order.marketplace_id).isoformat()
-        cache_key = (currency, day)
-        with self._cache_lock:
-            if cache_key in self._rates:
-                return self._rates[cache_key]
-        rows = list(self.erp.list("Currency Exchange", fields=["exchange_rate", "date"], filters=[
-            ["from_currency", "=", currency], ["to_currency", "=", company_currency], ["date", "<=", day]],
-            order_by="date desc", limit=1))
-        rate: Decimal | None = Decimal(str(rows[0]["exchange_rate"])) if rows else None
-        if rate is None:
-            rate = self.settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
-        if rate is None:
-            raise OrderRecordError(
-                f"order {order.amazon_order_id}: no exchange rate {currency}→{company_currency} on or before {day}: "
-                f"add a Currency Exchange record in ERPNext or [orders.exchange_rates] \"{currency}:{company_currency}\""
-            )
-        with self._cache_lock:
-            self._rates[cache_key] = rate
-        return rate
 
     def check_total(self, order: Order, doc: dict[str, Any]) -> None:
         expected = mapping.expected_grand_total(order, self.ctx)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from enum import Enum
 
 from amz2erp import limits, mapping
+from amz2erp.engine.masters import Masters
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, Writer, resolve_marketplaces
 from amz2erp.engine.windows import to_utc_start
@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 class ProductRecordError(RecordError):
     pass
+
+
+class ProductOutcome(str, Enum):
+    """What became of one listing (counted as "listings ok" / "listings failed")."""
+
+    OK = "ok"
+    FAILED = "failed"
 
 
 def listing_hash(listing: Listing) -> str:
@@ -63,44 +70,11 @@ class _Work:
 class ProductWriter(Writer):
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
         super().__init__(rt, dry_run=dry_run)
-        self._lock = threading.Lock()
-        self._brands: dict[str, bool] = {}
-        self._groups: dict[str, bool] = {}
-        self._price_lists: set[str] = set()
-
-    # --- masters ----------------------------------------------------------------------------------------
-
-    def price_list_for(self, currency: str | None) -> str:
-        """The price list for a marketplace's currency, created when it is a "<list> <CUR>" one."""
-        name = self.rt.currency_price_list(currency)
-        with self._lock:
-            if name in self._price_lists:
-                return name
-        if name != self.settings.defaults.price_list and not self.dry_run and self.erp.ensure(
-                "Price List", name, {"price_list_name": name, "currency": currency, "selling": 1, "enabled": 1}):
-            self.rt.counts.add("price lists created")
-        with self._lock:
-            self._price_lists.add(name)
-        return name
-
-    def _ensure_master(self, cache: dict[str, bool], doctype: str, name: str, doc: dict[str, Any]) -> bool:
-        with self._lock:
-            if name in cache:
-                return cache[name]
-        ok = self.erp.exists(doctype, name)
-        if not ok and not self.dry_run:
-            try:
-                self.erp.ensure(doctype, name, doc)
-                ok = True
-            except Amz2ErpError as exc:
-                log.warning("cannot create %s %r: %s", doctype, name, exc)
-        with self._lock:
-            cache[name] = ok
-        return ok
+        self.masters = Masters(rt, dry_run=dry_run)
 
     # --- one listing ------------------------------------------------------------------------------------
 
-    def process(self, work: _Work) -> tuple[str, list[PlannedWrite]]:
+    def process(self, work: _Work) -> tuple[ProductOutcome, list[PlannedWrite]]:
         plan: list[PlannedWrite] = []
         try:
             if work.primary:
@@ -113,41 +87,35 @@ class ProductWriter(Writer):
         except Exception as exc:
             log.debug("listing %s failed", work.ledger_key, exc_info=True)
             return self._failed(work, f"internal error: {type(exc).__name__}: {exc}", plan)
-        if not self.dry_run:
-            self.state.mark_done(Kind.LISTING, work.ledger_key, work.item_code, work.content_hash,
-                                 marketplace=work.listing.marketplace_id)
-        return "ok", plan
+        self.state.mark_done(Kind.LISTING, work.ledger_key, work.item_code, work.content_hash,
+                             marketplace=work.listing.marketplace_id)
+        return ProductOutcome.OK, plan
 
-    def _failed(self, work: _Work, error: str, plan: list[PlannedWrite]) -> tuple[str, list[PlannedWrite]]:
+    def _failed(self, work: _Work, error: str, plan: list[PlannedWrite]) -> tuple[ProductOutcome, list[PlannedWrite]]:
         log.warning("listing %s failed: %s", work.ledger_key, error)
-        if not self.dry_run:
-            self.state.mark_failed(Kind.LISTING, work.ledger_key, error, marketplace=work.listing.marketplace_id)
-        return "failed", plan
+        self.state.mark_failed(Kind.LISTING, work.ledger_key, error, marketplace=work.listing.marketplace_id)
+        return ProductOutcome.FAILED, plan
 
     def _write_item(self, work: _Work, plan: list[PlannedWrite]) -> None:
         code = work.item_code
         mapped = work.listing.sku in self.settings.items.map
         wanted = mapping.listing_to_item(work.listing, work.catalog, self.ctx)
-        if wanted.get("brand") and not self._ensure_master(self._brands, "Brand", wanted["brand"],
-                                                           {"brand": wanted["brand"]}):
+        if wanted.get("brand") and not self.masters.ensure_master("Brand", wanted["brand"],
+                                                                  {"brand": wanted["brand"]}):
             wanted.pop("brand")
         group = wanted.get("item_group")
         if group and group != self.settings.defaults.item_group:
-            self._ensure_master(self._groups, "Item Group", group, {
+            self.masters.ensure_master("Item Group", group, {
                 "item_group_name": group, "parent_item_group": self.settings.defaults.item_group, "is_group": 0})
         existing = self.erp.get("Item", code)
         if existing is None:
             if mapped:
                 raise ProductRecordError(f"SKU {work.listing.sku!r} is mapped to Item {code!r} in [items.map], "
                                          "but ERPNext has no such Item")
-            plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=wanted))
-            if not self.dry_run:
-                with self.intent(Kind.ITEM, code):
-                    self.erp.insert("Item", wanted, key={"item_code": code})
-                self.state.mark_done(Kind.ITEM, code, code, "")
+            self.masters.create_item(code, wanted, plan)
             self.rt.counts.add("items created")
             return
-        self._resolve_intent(code)
+        self.masters.settle(Kind.ITEM, code, code)
         if mapped:
             # The seller's own Item: we only add the ASIN link, never rename or regroup it.
             wanted = {"amazon_asin": wanted.get("amazon_asin")} if wanted.get("amazon_asin") else {}
@@ -159,13 +127,6 @@ class ProductWriter(Writer):
         if not self.dry_run:
             self.erp.update("Item", code, changes)
         self.rt.counts.add("items updated")
-
-    def _resolve_intent(self, code: str) -> None:
-        """An Item found in ERPNext whose ledger entry still says "writing": a crash hit between the insert
-        and the ledger update. The lookup settles it; nothing is written again."""
-        entry = self.state.get(Kind.ITEM, code)
-        if entry is not None and entry.status != Status.DONE and not self.dry_run:
-            self.state.mark_done(Kind.ITEM, code, code, "")
 
     def _write_price(self, work: _Work, plan: list[PlannedWrite]) -> None:
         wanted = mapping.listing_to_item_price(work.listing, work.item_code, work.price_list)
@@ -206,7 +167,7 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
         with rt.reporter.progress(f"{marketplace.code}: requesting the listings report") as task:
             listings = list(rt.amazon.fetch_listings(marketplace.marketplace_id))
             task.update(description=f"{marketplace.code}: {len(listings)} listings")
-        price_list = writer.price_list_for(marketplace.currency)
+        price_list = writer.masters.price_list_for(marketplace.currency, create=True)
         todo: list[_Work] = []
         for listing in listings:
             if since is not None and listing.open_date is not None and listing.open_date < since:
@@ -221,8 +182,7 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             code = mapping.item_code_for(listing.sku, listing.asin, rt.settings.items)
             if code is None:
                 result.failed += 1
-                if not dry_run:
-                    rt.state.mark_failed(Kind.LISTING, key, "no item code: the listing has neither SKU nor ASIN")
+                writer.state.mark_failed(Kind.LISTING, key, "no item code: the listing has neither SKU nor ASIN")
                 continue
             primary = code not in seen_codes
             seen_codes.add(code)
@@ -234,10 +194,10 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             todo.append(_Work(listing, code, price_list, key, h, primary))
         _enrich(rt, todo, marketplace.marketplace_id)
         with rt.reporter.progress(f"{marketplace.code}: writing Items and Prices", total=len(todo)) as task:
-            def on_result(work: _Work, res: tuple[str, list[PlannedWrite]]) -> None:
+            def on_result(work: _Work, res: tuple[ProductOutcome, list[PlannedWrite]]) -> None:
                 status, plan = res
-                rt.counts.add(f"listings {status}")
-                if status == "failed":
+                rt.counts.add(f"listings {status.value}")
+                if status is ProductOutcome.FAILED:
                     result.failed += 1
                 if dry_run:
                     result.plans.extend(plan)

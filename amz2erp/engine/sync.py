@@ -75,12 +75,10 @@ def sync_orders(rt: Runtime, *, after: date | None = None, marketplaces: Iterabl
             res = process_orders(rt, writer, fetch_window(rt, marketplace, start, end, read), task,
                                  track=plan.covered)
         total.add(res)
-        if dry_run:
-            continue
         new_cursor = next_cursor(cursor, start, end, earliest_failure=res.earliest_failure,
                                  undated_failures=res.undated_failures)
         if new_cursor is not None:
-            rt.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
+            writer.state.set_cursor(STREAM, marketplace.marketplace_id, new_cursor)
     missing = plan.covered - total.seen
     if missing:  # a window should have brought them (it covers their last update); ask for them by id
         total.add(retry_orders(rt, writer, refetch(rt, RefetchPlan(singles=sorted(missing))), len(missing)))
