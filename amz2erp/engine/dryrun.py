@@ -1,12 +1,15 @@
-"""Dry run: the ledger that keeps nothing. Reads pass through to the real state store (so a dry run sees what
-earlier runs did); every write is dropped, so a dry run moves no cursor, records no intent, failure or
-checkpoint. The writers use it in place of the state store and need no branch around their ledger writes."""
+"""Dry run: an ERPNext client and a ledger that keep nothing. Reads pass through to the real ERPNext and state
+store (so a dry run sees what earlier runs did); every write is dropped: no document is written, no cursor
+moved, no intent, failure or checkpoint recorded. The writers use them in place of the real ones and need no
+branch around their writes; what they would write they note as `PlannedWrite`s."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from amz2erp.erpnext_client import ErpNextClient
 from amz2erp.state import Kind, LedgerEntry, StateStore, Status
 
 
@@ -64,6 +67,61 @@ class DryLedger:
 
     def checkpoint_done(self, job: str, chunk_start: datetime, chunk_end: datetime, orders: int) -> None:
         pass
+
+
+class DryErp(ErpNextClient):
+    """An `ErpNextClient` whose reads go to the real one and whose writes do nothing (a write returns what
+    ERPNext would have been sent, without a name: nothing was created)."""
+
+    def __init__(self, real: ErpNextClient) -> None:  # no HTTP client of its own: the real one reads
+        self._real = real
+
+    # --- reads: the real ERPNext ------------------------------------------------------------------------
+
+    def list(self, doctype: str, *, fields: Sequence[str] | None = None,
+             filters: Mapping[str, Any] | Sequence[Any] | None = None, order_by: str | None = None,
+             limit: int | None = None, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        return self._real.list(doctype, fields=fields, filters=filters, order_by=order_by, limit=limit,
+                               page_size=page_size)
+
+    def get(self, doctype: str, name: str) -> dict[str, Any] | None:
+        return self._real.get(doctype, name)
+
+    def find(self, doctype: str, filters: Mapping[str, Any] | Sequence[Any], fields: Sequence[str] = ("name",), *,
+             order_by: str | None = None) -> dict[str, Any] | None:
+        return self._real.find(doctype, filters, fields, order_by=order_by)
+
+    def exists(self, doctype: str, name: str) -> bool:
+        return self._real.exists(doctype, name)
+
+    # --- writes: sent nowhere ---------------------------------------------------------------------------
+
+    def insert(self, doctype: str, doc: Mapping[str, Any], *,
+               key: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return dict(doc, name="")
+
+    def update(self, doctype: str, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(changes, name=name)
+
+    def submit(self, doctype: str, name: str) -> dict[str, Any]:
+        return {"name": name, "docstatus": 1}
+
+    def cancel(self, doctype: str, name: str) -> dict[str, Any]:
+        return {"name": name, "docstatus": 2}
+
+    def delete(self, doctype: str, name: str) -> bool:
+        return True
+
+    def update_sales_order_status(self, name: str, status: str = "Draft") -> Any:
+        return None
+
+    def ensure(self, doctype: str, name: str, doc: Mapping[str, Any]) -> bool:
+        return False  # nothing was created
+
+
+def erp_for(erp: ErpNextClient, *, dry_run: bool) -> ErpNextClient:
+    """The ERPNext client a run writes with: the real one, or in a dry run one that sends no write."""
+    return DryErp(erp) if dry_run else erp
 
 
 def ledger_for(state: StateStore, *, dry_run: bool) -> StateStore | DryLedger:

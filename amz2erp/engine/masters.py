@@ -166,7 +166,7 @@ class Masters(Writer):
             if name in self._price_lists:
                 return self._price_lists[name]
         if create:
-            if not self.dry_run and self.erp.ensure(
+            if self.erp.ensure(
                     "Price List", name, {"price_list_name": name, "currency": currency, "selling": 1, "enabled": 1}):
                 self.rt.counts.add("price lists created")
             chosen = name

@@ -248,8 +248,6 @@ class OrderWriter(Writer):
                       content_hash: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         name = existing["name"]
         plan.append(PlannedWrite(Action.UPDATE_AND_SUBMIT if submit else Action.UPDATE, SO, name, doc=doc))
-        if self.dry_run:
-            return Outcome.UPDATED, name
         self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
         self.erp.update(SO, name, doc)
         if submit:
@@ -261,7 +259,7 @@ class OrderWriter(Writer):
     def _check_submitted(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str,
                          plan: list[PlannedWrite]) -> tuple[Outcome, str]:
         name = existing["name"]
-        if existing.get("status") == "Draft" and not self.dry_run:
+        if existing.get("status") == "Draft":
             # a crash between insert and the status recompute: finish the job
             self.erp.update_sales_order_status(name, "Draft")
         full = self.erp.get(SO, name) or existing
@@ -277,10 +275,9 @@ class OrderWriter(Writer):
         if status_change is not None:
             plan.append(PlannedWrite(Action.UPDATE_STATUS, SO, name,
                                      changes={"amazon_order_status": status_change[1]}))
-            if not self.dry_run:
-                self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash,
-                                        marketplace=order.marketplace_id)
-                self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
+            self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash,
+                                    marketplace=order.marketplace_id)
+            self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
             outcome = Outcome.UPDATED
         if not drift:
             self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash,
@@ -335,8 +332,6 @@ class OrderWriter(Writer):
         action = (Action.DELETE_DRAFT if self.settings.orders.cancel_draft == "delete" else Action.CANCEL_DRAFT) \
             if draft else Action.CANCEL
         plan.append(PlannedWrite(action, SO, name))
-        if self.dry_run:
-            return Outcome.CANCELLED, name
         self.state.mark_writing(Kind.ORDER, key, content_hash, marketplace=order.marketplace_id)
         if draft and self.settings.orders.cancel_draft == "delete":
             self.erp.delete(SO, name)

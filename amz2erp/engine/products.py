@@ -124,8 +124,7 @@ class ProductWriter(Writer):
             self.rt.counts.add("items unchanged")
             return
         plan.append(PlannedWrite(Action.UPDATE, "Item", code, changes=changes))
-        if not self.dry_run:
-            self.erp.update("Item", code, changes)
+        self.erp.update("Item", code, changes)
         self.rt.counts.add("items updated")
 
     def _write_price(self, work: _Work, plan: list[PlannedWrite]) -> None:
@@ -138,9 +137,8 @@ class ProductWriter(Writer):
                                  fields=("name", "price_list_rate", "currency"))
         if existing is None:
             plan.append(PlannedWrite(Action.CREATE, "Item Price", key=work.item_code, doc=wanted))
-            if not self.dry_run:
-                self.erp.insert("Item Price", wanted, key={"item_code": work.item_code,
-                                                           "price_list": work.price_list})
+            self.erp.insert("Item Price", wanted, key={"item_code": work.item_code,
+                                                       "price_list": work.price_list})
             self.rt.counts.add("prices created")
             return
         from decimal import Decimal
@@ -150,8 +148,7 @@ class ProductWriter(Writer):
             return
         changes = {"price_list_rate": wanted["price_list_rate"]}
         plan.append(PlannedWrite(Action.UPDATE, "Item Price", existing["name"], changes=changes))
-        if not self.dry_run:
-            self.erp.update("Item Price", existing["name"], changes)
+        self.erp.update("Item Price", existing["name"], changes)
         self.rt.counts.add("prices updated")
 
 
@@ -177,7 +174,7 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             if not listing.is_active:
                 result.inactive.append(key)
                 rt.counts.add("listings inactive")
-                _handle_inactive(rt, writer, listing, dry_run)
+                _handle_inactive(rt, writer, listing)
                 continue
             code = mapping.item_code_for(listing.sku, listing.asin, rt.settings.items)
             if code is None:
@@ -226,7 +223,7 @@ def _enrich(rt: Runtime, todo: list[_Work], marketplace_id: str) -> None:
             work.catalog = catalog.get(work.listing.asin)
 
 
-def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing, dry_run: bool) -> None:
+def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing) -> None:
     if rt.settings.items.inactive != "disable":
         return
     code = mapping.item_code_for(listing.sku, listing.asin, rt.settings.items)
@@ -235,6 +232,5 @@ def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing, dry_r
     existing = rt.erp.get("Item", code)
     if existing is None or existing.get("disabled"):
         return
-    if not dry_run:
-        rt.erp.update("Item", code, {"disabled": 1})
+    writer.erp.update("Item", code, {"disabled": 1})
     rt.counts.add("items disabled")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from amz2erp import marketplaces as mp
 from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
-from amz2erp.engine.dryrun import ledger_for
+from amz2erp.engine.dryrun import erp_for, ledger_for
 from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError, UsageError
 from amz2erp.marketplaces import Marketplace
 from amz2erp.state import Kind, RunLock, StateStore
@@ -159,7 +159,7 @@ class Writer:
 
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
         self.rt = rt
-        self.erp = rt.erp
+        self.erp = erp_for(rt.erp, dry_run=dry_run)
         # a dry run writes to a ledger that keeps nothing: no branch around the writers' ledger writes
         self.state = ledger_for(rt.state, dry_run=dry_run)
         self.settings = rt.settings
