@@ -308,21 +308,50 @@ mode_option = click.option("--mode", type=click.Choice(["api", "report", "auto"]
                                 "window size (auto, the default from [sync] mode).")
 
 
-def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any] | None = None) -> int:
-    """Every sync ends the same way: exit 1 when records failed, a summary table (or JSON)."""
+@dataclass
+class RunSummary:
+    """The one ``--json`` document every sync command ends with (sync-products, sync-orders, retry, backfill).
+    Every key is always there; a key a command has nothing for is empty (or null). README, Commands, lists
+    them."""
+
+    failed: int  # records that failed (exit 1 when any)
+    counts: dict[str, int]  # "summary": what happened, counted ("orders created", "listings ok", …)
+    exit_code: int
+    amended: list[tuple[str, str, str]] = field(default_factory=list)  # (Amazon order, cancelled, amendment)
+    plans: list[PlannedWrite] | None = None  # --dry-run: what would be written; null otherwise
+    failure_causes: list[str] = field(default_factory=list)  # one line per cause of failed orders
+    inactive: list[str] = field(default_factory=list)  # sync-products: inactive listings ("US|SKU")
+    unreachable: list[str] = field(default_factory=list)  # backfill: ranges older than Amazon's horizon
+    chunks: int | None = None  # backfill: chunks in the range
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failed,
+            "exit_code": self.exit_code,
+            "error": f"{plural(self.failed, 'record')} failed (`amz2erp status` lists them)" if self.failed else None,
+            "summary": dict(sorted(self.counts.items())),
+            "amended": [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in self.amended],
+            "plans": None if self.plans is None else [p.as_dict() for p in self.plans],
+            "failure_causes": self.failure_causes,
+            "inactive": self.inactive,
+            "unreachable": self.unreachable,
+            "chunks": self.chunks,
+        }
+
+
+def _finish(app: App, rt: Runtime, title: str, failed: int, *, plans: list[PlannedWrite] | None = None,
+            failure_causes: list[str] | None = None, inactive: list[str] | None = None,
+            unreachable: list[str] | None = None, chunks: int | None = None) -> int:
+    """Every sync ends the same way: exit 1 when records failed, a summary table (or the JSON `RunSummary`)."""
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
-    rows = sorted(rt.counts.as_dict().items())
-    app.reporter.table(title, ["what", "count"], rows)
-    amended = [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in rt.amendments]
-    if amended:  # an amendment cancels a submitted document: always named, never only counted
+    summary = RunSummary(failed, rt.counts.as_dict(), int(rt.exit_code), list(rt.amendments), plans,
+                         failure_causes or [], inactive or [], unreachable or [], chunks)
+    app.reporter.table(title, ["what", "count"], sorted(summary.counts.items()))
+    if summary.amended:  # an amendment cancels a submitted document: always named, never only counted
         app.reporter.table("Sales Orders amended (changed on Amazon after submit)",
-                           ["Amazon order", "cancelled", "amendment"], [tuple(a.values()) for a in amended],
+                           ["Amazon order", "cancelled", "amendment"], summary.amended,
                            ids=("Amazon order", "cancelled", "amendment"))
-    outcome: dict[str, Any] = {"ok": not failed, "exit_code": int(rt.exit_code)}
-    if failed:
-        outcome["error"] = f"{plural(failed, 'record')} failed (`amz2erp status` lists them)"
-    app.reporter.emit_json({"summary": dict(rows), **({"amended": amended} if amended else {}), **outcome,
-                            **(extra or {})})
+    app.reporter.emit_json(summary.to_json())
     return rt.exit_code
 
 
@@ -425,7 +454,7 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
                               f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
                               + (" …" if len(result.inactive) > 10 else ""))
         code = _finish(app, rt, "sync-products" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": [p.as_dict() for p in result.plans] if dry_run else None, "inactive": result.inactive})
+                       plans=result.plans if dry_run else None, inactive=result.inactive)
     return code
 
 
@@ -451,7 +480,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
             _print_plans(app, result.plans)
         causes = _report_failures(app, result.failures)
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": [p.as_dict() for p in result.plans] if dry_run else None, "failure_causes": causes})
+                       plans=result.plans if dry_run else None, failure_causes=causes)
         if result.failed:
             app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
@@ -490,7 +519,7 @@ def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
         causes = _report_failures(app, total.failures)
-        code = _finish(app, rt, "retry", total.failed, {"failure_causes": causes})
+        code = _finish(app, rt, "retry", total.failed, failure_causes=causes)
     return code
 
 
@@ -550,12 +579,13 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
         failed += result.failed
         if dry_run:
             _print_plans(app, result.plans)
-        _report_failures(app, result.failures)
+        causes = _report_failures(app, result.failures)
         if result.chunks_done_before:
             app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} were already done "
                               "(resumed from the checkpoints).")
         code = _finish(app, rt, "backfill" + (" (dry run)" if dry_run else ""), failed,
-                       {"unreachable": result.unreachable, "chunks": result.chunks})
+                       plans=result.plans if dry_run else None, failure_causes=causes,
+                       unreachable=result.unreachable, chunks=result.chunks)
     return code
 
 
