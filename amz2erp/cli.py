@@ -563,7 +563,6 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
     from amz2erp.engine.backfill import backfill as run_backfill
-    from amz2erp.engine.products import sync_products
     from amz2erp.engine.runtime import open_runtime
     from amz2erp.engine.windows import chunk_size
 
@@ -571,12 +570,9 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
         raise click.BadParameter("--to is before --from", param_hint="--to")
     chunk = chunk_size(app.settings.sync, chunk, mode)  # refused before anything runs, products included
     with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
-        failed = 0
-        if not no_products:
-            failed += sync_products(rt, marketplaces=marketplaces, dry_run=dry_run).failed
         result = run_backfill(rt, date_from=date_from, date_to=date_to, chunk=chunk, marketplaces=marketplaces,
-                              dry_run=dry_run, mode=mode)
-        failed += result.failed
+                              dry_run=dry_run, mode=mode, products=not no_products)
+        failed = result.products_failed + result.failed
         if dry_run:
             _print_plans(app, result.plans)
         causes = _report_failures(app, result.failures)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from amz2erp.engine.dryrun import DryLedger
 from amz2erp.engine.orders import OrderWriter, fetch_window, process_orders
 from amz2erp.engine.plan import PlannedWrite
+from amz2erp.engine.products import sync_products
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
 from amz2erp.engine.windows import (
     Chunk,
@@ -38,14 +39,19 @@ class BackfillResult:
     chunks: int = 0
     chunks_done_before: int = 0
     failed: int = 0
+    products_failed: int = 0  # listings that failed in the product pass
     unreachable: list[str] = field(default_factory=list)
     plans: list[PlannedWrite] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error)
 
 
 def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta | None = None,
-             marketplaces: Iterable[str] = (), dry_run: bool = False, mode: ReadMode | str | None = None) -> BackfillResult:
+             marketplaces: Iterable[str] = (), dry_run: bool = False, mode: ReadMode | str | None = None,
+             products: bool = False) -> BackfillResult:
+    """The orders of [date_from, date_to] newest-first in chunks, resumable from the checkpoints. ``products``:
+    sync-products runs first (its listings become the Items the orders need)."""
     size = chunk_size(rt.settings.sync, chunk, mode)
+    products_failed = sync_products(rt, marketplaces=marketplaces, dry_run=dry_run).failed if products else 0
     now = rt.clock.now()
     requested_start = to_utc_start(date_from)  # the checkpoints' key: fixed, unlike the horizon and "now"
     ceiling = newest_readable(now)
@@ -55,7 +61,7 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
     end = min(nominal_end, ceiling) if nominal_end else ceiling
     if requested_start >= end:
         raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
-    result = BackfillResult()
+    result = BackfillResult(products_failed=products_failed)
     writer = OrderWriter(rt, dry_run=dry_run)
     for marketplace in resolve_marketplaces(rt, marketplaces):
         # the horizon is per marketplace: JP, AU and SG keep their whole history
