@@ -27,10 +27,9 @@ from typing import Any, ClassVar
 from amz2erp.amazon import limits
 from amz2erp.amazon.client import AmazonClient
 from amz2erp.amazon.ratelimit import DEFAULT_LIMITS, RateLimiter
-from amz2erp.backfill import plan_chunks
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
-from amz2erp.orders import newest_readable
+from amz2erp.engine.windows import newest_readable, plan_chunks
 from amz2erp.sim import datagen
 from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
 

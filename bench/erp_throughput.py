@@ -17,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 from amz2erp.amazon.client import AmazonClient
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp.config import load_settings
+from amz2erp.engine.orders import OrderWriter, process_orders
+from amz2erp.engine.runtime import open_runtime
 from amz2erp.models import Order, UnparsableOrder
-from amz2erp.orders import OrderWriter, process_orders
-from amz2erp.runtime import open_runtime
 from amz2erp.sim import datagen
 from amz2erp.ui import Reporter
 from bench.env import run_cli, simulators

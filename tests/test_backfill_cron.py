@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from amz2erp.backfill import plan_chunks
 from amz2erp.clock import SystemClock
+from amz2erp.engine.windows import plan_chunks
 from amz2erp.state import StateStore
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import assert_landed_exactly_once

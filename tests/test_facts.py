@@ -13,10 +13,9 @@ import pytest
 from amz2erp.amazon import limits
 from amz2erp.amazon import marketplaces as mp
 from amz2erp.amazon.reports import parse_orders
-from amz2erp.backfill import chunk_size
 from amz2erp.config import SyncSettings
+from amz2erp.engine.windows import chunk_size, reachable_start
 from amz2erp.errors import UsageError
-from amz2erp.orders import reachable_start
 from amz2erp.sim import datagen
 from tests.simenv import SimEnv
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from amz2erp.clock import SystemClock
-from amz2erp.orders import failure_shape
+from amz2erp.engine.orders import failure_shape
 from amz2erp.sim import erpnext as erpsim
 from amz2erp.sim import spapi as spsim
 from amz2erp.state import StateStore

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from amz2erp import backfill as backfill_mod
-from amz2erp.orders import FailedOrder, failure_shape, group_failures, plan_refetch
-from amz2erp.state import FAILED, StateStore
+from amz2erp.engine import backfill as backfill_mod
+from amz2erp.engine.orders import failure_shape, group_failures
+from amz2erp.engine.retry import FailedOrder, plan_refetch
+from amz2erp.state import StateStore, Status
 from tests.simenv import SimEnv
 
 CA = "A2EUQ1WTGCTBG2"
@@ -199,7 +200,7 @@ def test_retry_refuses_unknown_ids_writes_nothing_and_forget_removes_a_record(tm
         assert forgot.code == 0, forgot.err
         assert "forgot failed order 111-7654321-7654321 (1 attempt): Amazon no longer returns this order" in forgot.out
         with StateStore(env.state_path) as state:
-            assert state.entries("order", FAILED) == []
+            assert state.entries("order", Status.FAILED) == []
 
 
 @pytest.mark.parametrize("to_today", [True, False], ids=["to-today", "open"])

@@ -11,28 +11,27 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from amz2erp.amazon import limits
-from amz2erp.config import SyncSettings
-from amz2erp.errors import UsageError
-from amz2erp.orders import (
-    OrderWriter,
-    choose_report_mode,
-    fetch_window,
+from amz2erp.engine.dryrun import DryLedger
+from amz2erp.engine.orders import OrderWriter, fetch_window, process_orders
+from amz2erp.engine.plan import PlannedWrite
+from amz2erp.engine.products import sync_products
+from amz2erp.engine.runtime import Runtime, resolve_marketplaces
+from amz2erp.engine.windows import (
+    Chunk,
+    ReadMode,
+    chunk_size,
+    covered_until,
+    job_key,
     newest_readable,
-    process_orders,
+    plan_chunks,
     reachable_start,
-    resolve_marketplaces,
+    read_mode,
+    resolve_read_mode,
     to_utc_start,
 )
-from amz2erp.runtime import Runtime
-
-
-@dataclass
-class Chunk:
-    start: datetime
-    end: datetime
+from amz2erp.errors import UsageError
+from amz2erp.state import StateStore
 
 
 @dataclass
@@ -40,55 +39,19 @@ class BackfillResult:
     chunks: int = 0
     chunks_done_before: int = 0
     failed: int = 0
+    products_failed: int = 0  # listings that failed in the product pass
     unreachable: list[str] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error)
 
 
-def plan_chunks(start: datetime, end: datetime, chunk: timedelta) -> list[Chunk]:
-    """Windows from newest to oldest, each at most ``chunk`` long, covering [start, end)."""
-    if chunk <= timedelta(0):
-        raise UsageError("--chunk must be positive")
-    chunks = []
-    upper = end
-    while upper > start:
-        lower = max(start, upper - chunk)
-        chunks.append(Chunk(lower, upper))
-        upper = lower
-    return chunks
-
-
-def chunk_size(sync: SyncSettings, chunk: timedelta | None, mode: str | None) -> timedelta:
-    """The chunk a backfill walks in: ``--chunk``, else ``[sync] chunk_days``. A chunk read from orders reports
-    (``--mode report``, or auto for chunks longer than ``auto_report_days``) may not exceed the 30 days one
-    report covers: refused rather than silently cut, so a chunk is always what the user asked for."""
-    size = chunk if chunk is not None else timedelta(days=sync.chunk_days)
-    if size <= timedelta(0):
-        raise UsageError("--chunk must be positive")
-    mode = mode or sync.mode
-    by_report = mode == "report" or (mode == "auto" and size > timedelta(days=sync.auto_report_days))
-    if by_report and size > limits.REPORT_WINDOW:
-        days = limits.REPORT_WINDOW.days
-        raise UsageError(f"--chunk {_duration_text(size)} is longer than one orders report covers ({days} days): "
-                         f"use --chunk {days}d or less, or --mode api")
-    return size
-
-
-def _duration_text(size: timedelta) -> str:
-    seconds = int(size.total_seconds())
-    for unit, length in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % length == 0:
-            return f"{seconds // length}{unit}"
-    return f"{seconds}s"
-
-
-def job_key(marketplace_id: str, start: datetime, end: datetime, chunk: timedelta) -> str:
-    return f"backfill:{marketplace_id}:{start.isoformat()}:{end.isoformat()}:{int(chunk.total_seconds())}"
-
-
 def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timedelta | None = None,
-             marketplaces: Iterable[str] = (), dry_run: bool = False, mode: str | None = None) -> BackfillResult:
+             marketplaces: Iterable[str] = (), dry_run: bool = False, mode: ReadMode | str | None = None,
+             products: bool = False) -> BackfillResult:
+    """The orders of [date_from, date_to] newest-first in chunks, resumable from the checkpoints. ``products``:
+    sync-products runs first (its listings become the Items the orders need)."""
     size = chunk_size(rt.settings.sync, chunk, mode)
+    products_failed = sync_products(rt, marketplaces=marketplaces, dry_run=dry_run).failed if products else 0
     now = rt.clock.now()
     requested_start = to_utc_start(date_from)  # the checkpoints' key: fixed, unlike the horizon and "now"
     ceiling = newest_readable(now)
@@ -98,7 +61,7 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
     end = min(nominal_end, ceiling) if nominal_end else ceiling
     if requested_start >= end:
         raise UsageError(f"--from {date_from} is not before --to {date_to or 'now'}")
-    result = BackfillResult()
+    result = BackfillResult(products_failed=products_failed)
     writer = OrderWriter(rt, dry_run=dry_run)
     for marketplace in resolve_marketplaces(rt, marketplaces):
         # the horizon is per marketplace: JP, AU and SG keep their whole history
@@ -111,8 +74,8 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
             rt.counts.add("unreachable ranges")
             if start >= end:
                 continue
-        use_report = choose_report_mode(rt, mode, end - size, end)
-        mp_end = nominal_end or _anchored_end(rt, marketplace.marketplace_id, requested_start, size, end, dry_run)
+        read = resolve_read_mode(read_mode(mode, rt.settings.sync), size, rt.settings.sync.auto_report_days)
+        mp_end = nominal_end or _anchored_end(writer.state, marketplace.marketplace_id, requested_start, size, end)
         # Chunks keep the bounds the requested range gives them (their checkpoints' keys); only reading is
         # cut: at the horizon (which moves) and at the ceiling ("now"). Chunks wholly outside are dropped.
         chunks = [Chunk(c.start, min(c.end, ceiling)) for c in plan_chunks(requested_start, mp_end, size)
@@ -121,10 +84,10 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
         checkpoints = rt.state.checkpoints(key)
         # a chunk is done when a checkpoint covers it up to its (possibly cut) end; one cut earlier by an
         # earlier "now" is read on from where that run stopped
-        done = {c.start.isoformat() for c in chunks if _covered_until(checkpoints, c) >= c.end}
+        done = {c.start.isoformat() for c in chunks if covered_until(checkpoints, c) >= c.end}
         result.chunks += len(chunks)
         todo = [c for c in chunks if c.start.isoformat() not in done]
-        if use_report and todo:
+        if read is ReadMode.REPORT and todo:
             # tell the access layer the whole walk up front: it asks for every window's report within the
             # createReport burst instead of one at a time (two years: ~14 instead of ~17 Amazon minutes)
             rt.amazon.plan_orders_reports([marketplace.marketplace_id], max(start, todo[-1].start), todo[0].end)
@@ -140,44 +103,28 @@ def backfill(rt: Runtime, *, date_from: date, date_to: date | None, chunk: timed
                 remaining = sum(1 for c in chunks[i - 1:] if c.start.isoformat() not in done)
                 eta = f", ETA {timedelta(seconds=int(per_chunk * remaining))}"
             label = (f"{marketplace.code} chunk {i}/{len(chunks)} {max(start, ch.start):%Y-%m-%d} → {ch.end:%Y-%m-%d}"
-                     f" ({'report' if use_report else 'api'}{eta})")
-            read_from = max(start, _covered_until(checkpoints, ch))
+                     f" ({read.value}{eta})")
+            read_from = max(start, covered_until(checkpoints, ch))
             with rt.reporter.progress(label) as task:
-                res = process_orders(rt, writer, fetch_window(rt, marketplace, read_from, ch.end, use_report), task)
+                res = process_orders(rt, writer, fetch_window(rt, marketplace, read_from, ch.end, read), task)
             rt.reporter.info(f"{label}: {res.processed} orders, {res.failed} failed")
             result.failed += res.failed
             result.plans.extend(res.plans)
             result.failures.extend(res.failures)
             rt.counts.add("chunks")
             finished_now += 1
-            if not dry_run and res.failed == 0:
-                rt.state.checkpoint_done(key, ch.start, ch.end, res.processed)
+            if res.failed == 0:
+                writer.state.checkpoint_done(key, ch.start, ch.end, res.processed)
     return result
 
 
-def _covered_until(checkpoints: dict[str, dict[str, Any]], ch: Chunk) -> datetime:
-    """How far an earlier run finished this chunk (its start when it did not)."""
-    done = checkpoints.get(ch.start.isoformat())
-    return datetime.fromisoformat(done["chunk_end"]) if done else ch.start
-
-
-def _anchored_end(rt: Runtime, marketplace_id: str, start: datetime, size: timedelta, end: datetime,
-                  dry_run: bool) -> datetime:
+def _anchored_end(ledger: StateStore | DryLedger, marketplace_id: str, start: datetime, size: timedelta,
+                  end: datetime) -> datetime:
     """Without --to the range ends "now", which moves; the first run's end is remembered so that a re-run
     of the same command resumes the same chunks instead of starting over."""
     anchor = job_key(marketplace_id, start, start, size) + ":end"
-    stored = rt.state.get_value(anchor)
+    stored = ledger.get_value(anchor)
     if stored:
         return datetime.fromisoformat(stored)
-    if not dry_run:
-        rt.state.set_value(anchor, end.isoformat())
+    ledger.set_value(anchor, end.isoformat())
     return end
-
-
-def parse_duration(text: str) -> timedelta:
-    """``7d``, ``12h``, ``30m``, ``2w`` → timedelta (for --chunk, --every)."""
-    units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) <= 0:
-        raise UsageError(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
-    return timedelta(seconds=int(text[:-1]) * units[text[-1]])

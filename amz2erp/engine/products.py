@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from enum import Enum
 
 from amz2erp import mapping
 from amz2erp.amazon import limits
+from amz2erp.engine.masters import Masters
+from amz2erp.engine.plan import Action, PlannedWrite
+from amz2erp.engine.runtime import Runtime, Writer, resolve_marketplaces
+from amz2erp.engine.windows import to_utc_start
 from amz2erp.errors import (
     Amz2ErpError,
     ErpNextConfigError,
@@ -26,15 +29,20 @@ from amz2erp.errors import (
     RemoteUnavailableError,
 )
 from amz2erp.models import CatalogItem, Listing
-from amz2erp.orders import resolve_marketplaces, to_utc_start
-from amz2erp.runtime import Runtime, Writer
-from amz2erp.state import DONE
+from amz2erp.state import Kind, Status
 
 log = logging.getLogger(__name__)
 
 
 class ProductRecordError(RecordError):
     pass
+
+
+class ProductOutcome(str, Enum):
+    """What became of one listing (counted as "listings ok" / "listings failed")."""
+
+    OK = "ok"
+    FAILED = "failed"
 
 
 def listing_hash(listing: Listing) -> str:
@@ -46,7 +54,7 @@ def listing_hash(listing: Listing) -> str:
 class ProductsResult:
     failed: int = 0
     inactive: list[str] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
 
 
 @dataclass
@@ -63,45 +71,12 @@ class _Work:
 class ProductWriter(Writer):
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
         super().__init__(rt, dry_run=dry_run)
-        self._lock = threading.Lock()
-        self._brands: dict[str, bool] = {}
-        self._groups: dict[str, bool] = {}
-        self._price_lists: set[str] = set()
-
-    # --- masters ----------------------------------------------------------------------------------------
-
-    def price_list_for(self, currency: str | None) -> str:
-        """The price list for a marketplace's currency, created when it is a "<list> <CUR>" one."""
-        name = self.rt.currency_price_list(currency)
-        with self._lock:
-            if name in self._price_lists:
-                return name
-        if name != self.settings.defaults.price_list and not self.dry_run and self.erp.ensure(
-                "Price List", name, {"price_list_name": name, "currency": currency, "selling": 1, "enabled": 1}):
-            self.rt.counts.add("price lists created")
-        with self._lock:
-            self._price_lists.add(name)
-        return name
-
-    def _ensure_master(self, cache: dict[str, bool], doctype: str, name: str, doc: dict[str, Any]) -> bool:
-        with self._lock:
-            if name in cache:
-                return cache[name]
-        ok = self.erp.exists(doctype, name)
-        if not ok and not self.dry_run:
-            try:
-                self.erp.ensure(doctype, name, doc)
-                ok = True
-            except Amz2ErpError as exc:
-                log.warning("cannot create %s %r: %s", doctype, name, exc)
-        with self._lock:
-            cache[name] = ok
-        return ok
+        self.masters = Masters(rt, dry_run=dry_run)
 
     # --- one listing ------------------------------------------------------------------------------------
 
-    def process(self, work: _Work) -> tuple[str, list[dict[str, Any]]]:
-        plan: list[dict[str, Any]] = []
+    def process(self, work: _Work) -> tuple[ProductOutcome, list[PlannedWrite]]:
+        plan: list[PlannedWrite] = []
         try:
             if work.primary:
                 self._write_item(work, plan)
@@ -113,41 +88,35 @@ class ProductWriter(Writer):
         except Exception as exc:
             log.debug("listing %s failed", work.ledger_key, exc_info=True)
             return self._failed(work, f"internal error: {type(exc).__name__}: {exc}", plan)
-        if not self.dry_run:
-            self.state.mark_done("listing", work.ledger_key, work.item_code, work.content_hash,
-                                 marketplace=work.listing.marketplace_id)
-        return "ok", plan
+        self.state.mark_done(Kind.LISTING, work.ledger_key, work.item_code, work.content_hash,
+                             marketplace=work.listing.marketplace_id)
+        return ProductOutcome.OK, plan
 
-    def _failed(self, work: _Work, error: str, plan: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    def _failed(self, work: _Work, error: str, plan: list[PlannedWrite]) -> tuple[ProductOutcome, list[PlannedWrite]]:
         log.warning("listing %s failed: %s", work.ledger_key, error)
-        if not self.dry_run:
-            self.state.mark_failed("listing", work.ledger_key, error, marketplace=work.listing.marketplace_id)
-        return "failed", plan
+        self.state.mark_failed(Kind.LISTING, work.ledger_key, error, marketplace=work.listing.marketplace_id)
+        return ProductOutcome.FAILED, plan
 
-    def _write_item(self, work: _Work, plan: list[dict[str, Any]]) -> None:
+    def _write_item(self, work: _Work, plan: list[PlannedWrite]) -> None:
         code = work.item_code
         mapped = work.listing.sku in self.settings.items.map
         wanted = mapping.listing_to_item(work.listing, work.catalog, self.ctx)
-        if wanted.get("brand") and not self._ensure_master(self._brands, "Brand", wanted["brand"],
-                                                           {"brand": wanted["brand"]}):
+        if wanted.get("brand") and not self.masters.ensure_master("Brand", wanted["brand"],
+                                                                  {"brand": wanted["brand"]}):
             wanted.pop("brand")
         group = wanted.get("item_group")
         if group and group != self.settings.defaults.item_group:
-            self._ensure_master(self._groups, "Item Group", group, {
+            self.masters.ensure_master("Item Group", group, {
                 "item_group_name": group, "parent_item_group": self.settings.defaults.item_group, "is_group": 0})
         existing = self.erp.get("Item", code)
         if existing is None:
             if mapped:
                 raise ProductRecordError(f"SKU {work.listing.sku!r} is mapped to Item {code!r} in [items.map], "
                                          "but ERPNext has no such Item")
-            plan.append({"action": "create", "doctype": "Item", "doc": wanted})
-            if not self.dry_run:
-                with self.intent("item", code):
-                    self.erp.insert("Item", wanted, key={"item_code": code})
-                self.state.mark_done("item", code, code, "")
+            self.masters.create_item(code, wanted, plan)
             self.rt.counts.add("items created")
             return
-        self._resolve_intent(code)
+        self.masters.settle(Kind.ITEM, code, code)
         if mapped:
             # The seller's own Item: we only add the ASIN link, never rename or regroup it.
             wanted = {"amazon_asin": wanted.get("amazon_asin")} if wanted.get("amazon_asin") else {}
@@ -155,19 +124,11 @@ class ProductWriter(Writer):
         if not changes:
             self.rt.counts.add("items unchanged")
             return
-        plan.append({"action": "update", "doctype": "Item", "name": code, "changes": changes})
-        if not self.dry_run:
-            self.erp.update("Item", code, changes)
+        plan.append(PlannedWrite(Action.UPDATE, "Item", code, changes=changes))
+        self.erp.update("Item", code, changes)
         self.rt.counts.add("items updated")
 
-    def _resolve_intent(self, code: str) -> None:
-        """An Item found in ERPNext whose ledger entry still says "writing": a crash hit between the insert
-        and the ledger update. The lookup settles it; nothing is written again."""
-        entry = self.state.get("item", code)
-        if entry is not None and entry.status != DONE and not self.dry_run:
-            self.state.mark_done("item", code, code, "")
-
-    def _write_price(self, work: _Work, plan: list[dict[str, Any]]) -> None:
+    def _write_price(self, work: _Work, plan: list[PlannedWrite]) -> None:
         wanted = mapping.listing_to_item_price(work.listing, work.item_code, work.price_list)
         if wanted is None:
             self.rt.counts.add("prices missing")
@@ -176,10 +137,9 @@ class ProductWriter(Writer):
                                                 ["price_list", "=", work.price_list]],
                                  fields=("name", "price_list_rate", "currency"))
         if existing is None:
-            plan.append({"action": "create", "doctype": "Item Price", "doc": wanted})
-            if not self.dry_run:
-                self.erp.insert("Item Price", wanted, key={"item_code": work.item_code,
-                                                           "price_list": work.price_list})
+            plan.append(PlannedWrite(Action.CREATE, "Item Price", key=work.item_code, doc=wanted))
+            self.erp.insert("Item Price", wanted, key={"item_code": work.item_code,
+                                                       "price_list": work.price_list})
             self.rt.counts.add("prices created")
             return
         from decimal import Decimal
@@ -188,9 +148,8 @@ class ProductWriter(Writer):
             self.rt.counts.add("prices unchanged")
             return
         changes = {"price_list_rate": wanted["price_list_rate"]}
-        plan.append({"action": "update", "doctype": "Item Price", "name": existing["name"], "changes": changes})
-        if not self.dry_run:
-            self.erp.update("Item Price", existing["name"], changes)
+        plan.append(PlannedWrite(Action.UPDATE, "Item Price", existing["name"], changes=changes))
+        self.erp.update("Item Price", existing["name"], changes)
         self.rt.counts.add("prices updated")
 
 
@@ -206,7 +165,7 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
         with rt.reporter.progress(f"{marketplace.code}: requesting the listings report") as task:
             listings = list(rt.amazon.fetch_listings(marketplace.marketplace_id))
             task.update(description=f"{marketplace.code}: {len(listings)} listings")
-        price_list = writer.price_list_for(marketplace.currency)
+        price_list = writer.masters.price_list_for(marketplace.currency, create=True)
         todo: list[_Work] = []
         for listing in listings:
             if since is not None and listing.open_date is not None and listing.open_date < since:
@@ -216,28 +175,27 @@ def sync_products(rt: Runtime, *, after: date | None = None, marketplaces: Itera
             if not listing.is_active:
                 result.inactive.append(key)
                 rt.counts.add("listings inactive")
-                _handle_inactive(rt, writer, listing, dry_run)
+                _handle_inactive(rt, writer, listing)
                 continue
             code = mapping.item_code_for(listing.sku, listing.asin, rt.settings.items)
             if code is None:
                 result.failed += 1
-                if not dry_run:
-                    rt.state.mark_failed("listing", key, "no item code: the listing has neither SKU nor ASIN")
+                writer.state.mark_failed(Kind.LISTING, key, "no item code: the listing has neither SKU nor ASIN")
                 continue
             primary = code not in seen_codes
             seen_codes.add(code)
             h = listing_hash(listing) + ("|primary" if primary else "")
-            entry = rt.state.get("listing", key)
-            if entry is not None and entry.status == DONE and entry.content_hash == h:
+            entry = rt.state.get(Kind.LISTING, key)
+            if entry is not None and entry.status == Status.DONE and entry.content_hash == h:
                 rt.counts.add("listings unchanged")
                 continue
             todo.append(_Work(listing, code, price_list, key, h, primary))
         _enrich(rt, todo, marketplace.marketplace_id)
         with rt.reporter.progress(f"{marketplace.code}: writing Items and Prices", total=len(todo)) as task:
-            def on_result(work: _Work, res: tuple[str, list[dict[str, Any]]]) -> None:
+            def on_result(work: _Work, res: tuple[ProductOutcome, list[PlannedWrite]]) -> None:
                 status, plan = res
-                rt.counts.add(f"listings {status}")
-                if status == "failed":
+                rt.counts.add(f"listings {status.value}")
+                if status is ProductOutcome.FAILED:
                     result.failed += 1
                 if dry_run:
                     result.plans.extend(plan)
@@ -266,7 +224,7 @@ def _enrich(rt: Runtime, todo: list[_Work], marketplace_id: str) -> None:
             work.catalog = catalog.get(work.listing.asin)
 
 
-def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing, dry_run: bool) -> None:
+def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing) -> None:
     if rt.settings.items.inactive != "disable":
         return
     code = mapping.item_code_for(listing.sku, listing.asin, rt.settings.items)
@@ -275,6 +233,5 @@ def _handle_inactive(rt: Runtime, writer: ProductWriter, listing: Listing, dry_r
     existing = rt.erp.get("Item", code)
     if existing is None or existing.get("disabled"):
         return
-    if not dry_run:
-        rt.erp.update("Item", code, {"disabled": 1})
+    writer.erp.update("Item", code, {"disabled": 1})
     rt.counts.add("items disabled")

@@ -11,10 +11,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from amz2erp.amazon import marketplaces as mp
+from amz2erp.amazon.marketplaces import Marketplace
 from amz2erp.clock import Clock, default_clock
 from amz2erp.config import Settings
-from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError
-from amz2erp.state import RunLock, StateStore
+from amz2erp.engine.dryrun import erp_for, ledger_for
+from amz2erp.erpnext.schema import REQUIRED_CUSTOM_FIELDS
+from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError, UsageError
+from amz2erp.state import Kind, RunLock, StateStore
 from amz2erp.ui import Reporter
 
 if TYPE_CHECKING:
@@ -26,7 +30,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-REQUIRED_CUSTOM_FIELDS = ("Sales Order-amazon_order_id",)
 
 
 class Counts:
@@ -156,14 +159,15 @@ class Writer:
 
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
         self.rt = rt
-        self.erp = rt.erp
-        self.state = rt.state
+        self.erp = erp_for(rt.erp, dry_run=dry_run)
+        # a dry run writes to a ledger that keeps nothing: no branch around the writers' ledger writes
+        self.state = ledger_for(rt.state, dry_run=dry_run)
         self.settings = rt.settings
         self.dry_run = dry_run
         self.ctx = rt.mapping_context()
 
     @contextmanager
-    def intent(self, kind: str, key: str, content_hash: str = "", *,
+    def intent(self, kind: Kind, key: str, content_hash: str = "", *,
                marketplace: str | None = None) -> Iterator[None]:
         """Record the intent before an ERPNext write of a master (customer, address, item). If ERPNext
         definitely refused it (a record error), nothing was written: the intent is dropped, and the failure
@@ -206,6 +210,24 @@ class KeyedLocks:
             return len(self._locks)
 
 
+def resolve_marketplaces(rt: Runtime, codes: Iterable[str] = ()) -> list[Marketplace]:
+    """The marketplaces a command works on: ``--marketplace`` codes (each must be configured), else all."""
+    configured = rt.settings.amazon.resolved_marketplaces()
+    wanted = list(codes)
+    if not wanted:
+        return configured
+    chosen = []
+    for code in wanted:
+        try:
+            m = mp.resolve(code)
+        except KeyError:
+            raise UsageError(f"--marketplace {code}: unknown marketplace") from None
+        if m not in configured:
+            raise UsageError(f"--marketplace {code}: not in [amazon] marketplaces {rt.settings.amazon.marketplaces}")
+        chosen.append(m)
+    return chosen
+
+
 def exit_code_for(exc: BaseException | None) -> int:
     if exc is None:
         return ExitCode.OK
@@ -234,7 +256,7 @@ def open_runtime(
     lock = RunLock(settings.state.path)
     lock.acquire()
     try:
-        state = StateStore(settings.state.path)
+        state = StateStore(settings.state.path, clock=clock)
         run_id = state.start_run(command)
         erp_client = erp or ErpNextClient(settings.erpnext)
         amazon_client = amazon or AmazonClient(settings.amazon, clock=clock)
