@@ -78,9 +78,9 @@ KEPT_MIN_BURST = 60
 
 class Demo:
     def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path, keep: bool = False) -> None:
-        from amz2erp.sim import datagen
-        from amz2erp.sim.erpnext import ErpNextSimulator
-        from amz2erp.sim.spapi import SpApiSimulator
+        from amz2erp_sim import datagen
+        from amz2erp_sim.erpnext import ErpNextSimulator
+        from amz2erp_sim.spapi import SpApiSimulator
 
         self.reporter = reporter
         self.seed = seed

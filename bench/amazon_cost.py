@@ -31,8 +31,8 @@ from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
 from amz2erp.orders import newest_readable
 from amz2erp.ratelimit import DEFAULT_LIMITS, RateLimiter
-from amz2erp.sim import datagen
-from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 US = "ATVPDKIKX0DER"

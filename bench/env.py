@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from amz2erp.clock import Clock
-from amz2erp.sim import datagen
-from amz2erp.sim.erpnext import ErpNextSimulator
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.spapi import SpApiSimulator
 
 CONFIG = """\
 [amazon]

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from amz2erp.sim.datagen import marketplace
 from amz2erp.state import StateStore
+from amz2erp_sim.datagen import marketplace
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import importable, live
 

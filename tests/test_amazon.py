@@ -31,8 +31,8 @@ from amz2erp.errors import (
     ExitCode,
 )
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
-from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from amz2erp_sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
+from amz2erp_sim.spapi import FaultConfig, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amz2erp.cli import run
-from amz2erp.sim import datagen
 from amz2erp.state import StateStore
+from amz2erp_sim import datagen
 from tests.reliability import FIGURES, TIMINGS
 from tests.simenv import Result, SimEnv
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from amz2erp.clock import SystemClock
-from amz2erp.sim import datagen
+from amz2erp_sim import datagen
 from tests.reliability import (
     FIGURES,
     TIMINGS,

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from amz2erp.sim.datagen import SimOrder
+from amz2erp_sim.datagen import SimOrder
 from tests.simenv import Result, SimEnv
 
 WRITES = ("POST", "PUT", "DELETE")

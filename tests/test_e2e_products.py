@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amz2erp.sim.datagen import marketplace
+from amz2erp_sim.datagen import marketplace
 from tests.simenv import SimEnv
 
 WRITES = ("POST", "PUT", "DELETE")

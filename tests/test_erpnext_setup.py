@@ -21,7 +21,7 @@ from amz2erp.erpnext_setup import (
     run_checks,
 )
 from amz2erp.errors import AmazonAuthError, AmazonUnavailableError
-from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
+from amz2erp_sim.erpnext import ErpNextSimulator, FaultConfig
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from amz2erp.config import SyncSettings
 from amz2erp.errors import UsageError
 from amz2erp.orders import reachable_start
 from amz2erp.reports import parse_orders
-from amz2erp.sim import datagen
+from amz2erp_sim import datagen
 from tests.simenv import SimEnv
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)

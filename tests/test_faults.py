@@ -22,9 +22,9 @@ import pytest
 
 from amz2erp.clock import SystemClock
 from amz2erp.orders import failure_shape
-from amz2erp.sim import erpnext as erpsim
-from amz2erp.sim import spapi as spsim
 from amz2erp.state import StateStore
+from amz2erp_sim.erpnext import server as erpsim
+from amz2erp_sim.spapi import server as spsim
 from tests.reliability import (
     FIGURES,
     TIMINGS,

@@ -25,9 +25,9 @@ from amz2erp.amazon import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, p
 from amz2erp.config import Settings
 from amz2erp.mapping import MappingContext
 from amz2erp.models import Order
-from amz2erp.sim import datagen
-from amz2erp.sim.datagen import SimOrder, SimOrderItem
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.datagen import SimOrder, SimOrderItem
+from amz2erp_sim.spapi import SpApiSimulator
 
 REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 PATHS = ("report", "report-no-tax-columns", "orders-2026-01-01", "orders-v0")

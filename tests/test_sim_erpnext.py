@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
+from amz2erp_sim.erpnext import ErpNextSimulator, FaultConfig
 
 
 def _so(order_id: str, **extra: Any) -> dict[str, Any]:
@@ -346,7 +346,7 @@ def test_list_queries(sim: ErpNextSimulator) -> None:
 
 def test_runs_as_a_module(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "amz2erp.sim.erpnext", "--port", "0", "--db", str(tmp_path / "m.sqlite")],
+        [sys.executable, "-m", "amz2erp_sim.erpnext", "--port", "0", "--db", str(tmp_path / "m.sqlite")],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

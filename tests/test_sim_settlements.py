@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from amz2erp.clock import SimulatedClock
-from amz2erp.sim import settlements, spapi_models
-from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp.sim.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp_sim.spapi import SpApiSimulator, settlements
+from amz2erp_sim.spapi import models as spapi_models
+from amz2erp_sim.spapi.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
 from tests.conftest import SP_API_MODELS
 
 US = MARKETPLACES["US"].marketplace_id
@@ -342,7 +342,7 @@ def test_regenerating_later_keeps_the_past_settlements() -> None:
     pending = next(
         o for o in orders if o.status == "Unshipped" and o.last_update_date < NOW - timedelta(days=1)
     )
-    from amz2erp.sim.datagen import ship_order
+    from amz2erp_sim.datagen import ship_order
 
     later = NOW + timedelta(days=20)
     ship_order(pending, later - timedelta(days=1))

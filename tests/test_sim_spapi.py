@@ -20,9 +20,9 @@ from sp_api.base.exceptions import SellingApiForbiddenException
 
 from amz2erp.clock import SimulatedClock
 from amz2erp.reports import parse_datetime
-from amz2erp.sim import datagen
-from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp_sim.spapi import FaultConfig, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 US = MARKETPLACES["US"].marketplace_id
@@ -561,7 +561,7 @@ def test_cli_serves_until_interrupted() -> None:
         [
             sys.executable,
             "-m",
-            "amz2erp.sim.spapi",
+            "amz2erp_sim.spapi",
             "--port",
             "0",
             "--listings",

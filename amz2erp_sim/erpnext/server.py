@@ -32,11 +32,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from amz2erp.sim import erpnext_masters as masters
-from amz2erp.sim import serve_until_interrupted
-from amz2erp.sim.erpnext_docs import DOC_FIELDS, DOC_TABLES, META_FIELDS, Engine, cint
-from amz2erp.sim.erpnext_errors import FrappeError, error_message, server_messages, validation
-from amz2erp.sim.erpnext_store import Store, match, normalize_filters, parse_order_by, strip_field
+from amz2erp_sim import serve_until_interrupted
+from amz2erp_sim.erpnext import masters
+from amz2erp_sim.erpnext.engine import DOC_FIELDS, DOC_TABLES, META_FIELDS, Engine, cint
+from amz2erp_sim.erpnext.errors import FrappeError, error_message, server_messages, validation
+from amz2erp_sim.erpnext.store import Store, match, normalize_filters, parse_order_by, strip_field
 
 __all__ = ["ErpNextSimulator", "FaultConfig", "FrappeError", "RequestRecord"]
 
@@ -856,7 +856,7 @@ def _json_default(o: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m amz2erp.sim.erpnext", description=__doc__.splitlines()[0]
+        prog="python -m amz2erp_sim.erpnext", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")

@@ -2,12 +2,12 @@
 
 Usage::
 
-    from amz2erp.sim.spapi import SpApiSimulator
+    from amz2erp_sim.spapi import SpApiSimulator
     with SpApiSimulator(clock=clock, listings=listings, orders=orders) as sim:
         client.endpoint = sim.url          # python-amazon-sp-api, see sp-api-technical.md §2
         ...
 
-or from a shell: ``python -m amz2erp.sim.spapi --port 0 --listings 50 --orders 200 --seed 1``.
+or from a shell: ``python -m amz2erp_sim.spapi --port 0 --listings 50 --orders 200 --seed 1``.
 
 What it serves (paths exactly as in Amazon's models):
 
@@ -20,7 +20,7 @@ What it serves (paths exactly as in Amazon's models):
   GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL);
 * Catalog Items 2022-04-01: searchCatalogItems, getCatalogItem;
 * Sellers v1: getMarketplaceParticipations; Finances v0: listFinancialEventsByOrderId.
-* Settlements (``amz2erp.sim.settlements``): GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2 reports listed by
+* Settlements (``amz2erp_sim.spapi.settlements``): GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2 reports listed by
   getReports once published (createReport refuses the type, as Amazon does), Finances v0
   listFinancialEventGroups and Finances 2024-06-19 listTransactions. Reports of any type older than 90 days
   are neither listed nor downloadable. ``settlement_listed_per_eu_marketplace = True`` lists an EU settlement
@@ -80,9 +80,8 @@ from typing import Any
 from amz2erp import limits
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.marketplaces import BY_ID as PRODUCT_MARKETPLACES
-from amz2erp.sim import datagen, serve_until_interrupted, spapi_models
-from amz2erp.sim import settlements as sim_settlements
-from amz2erp.sim.datagen import (
+from amz2erp_sim import datagen, serve_until_interrupted
+from amz2erp_sim.datagen import (
     MARKETPLACES_BY_ID,
     PENDING_STATUSES,
     STATUS_2026,
@@ -92,6 +91,8 @@ from amz2erp.sim.datagen import (
     SimOrderItem,
     marketplace,
 )
+from amz2erp_sim.spapi import models as spapi_models
+from amz2erp_sim.spapi import settlements as sim_settlements
 
 # --------------------------------------------------------------------------- configuration
 
@@ -1764,7 +1765,7 @@ class SpApiSimulator:
             })  # fmt: skip
         return self._json(200, {"payload": {"FinancialEvents": events}})
 
-    # ------------------------------------------------------------------ settlements (amz2erp.sim.settlements)
+    # ------------------------------------------------------------------ settlements (amz2erp_sim.spapi.settlements)
 
     def _settlement_book(self) -> list[sim_settlements.SimSettlement]:
         if self._settlements is None:  # generated on first use, from the orders as they are then
@@ -2036,7 +2037,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m amz2erp.sim.spapi", description="Local SP-API simulator")
+    ap = argparse.ArgumentParser(prog="python -m amz2erp_sim.spapi", description="Local SP-API simulator")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--listings", type=int, default=50)
     ap.add_argument("--orders", type=int, default=200)

@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import quote
 
-from amz2erp.sim import erpnext_journal
-from amz2erp.sim.erpnext_errors import (
+from amz2erp_sim.erpnext import journal as erpnext_journal
+from amz2erp_sim.erpnext.errors import (
     FrappeError,
     does_not_exist,
     duplicate_entry,
@@ -28,8 +28,8 @@ from amz2erp.sim.erpnext_errors import (
     timestamp_mismatch,
     validation,
 )
-from amz2erp.sim.erpnext_schema import FIELDS, TABLES
-from amz2erp.sim.erpnext_store import Store
+from amz2erp_sim.erpnext.schema import FIELDS, TABLES
+from amz2erp_sim.erpnext.store import Store
 
 META_FIELDS = ("name", "owner", "creation", "modified", "modified_by", "docstatus", "idx")
 CHILD_META = ("parent", "parentfield", "parenttype")
