@@ -16,7 +16,7 @@ from typing import Any
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp_sim import datagen
 from amz2erp_sim.erpnext import ErpNextSimulator
-from amz2erp_sim.spapi import SpApiSimulator
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 CONFIG = """\
@@ -97,8 +97,8 @@ class SimEnv:
             else []
         )
         self.spapi = SpApiSimulator(
+            SpApiOptions(**{"models_dir": SP_API_MODELS, **(spapi_kwargs or {})}),
             clock=self.clock, listings=self.listings, orders=self.orders,
-            **{"models_dir": SP_API_MODELS, **(spapi_kwargs or {})},
         )
         self.erp = ErpNextSimulator(str(tmp_path / "erpnext.sqlite"), **(erp_kwargs or {}))
         self.config_path = tmp_path / "amz2erp.toml"

@@ -27,7 +27,7 @@ from amz2erp.mapping import MappingContext
 from amz2erp.models import Order
 from amz2erp_sim import datagen
 from amz2erp_sim.datagen import SimOrder, SimOrderItem
-from amz2erp_sim.spapi import SpApiSimulator
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 
 REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 PATHS = ("report", "report-no-tax-columns", "orders-2026-01-01", "orders-v0")
@@ -108,8 +108,8 @@ def sim_orders(draw: st.DrawFn) -> SimOrder:
 
 def read(order: SimOrder, path: str) -> Order:
     """``order`` as Amazon serves it on ``path``, parsed by production code."""
-    sim = SpApiSimulator(strict=False, rate_limits=False, orders=[order],
-                         report_tax_columns=path != "report-no-tax-columns")
+    options = SpApiOptions(strict=False, rate_limits=False, report_tax_columns=path != "report-no-tax-columns")
+    sim = SpApiSimulator(options, orders=[order])
     if path.startswith("report"):
         now = order.last_update_date + timedelta(hours=1)
         data = sim._orders_report(REPORT, [order.marketplace_id], order.last_update_date - timedelta(hours=1), now,

@@ -18,7 +18,7 @@ import pytest
 
 from amz2erp.clock import SimulatedClock
 from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp_sim.spapi import SpApiSimulator, settlements
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator, settlements
 from amz2erp_sim.spapi import models as spapi_models
 from amz2erp_sim.spapi.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
 from tests.conftest import SP_API_MODELS
@@ -98,7 +98,7 @@ def _creds(sim: SpApiSimulator) -> dict[str, str]:
 def api() -> Iterator[Api]:
     clock = SimulatedClock(NOW)
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False
+        SpApiOptions(rate_limits=False), clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders)
     ) as sim:
         a = Api(sim, clock)
         yield a
@@ -457,7 +457,7 @@ def test_an_eu_settlement_can_be_listed_once_per_eu_marketplace() -> None:
     listings = generate_listings(9, 30, ("DE", "FR"), end=NOW - timedelta(days=100))
     orders = generate_orders(9, 120, listings, NOW - timedelta(days=60), NOW - timedelta(minutes=30))
     clock = SimulatedClock(NOW)
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, rate_limits=False) as sim:
+    with SpApiSimulator(SpApiOptions(rate_limits=False), clock=clock, listings=listings, orders=orders) as sim:
         sim.settlement_listed_per_eu_marketplace = True
         a = Api(sim, clock)
         reports = a.settlement_reports(pageSize=100)

@@ -12,7 +12,7 @@ import pytest
 
 from amz2erp.clock import SimulatedClock
 from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp_sim.spapi import SpApiSimulator
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 from amz2erp_sim.spapi import models as spapi_models
 from tests.conftest import SP_API_MODELS
 
@@ -64,8 +64,8 @@ class Api:
 def api() -> Iterator[Api]:
     clock = SimulatedClock(NOW)
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False,
-        models_dir=SP_API_MODELS,
+        SpApiOptions(rate_limits=False, models_dir=SP_API_MODELS),
+        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders),
     ) as sim:
         a = Api(sim, clock)
         yield a
