@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from amz2erp_sim.erpnext import ErpNextSimulator
-from amz2erp_sim.erpnext.engine import DOC_FIELDS
+from amz2erp_sim.erpnext.meta import DOC_FIELDS
 from tests.conftest import ERPNEXT_RECORDINGS
 
 REC_DIR: Path = ERPNEXT_RECORDINGS

@@ -208,7 +208,7 @@ def _set_against(doc: dict[str, Any]) -> None:
 
 
 def _set_print_fields(eng: Engine, doc: dict[str, Any], company_currency: str) -> None:
-    from amz2erp_sim.erpnext.engine import money_in_words
+    from amz2erp_sim.erpnext.values import money_in_words
 
     bank = party_amount = 0.0
     bank_currency = party_currency = party = None

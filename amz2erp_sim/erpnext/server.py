@@ -6,7 +6,8 @@ simulator on the same ``db_path`` sees every document), one lock around each wri
     with ErpNextSimulator() as sim:
         requests.get(sim.url + "/api/resource/Company", headers={"Authorization": sim.auth_header})
 
-Rules live in ``erpnext_docs`` (fields, naming, validation, totals, docstatus), errors in ``erpnext_errors``.
+Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``), errors in
+``errors``.
 ``latency``/``workers`` model the server's own throughput ceiling (``workers / latency`` docs/s), and
 ``FaultConfig`` injects deterministic failures.
 """
@@ -34,9 +35,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from amz2erp_sim import serve_until_interrupted
 from amz2erp_sim.erpnext import masters
-from amz2erp_sim.erpnext.engine import DOC_FIELDS, DOC_TABLES, META_FIELDS, Engine, cint
+from amz2erp_sim.erpnext.engine import Engine
 from amz2erp_sim.erpnext.errors import FrappeError, error_message, server_messages, validation
+from amz2erp_sim.erpnext.meta import DOC_FIELDS, DOC_TABLES, META_FIELDS
 from amz2erp_sim.erpnext.store import Store, match, normalize_filters, parse_order_by, strip_field
+from amz2erp_sim.erpnext.values import cint
 
 __all__ = ["ErpNextSimulator", "FaultConfig", "FrappeError", "RequestRecord"]
 

@@ -7,9 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from amz2erp_sim.datagen import (
-    marketplace,
-)
+from amz2erp_sim.datagen import marketplace
 from amz2erp_sim.spapi import settlements as sim_settlements
 from amz2erp_sim.spapi.core import Response, _bad, _Ctx, _currency_fin, iso, parse_datetime
 from amz2erp_sim.spapi.settlement_book import SettlementBookApi

@@ -7,9 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from amz2erp_sim.datagen import (
-    marketplace,
-)
+from amz2erp_sim.datagen import marketplace
 from amz2erp_sim.spapi import settlements as sim_settlements
 from amz2erp_sim.spapi.core import SimState, _Report
 
