@@ -232,16 +232,13 @@ class _Mutator:
         self.target: str | None = None
         self.targets: set[str] = set()
         self.edits: list[tuple[str, Any, Any]] = []
-        render = env.spapi._order_2026
 
-        def mutated(o: Any, included: set[str]) -> dict[str, Any]:
-            doc = render(o, included)
+        def mutate(o: Any, doc: dict[str, Any]) -> None:
             if o.amazon_order_id == self.target or o.amazon_order_id in self.targets:
                 for op, path, value in self.edits:
                     _apply(doc, op, path, value)
-            return doc
 
-        env.spapi._order_2026 = mutated  # type: ignore[method-assign]
+        env.spapi.order_2026_hook = mutate
 
 
 @pytest.fixture(scope="module")

@@ -52,17 +52,16 @@ def _amazon_moves_on(env: SimEnv, rng: random.Random, batch: int) -> None:
     known = {o.amazon_order_id for o in env.spapi.orders}
     env.spapi.add_orders([o for o in new if o.amazon_order_id not in known])
     sim = env.spapi
-    with sim._lock:
-        unshipped = sorted(oid for oid, o in sim._orders.items() if o.status == "Unshipped")
-        for oid in rng.sample(unshipped, min(2, len(unshipped))):
-            datagen.ship_order(sim._orders[oid], when)
-        unshipped = sorted(oid for oid, o in sim._orders.items() if o.status == "Unshipped")
-        for oid in rng.sample(unshipped, min(2, len(unshipped))):
-            datagen.cancel_order(sim._orders[oid], when)
-        active = sorted(k for k, lst in sim._listings.items() if lst.status == "Active")
-        for key in rng.sample(active, min(2, len(active))):
-            listing = sim._listings[key]
-            datagen.set_listing_price(listing, listing.price + Decimal("1.25"), when)
+    unshipped = sim.order_ids("Unshipped")
+    for oid in rng.sample(unshipped, min(2, len(unshipped))):
+        sim.ship_order(oid, when)
+    unshipped = sim.order_ids("Unshipped")
+    for oid in rng.sample(unshipped, min(2, len(unshipped))):
+        sim.cancel_order(oid, when)
+    listings = {(lst.sku, lst.marketplace_id): lst for lst in sim.listings}
+    active = sorted(k for k, lst in listings.items() if lst.status == "Active")
+    for key in rng.sample(active, min(2, len(active))):
+        sim.set_listing_price(*key, listings[key].price + Decimal("1.25"), when)
 
 
 def _commands(env: SimEnv) -> list[tuple[str, ...]]:

@@ -272,8 +272,8 @@ def test_pending_orders_as_drafts_then_submitted_once_priced(tmp_path: Path) -> 
         # Amazon authorises the payment: the order becomes Unshipped with prices
         target = pending[0]
         env.clock.advance(60)
-        with env.spapi._lock:  # the simulator keeps a pending order's prices and hides them until then
-            order = env.spapi._orders[target.amazon_order_id]
+        # the simulator keeps a pending order's prices and hides them until then
+        with env.spapi.edit_order(target.amazon_order_id) as order:
             order.status = "Unshipped"
             order.last_update_date = env.clock.now().replace(microsecond=0)
         env.clock.advance(180)

@@ -156,7 +156,7 @@ def test_sync_orders_after_beyond_the_horizon_is_told_and_makes_no_empty_reports
         assert result.code == 0, result.err
         assert f"US: --after {frm} is older than Amazon's two-year horizon" in result.err
         assert json.loads(result.out)["summary"]["unreachable ranges"] == 1
-        starts = [r.data_start for r in env.spapi._reports.values() if r.data_start is not None]
+        starts = [r.data_start for r in env.spapi.report_jobs() if r.data_start is not None]
         assert starts and min(starts) >= horizon  # no report for a window Amazon cannot have data for
         assert len(starts) == 25  # 730 days in 30-day reports, not 34
 

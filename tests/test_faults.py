@@ -47,19 +47,6 @@ def _short_timeouts(env: SimEnv, seconds: float) -> None:
     env.config_path.write_text(text, encoding="utf-8")
 
 
-def _count_spapi_faults(env: SimEnv, counts: Counter[str]) -> None:
-    sim = env.spapi
-    draw = sim._draw_fault
-
-    def counting(operation: str) -> str | None:
-        kind = draw(operation)
-        if kind is not None:
-            counts[kind] += 1
-        return kind
-
-    sim._draw_fault = counting  # type: ignore[method-assign]
-
-
 def _failed(env: SimEnv) -> list[dict[str, Any]]:
     status = env.run("--json", "status", "--limit", "1000")
     assert status.code == 0, status.err
@@ -80,11 +67,10 @@ def _check_run(env: SimEnv, args: tuple[str, ...], result: Any) -> None:
 
 def test_ten_percent_faults_on_both_sides(tmp_path: Path) -> None:
     started = time.monotonic()
-    spapi_faults: Counter[str] = Counter()
     with SimEnv(tmp_path, listings=24, orders=70, seed=31, days=20, workers=4) as env:
         env.setup_erp()
         _short_timeouts(env, 0.5)
-        _count_spapi_faults(env, spapi_faults)
+        spapi_faults = env.spapi.injected_faults  # live; no fault was configured before this point
         env.spapi.set_faults(spsim.FaultConfig(rate=0.10, seed=7, timeout_seconds=0.8))
         env.erp.set_faults(erpsim.FaultConfig(rate=0.10, seed=8, timeout_seconds=0.8))
         frm = (env.clock.now() - timedelta(days=21)).date().isoformat()
@@ -136,11 +122,10 @@ def test_ten_percent_faults_on_both_sides(tmp_path: Path) -> None:
 
 def test_forced_spapi_faults_of_every_kind_are_absorbed(tmp_path: Path) -> None:
     """Each SP-API fault kind, forced on the order search itself, is retried through."""
-    spapi_faults: Counter[str] = Counter()
     with SimEnv(tmp_path, listings=10, orders=20, seed=32, days=10, marketplaces=("US",)) as env:
         env.setup_erp()
         _short_timeouts(env, 0.5)
-        _count_spapi_faults(env, spapi_faults)
+        spapi_faults = env.spapi.injected_faults  # live; no fault was configured before this point
         env.spapi.set_faults(spsim.FaultConfig(rate=0.0, timeout_seconds=0.8))
         assert env.run("sync-products").code == 0
         for kind in spsim.FAULT_KINDS:

@@ -58,3 +58,6 @@ def test_the_wheel_ships_the_simulators_for_the_demo() -> None:
     packages = set(find_packages(str(REPO), include=include))
     assert {"amz2erp", "amz2erp_sim", "amz2erp_sim.spapi", "amz2erp_sim.erpnext"} <= packages
     assert not any(p.startswith("tests") or p.startswith("bench") for p in packages)
+    # the ERPNext simulator seeds its masters from a data file: it must be declared package data
+    data = config["tool"]["setuptools"]["package-data"]["amz2erp_sim"]
+    assert "erpnext/*.json" in data and (REPO / "amz2erp_sim" / "erpnext" / "masters.json").is_file()

@@ -423,10 +423,8 @@ def test_an_inconsistent_file_keeps_its_stated_total(api: Api) -> None:
 def test_other_report_flows_do_not_build_settlements(api: Api) -> None:
     body = api.get("/reports/2021-06-30/reports", "getReports", reportTypes="GET_MERCHANT_LISTINGS_ALL_DATA")
     assert body["reports"] == []
-    assert (
-        api.sim._settlements is None
-    )  # built on the first settlement listing only (large benches stay cheap)
-    assert api.settlement_reports() and api.sim._settlements is not None
+    assert not api.sim.settlements_generated  # built on the first settlement listing only (large benches stay cheap)
+    assert api.settlement_reports() and api.sim.settlements_generated
 
 
 def test_eu_files_use_the_local_formats() -> None:

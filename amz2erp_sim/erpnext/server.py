@@ -120,6 +120,11 @@ class ErpNextSimulator:
         )
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
+        #: called with each request's record once it is logged (a test can await a count without polling)
+        self.request_listeners: list[Callable[[RequestRecord], None]] = []
+        #: most requests ever inside the simulated latency at once (``workers`` caps it)
+        self.latency_peak = 0
+        self._in_latency = 0
         self._faults: FaultConfig | None = None
         self._fault_rng = random.Random(0)
         self.set_faults(faults)
@@ -377,6 +382,8 @@ class ErpNextSimulator:
     def _log(self, record: RequestRecord) -> None:
         with self._log_lock:
             self.request_log.append(record)
+        for listener in list(self.request_listeners):
+            listener(record)
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -458,7 +465,14 @@ class ErpNextSimulator:
 
     def _sleep_latency(self) -> None:
         if self.latency:
-            time.sleep(self.latency)
+            with self._log_lock:
+                self._in_latency += 1
+                self.latency_peak = max(self.latency_peak, self._in_latency)
+            try:
+                time.sleep(self.latency)
+            finally:
+                with self._log_lock:
+                    self._in_latency -= 1
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":

@@ -3,11 +3,13 @@ vocabulary (``Ctx``, ``Response``, ``ApiError``, money and time formats)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -46,7 +48,7 @@ class Response:
 
 
 @dataclass
-class _Report:
+class ReportJob:
     report_id: str
     report_type: str
     marketplace_ids: list[str]
@@ -184,7 +186,7 @@ class SimState:
         self._access_tokens: dict[str, datetime] = {}
         self._rdts: dict[str, dict[str, Any]] = {}
         self._page_tokens: dict[str, dict[str, Any]] = {}
-        self._reports: dict[str, _Report] = {}
+        self._reports: dict[str, ReportJob] = {}
         self._documents: dict[str, bytes] = {}
         self._report_seq = 50000
         self._doc_seq = 0
@@ -202,6 +204,10 @@ class SimState:
         self.transactions_page_size = 500
         #: list each EU settlement report again under the seller's other EU marketplaces (issues #1557, #969)
         self.settlement_listed_per_eu_marketplace = False
+        #: edits each Orders 2026-01-01 order document in place after rendering (bad-payload tests)
+        self.order_2026_hook: Callable[[SimOrder, dict[str, Any]], None] | None = None
+        #: faults injected so far, by kind (forced and random)
+        self.injected_faults: Counter[str] = Counter()
 
     def add_listings(self, listings: Iterable[SimListing]) -> None:
         with self._lock:
@@ -231,22 +237,47 @@ class SimState:
     def _now(self) -> datetime:
         return self.clock.now().astimezone(timezone.utc).replace(microsecond=0)
 
-    def ship_order(self, order_id: str) -> None:
+    def ship_order(self, order_id: str, when: datetime | None = None) -> None:
+        """Ship the order now (or at ``when``, e.g. a little in the past so a sync sees it at once)."""
         with self._lock:
-            datagen.ship_order(self._orders[order_id], self._now())
+            datagen.ship_order(self._orders[order_id], when or self._now())
 
-    def cancel_order(self, order_id: str) -> None:
+    def cancel_order(self, order_id: str, when: datetime | None = None) -> None:
         with self._lock:
-            datagen.cancel_order(self._orders[order_id], self._now())
+            datagen.cancel_order(self._orders[order_id], when or self._now())
+
+    @contextlib.contextmanager
+    def edit_order(self, order_id: str) -> Iterator[SimOrder]:
+        """The live order, to change fields no other hook covers (the lock is held until the block ends)."""
+        with self._lock:
+            yield self._orders[order_id]
+
+    def order_ids(self, status: str | None = None) -> list[str]:
+        """Ids of the orders (with that status), sorted."""
+        with self._lock:
+            return sorted(i for i, o in self._orders.items() if status is None or o.status == status)
+
+    def report_jobs(self) -> list[ReportJob]:
+        """Every report job created or published so far, in creation order."""
+        with self._lock:
+            return list(self._reports.values())
+
+    @property
+    def settlements_generated(self) -> bool:
+        """Whether the settlement schedule was built yet (only the first settlement read builds it)."""
+        with self._lock:
+            return self._settlements is not None
 
     def partially_cancel(self, order_id: str, order_item_id: str, qty: int) -> None:
         """Cancel ``qty`` units of one order line."""
         with self._lock:
             datagen.partially_cancel(self._orders[order_id], order_item_id, qty, self._now())
 
-    def set_listing_price(self, sku: str, marketplace_id: str, price: Decimal | str | float) -> None:
+    def set_listing_price(
+        self, sku: str, marketplace_id: str, price: Decimal | str | float, when: datetime | None = None
+    ) -> None:
         with self._lock:
-            datagen.set_listing_price(self._listings[(sku, marketplace_id)], price, self._now())
+            datagen.set_listing_price(self._listings[(sku, marketplace_id)], price, when or self._now())
 
     def set_listing_title(self, sku: str, marketplace_id: str, title: str) -> None:
         with self._lock:

@@ -18,7 +18,14 @@ from amz2erp_sim.spapi.core import Response, SimState, _bad, _Ctx, _money26, iso
 class Orders2026Api(SimState):
     """Orders API 2026-01-01: the operations of this API area, on the shared ``SimState``."""
 
-    def _order_2026(self, o: SimOrder, included: set[str]) -> dict[str, Any]:
+    def order_2026_json(self, o: SimOrder, included: set[str]) -> dict[str, Any]:
+        """The order as searchOrders/getOrder serve it, after ``order_2026_hook`` (if set) edited it."""
+        doc = self._render_order_2026(o, included)
+        if self.order_2026_hook is not None:
+            self.order_2026_hook(o, doc)
+        return doc
+
+    def _render_order_2026(self, o: SimOrder, included: set[str]) -> dict[str, Any]:
         mp = marketplace(o.marketplace_id)
         cur = o.currency
         d: dict[str, Any] = {
@@ -195,7 +202,7 @@ class Orders2026Api(SimState):
         included = set(state["included"])
         body: dict[str, Any] = {
             "orders": [
-                self._order_2026(self._orders[i], included)
+                self.order_2026_json(self._orders[i], included)
                 for i in state["ids"][pos : pos + size]
                 if i in self._orders
             ]
@@ -207,4 +214,4 @@ class Orders2026Api(SimState):
 
     def _op_get_order_2026(self, ctx: _Ctx) -> Response:
         o = self._get_order_or_404(ctx.params["orderId"])
-        return self._json(200, {"order": self._order_2026(o, self._included(ctx))})
+        return self._json(200, {"order": self.order_2026_json(o, self._included(ctx))})

@@ -17,7 +17,7 @@ from amz2erp_sim.spapi.core import Response, SimState, _bad, _Ctx, _money, iso
 class OrdersV0Api(SimState):
     """Orders API v0: the operations of this API area, on the shared ``SimState``."""
 
-    def _order_v0(self, o: SimOrder, pii: set[str]) -> dict[str, Any]:
+    def order_v0_json(self, o: SimOrder, pii: set[str]) -> dict[str, Any]:
         mp = marketplace(o.marketplace_id)
         d: dict[str, Any] = {
             "AmazonOrderId": o.amazon_order_id,
@@ -83,7 +83,7 @@ class OrdersV0Api(SimState):
             out["AddressType"] = a.address_type
         return out
 
-    def _item_v0(self, o: SimOrder, it: SimOrderItem, pii: set[str]) -> dict[str, Any]:
+    def item_v0_json(self, o: SimOrder, it: SimOrderItem, pii: set[str]) -> dict[str, Any]:
         cur = o.currency
         d: dict[str, Any] = {
             "ASIN": it.asin,
@@ -179,7 +179,7 @@ class OrdersV0Api(SimState):
         page_ids = state["ids"][pos : pos + size]
         pii = self._pii(ctx)
         payload: dict[str, Any] = {
-            "Orders": [self._order_v0(self._orders[i], pii) for i in page_ids if i in self._orders]
+            "Orders": [self.order_v0_json(self._orders[i], pii) for i in page_ids if i in self._orders]
         }
         if pos + size < len(state["ids"]):
             payload["NextToken"] = self._new_page_token({**state, "pos": pos + size})
@@ -188,7 +188,7 @@ class OrdersV0Api(SimState):
 
     def _op_get_order(self, ctx: _Ctx) -> Response:
         o = self._get_order_or_404(ctx.params["orderId"])
-        return self._json(200, {"payload": self._order_v0(o, self._pii(ctx))})
+        return self._json(200, {"payload": self.order_v0_json(o, self._pii(ctx))})
 
     def _op_get_order_items(self, ctx: _Ctx) -> Response:
         oid = ctx.params["orderId"]
@@ -204,7 +204,7 @@ class OrdersV0Api(SimState):
         pii = self._pii(ctx)
         payload: dict[str, Any] = {
             "AmazonOrderId": oid,
-            "OrderItems": [self._item_v0(o, it, pii) for it in o.items[pos : pos + size]],
+            "OrderItems": [self.item_v0_json(o, it, pii) for it in o.items[pos : pos + size]],
         }
         if pos + size < len(o.items):
             payload["NextToken"] = self._new_page_token(

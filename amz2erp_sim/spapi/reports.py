@@ -18,11 +18,11 @@ from amz2erp_sim.datagen import (
 from amz2erp_sim.spapi import settlements as sim_settlements
 from amz2erp_sim.spapi.core import (
     ApiError,
+    ReportJob,
     Response,
     _bad,
     _Ctx,
     _iso_offset,
-    _Report,
     _tsv_cell,
     parse_datetime,
 )
@@ -96,7 +96,7 @@ class ReportsApi(SettlementBookApi):
                 raise _bad("dataEndTime must be after dataStartTime.")
             if end - start > limits.REPORT_WINDOW + timedelta(seconds=1):
                 raise _bad("Date range exceeded. Report can be requested only upto 30 days.")
-            content = self._orders_report(rtype, [str(m) for m in mids], start, min(end, now), now)
+            content = self.orders_report(rtype, [str(m) for m in mids], start, min(end, now), now)
         else:
             content = self._listings_report(str(mids[0]))
         self._report_seq += 1
@@ -114,10 +114,10 @@ class ReportsApi(SettlementBookApi):
             self._doc_seq += 1
             doc_id = f"amzn1.spdoc.1.4.na.sim{self._doc_seq:06d}.{secrets.token_hex(6)}"
             self._documents[doc_id] = gzip.compress(content, mtime=0)
-        self._reports[rid] = _Report(rid, rtype, [str(m) for m in mids], start, end, now, outcome, doc_id)
+        self._reports[rid] = ReportJob(rid, rtype, [str(m) for m in mids], start, end, now, outcome, doc_id)
         return self._json(202, {"reportId": rid})
 
-    def _report_status(self, r: _Report) -> str:
+    def _report_status(self, r: ReportJob) -> str:
         if r.cancelled:
             return "CANCELLED"
         elapsed = (self._now() - r.created).total_seconds()
@@ -128,7 +128,7 @@ class ReportsApi(SettlementBookApi):
             return "IN_PROGRESS"
         return r.outcome
 
-    def _report_json(self, r: _Report) -> dict[str, Any]:
+    def _report_json(self, r: ReportJob) -> dict[str, Any]:
         status = self._report_status(r)
         d: dict[str, Any] = {
             "reportId": r.report_id,
@@ -271,7 +271,7 @@ class ReportsApi(SettlementBookApi):
             return None
         return self._encode_tsv(LISTINGS_COLUMNS, rows)
 
-    def _orders_report(
+    def orders_report(
         self, rtype: str, mids: list[str], start: datetime, end: datetime, now: datetime
     ) -> bytes | None:
         by_update = rtype.endswith("BY_LAST_UPDATE_GENERAL")

@@ -342,6 +342,12 @@ class SpApiSimulator(
         return resp
 
     def _draw_fault(self, operation: str) -> str | None:
+        kind = self._pick_fault(operation)
+        if kind is not None:
+            self.injected_faults[kind] += 1
+        return kind
+
+    def _pick_fault(self, operation: str) -> str | None:
         for i, (kind, op) in enumerate(self._forced_faults):
             if op is None or op == operation:
                 del self._forced_faults[i]

@@ -9,7 +9,7 @@ from typing import Any
 
 from amz2erp_sim.datagen import marketplace
 from amz2erp_sim.spapi import settlements as sim_settlements
-from amz2erp_sim.spapi.core import SimState, _Report
+from amz2erp_sim.spapi.core import ReportJob, SimState
 
 
 class SettlementBookApi(SimState):
@@ -69,7 +69,7 @@ class SettlementBookApi(SimState):
         self._plain_documents.add(doc_id)
         # dated back by the processing time: a settlement report is DONE the moment it appears
         created = created - timedelta(seconds=self.report_processing_seconds)
-        self._reports[rid] = _Report(
+        self._reports[rid] = ReportJob(
             rid, sim_settlements.REPORT_TYPE, [s.marketplace_id], s.start, s.end, created, "DONE", doc_id
         )
         self._published[s.settlement_id] = self._published.get(s.settlement_id, 0) + 1
@@ -80,7 +80,7 @@ class SettlementBookApi(SimState):
                 if mid != s.marketplace_id and marketplace(mid).region == "eu":
                     self._report_seq += 1
                     extra = str(self._report_seq)
-                    self._reports[extra] = _Report(extra, sim_settlements.REPORT_TYPE, [mid], s.start, s.end,
+                    self._reports[extra] = ReportJob(extra, sim_settlements.REPORT_TYPE, [mid], s.start, s.end,
                                                    created, "DONE", doc_id)  # fmt: skip
 
     def _publish_settlements(self, *, generate: bool = True) -> None:
