@@ -25,6 +25,7 @@ from amz2erp.orders import failure_shape
 from amz2erp.state import StateStore
 from amz2erp_sim.erpnext import server as erpsim
 from amz2erp_sim.spapi import server as spsim
+from tests.conftest import SimEnvFactory
 from tests.reliability import (
     FIGURES,
     TIMINGS,
@@ -138,31 +139,31 @@ def test_forced_spapi_faults_of_every_kind_are_absorbed(tmp_path: Path) -> None:
         FIGURES[f"faults injected: SP-API {kind}"] += n
 
 
-def test_rejected_address_intent_is_not_left_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rejected_address_intent_is_not_left_writing(sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """B4: an intent whose write ERPNext definitely refused is dropped, never left "writing"."""
     from amz2erp.erpnext_client import ErpNextClient
     from amz2erp.errors import ErpNextValidationError
 
-    with SimEnv(tmp_path, listings=10, orders=12, seed=33, days=5, marketplaces=("US",)) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        real_insert = ErpNextClient.insert
-        rejected: list[str] = []
+    env = sim_env(listings=10, orders=12, seed=33, days=5, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    real_insert = ErpNextClient.insert
+    rejected: list[str] = []
 
-        def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
-            if doctype == "Address" and not rejected:
-                rejected.append(str(doc.get("address_title")))
-                raise ErpNextValidationError("ERPNext insert Address: Simulated validation failure", status=417)
-            return real_insert(self, doctype, doc, **kw)
+    def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
+        if doctype == "Address" and not rejected:
+            rejected.append(str(doc.get("address_title")))
+            raise ErpNextValidationError("ERPNext insert Address: Simulated validation failure", status=417)
+        return real_insert(self, doctype, doc, **kw)
 
-        monkeypatch.setattr(ErpNextClient, "insert", reject_first_address)
-        assert env.run("sync-orders", "--mode", "report").code == 1
-        assert rejected
-        env.clock.advance(300)
-        assert env.run("sync-orders", "--mode", "api").code == 0
-        assert_landed_exactly_once(env)
-        with StateStore(env.state_path) as state:
-            assert state.entries(status="writing") == []
+    monkeypatch.setattr(ErpNextClient, "insert", reject_first_address)
+    assert env.run("sync-orders", "--mode", "report").code == 1
+    assert rejected
+    env.clock.advance(300)
+    assert env.run("sync-orders", "--mode", "api").code == 0
+    assert_landed_exactly_once(env)
+    with StateStore(env.state_path) as state:
+        assert state.entries(status="writing") == []
 
 
 # --- restart ------------------------------------------------------------------------------------------------

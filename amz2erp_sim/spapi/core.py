@@ -1,5 +1,5 @@
 """What every SP-API area shares: the simulated seller account (``SimState``) and the request/response
-vocabulary (``Ctx``, ``Response``, ``ApiError``, money and time formats)."""
+vocabulary (``_Ctx``, ``Response``, ``ApiError``, money and time formats)."""
 
 from __future__ import annotations
 

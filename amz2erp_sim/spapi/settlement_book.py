@@ -13,7 +13,8 @@ from amz2erp_sim.spapi.core import ReportJob, SimState
 
 
 class SettlementBookApi(SimState):
-    """The settlement schedule of the simulated account and the V2 settlement reports published from it: the operations of this API area, on the shared ``SimState``."""
+    """The settlement schedule and its published V2 reports, on the shared ``SimState`` (the Reports and
+    Finances areas read it, so they build on this class)."""
 
     def _settlement_book(self) -> list[sim_settlements.SimSettlement]:
         if self._settlements is None:  # generated on first use, from the orders as they are then
