@@ -30,8 +30,8 @@ from amz2erp.amazon.ratelimit import DEFAULT_LIMITS, RateLimiter
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
 from amz2erp.engine.windows import newest_readable, plan_chunks
-from amz2erp.sim import datagen
-from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiOptions, SpApiSimulator
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 US = "ATVPDKIKX0DER"
@@ -107,8 +107,8 @@ def run_client_mode(n: int, mode: str, *, days: int = 730, chunk: timedelta = ti
     began = time.monotonic()
     seen: set[str] = set()
     report = mode in ("report", "report+hint")
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, report_processing_seconds=report_seconds,
-                        strict=False) as sim:
+    with SpApiSimulator(SpApiOptions(report_processing_seconds=report_seconds, strict=False),
+                        clock=clock, listings=listings, orders=orders) as sim:
         t0 = clock.monotonic()
         with AmazonClient(_settings(sim), clock) as client:
             windows = backfill_windows(clock, days, chunk, report)
@@ -135,7 +135,7 @@ def run_frappe_pattern(n: int, *, days: int = 730) -> CostResult:
     ops: Counter[str] = Counter()
     throttled = 0
     seen = 0
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, strict=False) as sim:
+    with SpApiSimulator(SpApiOptions(strict=False), clock=clock, listings=listings, orders=orders) as sim:
         t0 = clock.monotonic()
         form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": sim.lwa_refresh_token,
                                        "client_id": sim.lwa_client_id, "client_secret": sim.lwa_client_secret})

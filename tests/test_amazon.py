@@ -33,8 +33,8 @@ from amz2erp.errors import (
     ExitCode,
 )
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
-from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from amz2erp_sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
+from amz2erp_sim.spapi import FaultConfig, SpApiOptions, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"
@@ -196,7 +196,7 @@ def settings_for(sim: SpApiSimulator, **overrides: Any) -> AmazonSettings:
 def running(clock: SimulatedClock, listings: list[SimListing], orders: list[SimOrder],
             **kwargs: Any) -> Iterator[SpApiSimulator]:
     kwargs.setdefault("models_dir", SP_API_MODELS)
-    sim = SpApiSimulator(clock=clock, listings=listings, orders=orders, **kwargs)
+    sim = SpApiSimulator(SpApiOptions(**kwargs), clock=clock, listings=listings, orders=orders)
     with sim:
         yield sim
     assert sim.contract_violations == []  # every request we built passes the official models

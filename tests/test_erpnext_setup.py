@@ -23,7 +23,7 @@ from amz2erp.erpnext.schema import (
 )
 from amz2erp.erpnext.setup import apply_setup, plan_setup
 from amz2erp.errors import AmazonAuthError, AmazonUnavailableError
-from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
+from amz2erp_sim.erpnext import ErpNextSimulator, FaultConfig
 
 
 @pytest.fixture(scope="module")

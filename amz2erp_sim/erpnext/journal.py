@@ -28,12 +28,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from amz2erp.sim.erpnext_errors import FrappeError, error_message, link_error, plain_message
-from amz2erp.sim.erpnext_errors import validation as _validation
+from amz2erp_sim.erpnext.errors import FrappeError, error_message, link_error, plain_message
+from amz2erp_sim.erpnext.errors import validation as _validation
 
 if TYPE_CHECKING:
-    from amz2erp.sim.erpnext import ErpNextSimulator
-    from amz2erp.sim.erpnext_docs import Engine
+    from amz2erp_sim.erpnext.engine import Engine
+    from amz2erp_sim.erpnext.server import ErpNextSimulator
 
 JE = "Journal Entry"
 JEA = "Journal Entry Account"
@@ -208,7 +208,7 @@ def _set_against(doc: dict[str, Any]) -> None:
 
 
 def _set_print_fields(eng: Engine, doc: dict[str, Any], company_currency: str) -> None:
-    from amz2erp.sim.erpnext_docs import money_in_words
+    from amz2erp_sim.erpnext.values import money_in_words
 
     bank = party_amount = 0.0
     bank_currency = party_currency = party = None

@@ -6,7 +6,8 @@ simulator on the same ``db_path`` sees every document), one lock around each wri
     with ErpNextSimulator() as sim:
         requests.get(sim.url + "/api/resource/Company", headers={"Authorization": sim.auth_header})
 
-Rules live in ``erpnext_docs`` (fields, naming, validation, totals, docstatus), errors in ``erpnext_errors``.
+Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``), errors in
+``errors``.
 ``latency``/``workers`` model the server's own throughput ceiling (``workers / latency`` docs/s), and
 ``FaultConfig`` injects deterministic failures.
 """
@@ -32,11 +33,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from amz2erp.sim import erpnext_masters as masters
-from amz2erp.sim import serve_until_interrupted
-from amz2erp.sim.erpnext_docs import DOC_FIELDS, DOC_TABLES, META_FIELDS, Engine, cint
-from amz2erp.sim.erpnext_errors import FrappeError, error_message, server_messages, validation
-from amz2erp.sim.erpnext_store import Store, match, normalize_filters, parse_order_by, strip_field
+from amz2erp_sim import serve_until_interrupted
+from amz2erp_sim.erpnext import masters
+from amz2erp_sim.erpnext.engine import Engine
+from amz2erp_sim.erpnext.errors import FrappeError, error_message, server_messages, validation
+from amz2erp_sim.erpnext.meta import DOC_FIELDS, DOC_TABLES, META_FIELDS
+from amz2erp_sim.erpnext.store import Store, match, normalize_filters, parse_order_by, strip_field
+from amz2erp_sim.erpnext.values import cint
 
 __all__ = ["ErpNextSimulator", "FaultConfig", "FrappeError", "RequestRecord"]
 
@@ -117,6 +120,11 @@ class ErpNextSimulator:
         )
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
+        #: called with each request's record once it is logged (a test can await a count without polling)
+        self.request_listeners: list[Callable[[RequestRecord], None]] = []
+        #: most requests ever inside the simulated latency at once (``workers`` caps it)
+        self.latency_peak = 0
+        self._in_latency = 0
         self._faults: FaultConfig | None = None
         self._fault_rng = random.Random(0)
         self.set_faults(faults)
@@ -374,6 +382,8 @@ class ErpNextSimulator:
     def _log(self, record: RequestRecord) -> None:
         with self._log_lock:
             self.request_log.append(record)
+        for listener in list(self.request_listeners):
+            listener(record)
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -455,7 +465,14 @@ class ErpNextSimulator:
 
     def _sleep_latency(self) -> None:
         if self.latency:
-            time.sleep(self.latency)
+            with self._log_lock:
+                self._in_latency += 1
+                self.latency_peak = max(self.latency_peak, self._in_latency)
+            try:
+                time.sleep(self.latency)
+            finally:
+                with self._log_lock:
+                    self._in_latency -= 1
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
@@ -856,7 +873,7 @@ def _json_default(o: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m amz2erp.sim.erpnext", description=__doc__.splitlines()[0]
+        prog="python -m amz2erp_sim.erpnext", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")

@@ -11,7 +11,7 @@ class _Stoppable(Protocol):
 
 
 def serve_until_interrupted(sim: _Stoppable) -> int:
-    """Keep a started simulator serving until Ctrl-C (the `python -m amz2erp.sim.*` entry points)."""
+    """Keep a started simulator serving until Ctrl-C (the `python -m amz2erp_sim.*` entry points)."""
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

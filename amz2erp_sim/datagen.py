@@ -123,7 +123,8 @@ def marketplace(code_or_id: str) -> MarketplaceInfo:
     return MARKETPLACES_BY_ID[code_or_id]
 
 
-def _q(amount: Decimal | float | int | str, currency: str = "USD") -> Decimal:
+def quantize(amount: Decimal | float | int | str, currency: str = "USD") -> Decimal:
+    """``amount`` rounded half-up to the currency's minor unit (whole yen)."""
     exp = Decimal("1") if currency == "JPY" else Decimal("0.01")
     return Decimal(str(amount)).quantize(exp, rounding=ROUND_HALF_UP)
 
@@ -253,7 +254,7 @@ class SimOrder:
     @property
     def order_total(self) -> Decimal:
         total = sum((i.line_total for i in self.items), Decimal("0"))
-        return _q(total, self.currency)
+        return quantize(total, self.currency)
 
     @property
     def prices_visible(self) -> bool:
@@ -483,11 +484,11 @@ def generate_listings(
             products.append((sku, asin, title, desc, brand, ptype, pclass, base_usd))
         used.add((sku, mp.marketplace_id))
         if mp.currency == "JPY":
-            price = _q(base_usd * 150, "JPY")
+            price = quantize(base_usd * 150, "JPY")
         elif mp.currency == "MXN":
-            price = _q(base_usd * 17)
+            price = quantize(base_usd * 17)
         else:
-            price = _q(base_usd)
+            price = quantize(base_usd)
         fba = rng.random() < fba_share
         opened = start + timedelta(seconds=rng.randrange(span))
         opened = opened.replace(microsecond=0)
@@ -546,21 +547,21 @@ def _make_item(
     rng: random.Random, order_item_id: str, listing: SimListing, qty: int, mp: MarketplaceInfo, features: dict
 ) -> SimOrderItem:
     cur = mp.currency
-    zero = _q(0, cur)
+    zero = quantize(0, cur)
     unit = listing.price
-    item_price = _q(unit * qty, cur)
+    item_price = quantize(unit * qty, cur)
     tax_rate = features["tax_rate"]
-    ship = _q(Decimal(rng.choice([0, 0, 3.99, 4.99, 7.5])) * (150 if cur == "JPY" else 1), cur)
+    ship = quantize(Decimal(rng.choice([0, 0, 3.99, 4.99, 7.5])) * (150 if cur == "JPY" else 1), cur)
     ship_disc = ship if features["free_shipping_promo"] and ship > 0 else zero
     promo = zero
     promo_ids: list[str] = []
     if features["promo"]:
-        promo = _q(item_price * Decimal(rng.choice(["0.10", "0.15", "0.20"])), cur)
+        promo = quantize(item_price * Decimal(rng.choice(["0.10", "0.15", "0.20"])), cur)
         promo_ids.append(f"PLM-{rng.randint(10**6, 10**7 - 1)}")
     if ship_disc > 0:
         promo_ids.append(f"FREE-SHIP-{mp.code}")
     gift = features["gift"]
-    gw = _q(Decimal("2.99") * (150 if cur == "JPY" else 1), cur) if gift else zero
+    gw = quantize(Decimal("2.99") * (150 if cur == "JPY" else 1), cur) if gift else zero
     return SimOrderItem(
         order_item_id=order_item_id,
         asin=listing.asin,
@@ -570,15 +571,15 @@ def _make_item(
         quantity_shipped=0,
         unit_price=unit,
         item_price=item_price,
-        item_tax=_q(item_price * tax_rate, cur),
+        item_tax=quantize(item_price * tax_rate, cur),
         shipping_price=ship,
-        shipping_tax=_q(ship * tax_rate, cur),
+        shipping_tax=quantize(ship * tax_rate, cur),
         shipping_discount=ship_disc,
-        shipping_discount_tax=_q(ship_disc * tax_rate, cur),
+        shipping_discount_tax=quantize(ship_disc * tax_rate, cur),
         promotion_discount=promo,
-        promotion_discount_tax=_q(promo * tax_rate, cur),
+        promotion_discount_tax=quantize(promo * tax_rate, cur),
         gift_wrap_price=gw,
-        gift_wrap_tax=_q(gw * tax_rate, cur),
+        gift_wrap_tax=quantize(gw * tax_rate, cur),
         tax_collection_model=features["tax_model"],
         promotion_ids=promo_ids,
         is_gift=gift,
@@ -587,7 +588,7 @@ def _make_item(
 
 
 def _zero_item(it: SimOrderItem, currency: str) -> None:
-    z = _q(0, currency)
+    z = quantize(0, currency)
     it.item_price = it.item_tax = it.shipping_price = it.shipping_tax = z
     it.shipping_discount = it.shipping_discount_tax = it.promotion_discount = it.promotion_discount_tax = z
     it.gift_wrap_price = it.gift_wrap_tax = z
@@ -727,12 +728,12 @@ def _apply_status(rng: random.Random, order: SimOrder) -> None:
         if len(order.items) == 1 and order.items[0].quantity_ordered == 1:
             it = order.items[0]
             it.quantity_ordered = 2
-            it.item_price = _q(it.unit_price * 2, order.currency)
+            it.item_price = quantize(it.unit_price * 2, order.currency)
             rate = (it.item_tax / (it.item_price / 2)) if it.item_price and it.item_tax else Decimal(0)
-            it.item_tax = _q(it.item_price * rate, order.currency)
+            it.item_tax = quantize(it.item_price * rate, order.currency)
             if it.promotion_discount:
-                it.promotion_discount = _q(it.promotion_discount * 2, order.currency)
-                it.promotion_discount_tax = _q(it.promotion_discount * rate, order.currency)
+                it.promotion_discount = quantize(it.promotion_discount * 2, order.currency)
+                it.promotion_discount_tax = quantize(it.promotion_discount * rate, order.currency)
         first = order.items[0]
         first.quantity_shipped = max(1, first.quantity_ordered - 1)
     elif st == "Canceled":
@@ -778,10 +779,10 @@ def partially_cancel(order: SimOrder, order_item_id: str, qty: int, now: datetim
     new_qty = old_qty - qty
     ratio = Decimal(new_qty) / Decimal(old_qty)
     if it.item_price:
-        it.item_price = _q(it.unit_price * new_qty, cur)
-    it.item_tax = _q(it.item_tax * ratio, cur)
-    it.promotion_discount = _q(it.promotion_discount * ratio, cur)
-    it.promotion_discount_tax = _q(it.promotion_discount_tax * ratio, cur)
+        it.item_price = quantize(it.unit_price * new_qty, cur)
+    it.item_tax = quantize(it.item_tax * ratio, cur)
+    it.promotion_discount = quantize(it.promotion_discount * ratio, cur)
+    it.promotion_discount_tax = quantize(it.promotion_discount_tax * ratio, cur)
     it.quantity_ordered = new_qty
     if new_qty == 0:
         _zero_item(it, cur)
@@ -793,7 +794,7 @@ def partially_cancel(order: SimOrder, order_item_id: str, qty: int, now: datetim
 
 
 def set_listing_price(listing: SimListing, price: Decimal | str | float, now: datetime) -> None:
-    listing.price = _q(price, listing.currency)
+    listing.price = quantize(price, listing.currency)
     listing.last_update_date = now
 
 

@@ -51,7 +51,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from amz2erp.sim.datagen import MARKETPLACES, MarketplaceInfo, SimOrder, marketplace
+from amz2erp_sim.datagen import MARKETPLACES, MarketplaceInfo, SimOrder, marketplace
 
 REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 CYCLE = timedelta(days=14)
