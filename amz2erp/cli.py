@@ -26,7 +26,8 @@ from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter, plural
 
 if TYPE_CHECKING:
-    from amz2erp.runtime import Runtime
+    from amz2erp.engine.plan import PlannedWrite
+    from amz2erp.engine.runtime import Runtime
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + exit_code_table() + "\n"
 __doc__ = (__doc__ or "") + "\nExit codes:\n" + exit_code_table() + "\n"
@@ -183,7 +184,7 @@ def status(app: App, limit: int, show_settlements: bool) -> int:
 
     Example: amz2erp --json status
     """
-    from amz2erp.state import DONE, FAILED, StateStore
+    from amz2erp.state import Kind, StateStore, Status
 
     try:
         state_path = app.settings.state.path
@@ -199,10 +200,10 @@ def status(app: App, limit: int, show_settlements: bool) -> int:
     with StateStore(state_path) as state:
         cursors = state.cursors()
         runs = state.last_runs(limit)
-        failed_all = state.entries(status=FAILED)
-        drifted = [e for e in state.entries("order", DONE) if e.info.get("drift")]
-        counts = {kind: {"done": state.count(kind, "done"), "failed": state.count(kind, FAILED)}
-                  for kind in ("order", "listing", "item", "customer", "address")}
+        failed_all = state.entries(status=Status.FAILED)
+        drifted = [e for e in state.entries(Kind.ORDER, Status.DONE) if e.info.get("drift")]
+        counts = {kind.value: {"done": state.count(kind, Status.DONE), "failed": state.count(kind, Status.FAILED)}
+                  for kind in Kind}
     failed = failed_all[:limit]
     r = app.reporter
     r.table("Cursors", ["stream", "marketplace", "up to", "updated"],
@@ -212,9 +213,9 @@ def status(app: App, limit: int, show_settlements: bool) -> int:
             [(x["id"], x["command"], x["started_at"], _took(x["started_at"], x["ended_at"]),
               "" if x["exit_code"] is None else x["exit_code"]) for x in runs], ids=("command", "started"))
     r.table("Ledger", ["kind", "done", "failed"], [(k, v["done"], v["failed"]) for k, v in counts.items()])
-    from amz2erp.orders import group_failures
+    from amz2erp.engine.orders import group_failures
 
-    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind == "order")
+    causes = group_failures((e.key, e.last_error or "") for e in failed_all if e.kind is Kind.ORDER)
     if causes:
         r.table("Why orders failed", ["orders", "cause", "e.g."], [(c.count, c.cause, c.example) for c in causes],
                 ids=("e.g.",))
@@ -271,7 +272,7 @@ def _took(started: str, ended: str | None) -> str:
 
 def marketplace_code(value: str | None) -> str:
     """US for ATVPDKIKX0DER: the code a seller knows; anything unknown is shown as stored."""
-    from amz2erp import marketplaces as mp
+    from amz2erp.amazon import marketplaces as mp
 
     if not value:
         return ""
@@ -292,7 +293,7 @@ def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _parse_chunk(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    from amz2erp.backfill import parse_duration
+    from amz2erp.engine.windows import parse_duration
 
     if value is None:
         return None
@@ -312,36 +313,64 @@ mode_option = click.option("--mode", type=click.Choice(["api", "report", "auto"]
                                 "window size (auto, the default from [sync] mode).")
 
 
-def _finish(app: App, rt: Runtime, title: str, failed: int, extra: dict[str, Any] | None = None) -> int:
-    """Every sync ends the same way: exit 1 when records failed, a summary table (or JSON)."""
+@dataclass
+class RunSummary:
+    """The one ``--json`` document every sync command ends with (sync-products, sync-orders, retry, backfill,
+    sync-settlements).
+    Every key is always there; a key a command has nothing for is empty (or null). README, Commands, lists
+    them."""
+
+    failed: int  # records that failed (exit 1 when any)
+    counts: dict[str, int]  # "summary": what happened, counted ("orders created", "listings ok", …)
+    exit_code: int
+    amended: list[tuple[str, str, str]] = field(default_factory=list)  # (Amazon order, cancelled, amendment)
+    plans: list[PlannedWrite] | None = None  # --dry-run: what would be written; null otherwise
+    failure_causes: list[str] = field(default_factory=list)  # one line per cause of failed orders
+    inactive: list[str] = field(default_factory=list)  # sync-products: inactive listings ("US|SKU")
+    unreachable: list[str] = field(default_factory=list)  # backfill: ranges older than Amazon's horizon
+    chunks: int | None = None  # backfill: chunks in the range
+    settlements: list[dict[str, Any]] | None = None  # sync-settlements: one object per settlement; null otherwise
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": not self.failed,
+            "exit_code": self.exit_code,
+            "error": f"{plural(self.failed, 'record')} failed (`amz2erp status` lists them)" if self.failed else None,
+            "summary": dict(sorted(self.counts.items())),
+            "amended": [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in self.amended],
+            "plans": None if self.plans is None else [p.as_dict() for p in self.plans],
+            "failure_causes": self.failure_causes,
+            "inactive": self.inactive,
+            "unreachable": self.unreachable,
+            "chunks": self.chunks,
+            "settlements": self.settlements,
+        }
+
+
+def _finish(app: App, rt: Runtime, title: str, failed: int, *, plans: list[PlannedWrite] | None = None,
+            failure_causes: list[str] | None = None, inactive: list[str] | None = None,
+            unreachable: list[str] | None = None, chunks: int | None = None,
+            settlements: list[dict[str, Any]] | None = None) -> int:
+    """Every sync ends the same way: exit 1 when records failed, a summary table (or the JSON `RunSummary`)."""
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
-    rows = sorted(rt.counts.as_dict().items())
-    app.reporter.table(title, ["what", "count"], rows)
-    amended = [{"amazon_order_id": oid, "cancelled": old, "amended": new} for oid, old, new in rt.amendments]
-    if amended:  # an amendment cancels a submitted document: always named, never only counted
+    summary = RunSummary(failed, rt.counts.as_dict(), int(rt.exit_code), list(rt.amendments), plans,
+                         failure_causes or [], inactive or [], unreachable or [], chunks, settlements)
+    app.reporter.table(title, ["what", "count"], sorted(summary.counts.items()))
+    if summary.amended:  # an amendment cancels a submitted document: always named, never only counted
         app.reporter.table("Sales Orders amended (changed on Amazon after submit)",
-                           ["Amazon order", "cancelled", "amendment"], [tuple(a.values()) for a in amended],
+                           ["Amazon order", "cancelled", "amendment"], summary.amended,
                            ids=("Amazon order", "cancelled", "amendment"))
-    outcome: dict[str, Any] = {"ok": not failed, "exit_code": int(rt.exit_code)}
-    if failed:
-        outcome["error"] = f"{plural(failed, 'record')} failed (`amz2erp status` lists them)"
-    app.reporter.emit_json({"summary": dict(rows), **({"amended": amended} if amended else {}), **outcome,
-                            **(extra or {})})
+    app.reporter.emit_json(summary.to_json())
     return rt.exit_code
 
 
-def _print_plans(app: App, plans: list[dict[str, Any]]) -> None:
+def _print_plans(app: App, plans: list[PlannedWrite]) -> None:
     if app.json_mode:
         return
     for plan in plans:
-        doc = plan.get("doc") or plan.get("changes") or {}
-        what = plan.get("doctype", "")
-        name = plan.get("name") or doc.get("amazon_order_id") or doc.get("item_code") or doc.get("customer_name") \
-            or plan.get("amazon_order_id", "")
-        detail = plan.get("reason") or plan.get("differences") or ""
-        app.reporter.line(f"would {plan['action']} {what} {name} {detail}".rstrip())
-        if app.verbose and doc:
-            app.reporter.line(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        app.reporter.line(plan.line())
+        if app.verbose and plan.body():
+            app.reporter.line(json.dumps(plan.body(), indent=2, default=str, ensure_ascii=False))
 
 
 # --- check / setup ---------------------------------------------------------------------------------------
@@ -354,9 +383,9 @@ def check(app: App) -> int:
 
     Example: amz2erp --json check
     """
-    from amz2erp.amazon import AmazonClient
-    from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import checks_exit_code, run_checks
+    from amz2erp.amazon.client import AmazonClient
+    from amz2erp.erpnext.checks import checks_exit_code, run_checks
+    from amz2erp.erpnext.client import ErpNextClient
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
@@ -390,8 +419,8 @@ def setup(app: App, dry_run: bool) -> int:
 
     Example: amz2erp setup --dry-run
     """
-    from amz2erp.erpnext_client import ErpNextClient
-    from amz2erp.erpnext_setup import apply_setup, plan_setup
+    from amz2erp.erpnext.client import ErpNextClient
+    from amz2erp.erpnext.setup import apply_setup, plan_setup
 
     settings = app.settings
     erp = ErpNextClient(settings.erpnext)
@@ -422,8 +451,8 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
 
     Example: amz2erp sync-products --after 2023-01-01
     """
-    from amz2erp.products import sync_products
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.products import sync_products
+    from amz2erp.engine.runtime import open_runtime
 
     with open_runtime(app.settings, app.reporter, "sync-products" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_products(rt, after=after, marketplaces=marketplaces, dry_run=dry_run)
@@ -434,7 +463,7 @@ def sync_products_cmd(app: App, after: date | None, marketplaces: tuple[str, ...
                               f"{app.settings.items.inactive!r}): " + ", ".join(result.inactive[:10])
                               + (" …" if len(result.inactive) > 10 else ""))
         code = _finish(app, rt, "sync-products" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None, "inactive": result.inactive})
+                       plans=result.plans if dry_run else None, inactive=result.inactive)
     return code
 
 
@@ -451,8 +480,8 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
 
     Example: amz2erp sync-orders
     """
-    from amz2erp.orders import sync_orders
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.runtime import open_runtime
+    from amz2erp.engine.sync import sync_orders
 
     with open_runtime(app.settings, app.reporter, "sync-orders" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_orders(rt, after=after, marketplaces=marketplaces, dry_run=dry_run, mode=mode)
@@ -460,7 +489,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
             _print_plans(app, result.plans)
         causes = _report_failures(app, result.failures)
         code = _finish(app, rt, "sync-orders" + (" (dry run)" if dry_run else ""), result.failed,
-                       {"plans": result.plans if dry_run else None, "failure_causes": causes})
+                       plans=result.plans if dry_run else None, failure_causes=causes)
         if result.failed:
             app.reporter.warn(f"{plural(result.failed, 'order')} failed; they stay in the ledger and are retried next run "
                               "(`amz2erp status` lists them, `amz2erp retry` retries now).")
@@ -469,7 +498,7 @@ def sync_orders_cmd(app: App, after: date | None, marketplaces: tuple[str, ...],
 
 def _report_failures(app: App, failures: list[tuple[str, str]]) -> list[str]:
     """One line per cause of failure with its count, not one per order (also returned for --json)."""
-    from amz2erp.orders import group_failures
+    from amz2erp.engine.orders import group_failures
 
     lines = [cause.line() for cause in group_failures(failures)]
     for line in lines:
@@ -495,14 +524,15 @@ def sync_settlements_cmd(app: App, since: date | None, files: tuple[Path, ...], 
 
     Example: amz2erp sync-settlements --dry-run
     """
+    from amz2erp.engine.runtime import open_runtime
     from amz2erp.engine.settlements import sync_settlements
-    from amz2erp.runtime import open_runtime
 
     title = "sync-settlements" + (" (dry run)" if dry_run else "")
     with open_runtime(app.settings, app.reporter, "sync-settlements" + (" --dry-run" if dry_run else "")) as rt:
         result = sync_settlements(rt, since=since, files=files, marketplaces=marketplaces, dry_run=dry_run)
         _print_settlements(app, result.results, dry_run)
-        code = _finish(app, rt, title, result.failed, {"settlements": [r.as_dict() for r in result.results]})
+        code = _finish(app, rt, title, result.failed, plans=result.plans if dry_run else None,
+                       settlements=[r.as_dict() for r in result.results])
         if result.failed:
             app.reporter.warn(f"{plural(result.failed, 'settlement')} not posted: see the lines above "
                               "(`amz2erp status` lists them).")
@@ -543,17 +573,17 @@ def _print_settlements(app: App, results: list[Any], dry_run: bool) -> None:
 def _settlement_status(app: App, state: Any, ask_amazon: bool) -> dict[str, Any]:
     """Posted and failed settlements (state); the open one with its running total only when asked: it needs
     a Finances call, and `status` otherwise never leaves this machine."""
-    from amz2erp.engine.settlements import KIND
+    from amz2erp.state import Kind
 
-    entries = state.entries(KIND)
+    entries = state.entries(Kind.SETTLEMENT)
     r = app.reporter
     if entries:
         r.table("Settlements", ["settlement", "status", "entry", "deposit", "total"],
-                [(e.key, e.status, e.erp_name or "", e.info.get("deposit", ""),
+                [(e.key, e.status.value, e.erp_name or "", e.info.get("deposit", ""),
                   f"{e.info.get('total', '')} {e.info.get('currency', '')}".strip()) for e in entries], ids=("settlement", "entry"))
     pending: list[dict[str, Any]] = []
     if ask_amazon:
-        from amz2erp.amazon import AmazonClient
+        from amz2erp.amazon.client import AmazonClient
         from amz2erp.engine.settlements import open_groups
 
         clock = default_clock()
@@ -564,7 +594,7 @@ def _settlement_status(app: App, state: Any, ask_amazon: bool) -> dict[str, Any]
                    f"since {p['start']}, running total {p['running_total']} {p['currency']}")
         if not pending:
             r.line("No open settlement.")
-    return {"settlements": [{"settlement_id": e.key, "status": e.status, "journal_entry": e.erp_name,
+    return {"settlements": [{"settlement_id": e.key, "status": e.status.value, "journal_entry": e.erp_name,
                              "error": e.last_error, **e.info} for e in entries],
             **({"open_settlements": pending} if ask_amazon else {})}
 
@@ -581,24 +611,23 @@ def retry(app: App, order_ids: tuple[str, ...], forget: bool) -> int:
     Example: amz2erp retry 111-1234567-1234567
              amz2erp retry --forget 111-1234567-1234567
     """
-    from amz2erp.orders import OrderWriter, WindowResult, check_order_ids, retry_failed
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.retry import check_order_ids, retry_failed
+    from amz2erp.engine.runtime import open_runtime
 
     if forget:
         return _forget_failed(app, check_order_ids(order_ids))
     with open_runtime(app.settings, app.reporter, "retry") as rt:
-        total = WindowResult()
-        retry_failed(rt, OrderWriter(rt), total, ids=order_ids)
+        total = retry_failed(rt, ids=order_ids)
         if total.processed == 0:
             app.reporter.line("No failed orders to retry.")
         causes = _report_failures(app, total.failures)
-        code = _finish(app, rt, "retry", total.failed, {"failure_causes": causes})
+        code = _finish(app, rt, "retry", total.failed, failure_causes=causes)
     return code
 
 
 def _forget_failed(app: App, order_ids: list[str]) -> int:
     from amz2erp.errors import UsageError
-    from amz2erp.state import FAILED, RunLock, StateStore
+    from amz2erp.state import Kind, RunLock, StateStore, Status
 
     if not order_ids:
         raise UsageError("retry --forget: name the failed order ids to remove (`amz2erp status` lists them)")
@@ -606,11 +635,11 @@ def _forget_failed(app: App, order_ids: list[str]) -> int:
     if not state_path.exists():
         raise UsageError(f"no state yet at {state_path}: there are no failed orders to forget")
     with RunLock(state_path), StateStore(state_path) as state:
-        failed = {e.key for e in state.entries("order", FAILED)}
+        failed = {e.key for e in state.entries(Kind.ORDER, Status.FAILED)}
         unknown = [i for i in order_ids if i not in failed]
         if unknown:
             raise UsageError(f"not a failed order in the ledger: {', '.join(unknown)} (nothing was removed)")
-        removed = state.forget_failed("order", order_ids)
+        removed = state.forget_failed(Kind.ORDER, order_ids)
     for e in removed:
         tries = f"{e.attempts} {'attempt' if e.attempts == 1 else 'attempts'}"
         app.reporter.line(f"forgot failed order {e.key} ({tries}): {e.last_error or ''}".rstrip())
@@ -635,29 +664,26 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
 
     Example: amz2erp backfill --from 2025-01-01 --to 2025-03-31 --chunk 7d
     """
-    from amz2erp.backfill import backfill as run_backfill
-    from amz2erp.backfill import chunk_size
-    from amz2erp.products import sync_products
-    from amz2erp.runtime import open_runtime
+    from amz2erp.engine.backfill import backfill as run_backfill
+    from amz2erp.engine.runtime import open_runtime
+    from amz2erp.engine.windows import chunk_size
 
     if date_to is not None and date_to < date_from:
         raise click.BadParameter("--to is before --from", param_hint="--to")
     chunk = chunk_size(app.settings.sync, chunk, mode)  # refused before anything runs, products included
     with open_runtime(app.settings, app.reporter, "backfill" + (" --dry-run" if dry_run else "")) as rt:
-        failed = 0
-        if not no_products:
-            failed += sync_products(rt, marketplaces=marketplaces, dry_run=dry_run).failed
         result = run_backfill(rt, date_from=date_from, date_to=date_to, chunk=chunk, marketplaces=marketplaces,
-                              dry_run=dry_run, mode=mode)
-        failed += result.failed
+                              dry_run=dry_run, mode=mode, products=not no_products)
+        failed = result.products_failed + result.failed
         if dry_run:
             _print_plans(app, result.plans)
-        _report_failures(app, result.failures)
+        causes = _report_failures(app, result.failures)
         if result.chunks_done_before:
             app.reporter.info(f"{result.chunks_done_before} of {plural(result.chunks, 'chunk')} were already done "
                               "(resumed from the checkpoints).")
         code = _finish(app, rt, "backfill" + (" (dry run)" if dry_run else ""), failed,
-                       {"unreachable": result.unreachable, "chunks": result.chunks})
+                       plans=result.plans if dry_run else None, failure_causes=causes,
+                       unreachable=result.unreachable, chunks=result.chunks)
     return code
 
 

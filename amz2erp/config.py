@@ -21,13 +21,15 @@ import stat
 import sys
 from datetime import date
 from decimal import Decimal
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from amz2erp import limits
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import limits
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.errors import ConfigError
 from amz2erp.settlement_config import SettlementsSettings
 
@@ -328,3 +330,48 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> tuple[Setti
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     _warn_if_exposed(path, data)
     return parse_settings(data, source=path.resolve()), path.resolve()
+
+
+# --- placeholders: template example values still in the config -------------------------------------------
+
+
+# The keys whose values in the `init` template are examples that cannot work; the defaults
+# ("Products", "Standard Selling", ...) are ERPNext's own and may well be right.
+PLACEHOLDER_KEYS: tuple[tuple[str, str], ...] = (
+    ("amazon", "refresh_token"),
+    ("amazon", "lwa_app_id"),
+    ("amazon", "lwa_client_secret"),
+    ("erpnext", "url"),
+    ("erpnext", "api_key"),
+    ("erpnext", "api_secret"),
+    ("defaults", "company"),
+    ("defaults", "warehouse"),
+)
+
+
+@cache
+def template_examples() -> dict[tuple[str, str], str]:
+    """The example values of PLACEHOLDER_KEYS, read from the template `init` writes (one source of truth)."""
+    text = resources.files("amz2erp").joinpath("templates/config.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    return {(sec, key): str(data[sec][key]) for sec, key in PLACEHOLDER_KEYS if key in data.get(sec, {})}
+
+
+def section_placeholders(section: str, values: Any) -> list[str]:
+    """The keys of one config section (``values``: its settings model) still holding the template's
+    example values, as "[section] key" (never the values)."""
+    out: list[str] = []
+    for (sec, key), example in template_examples().items():
+        if sec != section:
+            continue
+        value: Any = getattr(values, key, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None and str(value).rstrip("/") == example.rstrip("/"):
+            out.append(f"[{sec}] {key}")
+    return out
+
+
+def placeholder_keys(settings: Settings) -> list[str]:
+    """Every setting still holding the template's example value, as "[section] key"."""
+    return [k for sec in ("amazon", "erpnext", "defaults") for k in section_placeholders(sec, getattr(settings, sec))]

@@ -81,9 +81,9 @@ KEPT_MIN_BURST = 60
 
 class Demo:
     def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path, keep: bool = False) -> None:
-        from amz2erp.sim import datagen
-        from amz2erp.sim.erpnext import ErpNextSimulator
-        from amz2erp.sim.spapi import SpApiSimulator
+        from amz2erp_sim import datagen
+        from amz2erp_sim.erpnext import ErpNextSimulator
+        from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 
         self.reporter = reporter
         self.seed = seed
@@ -93,8 +93,8 @@ class Demo:
         listings = datagen.generate_listings(seed, max(30, orders // 3), ("US", "CA"))
         self.sim_orders = datagen.generate_orders(seed, orders, listings, now - timedelta(days=30),
                                                   now - timedelta(minutes=10))
-        self.spapi = SpApiSimulator(clock=self.clock, listings=listings, orders=self.sim_orders,
-                                    report_processing_seconds=45.0, pii_allowed=False)
+        self.spapi = SpApiSimulator(SpApiOptions(report_processing_seconds=45.0, pii_allowed=False),
+                                    clock=self.clock, listings=listings, orders=self.sim_orders)
         self.erp = ErpNextSimulator(str(workdir / "erpnext.sqlite"))
         self.config_path = workdir / "amz2erp.toml"
 

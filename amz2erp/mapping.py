@@ -81,7 +81,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from amz2erp import marketplaces as mp
+from amz2erp.amazon import marketplaces as mp
 from amz2erp.config import ItemsSettings, OrdersSettings, Settings
 from amz2erp.countries import country_name
 from amz2erp.errors import RecordError

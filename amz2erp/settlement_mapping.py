@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from amz2erp.erpnext_setup import full_account_name
+from amz2erp.amazon.settlement_report import Settlement, SettlementError, SettlementRow, currency_exponent
+from amz2erp.erpnext.schema import full_account_name
 from amz2erp.errors import ConfigError
 from amz2erp.settlement_categories import (
     CLEARING_CATEGORIES,
@@ -33,7 +34,6 @@ from amz2erp.settlement_categories import (
     CategoryTable,
 )
 from amz2erp.settlement_config import SettlementsSettings
-from amz2erp.settlement_report import Settlement, SettlementError, SettlementRow, currency_exponent
 
 __all__ = [
     "CategoryTotal",

@@ -17,9 +17,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from amz2erp.clock import Clock, default_clock
 from amz2erp.errors import LockHeldError, StateError
 
 SCHEMA_VERSION = 1
@@ -67,24 +69,39 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
-# Ledger statuses
-WRITING = "writing"  # intent recorded; the ERPNext write may or may not have committed
-DONE = "done"
-FAILED = "failed"
-SKIPPED = "skipped"
+class Kind(str, Enum):
+    """What a ledger entry is about. The values are the ones stored in the ``kind`` column."""
+
+    ORDER = "order"
+    LISTING = "listing"
+    ITEM = "item"
+    CUSTOMER = "customer"
+    ADDRESS = "address"
+    SETTLEMENT = "settlement"  # sync-settlements: one entry per settlement-id
+
+    def __str__(self) -> str:  # the stored value in messages and tables, not "Kind.ORDER"
+        return self.value
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+class Status(str, Enum):
+    """Where a ledger entry stands. The values are the ones stored in the ``status`` column."""
+
+    WRITING = "writing"  # intent recorded; the ERPNext write may or may not have committed
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    kind: str
+    kind: Kind
     key: str
     erp_name: str | None
     content_hash: str | None
-    status: str
+    status: Status
     attempts: int
     last_error: str | None
     info: dict[str, Any]
@@ -95,8 +112,10 @@ class LedgerEntry:
 class StateStore:
     """Thread-safe access to the state database. One instance per process; close() when done."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
         self.path = Path(path)
+        # the run's clock: under `amz2erp demo` (a simulated clock) the ledger's times match the simulators'
+        self._clock = clock or default_clock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists()
@@ -117,6 +136,9 @@ class StateStore:
             os.chmod(self.path, 0o600)
 
     # --- plumbing -------------------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return self._clock.now().astimezone(timezone.utc).isoformat(timespec="seconds")
 
     def close(self) -> None:
         with self._lock:
@@ -196,7 +218,7 @@ class StateStore:
             db.execute(
                 "INSERT INTO cursors(stream, marketplace, value, updated_at) VALUES(?,?,?,?) "
                 "ON CONFLICT(stream, marketplace) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                (stream, marketplace, value.isoformat(), _now()),
+                (stream, marketplace, value.isoformat(), self._now()),
             )
 
     def cursors(self) -> list[dict[str, str]]:
@@ -209,11 +231,11 @@ class StateStore:
     @staticmethod
     def _entry(row: sqlite3.Row) -> LedgerEntry:
         return LedgerEntry(
-            kind=row["kind"],
+            kind=Kind(row["kind"]),
             key=row["key"],
             erp_name=row["erp_name"],
             content_hash=row["content_hash"],
-            status=row["status"],
+            status=Status(row["status"]),
             attempts=row["attempts"],
             last_error=row["last_error"],
             info=json.loads(row["info"]) if row["info"] else {},
@@ -221,17 +243,17 @@ class StateStore:
             updated_at=row["updated_at"],
         )
 
-    def get(self, kind: str, key: str) -> LedgerEntry | None:
+    def get(self, kind: Kind, key: str) -> LedgerEntry | None:
         with self._lock:
             row = self._conn.execute("SELECT * FROM ledger WHERE kind=? AND key=?", (kind, key)).fetchone()
         return self._entry(row) if row else None
 
     def _upsert(
         self,
-        kind: str,
+        kind: Kind,
         key: str,
         *,
-        status: str,
+        status: Status,
         erp_name: str | None = None,
         content_hash: str | None = None,
         error: str | None = None,
@@ -265,14 +287,14 @@ class StateStore:
                     error,
                     json.dumps(info, sort_keys=True, default=str) if info is not None else None,
                     marketplace,
-                    _now(),
+                    self._now(),
                     1 if count_attempt else 0,
                 ),
             )
 
-    def mark_writing(self, kind: str, key: str, content_hash: str, *, marketplace: str | None = None) -> None:
+    def mark_writing(self, kind: Kind, key: str, content_hash: str, *, marketplace: str | None = None) -> None:
         """Record the intent to write ``key`` with this content before touching ERPNext."""
-        self._upsert(kind, key, status=WRITING, content_hash=None, marketplace=marketplace, count_attempt=True)
+        self._upsert(kind, key, status=Status.WRITING, content_hash=None, marketplace=marketplace, count_attempt=True)
         with self._tx() as db:
             db.execute(
                 "UPDATE ledger SET info=json_set(COALESCE(info,'{}'), '$.pending_hash', ?) WHERE kind=? AND key=?",
@@ -281,7 +303,7 @@ class StateStore:
 
     def mark_done(
         self,
-        kind: str,
+        kind: Kind,
         key: str,
         erp_name: str,
         content_hash: str,
@@ -290,17 +312,17 @@ class StateStore:
         marketplace: str | None = None,
     ) -> None:
         self._upsert(
-            kind, key, status=DONE, erp_name=erp_name, content_hash=content_hash, info=info or {},
+            kind, key, status=Status.DONE, erp_name=erp_name, content_hash=content_hash, info=info or {},
             marketplace=marketplace,
         )
 
     def mark_failed(
-        self, kind: str, key: str, error: str, *, marketplace: str | None = None, info: dict[str, Any] | None = None,
+        self, kind: Kind, key: str, error: str, *, marketplace: str | None = None, info: dict[str, Any] | None = None,
         last_update: datetime | None = None,
     ) -> None:
         """``last_update`` (the record's own last-update time at Amazon) lets a retry find it again in bulk,
         by a time-range read, instead of one call per record."""
-        self._upsert(kind, key, status=FAILED, error=error[:2000], marketplace=marketplace, info=info,
+        self._upsert(kind, key, status=Status.FAILED, error=error[:2000], marketplace=marketplace, info=info,
                      count_attempt=True)
         if last_update is not None:
             with self._tx() as db:
@@ -309,7 +331,7 @@ class StateStore:
                     (last_update.isoformat(), kind, key),
                 )
 
-    def forget_failed(self, kind: str, keys: list[str]) -> list[LedgerEntry]:
+    def forget_failed(self, kind: Kind, keys: list[str]) -> list[LedgerEntry]:
         """Drop failed records (a user's decision: never retry them); returns what was removed. Records in any
         other status are left alone: done ones are what keeps writes exactly-once."""
         if not keys:
@@ -317,20 +339,20 @@ class StateStore:
         with self._tx() as db:
             marks = ",".join("?" * len(keys))
             rows = db.execute(f"SELECT * FROM ledger WHERE kind=? AND status=? AND key IN ({marks}) ORDER BY key",
-                              (kind, FAILED, *keys)).fetchall()
-            db.execute(f"DELETE FROM ledger WHERE kind=? AND status=? AND key IN ({marks})", (kind, FAILED, *keys))
+                              (kind, Status.FAILED, *keys)).fetchall()
+            db.execute(f"DELETE FROM ledger WHERE kind=? AND status=? AND key IN ({marks})", (kind, Status.FAILED, *keys))
         return [self._entry(r) for r in rows]
 
-    def mark_skipped(self, kind: str, key: str, reason: str, *, marketplace: str | None = None,
+    def mark_skipped(self, kind: Kind, key: str, reason: str, *, marketplace: str | None = None,
                      info: dict[str, Any] | None = None) -> None:
-        self._upsert(kind, key, status=SKIPPED, error=reason[:2000], marketplace=marketplace, info=info)
+        self._upsert(kind, key, status=Status.SKIPPED, error=reason[:2000], marketplace=marketplace, info=info)
 
-    def forget(self, kind: str, key: str) -> None:
+    def forget(self, kind: Kind, key: str) -> None:
         """Drop a record's entry (an intent whose write ERPNext definitely refused)."""
         with self._tx() as db:
             db.execute("DELETE FROM ledger WHERE kind=? AND key=?", (kind, key))
 
-    def entries(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
+    def entries(self, kind: Kind | None = None, status: Status | None = None) -> list[LedgerEntry]:
         sql = "SELECT * FROM ledger WHERE 1=1"
         args: list[Any] = []
         if kind:
@@ -344,8 +366,9 @@ class StateStore:
             rows = self._conn.execute(sql, args).fetchall()
         return [self._entry(r) for r in rows]
 
-    def count(self, kind: str, status: str | None = None) -> int:
-        sql, args = "SELECT COUNT(*) FROM ledger WHERE kind=?", [kind]
+    def count(self, kind: Kind, status: Status | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM ledger WHERE kind=?"
+        args: list[Any] = [kind]
         if status:
             sql += " AND status=?"
             args.append(status)
@@ -357,7 +380,7 @@ class StateStore:
     def start_run(self, command: str) -> int:
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO runs(command, pid, started_at) VALUES(?,?,?)", (command, os.getpid(), _now())
+                "INSERT INTO runs(command, pid, started_at) VALUES(?,?,?)", (command, os.getpid(), self._now())
             )
             return int(cur.lastrowid or 0)
 
@@ -365,7 +388,7 @@ class StateStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET ended_at=?, exit_code=?, counts=? WHERE id=?",
-                (_now(), exit_code, json.dumps(counts, sort_keys=True, default=str), run_id),
+                (self._now(), exit_code, json.dumps(counts, sort_keys=True, default=str), run_id),
             )
 
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -386,7 +409,7 @@ class StateStore:
                 "INSERT INTO checkpoints(job, chunk_start, chunk_end, orders, done_at) VALUES(?,?,?,?,?) "
                 "ON CONFLICT(job, chunk_start) DO UPDATE SET chunk_end=excluded.chunk_end, orders=excluded.orders, "
                 "done_at=excluded.done_at",
-                (job, chunk_start.isoformat(), chunk_end.isoformat(), orders, _now()),
+                (job, chunk_start.isoformat(), chunk_end.isoformat(), orders, self._now()),
             )
 
     def checkpoints(self, job: str) -> dict[str, dict[str, Any]]:

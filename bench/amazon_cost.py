@@ -4,8 +4,8 @@ Amazon's documented rate limits on a simulated clock.
 * ``api``/``report``: the real `AmazonClient`, driven window by window exactly as `amz2erp backfill` drives it
   (the same `plan_chunks`, chunk size and two-year clamp), records consumed, nothing written to ERPNext
   (ERPNext time is part 2; on the simulated clock it costs no Amazon time anyway).
-* ``report+hint``: the same, with backfill announcing its range first (`AmazonClient.plan_orders_reports`), the
-  one-line engine change proposed for backfill.py.
+* ``report+hint``: kept for the results table; since backfill announces its range
+  (`AmazonClient.plan_orders_reports`) and the access layer no longer guesses a walk, it equals ``report``.
 * ``frappe``: the Frappe connector's call pattern replayed on the same simulator: getOrders pages (it asks
   for 50 per page; with a NextToken Amazon keeps the first page's size), and per order getOrderItems +
   listFinancialEventsByOrderId. The connector does not
@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from amz2erp import limits
-from amz2erp.amazon import AmazonClient
-from amz2erp.backfill import plan_chunks
+from amz2erp.amazon import limits
+from amz2erp.amazon.client import AmazonClient
+from amz2erp.amazon.ratelimit import DEFAULT_LIMITS, RateLimiter
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
-from amz2erp.orders import newest_readable
-from amz2erp.ratelimit import DEFAULT_LIMITS, RateLimiter
-from amz2erp.sim import datagen
-from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
+from amz2erp.engine.windows import newest_readable, plan_chunks
+from amz2erp_sim import datagen
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiOptions, SpApiSimulator
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 US = "ATVPDKIKX0DER"
@@ -108,12 +107,12 @@ def run_client_mode(n: int, mode: str, *, days: int = 730, chunk: timedelta = ti
     began = time.monotonic()
     seen: set[str] = set()
     report = mode in ("report", "report+hint")
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, report_processing_seconds=report_seconds,
-                        strict=False) as sim:
+    with SpApiSimulator(SpApiOptions(report_processing_seconds=report_seconds, strict=False),
+                        clock=clock, listings=listings, orders=orders) as sim:
         t0 = clock.monotonic()
         with AmazonClient(_settings(sim), clock) as client:
             windows = backfill_windows(clock, days, chunk, report)
-            if mode == "report+hint":  # what backfill would do with the proposed one-line engine change
+            if report:  # backfill announces its walk before its first chunk; the access layer guesses nothing
                 client.plan_orders_reports([US], windows[-1][0], windows[0][1])
             for start, end in windows:
                 source = (client.fetch_orders_report([US], start, end) if report
@@ -136,7 +135,7 @@ def run_frappe_pattern(n: int, *, days: int = 730) -> CostResult:
     ops: Counter[str] = Counter()
     throttled = 0
     seen = 0
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, strict=False) as sim:
+    with SpApiSimulator(SpApiOptions(strict=False), clock=clock, listings=listings, orders=orders) as sim:
         t0 = clock.monotonic()
         form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": sim.lwa_refresh_token,
                                        "client_id": sim.lwa_client_id, "client_secret": sim.lwa_client_secret})

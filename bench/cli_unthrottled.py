@@ -10,14 +10,14 @@ at exit: unlike the parent's ``ru_maxrss`` of a child, it does not include the p
 import atexit
 import os
 
-from amz2erp import ratelimit
+from amz2erp.amazon import ratelimit
 
 ratelimit.DEFAULT_LIMITS.clear()  # RateLimiter copies this at construction: no buckets, no waits
 
 
 def _no_report_wait() -> None:
     """The simulator finishes reports at once here: poll them at once too (no 5-second first wait)."""
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
 
     defaults = AmazonClient.__init__.__kwdefaults__
     if defaults is not None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from amz2erp.clock import Clock
-from amz2erp.sim import datagen
-from amz2erp.sim.erpnext import ErpNextSimulator
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 
 CONFIG = """\
 [amazon]
@@ -67,7 +67,7 @@ def simulators(
 ) -> Iterator[tuple[SpApiSimulator, ErpNextSimulator, Path]]:
     """(SP-API simulator, ERPNext simulator, config path), all started; removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="amz2erp-bench-", dir=scratch_dir()) as tmp:
-        spapi = SpApiSimulator(clock=clock, listings=listings, orders=orders, **(spapi_kwargs or {}))
+        spapi = SpApiSimulator(SpApiOptions(**(spapi_kwargs or {})), clock=clock, listings=listings, orders=orders)
         erp = ErpNextSimulator(os.path.join(tmp, "erpnext.sqlite"), **(erp_kwargs or {}))
         spapi.start()
         erp.start()

@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from amz2erp.amazon import AmazonClient
+from amz2erp.amazon.client import AmazonClient
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp.config import load_settings
+from amz2erp.engine.orders import OrderWriter, process_orders
+from amz2erp.engine.runtime import open_runtime
 from amz2erp.models import Order, UnparsableOrder
-from amz2erp.orders import OrderWriter, process_orders
-from amz2erp.runtime import open_runtime
-from amz2erp.sim import datagen
 from amz2erp.ui import Reporter
+from amz2erp_sim import datagen
 from bench.env import run_cli, simulators
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)

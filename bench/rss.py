@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from amz2erp.clock import SystemClock
-from amz2erp.sim import datagen
+from amz2erp_sim import datagen
 from bench.env import run_cli, simulators
 
 

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from amz2erp.clock import SimulatedClock, set_default_clock
-from amz2erp.sim import datagen
-from amz2erp.sim.erpnext import ErpNextSimulator
-from amz2erp.sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 NOT_CALLS = {AUTH_OPERATION, DOCUMENT_OPERATION}

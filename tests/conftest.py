@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.simenv import SimEnv
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,6 +87,71 @@ warehouse = "Stores - ATC"
 [state]
 path = "{state_path}"
 """
+
+
+#: The config SimEnv writes: every section, pointing at both simulators (the one other template is
+#: MINIMAL_CONFIG above, for commands that never reach a server).
+SIM_CONFIG = """\
+[amazon]
+refresh_token = "{refresh_token}"
+lwa_app_id = "{client_id}"
+lwa_client_secret = "{client_secret}"
+marketplaces = {marketplaces}
+endpoint = "{spapi_url}"
+lwa_endpoint = "{lwa_url}"
+orders_api = "{orders_api}"
+max_retries = 10
+backoff_ceiling = 30.0
+timeout = 5.0
+report_poll_initial = {report_poll_initial}
+
+[erpnext]
+url = "{erp_url}"
+api_key = "{api_key}"
+api_secret = "{api_secret}"
+workers = {workers}
+timeout = 5.0
+
+[defaults]
+company = "Amz Test Co"
+warehouse = "Stores - ATC"
+fba_warehouse = "Finished Goods - ATC"
+account_group = "Duties and Taxes - ATC"
+
+[orders.exchange_rates]
+"CAD:USD" = 0.72
+
+[sync]
+after = {after}
+mode = "{mode}"
+
+[state]
+path = "{state_path}"
+{extra}
+"""
+
+
+#: the type of the ``sim_env`` fixture: keyword arguments of ``SimEnv`` in, a started environment out
+SimEnvFactory = Callable[..., "SimEnv"]
+
+
+@pytest.fixture
+def sim_env(tmp_path: Path) -> Iterator[SimEnvFactory]:
+    """The one end-to-end harness: ``env = sim_env(listings=.., orders=..)`` starts a ``SimEnv`` (both simulators,
+    generated data, a config pointing at them) in this test's tmp_path; a second call gets its own sub-folder.
+    Every environment is stopped when the test ends, however it ends."""
+    from tests.simenv import SimEnv
+
+    with contextlib.ExitStack() as stack:
+        made: list[SimEnv] = []
+
+        def make(**kwargs: Any) -> SimEnv:
+            folder = tmp_path if not made else tmp_path / f"env{len(made)}"
+            folder.mkdir(exist_ok=True)
+            made.append(stack.enter_context(SimEnv(folder, **kwargs)))
+            return made[-1]
+
+        yield make
 
 
 # --- reliability tests (issue 8) -------------------------------------------------------------------------

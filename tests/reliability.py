@@ -10,8 +10,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from amz2erp.sim.datagen import marketplace
 from amz2erp.state import StateStore
+from amz2erp_sim.datagen import marketplace
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import importable, live
 
@@ -27,14 +27,12 @@ class RequestWatch:
     def __init__(self, env: SimEnv) -> None:
         self.cond = threading.Condition()
         self.erp = env.erp
-        original: Callable[[Any], None] = env.erp._log
 
-        def _log(record: Any) -> None:
-            original(record)
+        def _notify(record: Any) -> None:
             with self.cond:
                 self.cond.notify_all()
 
-        env.erp._log = _log  # type: ignore[method-assign]
+        env.erp.request_listeners.append(_notify)
 
     @property
     def count(self) -> int:

@@ -14,49 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from amz2erp.clock import SimulatedClock, set_default_clock
-from amz2erp.sim import datagen
-from amz2erp.sim.erpnext import ErpNextSimulator
-from amz2erp.sim.spapi import SpApiSimulator
-from tests.conftest import SP_API_MODELS
-
-CONFIG = """\
-[amazon]
-refresh_token = "{refresh_token}"
-lwa_app_id = "{client_id}"
-lwa_client_secret = "{client_secret}"
-marketplaces = {marketplaces}
-endpoint = "{spapi_url}"
-lwa_endpoint = "{lwa_url}"
-orders_api = "{orders_api}"
-max_retries = 10
-backoff_ceiling = 30.0
-timeout = 5.0
-report_poll_initial = {report_poll_initial}
-
-[erpnext]
-url = "{erp_url}"
-api_key = "{api_key}"
-api_secret = "{api_secret}"
-workers = {workers}
-timeout = 5.0
-
-[defaults]
-company = "Amz Test Co"
-warehouse = "Stores - ATC"
-fba_warehouse = "Finished Goods - ATC"
-account_group = "Duties and Taxes - ATC"
-
-[orders.exchange_rates]
-"CAD:USD" = 0.72
-
-[sync]
-after = {after}
-mode = "{mode}"
-
-[state]
-path = "{state_path}"
-{extra}
-"""
+from amz2erp_sim import datagen
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
+from tests.conftest import SIM_CONFIG, SP_API_MODELS
 
 
 @dataclass
@@ -97,8 +58,8 @@ class SimEnv:
             else []
         )
         self.spapi = SpApiSimulator(
+            SpApiOptions(**{"models_dir": SP_API_MODELS, **(spapi_kwargs or {})}),
             clock=self.clock, listings=self.listings, orders=self.orders,
-            **{"models_dir": SP_API_MODELS, **(spapi_kwargs or {})},
         )
         self.erp = ErpNextSimulator(str(tmp_path / "erpnext.sqlite"), **(erp_kwargs or {}))
         self.config_path = tmp_path / "amz2erp.toml"
@@ -140,7 +101,7 @@ class SimEnv:
             state_path=self.state_path,
         )
         values.update(overrides)
-        self.config_path.write_text(CONFIG.format(**values), encoding="utf-8")
+        self.config_path.write_text(SIM_CONFIG.format(**values), encoding="utf-8")
         self.config_path.chmod(0o600)
 
     def run(self, *args: str) -> Result:

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from amz2erp.amazon import AmazonClient, parse_catalog_item, parse_order_2026, parse_order_v0
+from amz2erp.amazon.client import AmazonClient
+from amz2erp.amazon.parse import parse_catalog_item, parse_order_2026, parse_order_v0
+from amz2erp.amazon.reports import ReportTuning
 from amz2erp.clock import SimulatedClock
 from amz2erp.config import AmazonSettings
 from amz2erp.errors import (
@@ -31,8 +33,8 @@ from amz2erp.errors import (
     ExitCode,
 )
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
-from amz2erp.sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
-from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from amz2erp_sim.datagen import SimListing, SimOrder, generate_listings, generate_orders
+from amz2erp_sim.spapi import FaultConfig, SpApiOptions, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amazon"
@@ -194,7 +196,7 @@ def settings_for(sim: SpApiSimulator, **overrides: Any) -> AmazonSettings:
 def running(clock: SimulatedClock, listings: list[SimListing], orders: list[SimOrder],
             **kwargs: Any) -> Iterator[SpApiSimulator]:
     kwargs.setdefault("models_dir", SP_API_MODELS)
-    sim = SpApiSimulator(clock=clock, listings=listings, orders=orders, **kwargs)
+    sim = SpApiSimulator(SpApiOptions(**kwargs), clock=clock, listings=listings, orders=orders)
     with sim:
         yield sim
     assert sim.contract_violations == []  # every request we built passes the official models
@@ -338,9 +340,9 @@ def test_bad_request_carries_amazons_message(clock: SimulatedClock, listings: li
                                              orders_250: list[SimOrder]) -> None:
     with running(clock, listings, orders_250) as sim:
         with AmazonClient(settings_for(sim, orders_api="v0"), clock) as client:
-            orders_api = client._api("orders_v0")
+            orders_api = client.transport.api("orders_v0")
             with pytest.raises(AmazonBadRequestError) as exc:
-                client._call("getOrders", lambda: orders_api.get_orders(CreatedAfter="yesterday",
+                client.caller.call("getOrders", lambda: orders_api.get_orders(CreatedAfter="yesterday",
                                                                         MarketplaceIds=US))
             assert exc.value.status == 400
             assert "CreatedAfter" in str(exc.value)
@@ -353,18 +355,18 @@ def test_empty_payload_is_retried_then_unavailable(clock: SimulatedClock, listin
 
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim, max_retries=3), clock) as client:
         answers = iter([ApiResponse(), ApiResponse(payload={"Orders": []})])
-        res = client._call("getOrders", lambda: next(answers), lambda r: "Orders" in r.payload)
+        res = client.caller.call("getOrders", lambda: next(answers), lambda r: "Orders" in r.payload)
         assert res.payload == {"Orders": []}
         assert client.retries["getOrders"] == 1
         with pytest.raises(AmazonUnavailableError, match="empty or incomplete payload"):
-            client._call("getOrders", ApiResponse, lambda r: "Orders" in r.payload)
+            client.caller.call("getOrders", ApiResponse, lambda r: "Orders" in r.payload)
 
 
 def test_pagination_loop_guard(clock: SimulatedClock, listings: list[SimListing]) -> None:
     from sp_api.base import ApiResponse
 
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim), clock) as client:
-        pages = client._pages("someOperation", lambda token: ApiResponse(payload={"n": token}),
+        pages = client.caller.pages("someOperation", lambda token: ApiResponse(payload={"n": token}),
                               lambda r: "SAME-TOKEN")
         with pytest.raises(AmazonUnavailableError, match="same next token twice"):
             list(pages)
@@ -545,11 +547,12 @@ def _walk(client: AmazonClient, start: datetime, end: datetime, chunk: timedelta
 
 def test_newest_first_walk_is_served_from_planned_30_day_reports(
         clock: SimulatedClock, listings: list[SimListing], orders_2000: list[SimOrder]) -> None:
-    """A backfill in 7-day chunks: from the second chunk on, 30-day reports on a fixed grid are asked for ahead
-    and serve every chunk; each chunk gets exactly the orders last updated inside it."""
+    """A backfill in 7-day chunks (announced, as backfill does): 30-day reports on a fixed grid are asked for
+    ahead and serve every chunk; each chunk gets exactly the orders last updated inside it."""
     end = NOW - timedelta(hours=1)
     with running(clock, listings, orders_2000, report_processing_seconds=180) as sim, \
             AmazonClient(settings_for(sim), clock) as client:
+        client.plan_orders_reports([US, DE], datetime(2025, 12, 20, tzinfo=timezone.utc), end)
         chunks = _walk(client, datetime(2025, 12, 20, tzinfo=timezone.utc), end, timedelta(days=7))
         for lower, upper, records in chunks:
             assert all(isinstance(r, Order) and lower <= r.last_update_date <= upper for r in records)
@@ -559,8 +562,9 @@ def test_newest_first_walk_is_served_from_planned_30_day_reports(
         assert len(ids) - len(set(ids)) <= sum(1 for o in orders_2000 for lo, up, _ in chunks
                                                if o.last_update_date in (lo, up))  # only boundary repeats
         # 11 chunks of 7 days would be 11 reports; the walk needs the first chunk's own report + the three
-        # 30-day grid windows it reads, plus what the plan prefetched below them (at most report_prefetch)
-        assert client.calls["createReport"] <= 1 + 3 + client.report_prefetch
+        # 30-day grid windows it reads, plus what the plan prefetched below them (at most 8, the prefetch
+        # depth of the guessed walk this test was written for)
+        assert client.calls["createReport"] <= 1 + 3 + 8
         assert client.calls["getReportDocument"] <= 5
         assert client.calls["getReports"] == 1  # reusable reports are listed once, not per window
         # prefetching overlaps Amazon's processing: far less than one processing time per chunk
@@ -583,10 +587,12 @@ def test_a_resumed_walk_reuses_the_planned_reports_of_the_first_run(
         clock: SimulatedClock, listings: list[SimListing], orders_250: list[SimOrder]) -> None:
     start, end = datetime(2025, 12, 20, tzinfo=timezone.utc), NOW - timedelta(hours=1)
     with running(clock, listings, orders_250) as sim:
-        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:
+        with AmazonClient(settings_for(sim), clock) as client:
+            client.plan_orders_reports([US, DE], start, end)  # as backfill announces its walk
             first = _walk(client, start, end, timedelta(days=7))
         clock.advance(600)
-        with AmazonClient(settings_for(sim), clock, report_prefetch=1) as client:  # "crashed" after chunk 4
+        with AmazonClient(settings_for(sim), clock) as client:  # "crashed" after chunk 4
+            client.plan_orders_reports([US, DE], start, first[4][1])
             again = _walk(client, start, first[4][1], timedelta(days=7))
             # the grid windows of the first run are found by one getReports and reused: new reports only for
             # the resumed run's first chunk, its top (partial) grid window and the one prefetched below the data
@@ -601,14 +607,14 @@ def test_orders_report_fatal_then_retry_after_cooldown(clock: SimulatedClock, li
     start = datetime(2026, 2, 1, tzinfo=timezone.utc)
     with running(clock, listings, orders_250) as sim:
         sim.fail_next_reports(1)
-        with AmazonClient(settings_for(sim), clock, report_fatal_cooldown=900) as client:
+        with AmazonClient(settings_for(sim), clock, tuning=ReportTuning(fatal_cooldown=900)) as client:
             got = list(client.fetch_orders_report([US, DE], start, NOW))
             assert got
             assert client.calls["createReport"] == 2
             assert clock.slept >= 900
         sim.fail_next_reports(2)
         with (
-            AmazonClient(settings_for(sim), clock, report_fatal_cooldown=900, report_fatal_retries=1) as client,
+            AmazonClient(settings_for(sim), clock, tuning=ReportTuning(fatal_cooldown=900, fatal_retries=1)) as client,
             pytest.raises(AmazonReportError, match="FATAL"),
         ):
             list(client.fetch_orders_report([US], start + timedelta(days=1), NOW))
@@ -630,7 +636,7 @@ def test_first_report_poll_waits_the_configured_time(clock: SimulatedClock, list
     with running(clock, listings, [], report_processing_seconds=0.0) as sim:
         settings = settings_for(sim, report_poll_initial=first_poll, marketplaces=["US"])
         with AmazonClient(settings, clock) as client:
-            assert client.report_poll_initial == first_poll
+            assert client.reports.poll_initial == first_poll
             assert list(client.fetch_listings("US"))
         ops = [(e["operation"], e["sim_time"]) for e in sim.request_log]
         created = next(t for op, t in ops if op == "createReport")
@@ -731,7 +737,7 @@ def test_sp_api_loggers_never_at_debug(
         with running(clock, listings, orders_250[:5]) as sim, AmazonClient(settings_for(sim), clock) as client:
             list(client.fetch_orders([US, DE], EARLY, NOW))
             client.marketplace_participations()
-            issued = list(client._tokens.issued)
+            issued = list(client.transport.tokens.issued)
         assert issued
         for n in names:
             assert logging.getLogger(n).getEffectiveLevel() > logging.DEBUG
@@ -758,8 +764,8 @@ def test_api_403_is_an_auth_error_without_the_token(clock: SimulatedClock, listi
     with running(clock, listings, []) as sim, AmazonClient(settings_for(sim), clock) as client:
         client.marketplace_participations()  # a real token first
         bogus = "Atza|bogus-but-secret-token-value"
-        client._tokens._token = {"access_token": bogus, "expires_in": 3600}
-        client._tokens.issued.append(bogus)
+        client.transport.tokens._token = {"access_token": bogus, "expires_in": 3600}
+        client.transport.tokens.issued.append(bogus)
         with pytest.raises(AmazonAuthError) as exc:
             client.marketplace_participations()
         assert exc.value.status == 403

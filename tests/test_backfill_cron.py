@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from amz2erp.backfill import plan_chunks
 from amz2erp.clock import SystemClock
+from amz2erp.engine.windows import plan_chunks
 from amz2erp.state import StateStore
+from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import assert_landed_exactly_once
 
@@ -30,78 +31,78 @@ def test_chunks_run_newest_first_and_cover_the_range() -> None:
     assert len(chunks) == 13
 
 
-def test_backfill_dry_run_and_unreachable_horizon(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=20, orders=40, seed=4, days=20) as env:
-        env.setup_erp()
-        two_years_ago = (env.clock.now() - timedelta(days=800)).date().isoformat()
-        result = env.run("--json", "backfill", "--from", two_years_ago, "--chunk", "30d", "--dry-run",
-                         "--no-products")
-        assert result.code == 0, result.err
-        data = json.loads(result.out)
-        assert data["unreachable"] and "two-year horizon" in data["unreachable"][0]
-        assert env.erp.count("Sales Order") == 0
-        with StateStore(env.state_path) as state:
-            assert state.cursors() == []
+def test_backfill_dry_run_and_unreachable_horizon(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=40, seed=4, days=20)
+    env.setup_erp()
+    two_years_ago = (env.clock.now() - timedelta(days=800)).date().isoformat()
+    result = env.run("--json", "backfill", "--from", two_years_ago, "--chunk", "30d", "--dry-run",
+                     "--no-products")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["unreachable"] and "two-year horizon" in data["unreachable"][0]
+    assert env.erp.count("Sales Order") == 0
+    with StateStore(env.state_path) as state:
+        assert state.cursors() == []
 
 
-def test_backfill_in_process_overlapping_sync_orders_creates_nothing_twice(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=150, seed=12, days=40) as env:
-        env.setup_erp()
-        since = (env.clock.now() - timedelta(days=10)).date().isoformat()
-        assert env.run("sync-orders", "--after", since).code == 0
-        with StateStore(env.state_path) as state:
-            cursors_before = state.cursors()
-        frm = (env.clock.now() - timedelta(days=40)).date().isoformat()
-        result = env.run("--json", "backfill", "--from", frm, "--chunk", "7d")
-        assert result.code == 0, result.err
-        assert json.loads(result.out)["summary"]["chunks"] == 2 * 6  # two marketplaces, 40 days / 7d
-        assert_landed_exactly_once(env)
-        with StateStore(env.state_path) as state:
-            assert state.cursors() == cursors_before
-        # the same command again: every chunk is checkpointed, nothing is fetched or written
-        calls = len(env.spapi.request_log)
-        writes = len([r for r in env.erp.request_log if r.method != "GET"])
-        again = env.run("--json", "backfill", "--from", frm, "--chunk", "7d", "--no-products")
-        assert again.code == 0, again.err
-        assert "already done" in again.err
-        assert len(env.spapi.request_log) == calls
-        assert len([r for r in env.erp.request_log if r.method != "GET"]) == writes
+def test_backfill_in_process_overlapping_sync_orders_creates_nothing_twice(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=150, seed=12, days=40)
+    env.setup_erp()
+    since = (env.clock.now() - timedelta(days=10)).date().isoformat()
+    assert env.run("sync-orders", "--after", since).code == 0
+    with StateStore(env.state_path) as state:
+        cursors_before = state.cursors()
+    frm = (env.clock.now() - timedelta(days=40)).date().isoformat()
+    result = env.run("--json", "backfill", "--from", frm, "--chunk", "7d")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["summary"]["chunks"] == 2 * 6  # two marketplaces, 40 days / 7d
+    assert_landed_exactly_once(env)
+    with StateStore(env.state_path) as state:
+        assert state.cursors() == cursors_before
+    # the same command again: every chunk is checkpointed, nothing is fetched or written
+    calls = len(env.spapi.request_log)
+    writes = len([r for r in env.erp.request_log if r.method != "GET"])
+    again = env.run("--json", "backfill", "--from", frm, "--chunk", "7d", "--no-products")
+    assert again.code == 0, again.err
+    assert "already done" in again.err
+    assert len(env.spapi.request_log) == calls
+    assert len([r for r in env.erp.request_log if r.method != "GET"]) == writes
 
 
-def test_backfill_killed_during_chunk_5_resumes_exactly_once(tmp_path: Path) -> None:
+def test_backfill_killed_during_chunk_5_resumes_exactly_once(sim_env: SimEnvFactory) -> None:
     clock = SystemClock()
-    with SimEnv(tmp_path, listings=30, orders=260, seed=13, days=90, clock=clock,  # type: ignore[arg-type]
-                spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0},
-                erp_kwargs={"latency": 0.01}, workers=2) as env:
-        env.setup_erp()
-        assert env.run("sync-orders", "--after", (clock.now() - timedelta(days=1)).date().isoformat()).code == 0
-        with StateStore(env.state_path) as state:
-            cursors_before = state.cursors()
-        frm = (clock.now() - timedelta(days=90)).date().isoformat()
-        args = ("-v", "backfill", "--from", frm, "--chunk", "7d", "--no-products", "--marketplace", "US")
-        proc = env.popen(*args)
-        assert proc.stderr is not None
-        deadline = time.time() + 120
-        seen = ""
-        while time.time() < deadline:
-            line = proc.stderr.readline()
-            seen += line
-            if "chunk 5/" in line or not line:
-                break
-        assert "chunk 5/" in seen, seen[-2000:]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-        with StateStore(env.state_path) as state:
-            done_before = sum(len(state.checkpoints(job)) for job in _jobs(state))
-        assert 1 <= done_before <= 5
-        result = env.run("--json", "backfill", "--from", frm, "--chunk", "7d", "--no-products",
-                         "--marketplace", "US")
-        assert result.code == 0, result.err
-        assert f"{done_before} of 13 chunks were already done" in result.err
-        assert env.run("backfill", "--from", frm, "--chunk", "7d", "--no-products", "--marketplace", "CA").code == 0
-        assert_landed_exactly_once(env)
-        with StateStore(env.state_path) as state:
-            assert state.cursors() == cursors_before
+    env = sim_env(listings=30, orders=260, seed=13, days=90, clock=clock,  # type: ignore[arg-type]
+                  spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0},
+                  erp_kwargs={"latency": 0.01}, workers=2)
+    env.setup_erp()
+    assert env.run("sync-orders", "--after", (clock.now() - timedelta(days=1)).date().isoformat()).code == 0
+    with StateStore(env.state_path) as state:
+        cursors_before = state.cursors()
+    frm = (clock.now() - timedelta(days=90)).date().isoformat()
+    args = ("-v", "backfill", "--from", frm, "--chunk", "7d", "--no-products", "--marketplace", "US")
+    proc = env.popen(*args)
+    assert proc.stderr is not None
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "chunk 5/" in line or not line:
+            break
+    assert "chunk 5/" in seen, seen[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    with StateStore(env.state_path) as state:
+        done_before = sum(len(state.checkpoints(job)) for job in _jobs(state))
+    assert 1 <= done_before <= 5
+    result = env.run("--json", "backfill", "--from", frm, "--chunk", "7d", "--no-products",
+                     "--marketplace", "US")
+    assert result.code == 0, result.err
+    assert f"{done_before} of 13 chunks were already done" in result.err
+    assert env.run("backfill", "--from", frm, "--chunk", "7d", "--no-products", "--marketplace", "CA").code == 0
+    assert_landed_exactly_once(env)
+    with StateStore(env.state_path) as state:
+        assert state.cursors() == cursors_before
 
 
 def _jobs(state: StateStore) -> list[str]:
@@ -146,8 +147,8 @@ def test_cron_install_twice_leaves_one_set_of_lines(tmp_path: Path, monkeypatch:
     assert os.path.isabs(exe)
 
 
-def test_cron_rejects_unschedulable_period(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        result = env.run("cron", "--every", "7m")
-        assert result.code == 2
-        assert "divisor of an hour" in result.err
+def test_cron_rejects_unschedulable_period(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    result = env.run("cron", "--every", "7m")
+    assert result.code == 2
+    assert "divisor of an hour" in result.err

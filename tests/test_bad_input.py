@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amz2erp.cli import run
-from amz2erp.sim import datagen
 from amz2erp.state import StateStore
+from amz2erp_sim import datagen
+from tests.conftest import SimEnvFactory
 from tests.reliability import FIGURES, TIMINGS
 from tests.simenv import Result, SimEnv
 
@@ -232,16 +233,13 @@ class _Mutator:
         self.target: str | None = None
         self.targets: set[str] = set()
         self.edits: list[tuple[str, Any, Any]] = []
-        render = env.spapi._order_2026
 
-        def mutated(o: Any, included: set[str]) -> dict[str, Any]:
-            doc = render(o, included)
+        def mutate(o: Any, doc: dict[str, Any]) -> None:
             if o.amazon_order_id == self.target or o.amazon_order_id in self.targets:
                 for op, path, value in self.edits:
                     _apply(doc, op, path, value)
-            return doc
 
-        env.spapi._order_2026 = mutated  # type: ignore[method-assign]
+        env.spapi.order_2026_hook = mutate
 
 
 @pytest.fixture(scope="module")
@@ -361,34 +359,34 @@ def test_bad_payloads_are_retried_once_amazon_is_fixed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path,value", [("fulfillment", 5.4e16), ("orderItems.0", None),
                                         ("orderItems.0.product", True), ("buyer", "x")])
-def test_non_object_field_in_order_payload_is_isolated(tmp_path: Path, path: str, value: Any) -> None:
-    with SimEnv(tmp_path, listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False}) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
-        mutator = _Mutator(env)
-        mutator.target, mutator.edits = victim.amazon_order_id, [("set", path, value)]
-        result = env.run("--json", "sync-orders")
-        assert result.code == 1, result.err
-        with StateStore(env.state_path) as state:
-            entry = state.get("order", victim.amazon_order_id)
-        assert entry is not None and entry.status == "failed"
-        others = [o for o in env.spapi.orders
-                  if o.amazon_order_id != victim.amazon_order_id and o.status in ("Unshipped", "Shipped")]
-        assert all(env.sales_orders_by_amazon_id().get(o.amazon_order_id) for o in others)
+def test_non_object_field_in_order_payload_is_isolated(sim_env: SimEnvFactory, path: str, value: Any) -> None:
+    env = sim_env(listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False})
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
+    mutator = _Mutator(env)
+    mutator.target, mutator.edits = victim.amazon_order_id, [("set", path, value)]
+    result = env.run("--json", "sync-orders")
+    assert result.code == 1, result.err
+    with StateStore(env.state_path) as state:
+        entry = state.get("order", victim.amazon_order_id)
+    assert entry is not None and entry.status == "failed"
+    others = [o for o in env.spapi.orders
+              if o.amazon_order_id != victim.amazon_order_id and o.status in ("Unshipped", "Shipped")]
+    assert all(env.sales_orders_by_amazon_id().get(o.amazon_order_id) for o in others)
 
 
-def test_order_without_id_does_not_stay_failed_forever(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False}) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
-        mutator = _Mutator(env)
-        mutator.target, mutator.edits = victim.amazon_order_id, [("drop", "orderId", None)]
-        assert env.run("sync-orders").code == 1
-        mutator.target = None  # Amazon answers the order whole again
-        env.clock.advance(300)
-        assert env.run("sync-orders").code == 0
-        assert len(env.sales_orders_by_amazon_id()[victim.amazon_order_id]) == 1
-        with StateStore(env.state_path) as state:
-            assert state.entries("order", "failed") == []
+def test_order_without_id_does_not_stay_failed_forever(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=8, orders=12, seed=53, days=5, spapi_kwargs={"strict": False})
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    victim = next(o for o in env.spapi.orders if o.status in ("Unshipped", "Shipped"))
+    mutator = _Mutator(env)
+    mutator.target, mutator.edits = victim.amazon_order_id, [("drop", "orderId", None)]
+    assert env.run("sync-orders").code == 1
+    mutator.target = None  # Amazon answers the order whole again
+    env.clock.advance(300)
+    assert env.run("sync-orders").code == 0
+    assert len(env.sales_orders_by_amazon_id()[victim.amazon_order_id]) == 1
+    with StateStore(env.state_path) as state:
+        assert state.entries("order", "failed") == []

@@ -6,70 +6,69 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from amz2erp.state import RunLock
-from tests.simenv import SimEnv
+from tests.conftest import SimEnvFactory
 
 
-def test_check_passes_on_a_good_config_after_setup(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        before = env.run("check")
-        assert before.code == 2
-        assert "✗ custom fields" in before.out and "run `amz2erp setup`" in before.out
-        assert env.run("setup").code == 0
-        after = env.run("--json", "check")
-        assert after.code == 0, after.out
-        data = json.loads(after.out)
-        assert data["ok"] is True and all(c["ok"] for c in data["checks"])
+def test_check_passes_on_a_good_config_after_setup(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    before = env.run("check")
+    assert before.code == 2
+    assert "✗ custom fields" in before.out and "run `amz2erp setup`" in before.out
+    assert env.run("setup").code == 0
+    after = env.run("--json", "check")
+    assert after.code == 0, after.out
+    data = json.loads(after.out)
+    assert data["ok"] is True and all(c["ok"] for c in data["checks"])
 
 
-def test_check_reports_each_problem_precisely(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        env.setup_erp()
-        env.erp.insert_doc("Company", {"company_name": "Other Co", "abbr": "OC", "default_currency": "USD"})
-        env.erp.insert_doc("Warehouse", {"warehouse_name": "Elsewhere", "name": "Elsewhere - OC",
-                                         "company": "Other Co", "is_group": 0})
-        text = env.config_path.read_text()
-        text = text.replace('warehouse = "Stores - ATC"', 'warehouse = "Elsewhere - OC"')
-        text = text.replace('fba_warehouse = "Finished Goods - ATC"',
-                            'fba_warehouse = "Finished Goods - ATC"\nprice_list = "No Such List"')
-        env.config_path.write_text(text)
-        result = env.run("--json", "check")
-        assert result.code == 2
-        failed = {c["name"]: c for c in json.loads(result.out)["checks"] if not c["ok"]}
-        assert "'Elsewhere - OC'" in failed["warehouse"]["detail"] and "Other Co" in failed["warehouse"]["detail"]
-        assert "No Such List" in failed["price list"]["detail"]
-        assert failed["warehouse"]["fix"] and failed["price list"]["fix"]
+def test_check_reports_each_problem_precisely(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    env.setup_erp()
+    env.erp.insert_doc("Company", {"company_name": "Other Co", "abbr": "OC", "default_currency": "USD"})
+    env.erp.insert_doc("Warehouse", {"warehouse_name": "Elsewhere", "name": "Elsewhere - OC",
+                                     "company": "Other Co", "is_group": 0})
+    text = env.config_path.read_text()
+    text = text.replace('warehouse = "Stores - ATC"', 'warehouse = "Elsewhere - OC"')
+    text = text.replace('fba_warehouse = "Finished Goods - ATC"',
+                        'fba_warehouse = "Finished Goods - ATC"\nprice_list = "No Such List"')
+    env.config_path.write_text(text)
+    result = env.run("--json", "check")
+    assert result.code == 2
+    failed = {c["name"]: c for c in json.loads(result.out)["checks"] if not c["ok"]}
+    assert "'Elsewhere - OC'" in failed["warehouse"]["detail"] and "Other Co" in failed["warehouse"]["detail"]
+    assert "No Such List" in failed["price list"]["detail"]
+    assert failed["warehouse"]["fix"] and failed["price list"]["fix"]
 
-        env.write_config(api_secret="wrong-secret-value")
-        bad_token = env.run("--json", "check")
-        assert bad_token.code != 0
-        checks = json.loads(bad_token.out)["checks"]
-        assert any(not c["ok"] and "credentials" in c["name"] for c in checks)
-        assert "wrong-secret-value" not in bad_token.out + bad_token.err
-
-
-def test_setup_twice_has_nothing_to_do(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        plan = env.run("--json", "setup", "--dry-run")
-        assert plan.code == 0 and json.loads(plan.out)["applied"] is False
-        assert env.erp.count("Custom Field") == 0
-        assert env.run("setup").code == 0
-        second = env.run("--json", "setup")
-        assert second.code == 0
-        assert json.loads(second.out)["actions"] == []
-        assert "Nothing to do" in env.run("setup").out
+    env.write_config(api_secret="wrong-secret-value")
+    bad_token = env.run("--json", "check")
+    assert bad_token.code != 0
+    checks = json.loads(bad_token.out)["checks"]
+    assert any(not c["ok"] and "credentials" in c["name"] for c in checks)
+    assert "wrong-secret-value" not in bad_token.out + bad_token.err
 
 
-def test_second_concurrent_run_exits_75(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=10) as env:
-        env.setup_erp()
-        with RunLock(env.state_path):
-            result = env.run("sync-orders")
-        assert result.code == 75
-        assert "another amz2erp run holds the lock" in result.err
-        assert env.run("sync-orders").code == 0
+def test_setup_twice_has_nothing_to_do(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    plan = env.run("--json", "setup", "--dry-run")
+    assert plan.code == 0 and json.loads(plan.out)["applied"] is False
+    assert env.erp.count("Custom Field") == 0
+    assert env.run("setup").code == 0
+    second = env.run("--json", "setup")
+    assert second.code == 0
+    assert json.loads(second.out)["actions"] == []
+    assert "Nothing to do" in env.run("setup").out
+
+
+def test_second_concurrent_run_exits_75(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=10)
+    env.setup_erp()
+    with RunLock(env.state_path):
+        result = env.run("sync-orders")
+    assert result.code == 75
+    assert "another amz2erp run holds the lock" in result.err
+    assert env.run("sync-orders").code == 0
 
 
 def test_demo_runs_end_to_end_as_a_process() -> None:

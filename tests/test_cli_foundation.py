@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from amz2erp.errors import LockHeldError
-from amz2erp.state import DONE, FAILED, WRITING, RunLock, StateStore
+from amz2erp.state import RunLock, StateStore, Status
 from tests.conftest import amz2erp_cmd
 
 
@@ -62,14 +62,14 @@ def test_state_schema_and_ledger(tmp_path: Path) -> None:
     with StateStore(path) as state:
         assert state.schema_version() == 1
         state.mark_writing("order", "111-1", "h1")
-        assert state.get("order", "111-1").status == WRITING  # type: ignore[union-attr]
+        assert state.get("order", "111-1").status == Status.WRITING  # type: ignore[union-attr]
         state.mark_done("order", "111-1", "SAL-ORD-1", "h1")
         state.mark_failed("order", "111-2", "boom")
         state.mark_failed("order", "111-2", "boom again")
         entry = state.get("order", "111-2")
-        assert entry is not None and entry.status == FAILED and entry.attempts == 2
+        assert entry is not None and entry.status == Status.FAILED and entry.attempts == 2
         assert entry.last_error == "boom again"
-        assert [e.key for e in state.entries("order", DONE)] == ["111-1"]
+        assert [e.key for e in state.entries("order", Status.DONE)] == ["111-1"]
     assert path.stat().st_mode & 0o777 == 0o600
     # a newer schema is refused with a clear error
     db = sqlite3.connect(path)
@@ -124,8 +124,8 @@ def test_state_survives_sigkill_mid_write(tmp_path: Path) -> None:
     writer.send_signal(signal.SIGKILL)
     writer.wait(10)
     with StateStore(state_path) as state:
-        done = state.count("order", DONE)
-        writing = state.count("order", WRITING)
+        done = state.count("order", Status.DONE)
+        writing = state.count("order", Status.WRITING)
         assert done > 50
         assert writing <= 1  # at most the record in flight
         state.mark_done("order", "after-crash", "SO-X", "h")

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from amz2erp.clock import SystemClock
-from amz2erp.sim import datagen
+from amz2erp_sim import datagen
+from tests.conftest import SimEnvFactory
 from tests.reliability import (
     FIGURES,
     TIMINGS,
@@ -52,17 +53,16 @@ def _amazon_moves_on(env: SimEnv, rng: random.Random, batch: int) -> None:
     known = {o.amazon_order_id for o in env.spapi.orders}
     env.spapi.add_orders([o for o in new if o.amazon_order_id not in known])
     sim = env.spapi
-    with sim._lock:
-        unshipped = sorted(oid for oid, o in sim._orders.items() if o.status == "Unshipped")
-        for oid in rng.sample(unshipped, min(2, len(unshipped))):
-            datagen.ship_order(sim._orders[oid], when)
-        unshipped = sorted(oid for oid, o in sim._orders.items() if o.status == "Unshipped")
-        for oid in rng.sample(unshipped, min(2, len(unshipped))):
-            datagen.cancel_order(sim._orders[oid], when)
-        active = sorted(k for k, lst in sim._listings.items() if lst.status == "Active")
-        for key in rng.sample(active, min(2, len(active))):
-            listing = sim._listings[key]
-            datagen.set_listing_price(listing, listing.price + Decimal("1.25"), when)
+    unshipped = sim.order_ids("Unshipped")
+    for oid in rng.sample(unshipped, min(2, len(unshipped))):
+        sim.ship_order(oid, when)
+    unshipped = sim.order_ids("Unshipped")
+    for oid in rng.sample(unshipped, min(2, len(unshipped))):
+        sim.cancel_order(oid, when)
+    listings = {(lst.sku, lst.marketplace_id): lst for lst in sim.listings}
+    active = sorted(k for k, lst in listings.items() if lst.status == "Active")
+    for key in rng.sample(active, min(2, len(active))):
+        sim.set_listing_price(*key, listings[key].price + Decimal("1.25"), when)
 
 
 def _commands(env: SimEnv) -> list[tuple[str, ...]]:
@@ -187,38 +187,38 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path,
     TIMINGS["test_crash"] = time.monotonic() - started
 
 
-def test_item_intent_is_resolved_after_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_item_intent_is_resolved_after_a_crash(sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression for bug B1 (found by the crash test, fixed in 735bf87): an Item intent left ``writing`` by a
     crash between the insert and the ledger update is resolved by the next run."""
     from amz2erp.state import StateStore
 
-    with SimEnv(tmp_path, listings=6, orders=0, seed=5, marketplaces=("US",)) as env:
-        env.setup_erp()
-        real_mark_done = StateStore.mark_done
+    env = sim_env(listings=6, orders=0, seed=5, marketplaces=("US",))
+    env.setup_erp()
+    real_mark_done = StateStore.mark_done
 
-        def crash_after_item_insert(self: StateStore, kind: str, key: str, *args: object, **kw: object) -> None:
-            if kind == "item":
-                raise KeyboardInterrupt  # the process dies here: the Item is in ERPNext, the ledger says writing
-            real_mark_done(self, kind, key, *args, **kw)  # type: ignore[arg-type]
+    def crash_after_item_insert(self: StateStore, kind: str, key: str, *args: object, **kw: object) -> None:
+        if kind == "item":
+            raise KeyboardInterrupt  # the process dies here: the Item is in ERPNext, the ledger says writing
+        real_mark_done(self, kind, key, *args, **kw)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(StateStore, "mark_done", crash_after_item_insert)
-        assert env.run("sync-products").code == 130
-        monkeypatch.setattr(StateStore, "mark_done", real_mark_done)
-        assert env.run("sync-products").code == 0
-        assert_products_landed_exactly_once(env)
-        with StateStore(env.state_path) as state:
-            assert state.entries("item", "writing") == []
+    monkeypatch.setattr(StateStore, "mark_done", crash_after_item_insert)
+    assert env.run("sync-products").code == 130
+    monkeypatch.setattr(StateStore, "mark_done", real_mark_done)
+    assert env.run("sync-products").code == 0
+    assert_products_landed_exactly_once(env)
+    with StateStore(env.state_path) as state:
+        assert state.entries("item", "writing") == []
 
 
-def test_report_then_api_reads_rewrite_nothing(tmp_path: Path) -> None:
+def test_report_then_api_reads_rewrite_nothing(sim_env: SimEnvFactory) -> None:
     """B5: InvoiceUnconfirmed (v0, report) and Shipped (2026-01-01) are the same state: no rewrite."""
-    with SimEnv(tmp_path, listings=30, orders=90, seed=SEED, days=DAYS, marketplaces=("US",)) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        assert any(o.status == "InvoiceUnconfirmed" for o in env.spapi.orders)
-        frm = (env.clock.now() - timedelta(days=DAYS + 1)).date().isoformat()
-        assert env.run("backfill", "--from", frm, "--chunk", "30d", "--no-products", "--mode", "report").code == 0
-        env.clock.advance(300)
-        before = len(env.erp.request_log)
-        assert env.run("sync-orders", "--after", frm, "--mode", "api").code == 0
-        assert [(r.method, r.path) for r in env.erp.request_log[before:] if r.method in WRITES] == []
+    env = sim_env(listings=30, orders=90, seed=SEED, days=DAYS, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    assert any(o.status == "InvoiceUnconfirmed" for o in env.spapi.orders)
+    frm = (env.clock.now() - timedelta(days=DAYS + 1)).date().isoformat()
+    assert env.run("backfill", "--from", frm, "--chunk", "30d", "--no-products", "--mode", "report").code == 0
+    env.clock.advance(300)
+    before = len(env.erp.request_log)
+    assert env.run("sync-orders", "--after", frm, "--mode", "api").code == 0
+    assert [(r.method, r.path) for r in env.erp.request_log[before:] if r.method in WRITES] == []

@@ -65,7 +65,7 @@ def test_switch_clock_relaxes_the_usage_plans_for_typing_by_hand() -> None:
     from urllib.parse import urlencode
 
     from amz2erp.clock import SimulatedClock, SystemClock
-    from amz2erp.sim.spapi import SpApiSimulator
+    from amz2erp_sim.spapi import SpApiSimulator
 
     sim = SpApiSimulator(clock=SimulatedClock())
     creds = sim.credentials

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import requests
 
-from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient, describe_non_api_answer, describe_tls_error
-from amz2erp.erpnext_setup import CheckResult, checks_exit_code, placeholder_keys
+from amz2erp.config import ErpNextSettings, placeholder_keys
+from amz2erp.erpnext.checks import CheckResult, checks_exit_code
+from amz2erp.erpnext.client import ErpNextClient, describe_non_api_answer, describe_tls_error
 from amz2erp.errors import ErpNextConfigError, ErpNextUnavailableError, ExitCode
+from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 
 KEY, SECRET = "diag-key-AAAA", "diag-secret-BBBB"
@@ -256,20 +257,20 @@ def test_cli_wrong_url_check_and_sync_exit_2_with_the_diagnosis(tmp_path: Path) 
         assert "Traceback" not in result.err and "does not exist" not in result.err
 
 
-def test_cli_check_exit_codes_match_the_syncs(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        env.setup_erp()
-        assert env.run("check").code == 0
-        env.write_config(api_secret="wrong-secret-value")
-        refused = env.run("check")
-        assert refused.code == ExitCode.AUTH, refused.out
-        assert "✗ erpnext credentials" in refused.out
-        env.write_config(erp_url=f"http://127.0.0.1:{closed_port()}")
-        down = env.run("check")
-        assert down.code == ExitCode.UNAVAILABLE, down.out
-        assert "✗ erpnext reachable" in down.out and "nothing listens" in down.out
-        # every check still has its ✓/✗ line: the Amazon ones ran too
-        assert "✓ amazon credentials" in down.out
+def test_cli_check_exit_codes_match_the_syncs(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    env.setup_erp()
+    assert env.run("check").code == 0
+    env.write_config(api_secret="wrong-secret-value")
+    refused = env.run("check")
+    assert refused.code == ExitCode.AUTH, refused.out
+    assert "✗ erpnext credentials" in refused.out
+    env.write_config(erp_url=f"http://127.0.0.1:{closed_port()}")
+    down = env.run("check")
+    assert down.code == ExitCode.UNAVAILABLE, down.out
+    assert "✗ erpnext reachable" in down.out and "nothing listens" in down.out
+    # every check still has its ✓/✗ line: the Amazon ones ran too
+    assert "✓ amazon credentials" in down.out
 
 
 def test_cli_check_on_the_init_template_names_the_placeholders_without_any_network(
@@ -295,15 +296,15 @@ def test_cli_check_on_the_init_template_names_the_placeholders_without_any_netwo
     assert "your-api-secret" not in out + err and "Atzr|your-refresh-token" not in out + err
 
 
-def test_placeholder_keys_only_names_example_values(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        from amz2erp.config import load_settings
+def test_placeholder_keys_only_names_example_values(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    from amz2erp.config import load_settings
 
-        settings, _ = load_settings(str(env.config_path))
-        assert placeholder_keys(settings) == []
-        env.write_config(api_key="your-api-key", erp_url="https://erp.example.com/")
-        settings, _ = load_settings(str(env.config_path))
-        assert placeholder_keys(settings) == ["[erpnext] url", "[erpnext] api_key"]
+    settings, _ = load_settings(str(env.config_path))
+    assert placeholder_keys(settings) == []
+    env.write_config(api_key="your-api-key", erp_url="https://erp.example.com/")
+    settings, _ = load_settings(str(env.config_path))
+    assert placeholder_keys(settings) == ["[erpnext] url", "[erpnext] api_key"]
 
 
 def test_amazon_unreachable_fails_fast_in_check(tmp_path: Path) -> None:
@@ -319,22 +320,22 @@ def test_amazon_unreachable_fails_fast_in_check(tmp_path: Path) -> None:
     assert env.clock.slept == 0
 
 
-def test_setup_with_a_wrong_company_refuses(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=5, orders=0) as env:
-        env.config_path.write_text(
-            env.config_path.read_text().replace('company = "Amz Test Co"', 'company = "Amz Tset Co"')
-        )
-        for args in (("setup",), ("setup", "--dry-run")):
-            result = env.run(*args)
-            assert result.code == ExitCode.CONFIG, result.out
-            assert "Nothing to do" not in result.out
-            assert "company 'Amz Tset Co' does not exist in ERPNext" in result.err
-            assert "set [defaults] company to one of: Amz Test Co" in result.err
-        assert env.erp.count("Custom Field") == 0  # nothing was created for a company that is not there
+def test_setup_with_a_wrong_company_refuses(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=5, orders=0)
+    env.config_path.write_text(
+        env.config_path.read_text().replace('company = "Amz Test Co"', 'company = "Amz Tset Co"')
+    )
+    for args in (("setup",), ("setup", "--dry-run")):
+        result = env.run(*args)
+        assert result.code == ExitCode.CONFIG, result.out
+        assert "Nothing to do" not in result.out
+        assert "company 'Amz Tset Co' does not exist in ERPNext" in result.err
+        assert "set [defaults] company to one of: Amz Test Co" in result.err
+    assert env.erp.count("Custom Field") == 0  # nothing was created for a company that is not there
 
 
 def test_amazon_client_refuses_template_credentials_before_any_request() -> None:
-    from amz2erp.amazon import AmazonClient
+    from amz2erp.amazon.client import AmazonClient
     from amz2erp.config import AmazonSettings
     from amz2erp.errors import ConfigError
 

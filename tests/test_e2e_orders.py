@@ -14,7 +14,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from amz2erp.sim.datagen import SimOrder
+from amz2erp_sim.datagen import SimOrder
+from tests.conftest import SimEnvFactory
 from tests.simenv import Result, SimEnv
 
 WRITES = ("POST", "PUT", "DELETE")
@@ -80,15 +81,15 @@ def synced_month(tmp_path_factory: pytest.TempPathFactory) -> SyncedMonth:
 
 
 @pytest.fixture
-def month(synced_month: SyncedMonth, tmp_path: Path) -> Iterator[tuple[SimEnv, Result]]:
+def month(synced_month: SyncedMonth, tmp_path: Path, sim_env: SimEnvFactory) -> Iterator[tuple[SimEnv, Result]]:
     """A fresh environment in the synced state: a copy of the ERPNext database and the state ledger, and an
     SP-API simulator regenerated from the same seed (the sync only reads Amazon), at the time the sync ended."""
     for name in SNAPSHOT_FILES:
         for path in synced_month.folder.glob(f"{name}*"):  # with any SQLite -wal / -shm beside it
             shutil.copy2(path, tmp_path / path.name)
-    with SimEnv(tmp_path, **MONTH) as env:
-        env.clock.advance((synced_month.now - env.clock.now()).total_seconds())
-        yield env, synced_month.first
+    env = sim_env(**MONTH)
+    env.clock.advance((synced_month.now - env.clock.now()).total_seconds())
+    yield env, synced_month.first
 
 
 def test_a_month_of_orders_lands_with_amazon_totals(month) -> None:
@@ -166,119 +167,119 @@ def test_cancel_referenced_order_is_a_conflict(month) -> None:
     assert env.erp.get_doc("Sales Order", so["name"])["docstatus"] == 1
 
 
-def test_existing_frappe_connector_orders_are_recognised(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=60, seed=8) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        done = [o for o in env.spapi.orders if importable(o)][:10]
-        for order in done:  # as the Frappe connector leaves them: amazon_order_id set, draft or submitted
-            env.erp.insert_doc("Sales Order", {
-                "customer": f"Buyer - {order.amazon_order_id}", "company": "Amz Test Co", "docstatus": 1,
-                "status": "To Deliver and Bill", "amazon_order_id": order.amazon_order_id,
-                "transaction_date": "2026-10-20", "delivery_date": "2026-10-27", "currency": order.currency,
-                "grand_total": float(expected_total(order)),
-                "items": [{"item_code": i.sku, "qty": i.quantity_ordered,
-                           "rate": float(i.item_price / i.quantity_ordered),
-                           "amazon_order_item_id": i.order_item_id} for i in order.items if i.quantity_ordered],
-            })
-        result = env.run("--json", "sync-orders")
-        assert result.code == 0, result.err
-        by_id = env.sales_orders_by_amazon_id()
-        for order in done:
-            assert len(by_id[order.amazon_order_id]) == 1
-        created = json.loads(result.out)["summary"]["orders created"]
-        assert created == sum(1 for o in env.spapi.orders if importable(o)) - len(done)
+def test_existing_frappe_connector_orders_are_recognised(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=60, seed=8)
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    done = [o for o in env.spapi.orders if importable(o)][:10]
+    for order in done:  # as the Frappe connector leaves them: amazon_order_id set, draft or submitted
+        env.erp.insert_doc("Sales Order", {
+            "customer": f"Buyer - {order.amazon_order_id}", "company": "Amz Test Co", "docstatus": 1,
+            "status": "To Deliver and Bill", "amazon_order_id": order.amazon_order_id,
+            "transaction_date": "2026-10-20", "delivery_date": "2026-10-27", "currency": order.currency,
+            "grand_total": float(expected_total(order)),
+            "items": [{"item_code": i.sku, "qty": i.quantity_ordered,
+                       "rate": float(i.item_price / i.quantity_ordered),
+                       "amazon_order_item_id": i.order_item_id} for i in order.items if i.quantity_ordered],
+        })
+    result = env.run("--json", "sync-orders")
+    assert result.code == 0, result.err
+    by_id = env.sales_orders_by_amazon_id()
+    for order in done:
+        assert len(by_id[order.amazon_order_id]) == 1
+    created = json.loads(result.out)["summary"]["orders created"]
+    assert created == sum(1 for o in env.spapi.orders if importable(o)) - len(done)
 
 
-def test_rejected_order_is_isolated_retried_and_pins_the_cursor(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=80, seed=9, extra_config='[items]\nunknown_sku = "fail"\n') as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        victim = next(o for o in sorted(env.spapi.orders, key=lambda o: o.last_update_date) if importable(o))
-        sku = victim.items[0].sku
-        # the Item disappears from ERPNext: this one order cannot be written, the others can
-        item = env.erp.get_doc("Item", sku)
-        gone = requests.delete(f"{env.erp.url}/api/resource/Item/{quote(sku, safe='')}",
-                               headers={"Authorization": env.erp.auth_header}, timeout=10)
-        assert gone.status_code == 202, gone.text  # as ERPNext answers (recording 077)
-        known = {d["name"] for d in env.erp.docs("Item")}
-        # orders that also cannot be written: they sell the lost SKU or an inactive listing's SKU
-        others = [o for o in env.spapi.orders if importable(o) and o.amazon_order_id != victim.amazon_order_id
-                  and any(i.sku not in known for i in o.items if i.quantity_ordered > 0)]
-        result = env.run("--json", "sync-orders")
-        assert result.code == 1
-        # told once per cause (the lost SKU), with a count; the order itself is listed by `status`
-        assert f"SKU {sku!r} has no Item in ERPNext" in result.err
-        summary = json.loads(result.out)["summary"]
-        assert summary["orders failed"] == 1 + len(others)
-        assert summary["orders created"] > 30
-        state = json.loads(env.run("--json", "status").out)
-        assert victim.amazon_order_id in {f["key"] for f in state["failed"]}
-        cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
-        assert cursor <= victim.last_update_date.isoformat()
-        # the seller restores the Item: the next run retries the failed orders and the cursor moves on
-        env.erp.insert_doc("Item", {k: v for k, v in item.items() if k in ("item_code", "item_name", "item_group",
-                                                                           "stock_uom", "is_stock_item")})
-        env.write_config(extra="")  # and lets amz2erp create Items for the inactive listings' SKUs
-        env.clock.advance(120)
-        again = env.run("--json", "sync-orders")
-        assert again.code == 0, again.err
-        assert len(live(env.sales_orders_by_amazon_id()[victim.amazon_order_id])) == 1
-        state = json.loads(env.run("--json", "status").out)
-        assert state["failed"] == []
-        cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
-        assert cursor > (env.clock.now() - timedelta(minutes=10)).isoformat()
+def test_rejected_order_is_isolated_retried_and_pins_the_cursor(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=80, seed=9, extra_config='[items]\nunknown_sku = "fail"\n')
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    victim = next(o for o in sorted(env.spapi.orders, key=lambda o: o.last_update_date) if importable(o))
+    sku = victim.items[0].sku
+    # the Item disappears from ERPNext: this one order cannot be written, the others can
+    item = env.erp.get_doc("Item", sku)
+    gone = requests.delete(f"{env.erp.url}/api/resource/Item/{quote(sku, safe='')}",
+                           headers={"Authorization": env.erp.auth_header}, timeout=10)
+    assert gone.status_code == 202, gone.text  # as ERPNext answers (recording 077)
+    known = {d["name"] for d in env.erp.docs("Item")}
+    # orders that also cannot be written: they sell the lost SKU or an inactive listing's SKU
+    others = [o for o in env.spapi.orders if importable(o) and o.amazon_order_id != victim.amazon_order_id
+              and any(i.sku not in known for i in o.items if i.quantity_ordered > 0)]
+    result = env.run("--json", "sync-orders")
+    assert result.code == 1
+    # told once per cause (the lost SKU), with a count; the order itself is listed by `status`
+    assert f"SKU {sku!r} has no Item in ERPNext" in result.err
+    summary = json.loads(result.out)["summary"]
+    assert summary["orders failed"] == 1 + len(others)
+    assert summary["orders created"] > 30
+    state = json.loads(env.run("--json", "status").out)
+    assert victim.amazon_order_id in {f["key"] for f in state["failed"]}
+    cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
+    assert cursor <= victim.last_update_date.isoformat()
+    # the seller restores the Item: the next run retries the failed orders and the cursor moves on
+    env.erp.insert_doc("Item", {k: v for k, v in item.items() if k in ("item_code", "item_name", "item_group",
+                                                                       "stock_uom", "is_stock_item")})
+    env.write_config(extra="")  # and lets amz2erp create Items for the inactive listings' SKUs
+    env.clock.advance(120)
+    again = env.run("--json", "sync-orders")
+    assert again.code == 0, again.err
+    assert len(live(env.sales_orders_by_amazon_id()[victim.amazon_order_id])) == 1
+    state = json.loads(env.run("--json", "status").out)
+    assert state["failed"] == []
+    cursor = {c["marketplace"]: c["value"] for c in state["cursors"]}[victim.marketplace_id]
+    assert cursor > (env.clock.now() - timedelta(minutes=10)).isoformat()
 
 
-def test_orders_api_v0_lands_the_same(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=60, seed=14, orders_api="v0") as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        result = env.run("sync-orders")
-        assert result.code == 0, result.err
-        assert_landed_exactly_once(env)
-        assert env.spapi.operation_counts()["getOrderItems"] >= 50
+def test_orders_api_v0_lands_the_same(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=60, seed=14, orders_api="v0")
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    result = env.run("sync-orders")
+    assert result.code == 0, result.err
+    assert_landed_exactly_once(env)
+    assert env.spapi.operation_counts()["getOrderItems"] >= 50
 
 
-def test_retry_command_retries_failed_orders_now(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=40, seed=15, extra_config='[items]\nunknown_sku = "fail"\n') as env:
-        env.setup_erp()
-        result = env.run("sync-orders")  # no sync-products: every order fails on its unknown SKUs
-        assert result.code == 1
-        assert env.erp.docs("Customer") == [] and env.erp.docs("Address") == []  # checked before any write
-        failed = json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]
-        assert len(failed) == sum(1 for o in env.spapi.orders if importable(o))
-        assert env.run("retry").code == 1  # still failing: nothing changed
-        env.write_config(extra="")  # unknown SKUs are now created from the order lines
-        retried = env.run("--json", "retry", failed[0]["key"])
-        assert retried.code == 0, retried.err
-        assert json.loads(retried.out)["summary"]["orders created"] == 1
-        assert env.run("retry").code == 0
-        assert json.loads(env.run("--json", "status").out)["failed"] == []
-        assert_landed_exactly_once(env)
+def test_retry_command_retries_failed_orders_now(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=40, seed=15, extra_config='[items]\nunknown_sku = "fail"\n')
+    env.setup_erp()
+    result = env.run("sync-orders")  # no sync-products: every order fails on its unknown SKUs
+    assert result.code == 1
+    assert env.erp.docs("Customer") == [] and env.erp.docs("Address") == []  # checked before any write
+    failed = json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]
+    assert len(failed) == sum(1 for o in env.spapi.orders if importable(o))
+    assert env.run("retry").code == 1  # still failing: nothing changed
+    env.write_config(extra="")  # unknown SKUs are now created from the order lines
+    retried = env.run("--json", "retry", failed[0]["key"])
+    assert retried.code == 0, retried.err
+    assert json.loads(retried.out)["summary"]["orders created"] == 1
+    assert env.run("retry").code == 0
+    assert json.loads(env.run("--json", "status").out)["failed"] == []
+    assert_landed_exactly_once(env)
 
 
-def test_pending_orders_as_drafts_then_submitted_once_priced(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=60, seed=16,
-                extra_config="[orders]\nimport_pending = true\n") as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        assert env.run("sync-orders").code == 0
-        pending = [o for o in env.spapi.orders if o.status == "Pending"]
-        assert pending
-        by_id = env.sales_orders_by_amazon_id()
-        for order in pending:
-            assert [so["docstatus"] for so in by_id[order.amazon_order_id]] == [0]
-        # Amazon authorises the payment: the order becomes Unshipped with prices
-        target = pending[0]
-        env.clock.advance(60)
-        with env.spapi._lock:  # the simulator keeps a pending order's prices and hides them until then
-            order = env.spapi._orders[target.amazon_order_id]
-            order.status = "Unshipped"
-            order.last_update_date = env.clock.now().replace(microsecond=0)
-        env.clock.advance(180)
-        result = env.run("--json", "sync-orders")
-        assert result.code == 0, result.err
-        sos = env.sales_orders_by_amazon_id()[target.amazon_order_id]
-        assert [so["docstatus"] for so in sos] == [1]
-        assert Decimal(str(sos[0]["grand_total"])) == expected_total(env.spapi.order(target.amazon_order_id))
+def test_pending_orders_as_drafts_then_submitted_once_priced(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=60, seed=16,
+                  extra_config="[orders]\nimport_pending = true\n")
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    assert env.run("sync-orders").code == 0
+    pending = [o for o in env.spapi.orders if o.status == "Pending"]
+    assert pending
+    by_id = env.sales_orders_by_amazon_id()
+    for order in pending:
+        assert [so["docstatus"] for so in by_id[order.amazon_order_id]] == [0]
+    # Amazon authorises the payment: the order becomes Unshipped with prices
+    target = pending[0]
+    env.clock.advance(60)
+    # the simulator keeps a pending order's prices and hides them until then
+    with env.spapi.edit_order(target.amazon_order_id) as order:
+        order.status = "Unshipped"
+        order.last_update_date = env.clock.now().replace(microsecond=0)
+    env.clock.advance(180)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 0, result.err
+    sos = env.sales_orders_by_amazon_id()[target.amazon_order_id]
+    assert [so["docstatus"] for so in sos] == [1]
+    assert Decimal(str(sos[0]["grand_total"])) == expected_total(env.spapi.order(target.amazon_order_id))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from amz2erp.sim.datagen import marketplace
+from amz2erp_sim.datagen import marketplace
+from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 
 WRITES = ("POST", "PUT", "DELETE")
@@ -91,37 +91,37 @@ def test_changed_prices_and_titles_update_exactly_those(synced) -> None:
         assert env.erp.get_doc("Item", lst.sku)["item_name"] == f"Renamed {lst.sku}"
 
 
-def test_dry_run_writes_nothing_and_lists_plans(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=0, seed=5) as env:
-        env.setup_erp()
-        before = len(env.erp.request_log)
-        result = env.run("--json", "sync-products", "--dry-run")
-        assert result.code == 0, result.err
-        assert _writes(env, before) == []
-        plans = json.loads(result.out)["plans"]
-        assert any(p["action"] == "create" and p["doctype"] == "Item" for p in plans)
-        assert any(p["action"] == "create" and p["doctype"] == "Item Price" for p in plans)
-        assert env.erp.count("Item", item_group="Products") == 0
+def test_dry_run_writes_nothing_and_lists_plans(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=0, seed=5)
+    env.setup_erp()
+    before = len(env.erp.request_log)
+    result = env.run("--json", "sync-products", "--dry-run")
+    assert result.code == 0, result.err
+    assert _writes(env, before) == []
+    plans = json.loads(result.out)["plans"]
+    assert any(p["action"] == "create" and p["doctype"] == "Item" for p in plans)
+    assert any(p["action"] == "create" and p["doctype"] == "Item Price" for p in plans)
+    assert env.erp.count("Item", item_group="Products") == 0
 
 
-def test_one_bad_listing_fails_alone_and_is_retried(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=0, seed=6, extra_config='[items.map]\n"NOPE" = "MISSING"\n') as env:
-        env.setup_erp()
-        listing = next(lst for lst in env.spapi.listings if lst.status == "Active")
-        env.write_config(extra=f'[items.map]\n"{listing.sku}" = "NOT-IN-ERPNEXT"\n')
-        result = env.run("sync-products")
-        assert result.code == 1
-        assert "NOT-IN-ERPNEXT" in result.err
-        active_skus = {lst.sku for lst in env.spapi.listings if lst.status == "Active"}
-        assert env.erp.count("Item") == len(active_skus) - 1  # every other listing landed
-        status = env.run("--json", "status")
-        failed = json.loads(status.out)["failed"]
-        assert [f["key"].split("|", 1)[1] for f in failed if f["kind"] == "listing"] == [listing.sku]
-        # the seller creates the Item; the next run retries and succeeds
-        env.erp.insert_doc("Item", {"item_code": "NOT-IN-ERPNEXT", "item_name": "Mine", "item_group": "Products",
-                                    "stock_uom": "Nos"})
-        again = env.run("sync-products")
-        assert again.code == 0, again.err
-        mine = env.erp.get_doc("Item", "NOT-IN-ERPNEXT")
-        assert mine["item_name"] == "Mine"  # a mapped Item is never renamed
-        assert mine["amazon_asin"] == listing.asin
+def test_one_bad_listing_fails_alone_and_is_retried(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=0, seed=6, extra_config='[items.map]\n"NOPE" = "MISSING"\n')
+    env.setup_erp()
+    listing = next(lst for lst in env.spapi.listings if lst.status == "Active")
+    env.write_config(extra=f'[items.map]\n"{listing.sku}" = "NOT-IN-ERPNEXT"\n')
+    result = env.run("sync-products")
+    assert result.code == 1
+    assert "NOT-IN-ERPNEXT" in result.err
+    active_skus = {lst.sku for lst in env.spapi.listings if lst.status == "Active"}
+    assert env.erp.count("Item") == len(active_skus) - 1  # every other listing landed
+    status = env.run("--json", "status")
+    failed = json.loads(status.out)["failed"]
+    assert [f["key"].split("|", 1)[1] for f in failed if f["kind"] == "listing"] == [listing.sku]
+    # the seller creates the Item; the next run retries and succeeds
+    env.erp.insert_doc("Item", {"item_code": "NOT-IN-ERPNEXT", "item_name": "Mine", "item_group": "Products",
+                                "stock_uom": "Nos"})
+    again = env.run("sync-products")
+    assert again.code == 0, again.err
+    mine = env.erp.get_doc("Item", "NOT-IN-ERPNEXT")
+    assert mine["item_name"] == "Mine"  # a mapped Item is never renamed
+    assert mine["amazon_asin"] == listing.asin

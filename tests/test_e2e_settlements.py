@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +19,11 @@ import httpx
 import pytest
 
 from amz2erp.clock import SystemClock
-from amz2erp.sim.erpnext import FaultConfig
-from amz2erp.sim.erpnext_journal import account_balances
-from amz2erp.sim.settlements import SimSettlement
+from amz2erp.state import Kind
+from amz2erp_sim.erpnext import FaultConfig
+from amz2erp_sim.erpnext.journal import account_balances
+from amz2erp_sim.spapi.settlements import SimSettlement
+from tests.conftest import SimEnvFactory
 from tests.reliability import RequestWatch
 from tests.simenv import SimEnv
 
@@ -32,17 +33,17 @@ BANK, CLEARING, SUSPENSE = "Amazon Payouts - ATC", "Amazon Settlement Clearing -
 WRITES = ("POST", "PUT", "DELETE")
 
 
-def _env(tmp_path: Path, **kw: Any) -> SimEnv:
-    kw = {"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": SETTLEMENTS, "seed": 14, **kw}
-    return SimEnv(tmp_path, **kw)
+def _env(sim_env: SimEnvFactory, **kw: Any) -> SimEnv:
+    return sim_env(**{"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": SETTLEMENTS, "seed": 14,
+                      **kw})
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[SimEnv]:
-    with _env(tmp_path) as e:
-        e.setup_erp()
-        assert e.run("-q", "sync-orders").code == 0
-        yield e
+def env(sim_env: SimEnvFactory) -> SimEnv:
+    e = _env(sim_env)
+    e.setup_erp()
+    assert e.run("-q", "sync-orders").code == 0
+    return e
 
 
 def entries(env: SimEnv) -> dict[str, list[dict[str, Any]]]:
@@ -209,25 +210,25 @@ def test_an_unbalanced_settlement_is_not_posted(env: SimEnv) -> None:
     assert len(entries(env)) == len(closed(env)) - 1
 
 
-def test_since_rebuilds_history_from_finances_and_never_posts_twice(tmp_path: Path) -> None:
-    with _env(tmp_path) as env:
-        env.setup_erp()
-        start = min(s.start for s in env.spapi.settlements).date().isoformat()
-        result = env.run("--json", "sync-settlements", "--since", start)
-        assert result.code == 0, result.err
-        report = json.loads(result.out)
-        posted = entries(env)
-        # the simulated transactions carry no SETTLEMENT_ID: the key is the financial event group id
-        assert sorted(posted) == sorted(s.group_id for s in closed(env))
-        for s in closed(env):
-            assert bank_line(posted[s.group_id][0]) == s.total()
-        assert "open" in {r["outcome"] for r in report["settlements"]}
-        # the reports of the same settlements are not posted again, nor the groups
-        log_start = len(env.erp.request_log)
-        assert env.run("sync-settlements").code == 0
-        assert env.run("sync-settlements", "--since", start).code == 0
-        assert writes_since(env, log_start) == []
-        assert all(len(v) == 1 for v in entries(env).values()) and len(entries(env)) == len(closed(env))
+def test_since_rebuilds_history_from_finances_and_never_posts_twice(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env)
+    env.setup_erp()
+    start = min(s.start for s in env.spapi.settlements).date().isoformat()
+    result = env.run("--json", "sync-settlements", "--since", start)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    posted = entries(env)
+    # the simulated transactions carry no SETTLEMENT_ID: the key is the financial event group id
+    assert sorted(posted) == sorted(s.group_id for s in closed(env))
+    for s in closed(env):
+        assert bank_line(posted[s.group_id][0]) == s.total()
+    assert "open" in {r["outcome"] for r in report["settlements"]}
+    # the reports of the same settlements are not posted again, nor the groups
+    log_start = len(env.erp.request_log)
+    assert env.run("sync-settlements").code == 0
+    assert env.run("sync-settlements", "--since", start).code == 0
+    assert writes_since(env, log_start) == []
+    assert all(len(v) == 1 for v in entries(env).values()) and len(entries(env)) == len(closed(env))
 
 
 def test_status_shows_posted_and_the_open_settlement_when_asked(env: SimEnv) -> None:
@@ -268,43 +269,43 @@ def test_an_ambiguous_failure_after_commit_is_resolved_by_lookup(env: SimEnv) ->
     assert all(len(v) == 1 for v in posted.values())
 
 
-def test_sigkill_at_random_points_leaves_one_entry_per_settlement(tmp_path: Path) -> None:
+def test_sigkill_at_random_points_leaves_one_entry_per_settlement(sim_env: SimEnvFactory) -> None:
     rng = random.Random(1414)
-    with _env(tmp_path, clock=SystemClock(), orders=80,  # type: ignore[arg-type]
-              spapi_kwargs={"rate_limits": False}, erp_kwargs={"latency": 0.01}) as env:
-        env.setup_erp()
-        code = env.popen("-q", "sync-orders").wait(timeout=120)
-        assert code == 0
-        watch = RequestWatch(env)
-        kills = mid_erpnext = 0
-        for _ in range(12):
-            before = watch.count
-            proc = env.popen("sync-settlements")
-            reached = False
-            if rng.random() < 0.7:
-                reached = watch.wait_for(before + rng.randint(1, 12), timeout=60,
-                                         stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
-            else:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=rng.uniform(0.05, 1.5))
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                kills += 1
-                mid_erpnext += reached
-            proc.communicate(timeout=30)
-        final = env.popen("sync-settlements")
-        _, err = final.communicate(timeout=120)
-        assert final.returncode == 0, err
-        assert kills >= 3 and mid_erpnext >= 1, (kills, mid_erpnext)
-        posted = entries(env)
-        want = closed(env)
-        assert sorted(posted) == sorted(s.settlement_id for s in want)
-        assert all(len(v) == 1 for v in posted.values()), {k: len(v) for k, v in posted.items()}
-        from amz2erp.state import StateStore
+    env = _env(sim_env, clock=SystemClock(), orders=80,  # type: ignore[arg-type]
+               spapi_kwargs={"rate_limits": False}, erp_kwargs={"latency": 0.01})
+    env.setup_erp()
+    code = env.popen("-q", "sync-orders").wait(timeout=120)
+    assert code == 0
+    watch = RequestWatch(env)
+    kills = mid_erpnext = 0
+    for _ in range(12):
+        before = watch.count
+        proc = env.popen("sync-settlements")
+        reached = False
+        if rng.random() < 0.7:
+            reached = watch.wait_for(before + rng.randint(1, 12), timeout=60,
+                                     stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=rng.uniform(0.05, 1.5))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+            mid_erpnext += reached
+        proc.communicate(timeout=30)
+    final = env.popen("sync-settlements")
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert kills >= 3 and mid_erpnext >= 1, (kills, mid_erpnext)
+    posted = entries(env)
+    want = closed(env)
+    assert sorted(posted) == sorted(s.settlement_id for s in want)
+    assert all(len(v) == 1 for v in posted.values()), {k: len(v) for k, v in posted.items()}
+    from amz2erp.state import StateStore
 
-        with StateStore(env.state_path) as state:  # the ledger agrees with ERPNext
-            ledger = {e.key: (e.status, e.erp_name) for e in state.entries("settlement")}
-        assert ledger == {k: ("done", v[0]["name"]) for k, v in posted.items()}
+    with StateStore(env.state_path) as state:  # the ledger agrees with ERPNext
+        ledger = {e.key: (e.status, e.erp_name) for e in state.entries(Kind.SETTLEMENT)}
+    assert ledger == {k: ("done", v[0]["name"]) for k, v in posted.items()}
 
 
 # --- unmapped rows --------------------------------------------------------------------------------------------
@@ -332,12 +333,12 @@ def test_unmapped_rows_go_to_the_suspense_account_and_are_listed(env: SimEnv) ->
     assert text.code == 0
 
 
-def test_unmapped_error_refuses_to_post(tmp_path: Path) -> None:
-    with _env(tmp_path, extra_config=SETTLEMENTS + 'unmapped = "error"\n') as env:
-        env.setup_erp()
-        first, _ = _with_unknown_row(env)
-        result = env.run("sync-settlements")
-        assert result.code == 1
-        assert f"settlement {first.settlement_id}: 1 row(s) match no category" in result.err
-        assert first.settlement_id not in entries(env)
-        assert len(entries(env)) == len(closed(env)) - 1
+def test_unmapped_error_refuses_to_post(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, extra_config=SETTLEMENTS + 'unmapped = "error"\n')
+    env.setup_erp()
+    first, _ = _with_unknown_row(env)
+    result = env.run("sync-settlements")
+    assert result.code == 1
+    assert f"settlement {first.settlement_id}: 1 row(s) match no category" in result.err
+    assert first.settlement_id not in entries(env)
+    assert len(entries(env)) == len(closed(env)) - 1

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 
 from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient, error_from_response, server_messages, strip_html
+from amz2erp.erpnext.client import ErpNextClient, error_from_response, server_messages, strip_html
 from amz2erp.errors import (
     ErpNextAuthError,
     ErpNextConfigError,
@@ -600,7 +600,7 @@ def test_secrets_never_in_exception_messages() -> None:
 
 
 def test_plain_http_warning_once_and_not_for_loopback(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="amz2erp.erpnext_client")
+    caplog.set_level(logging.WARNING, logger="amz2erp.erpnext.client")
     for _ in range(2):
         ErpNextClient(settings(url="http://erp.warn-test.invalid"), session=requests.Session())
     ErpNextClient(settings(url="http://127.0.0.1:8000"), session=requests.Session())
@@ -745,7 +745,7 @@ def test_error_from_response_total_and_never_leaks(
 
 
 def test_tls_verification_off_warns_once_and_is_passed_on(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="amz2erp.erpnext_client")
+    caplog.set_level(logging.WARNING, logger="amz2erp.erpnext.client")
     client, fake = make_client(lambda req: response(200, {"message": "pong"}), verify_tls=False, timeout=12)
     make_client(lambda req: response(200, {}), verify_tls=False)
     assert client.ping() is True

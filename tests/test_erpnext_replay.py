@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 import requests
 
-from amz2erp.sim.erpnext import ErpNextSimulator
-from amz2erp.sim.erpnext_docs import DOC_FIELDS
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext.meta import DOC_FIELDS
 from tests.conftest import ERPNEXT_RECORDINGS
 
 REC_DIR: Path = ERPNEXT_RECORDINGS

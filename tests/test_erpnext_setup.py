@@ -10,18 +10,21 @@ from typing import Any
 import pytest
 
 from amz2erp.config import Settings
-from amz2erp.erpnext_client import ErpNextClient
-from amz2erp.erpnext_setup import (
+from amz2erp.erpnext.checks import ERPNEXT_CHECKS, CheckResult, erpnext_checks, run_checks
+from amz2erp.erpnext.client import ErpNextClient
+from amz2erp.erpnext.schema import (
     CUSTOM_FIELDS,
-    CheckResult,
-    apply_setup,
+    REQUIRED_CUSTOM_FIELDS,
+    account_group_problems,
     charge_accounts,
+    custom_field_name,
+    custom_fields_for,
+    describe_account_group,
     full_account_name,
-    plan_setup,
-    run_checks,
 )
+from amz2erp.erpnext.setup import apply_setup, plan_setup
 from amz2erp.errors import AmazonAuthError, AmazonUnavailableError
-from amz2erp.sim.erpnext import ErpNextSimulator, FaultConfig
+from amz2erp_sim.erpnext import ErpNextSimulator, FaultConfig
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,8 @@ def test_setup_plans_applies_and_second_plan_is_empty(fresh_sim: ErpNextSimulato
     client = client_for(settings)
     plan = plan_setup(client, settings)
     kinds = [a.doctype for a in plan]
-    assert kinds.count("Custom Field") == len(CUSTOM_FIELDS)
+    # settlements are not configured: their Journal Entry field is not planned
+    assert kinds.count("Custom Field") == len(custom_fields_for(settings)) == len(CUSTOM_FIELDS) - 1
     assert kinds.count("Account") == len(charge_accounts(settings)) == 8
     assert kinds.count("Item Group") == 1 and kinds.count("Item") == 1
     # the item group comes before the placeholder item that uses it
@@ -353,6 +357,42 @@ def test_full_account_name() -> None:
     assert full_account_name("Amazon Shipping - ATC", "ATC") == "Amazon Shipping - ATC"
 
 
+def test_account_group_rule_is_one_function() -> None:
+    # check and setup both judge the account group with this rule and describe it with one wording
+    assert account_group_problems(None, "ATC Co") == ["does not exist"]
+    assert account_group_problems({"is_group": 1, "company": "ATC Co"}, "ATC Co") == []
+    problems = account_group_problems({"is_group": 0, "company": "Other Co"}, "ATC Co")
+    assert problems == [
+        "is a ledger, not a group (accounts cannot be created under it)",
+        "belongs to company 'Other Co'",
+    ]
+    assert describe_account_group("Freight - ATC", problems) == (
+        "account 'Freight - ATC' is a ledger, not a group (accounts cannot be created under it) "
+        "and belongs to company 'Other Co'"
+    )
+
+
+def test_required_custom_fields_are_amz2erp_fields() -> None:
+    # every field the order writer insists on is one that `setup` creates, under ERPNext's "<dt>-<field>" name
+    defined = {custom_field_name(s["dt"], s["fieldname"]) for s in CUSTOM_FIELDS}
+    assert REQUIRED_CUSTOM_FIELDS == ("Sales Order-amazon_order_id",)
+    assert set(REQUIRED_CUSTOM_FIELDS) <= defined
+    assert len(defined) == len(CUSTOM_FIELDS)
+
+
+def test_check_registry_runs_every_check_once_in_order(sim: ErpNextSimulator) -> None:
+    settings = make_settings(sim.url)
+    results = erpnext_checks(client_for(settings), settings)
+    names = [r.name for r in results]
+    assert names[:2] == ["company", "warehouse"]
+    assert names.index("account group") < names.index("charge accounts") < names.index("custom fields")
+    assert len(names) == len(set(names))
+    assert {check.__name__ for check in ERPNEXT_CHECKS} >= {
+        "check_company", "check_warehouses", "check_price_list", "check_account_group",
+        "check_custom_fields", "check_accounts",
+    }
+
+
 def test_foreign_marketplace_currency_needs_a_rate(fresh_sim: ErpNextSimulator) -> None:
     settings = make_settings(fresh_sim.url, amazon={"marketplaces": ["US", "CA", "MX"]})
     client = client_for(settings)
@@ -409,4 +449,4 @@ def test_setup_does_not_plan_accounts_under_a_ledger(
     plan = plan_setup(client_for(settings), settings)
     assert [a for a in plan if a.doctype == "Account"] == []
     assert any("not a group account" in r.getMessage() for r in caplog.records)
-    assert [a.doctype for a in plan].count("Custom Field") == len(CUSTOM_FIELDS)
+    assert [a.doctype for a in plan].count("Custom Field") == len(custom_fields_for(settings))

@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from amz2erp import limits
-from amz2erp import marketplaces as mp
-from amz2erp.backfill import chunk_size
+from amz2erp.amazon import limits
+from amz2erp.amazon import marketplaces as mp
+from amz2erp.amazon.reports import parse_orders
 from amz2erp.config import SyncSettings
+from amz2erp.engine.windows import chunk_size, reachable_start
 from amz2erp.errors import UsageError
-from amz2erp.orders import reachable_start
-from amz2erp.reports import parse_orders
-from amz2erp.sim import datagen
+from amz2erp_sim import datagen
+from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -104,14 +104,14 @@ def test_backfill_chunk_45d_exits_2_before_anything_runs(tmp_path: Path) -> None
         assert env.spapi.request_log == [] and env.erp.request_log == []  # not even sync-products ran
 
 
-def test_backfill_uses_chunk_days_from_the_config(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=10, orders=20, seed=5, days=20) as env:
-        env.setup_erp()
-        _variant(env, ('mode = "api"', 'mode = "api"\nchunk_days = 10'))
-        frm = (env.clock.now() - timedelta(days=39)).date().isoformat()
-        result = env.run("--json", "backfill", "--from", frm, "--dry-run", "--no-products", "--marketplace", "US")
-        assert result.code == 0, result.err
-        assert json.loads(result.out)["chunks"] == 4  # 39 days and a half to now, in 10-day chunks
+def test_backfill_uses_chunk_days_from_the_config(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=10, orders=20, seed=5, days=20)
+    env.setup_erp()
+    _variant(env, ('mode = "api"', 'mode = "api"\nchunk_days = 10'))
+    frm = (env.clock.now() - timedelta(days=39)).date().isoformat()
+    result = env.run("--json", "backfill", "--from", frm, "--dry-run", "--no-products", "--marketplace", "US")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["chunks"] == 4  # 39 days and a half to now, in 10-day chunks
 
 
 # --- the two-year horizon ------------------------------------------------------------------------------
@@ -125,48 +125,48 @@ def _old_orders(env: SimEnv, code: str) -> set[str]:
 
 
 @pytest.mark.parametrize("code", ["JP", "US"])
-def test_backfill_horizon_honours_the_jp_exemption(tmp_path: Path, code: str) -> None:
-    with SimEnv(tmp_path, listings=10, orders=60, seed=8, days=900, marketplaces=(code,)) as env:
-        env.setup_erp()
-        _variant(env, ('"CAD:USD" = 0.72', '"CAD:USD" = 0.72\n"JPY:USD" = 0.0067'))
-        old = _old_orders(env, code)
-        assert old, "the generated data must hold orders beyond the horizon"
-        frm = (env.clock.now() - timedelta(days=900)).date().isoformat()
-        result = env.run("--json", "backfill", "--from", frm, "--chunk", "30d")
-        assert result.code == 0, result.err
-        data = json.loads(result.out)
-        planned = set(env.sales_orders_by_amazon_id())
-        if code == "JP":
-            assert data["unreachable"] == [] and "Unreachable" not in result.err
-            assert old <= planned  # history beyond two years is read, not called unreachable
-            assert data["chunks"] == 31  # 900 days and a half in 30-day chunks
-        else:
-            assert len(data["unreachable"]) == 1 and data["unreachable"][0].startswith(f"{code} {frm} → ")
-            assert "two-year horizon" in data["unreachable"][0]
-            assert not old & planned
-            assert data["chunks"] == 25  # only the reachable 730 days
+def test_backfill_horizon_honours_the_jp_exemption(sim_env: SimEnvFactory, code: str) -> None:
+    env = sim_env(listings=10, orders=60, seed=8, days=900, marketplaces=(code,))
+    env.setup_erp()
+    _variant(env, ('"CAD:USD" = 0.72', '"CAD:USD" = 0.72\n"JPY:USD" = 0.0067'))
+    old = _old_orders(env, code)
+    assert old, "the generated data must hold orders beyond the horizon"
+    frm = (env.clock.now() - timedelta(days=900)).date().isoformat()
+    result = env.run("--json", "backfill", "--from", frm, "--chunk", "30d")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    planned = set(env.sales_orders_by_amazon_id())
+    if code == "JP":
+        assert data["unreachable"] == [] and "Unreachable" not in result.err
+        assert old <= planned  # history beyond two years is read, not called unreachable
+        assert data["chunks"] == 31  # 900 days and a half in 30-day chunks
+    else:
+        assert len(data["unreachable"]) == 1 and data["unreachable"][0].startswith(f"{code} {frm} → ")
+        assert "two-year horizon" in data["unreachable"][0]
+        assert not old & planned
+        assert data["chunks"] == 25  # only the reachable 730 days
 
 
-def test_sync_orders_after_beyond_the_horizon_is_told_and_makes_no_empty_reports(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=10, orders=40, seed=9, days=60, mode="report", marketplaces=("US",)) as env:
-        env.setup_erp()
-        frm = (env.clock.now() - timedelta(days=1000)).date()
-        horizon = env.clock.now() - limits.ORDERS_HORIZON  # the run's clock moves on while reports process
-        result = env.run("--json", "sync-orders", "--after", frm.isoformat(), "--dry-run")
-        assert result.code == 0, result.err
-        assert f"US: --after {frm} is older than Amazon's two-year horizon" in result.err
-        assert json.loads(result.out)["summary"]["unreachable ranges"] == 1
-        starts = [r.data_start for r in env.spapi._reports.values() if r.data_start is not None]
-        assert starts and min(starts) >= horizon  # no report for a window Amazon cannot have data for
-        assert len(starts) == 25  # 730 days in 30-day reports, not 34
+def test_sync_orders_after_beyond_the_horizon_is_told_and_makes_no_empty_reports(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=10, orders=40, seed=9, days=60, mode="report", marketplaces=("US",))
+    env.setup_erp()
+    frm = (env.clock.now() - timedelta(days=1000)).date()
+    horizon = env.clock.now() - limits.ORDERS_HORIZON  # the run's clock moves on while reports process
+    result = env.run("--json", "sync-orders", "--after", frm.isoformat(), "--dry-run")
+    assert result.code == 0, result.err
+    assert f"US: --after {frm} is older than Amazon's two-year horizon" in result.err
+    assert json.loads(result.out)["summary"]["unreachable ranges"] == 1
+    starts = [r.data_start for r in env.spapi.report_jobs() if r.data_start is not None]
+    assert starts and min(starts) >= horizon  # no report for a window Amazon cannot have data for
+    assert len(starts) == 25  # 730 days in 30-day reports, not 34
 
 
-def test_sync_orders_after_in_the_future_exits_2(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=10, orders=20, seed=9, days=20) as env:
-        tomorrow = (env.clock.now() + timedelta(days=1)).date().isoformat()
-        result = env.run("sync-orders", "--after", tomorrow)
-        assert result.code == 2
-        assert result.err.startswith(f"Error: --after {tomorrow} is in the future: Amazon has orders up to ")
-        assert "up to date" not in result.err
-        assert env.spapi.request_log == []
-        assert [r for r in env.erp.request_log if r.method != "GET"] == []
+def test_sync_orders_after_in_the_future_exits_2(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=10, orders=20, seed=9, days=20)
+    tomorrow = (env.clock.now() + timedelta(days=1)).date().isoformat()
+    result = env.run("sync-orders", "--after", tomorrow)
+    assert result.code == 2
+    assert result.err.startswith(f"Error: --after {tomorrow} is in the future: Amazon has orders up to ")
+    assert "up to date" not in result.err
+    assert env.spapi.request_log == []
+    assert [r for r in env.erp.request_log if r.method != "GET"] == []

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from amz2erp.clock import SystemClock
-from amz2erp.orders import failure_shape
-from amz2erp.sim import erpnext as erpsim
-from amz2erp.sim import spapi as spsim
+from amz2erp.engine.orders import failure_shape
 from amz2erp.state import StateStore
+from amz2erp_sim.erpnext import server as erpsim
+from amz2erp_sim.spapi import server as spsim
+from tests.conftest import SimEnvFactory
 from tests.reliability import (
     FIGURES,
     TIMINGS,
@@ -47,19 +48,6 @@ def _short_timeouts(env: SimEnv, seconds: float) -> None:
     env.config_path.write_text(text, encoding="utf-8")
 
 
-def _count_spapi_faults(env: SimEnv, counts: Counter[str]) -> None:
-    sim = env.spapi
-    draw = sim._draw_fault
-
-    def counting(operation: str) -> str | None:
-        kind = draw(operation)
-        if kind is not None:
-            counts[kind] += 1
-        return kind
-
-    sim._draw_fault = counting  # type: ignore[method-assign]
-
-
 def _failed(env: SimEnv) -> list[dict[str, Any]]:
     status = env.run("--json", "status", "--limit", "1000")
     assert status.code == 0, status.err
@@ -80,11 +68,10 @@ def _check_run(env: SimEnv, args: tuple[str, ...], result: Any) -> None:
 
 def test_ten_percent_faults_on_both_sides(tmp_path: Path) -> None:
     started = time.monotonic()
-    spapi_faults: Counter[str] = Counter()
     with SimEnv(tmp_path, listings=24, orders=70, seed=31, days=20, workers=4) as env:
         env.setup_erp()
         _short_timeouts(env, 0.5)
-        _count_spapi_faults(env, spapi_faults)
+        spapi_faults = env.spapi.injected_faults  # live; no fault was configured before this point
         env.spapi.set_faults(spsim.FaultConfig(rate=0.10, seed=7, timeout_seconds=0.8))
         env.erp.set_faults(erpsim.FaultConfig(rate=0.10, seed=8, timeout_seconds=0.8))
         frm = (env.clock.now() - timedelta(days=21)).date().isoformat()
@@ -136,11 +123,10 @@ def test_ten_percent_faults_on_both_sides(tmp_path: Path) -> None:
 
 def test_forced_spapi_faults_of_every_kind_are_absorbed(tmp_path: Path) -> None:
     """Each SP-API fault kind, forced on the order search itself, is retried through."""
-    spapi_faults: Counter[str] = Counter()
     with SimEnv(tmp_path, listings=10, orders=20, seed=32, days=10, marketplaces=("US",)) as env:
         env.setup_erp()
         _short_timeouts(env, 0.5)
-        _count_spapi_faults(env, spapi_faults)
+        spapi_faults = env.spapi.injected_faults  # live; no fault was configured before this point
         env.spapi.set_faults(spsim.FaultConfig(rate=0.0, timeout_seconds=0.8))
         assert env.run("sync-products").code == 0
         for kind in spsim.FAULT_KINDS:
@@ -153,31 +139,31 @@ def test_forced_spapi_faults_of_every_kind_are_absorbed(tmp_path: Path) -> None:
         FIGURES[f"faults injected: SP-API {kind}"] += n
 
 
-def test_rejected_address_intent_is_not_left_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rejected_address_intent_is_not_left_writing(sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """B4: an intent whose write ERPNext definitely refused is dropped, never left "writing"."""
-    from amz2erp.erpnext_client import ErpNextClient
+    from amz2erp.erpnext.client import ErpNextClient
     from amz2erp.errors import ErpNextValidationError
 
-    with SimEnv(tmp_path, listings=10, orders=12, seed=33, days=5, marketplaces=("US",)) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        real_insert = ErpNextClient.insert
-        rejected: list[str] = []
+    env = sim_env(listings=10, orders=12, seed=33, days=5, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    real_insert = ErpNextClient.insert
+    rejected: list[str] = []
 
-        def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
-            if doctype == "Address" and not rejected:
-                rejected.append(str(doc.get("address_title")))
-                raise ErpNextValidationError("ERPNext insert Address: Simulated validation failure", status=417)
-            return real_insert(self, doctype, doc, **kw)
+    def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
+        if doctype == "Address" and not rejected:
+            rejected.append(str(doc.get("address_title")))
+            raise ErpNextValidationError("ERPNext insert Address: Simulated validation failure", status=417)
+        return real_insert(self, doctype, doc, **kw)
 
-        monkeypatch.setattr(ErpNextClient, "insert", reject_first_address)
-        assert env.run("sync-orders", "--mode", "report").code == 1
-        assert rejected
-        env.clock.advance(300)
-        assert env.run("sync-orders", "--mode", "api").code == 0
-        assert_landed_exactly_once(env)
-        with StateStore(env.state_path) as state:
-            assert state.entries(status="writing") == []
+    monkeypatch.setattr(ErpNextClient, "insert", reject_first_address)
+    assert env.run("sync-orders", "--mode", "report").code == 1
+    assert rejected
+    env.clock.advance(300)
+    assert env.run("sync-orders", "--mode", "api").code == 0
+    assert_landed_exactly_once(env)
+    with StateStore(env.state_path) as state:
+        assert state.entries(status="writing") == []
 
 
 # --- restart ------------------------------------------------------------------------------------------------

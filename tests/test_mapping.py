@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amz2erp import mapping
-from amz2erp.amazon import parse_order_v0
+from amz2erp.amazon.parse import parse_order_v0
 from amz2erp.config import Settings
 from amz2erp.countries import COUNTRY_NAMES, country_name
 from amz2erp.errors import RecordError

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from amz2erp.amazon.ratelimit import DEFAULT_LIMITS, RateLimiter, TokenBucket, parse_rate_header
 from amz2erp.clock import SimulatedClock
-from amz2erp.ratelimit import DEFAULT_LIMITS, RateLimiter, TokenBucket, parse_rate_header
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 

@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amz2erp import mapping
-from amz2erp import reports as rp
-from amz2erp.amazon import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, parse_order_v0
+from amz2erp.amazon import reports as rp
+from amz2erp.amazon.parse import INCLUDED_2026, INCLUDED_2026_PII, parse_order_2026, parse_order_v0
 from amz2erp.config import Settings
 from amz2erp.mapping import MappingContext
 from amz2erp.models import Order
-from amz2erp.sim import datagen
-from amz2erp.sim.datagen import SimOrder, SimOrderItem
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.datagen import SimOrder, SimOrderItem
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 
 REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
 PATHS = ("report", "report-no-tax-columns", "orders-2026-01-01", "orders-v0")
@@ -65,18 +65,18 @@ def sim_orders(draw: st.DrawFn) -> SimOrder:
     for n, lst in enumerate(chosen):
         qty = draw(st.integers(1, 6))
         unit = Decimal(draw(st.integers(1, 20_000))) / 100
-        price = datagen._q(unit * qty, cur)
-        ship = datagen._q(draw(st.sampled_from(["0", "3.99", "4.99", "7.50"])), cur)
+        price = datagen.quantize(unit * qty, cur)
+        ship = datagen.quantize(draw(st.sampled_from(["0", "3.99", "4.99", "7.50"])), cur)
         ship_disc = ship if draw(st.booleans()) else Decimal("0.00")
-        promo = datagen._q(price * Decimal(draw(st.sampled_from(["0", "0.10", "0.15", "0.20"]))), cur)
-        gift = datagen._q("2.99", cur) if draw(st.booleans()) else Decimal("0.00")
+        promo = datagen.quantize(price * Decimal(draw(st.sampled_from(["0", "0.10", "0.15", "0.20"]))), cur)
+        gift = datagen.quantize("2.99", cur) if draw(st.booleans()) else Decimal("0.00")
         items.append(SimOrderItem(
             order_item_id=f"{10**13 + n:014d}", asin=lst.asin, sku=lst.sku, title=lst.title,
             quantity_ordered=qty, quantity_shipped=0, unit_price=unit, item_price=price,
-            item_tax=datagen._q(price * rate, cur), shipping_price=ship, shipping_tax=datagen._q(ship * rate, cur),
-            shipping_discount=ship_disc, shipping_discount_tax=datagen._q(ship_disc * rate, cur),
-            promotion_discount=promo, promotion_discount_tax=datagen._q(promo * rate, cur),
-            gift_wrap_price=gift, gift_wrap_tax=datagen._q(gift * rate, cur),
+            item_tax=datagen.quantize(price * rate, cur), shipping_price=ship, shipping_tax=datagen.quantize(ship * rate, cur),
+            shipping_discount=ship_disc, shipping_discount_tax=datagen.quantize(ship_disc * rate, cur),
+            promotion_discount=promo, promotion_discount_tax=datagen.quantize(promo * rate, cur),
+            gift_wrap_price=gift, gift_wrap_tax=datagen.quantize(gift * rate, cur),
             # the marketplace's model: what the report without tax-collection columns has to rely on
             tax_collection_model="MarketplaceFacilitator" if code == "US" else None,
             promotion_ids=["PLM-1"] if promo else [], is_gift=bool(gift),
@@ -108,11 +108,11 @@ def sim_orders(draw: st.DrawFn) -> SimOrder:
 
 def read(order: SimOrder, path: str) -> Order:
     """``order`` as Amazon serves it on ``path``, parsed by production code."""
-    sim = SpApiSimulator(strict=False, rate_limits=False, orders=[order],
-                         report_tax_columns=path != "report-no-tax-columns")
+    options = SpApiOptions(strict=False, rate_limits=False, report_tax_columns=path != "report-no-tax-columns")
+    sim = SpApiSimulator(options, orders=[order])
     if path.startswith("report"):
         now = order.last_update_date + timedelta(hours=1)
-        data = sim._orders_report(REPORT, [order.marketplace_id], order.last_update_date - timedelta(hours=1), now,
+        data = sim.orders_report(REPORT, [order.marketplace_id], order.last_update_date - timedelta(hours=1), now,
                                   now)
         assert data is not None
         rows = rp.iter_tsv(rp.text_lines(io.BytesIO(data), rp.DEFAULT_CHARSET))
@@ -120,11 +120,11 @@ def read(order: SimOrder, path: str) -> Order:
         assert len(parsed) == 1
         result = parsed[0]
     elif path == "orders-2026-01-01":
-        result = parse_order_2026(sim._order_2026(order, set(INCLUDED_2026 + INCLUDED_2026_PII)))
+        result = parse_order_2026(sim.order_2026_json(order, set(INCLUDED_2026 + INCLUDED_2026_PII)))
     else:
         # v0 shows gift wrap only to an RDT with buyerInfo
         pii = set() if path == "orders-v0-no-buyer-info" else {"buyerInfo", "shippingAddress"}
-        result = parse_order_v0(sim._order_v0(order, pii), [sim._item_v0(order, it, pii) for it in order.items])
+        result = parse_order_v0(sim.order_v0_json(order, pii), [sim.item_v0_json(order, it, pii) for it in order.items])
     assert isinstance(result, Order), result
     return result
 

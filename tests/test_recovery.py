@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from amz2erp import backfill as backfill_mod
-from amz2erp.orders import FailedOrder, failure_shape, group_failures, plan_refetch
-from amz2erp.state import FAILED, StateStore
+from amz2erp.engine import backfill as backfill_mod
+from amz2erp.engine.orders import failure_shape, group_failures
+from amz2erp.engine.retry import FailedOrder, plan_refetch
+from amz2erp.state import StateStore, Status
+from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 
 CA = "A2EUQ1WTGCTBG2"
@@ -108,128 +110,128 @@ def _customer_links(env: SimEnv) -> set[str]:
     return {str(so["customer"]) for so in env.sales_orders()}
 
 
-def test_mass_failure_writes_no_masters_is_told_once_and_comes_back_with_the_window(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=30, orders=240, seed=41, days=20) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        _without_cad_rate(env)
-        ca_ids = {o.amazon_order_id for o in env.spapi.orders if o.marketplace_id == CA}
-        first = env.run("--json", "sync-orders")
-        assert first.code == 1
-        failed = json.loads(env.run("--json", "status", "--limit", "1000").out)
-        failed_ids = {f["key"] for f in failed["failed"]}
-        assert len(failed_ids) > 20 and failed_ids <= ca_ids
-        # one cause, one line with the count, in the run summary and in status
-        causes = json.loads(first.out)["failure_causes"]
-        assert len(causes) == 1 and causes[0].startswith(f"{len(failed_ids)} orders failed: no exchange rate CAD→USD")
-        assert first.err.count("no exchange rate CAD→USD") == 2  # the first order's warning + the summary line
-        [cause] = failed["failure_causes"]
-        assert cause["orders"] == len(failed_ids) and cause["example"] in failed_ids
-        assert cause["cause"].startswith("no exchange rate CAD→USD on or before 20")
-        # nothing was written for the orders that failed: every Customer and Address belongs to a Sales Order
-        assert {c["name"] for c in env.erp.docs("Customer")} == _customer_links(env)
-        addresses = {so.get("shipping_address_name") for so in env.sales_orders()}
-        assert {a["name"] for a in env.erp.docs("Address")} <= addresses
-        assert not any(so["amazon_order_id"] in failed_ids for so in env.sales_orders())
+def test_mass_failure_writes_no_masters_is_told_once_and_comes_back_with_the_window(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=30, orders=240, seed=41, days=20)
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    _without_cad_rate(env)
+    ca_ids = {o.amazon_order_id for o in env.spapi.orders if o.marketplace_id == CA}
+    first = env.run("--json", "sync-orders")
+    assert first.code == 1
+    failed = json.loads(env.run("--json", "status", "--limit", "1000").out)
+    failed_ids = {f["key"] for f in failed["failed"]}
+    assert len(failed_ids) > 20 and failed_ids <= ca_ids
+    # one cause, one line with the count, in the run summary and in status
+    causes = json.loads(first.out)["failure_causes"]
+    assert len(causes) == 1 and causes[0].startswith(f"{len(failed_ids)} orders failed: no exchange rate CAD→USD")
+    assert first.err.count("no exchange rate CAD→USD") == 2  # the first order's warning + the summary line
+    [cause] = failed["failure_causes"]
+    assert cause["orders"] == len(failed_ids) and cause["example"] in failed_ids
+    assert cause["cause"].startswith("no exchange rate CAD→USD on or before 20")
+    # nothing was written for the orders that failed: every Customer and Address belongs to a Sales Order
+    assert {c["name"] for c in env.erp.docs("Customer")} == _customer_links(env)
+    addresses = {so.get("shipping_address_name") for so in env.sales_orders()}
+    assert {a["name"] for a in env.erp.docs("Address")} <= addresses
+    assert not any(so["amazon_order_id"] in failed_ids for so in env.sales_orders())
 
-        # the rate is fixed; the window pinned at the earliest failure brings every failed order back
-        env.write_config()
-        env.clock.advance(120)
-        before = env.spapi.operation_counts()
-        again = env.run("--json", "sync-orders")
-        assert again.code == 0, again.err
-        reads = _reads(env, before)
-        assert "getOrder2026" not in reads, reads  # not one call per failed order
-        assert reads["searchOrders"] <= 2 + len(env.spapi.orders) // 100
-        assert json.loads(env.run("--json", "status").out)["failed"] == []
-        landed = {so["amazon_order_id"] for so in env.sales_orders()}
-        assert failed_ids <= landed
+    # the rate is fixed; the window pinned at the earliest failure brings every failed order back
+    env.write_config()
+    env.clock.advance(120)
+    before = env.spapi.operation_counts()
+    again = env.run("--json", "sync-orders")
+    assert again.code == 0, again.err
+    reads = _reads(env, before)
+    assert "getOrder2026" not in reads, reads  # not one call per failed order
+    assert reads["searchOrders"] <= 2 + len(env.spapi.orders) // 100
+    assert json.loads(env.run("--json", "status").out)["failed"] == []
+    landed = {so["amazon_order_id"] for so in env.sales_orders()}
+    assert failed_ids <= landed
 
 
 @pytest.mark.parametrize("orders_api", ["2026-01-01", "v0"])
-def test_retry_brings_failures_outside_the_window_back_in_bulk_with_progress(tmp_path: Path, orders_api: str) -> None:
-    with SimEnv(tmp_path, listings=30, orders=240, seed=42, days=20, orders_api=orders_api) as env:
-        env.setup_erp()
-        assert env.run("sync-products").code == 0
-        _without_cad_rate(env)
-        start = (env.clock.now() - timedelta(days=21)).date().isoformat()
-        assert env.run("backfill", "--no-products", "--from", start, "--chunk", "7d").code == 1
-        failed_ids = {f["key"] for f in json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]}
-        assert len(failed_ids) > 20
-        env.write_config()
-        before = env.spapi.operation_counts()
-        retried = env.run("-v", "retry")
-        assert retried.code == 0, retried.err
-        reads = _reads(env, before)
-        # a few searches by time range (2026-01-01) or by ids (v0), and getOrder only for an order alone in its
-        # range: not one call per order (v0 still needs getOrderItems per order, as every v0 read does)
-        headers = sum(n for op, n in reads.items() if op != "getOrderItems")
-        assert 0 < headers < len(failed_ids) // 3, reads
-        if orders_api == "v0":
-            assert "getOrder" not in reads, reads  # getOrders by ids (2 here: one per marketplace)
-        # the progress of the same Reporter as sync-orders (a plain log line without a terminal)
-        assert f"retrying {len(failed_ids)} failed orders" in retried.err
-        assert json.loads(env.run("--json", "status").out)["failed"] == []
-        assert failed_ids <= {so["amazon_order_id"] for so in env.sales_orders()}
+def test_retry_brings_failures_outside_the_window_back_in_bulk_with_progress(sim_env: SimEnvFactory, orders_api: str) -> None:
+    env = sim_env(listings=30, orders=240, seed=42, days=20, orders_api=orders_api)
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    _without_cad_rate(env)
+    start = (env.clock.now() - timedelta(days=21)).date().isoformat()
+    assert env.run("backfill", "--no-products", "--from", start, "--chunk", "7d").code == 1
+    failed_ids = {f["key"] for f in json.loads(env.run("--json", "status", "--limit", "1000").out)["failed"]}
+    assert len(failed_ids) > 20
+    env.write_config()
+    before = env.spapi.operation_counts()
+    retried = env.run("-v", "retry")
+    assert retried.code == 0, retried.err
+    reads = _reads(env, before)
+    # a few searches by time range (2026-01-01) or by ids (v0), and getOrder only for an order alone in its
+    # range: not one call per order (v0 still needs getOrderItems per order, as every v0 read does)
+    headers = sum(n for op, n in reads.items() if op != "getOrderItems")
+    assert 0 < headers < len(failed_ids) // 3, reads
+    if orders_api == "v0":
+        assert "getOrder" not in reads, reads  # getOrders by ids (2 here: one per marketplace)
+    # the progress of the same Reporter as sync-orders (a plain log line without a terminal)
+    assert f"retrying {len(failed_ids)} failed orders" in retried.err
+    assert json.loads(env.run("--json", "status").out)["failed"] == []
+    assert failed_ids <= {so["amazon_order_id"] for so in env.sales_orders()}
 
 
-def test_retry_refuses_unknown_ids_writes_nothing_and_forget_removes_a_record(tmp_path: Path) -> None:
-    with SimEnv(tmp_path, listings=20, orders=30, seed=43, days=10) as env:
-        env.setup_erp()
-        unknown = env.run("retry", "111-1234567-1234567")
-        assert unknown.code == 2
-        assert unknown.err.strip().splitlines()[-1] == (
-            "Error: order 111-1234567-1234567: Amazon does not know this order id (nothing was written)")
-        assert "Traceback" not in unknown.err
-        malformed = env.run("retry", "not-an-id")
-        assert malformed.code == 2 and "is not an Amazon order id" in malformed.err
-        with StateStore(env.state_path) as state:
-            assert state.entries("order") == []
-        # one known and one unknown id: refused as a whole, nothing imported
-        known = env.spapi.orders[0].amazon_order_id
-        assert env.run("retry", known, "111-1234567-1234567").code == 2
-        assert env.sales_orders() == []
+def test_retry_refuses_unknown_ids_writes_nothing_and_forget_removes_a_record(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=30, seed=43, days=10)
+    env.setup_erp()
+    unknown = env.run("retry", "111-1234567-1234567")
+    assert unknown.code == 2
+    assert unknown.err.strip().splitlines()[-1] == (
+        "Error: order 111-1234567-1234567: Amazon does not know this order id (nothing was written)")
+    assert "Traceback" not in unknown.err
+    malformed = env.run("retry", "not-an-id")
+    assert malformed.code == 2 and "is not an Amazon order id" in malformed.err
+    with StateStore(env.state_path) as state:
+        assert state.entries("order") == []
+    # one known and one unknown id: refused as a whole, nothing imported
+    known = env.spapi.orders[0].amazon_order_id
+    assert env.run("retry", known, "111-1234567-1234567").code == 2
+    assert env.sales_orders() == []
 
-        with StateStore(env.state_path) as state:
-            state.mark_failed("order", "111-7654321-7654321", "Amazon no longer returns this order")
-        assert env.run("retry", "--forget").code == 2  # names required: never "forget everything"
-        not_failed = env.run("retry", "--forget", "111-0000000-0000000")
-        assert not_failed.code == 2 and "not a failed order in the ledger: 111-0000000-0000000" in not_failed.err
-        forgot = env.run("retry", "--forget", "111-7654321-7654321")
-        assert forgot.code == 0, forgot.err
-        assert "forgot failed order 111-7654321-7654321 (1 attempt): Amazon no longer returns this order" in forgot.out
-        with StateStore(env.state_path) as state:
-            assert state.entries("order", FAILED) == []
+    with StateStore(env.state_path) as state:
+        state.mark_failed("order", "111-7654321-7654321", "Amazon no longer returns this order")
+    assert env.run("retry", "--forget").code == 2  # names required: never "forget everything"
+    not_failed = env.run("retry", "--forget", "111-0000000-0000000")
+    assert not_failed.code == 2 and "not a failed order in the ledger: 111-0000000-0000000" in not_failed.err
+    forgot = env.run("retry", "--forget", "111-7654321-7654321")
+    assert forgot.code == 0, forgot.err
+    assert "forgot failed order 111-7654321-7654321 (1 attempt): Amazon no longer returns this order" in forgot.out
+    with StateStore(env.state_path) as state:
+        assert state.entries("order", Status.FAILED) == []
 
 
 @pytest.mark.parametrize("to_today", [True, False], ids=["to-today", "open"])
-def test_interrupted_backfill_ending_today_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_interrupted_backfill_ending_today_resumes(sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch,
                                                   to_today: bool) -> None:
-    with SimEnv(tmp_path, listings=20, orders=120, seed=44, days=40) as env:
-        env.setup_erp()
-        today = env.clock.now().date()
-        args = ["backfill", "--no-products", "--marketplace", "US", "--from", str(today - timedelta(days=41)),
-                "--chunk", "7d"] + (["--to", str(today)] if to_today else [])
-        real = backfill_mod.process_orders
-        calls = {"n": 0}
+    env = sim_env(listings=20, orders=120, seed=44, days=40)
+    env.setup_erp()
+    today = env.clock.now().date()
+    args = ["backfill", "--no-products", "--marketplace", "US", "--from", str(today - timedelta(days=41)),
+            "--chunk", "7d"] + (["--to", str(today)] if to_today else [])
+    real = backfill_mod.process_orders
+    calls = {"n": 0}
 
-        def interrupted(*a, **kw):  # type: ignore[no-untyped-def]
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt
-            return real(*a, **kw)
+    def interrupted(*a, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
 
-        monkeypatch.setattr(backfill_mod, "process_orders", interrupted)
-        assert env.run(*args).code == 130
-        monkeypatch.setattr(backfill_mod, "process_orders", real)
-        env.clock.advance(900)  # "now" has moved on: the range's end with it
-        resumed = env.run("--json", *args)
-        assert resumed.code == 0, resumed.err
-        # The three chunks finished before the interrupt are not read again. Ending today, the newest of them
-        # was cut at the first run's "now": it is read on from there (the open range keeps its first end).
-        done_before = 2 if to_today else 3
-        total = int(resumed.err.split(" of ")[1].split()[0])
-        assert f"{done_before} of {total} chunks were already done" in resumed.err, resumed.err
-        assert json.loads(resumed.out)["summary"]["chunks"] == total - done_before
-        again = env.run(*args)
-        assert f"{total} of {total} chunks were already done" in again.err
+    monkeypatch.setattr(backfill_mod, "process_orders", interrupted)
+    assert env.run(*args).code == 130
+    monkeypatch.setattr(backfill_mod, "process_orders", real)
+    env.clock.advance(900)  # "now" has moved on: the range's end with it
+    resumed = env.run("--json", *args)
+    assert resumed.code == 0, resumed.err
+    # The three chunks finished before the interrupt are not read again. Ending today, the newest of them
+    # was cut at the first run's "now": it is read on from there (the open range keeps its first end).
+    done_before = 2 if to_today else 3
+    total = int(resumed.err.split(" of ")[1].split()[0])
+    assert f"{done_before} of {total} chunks were already done" in resumed.err, resumed.err
+    assert json.loads(resumed.out)["summary"]["chunks"] == total - done_before
+    again = env.run(*args)
+    assert f"{total} of {total} chunks were already done" in again.err

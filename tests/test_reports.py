@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from amz2erp import reports as rp
+from amz2erp.amazon import reports as rp
 from amz2erp.models import Order, OrderStatus, UnparsableOrder
 
 US = "ATVPDKIKX0DER"
@@ -288,3 +288,15 @@ def test_orders_stream_out_as_they_complete_with_row_counts() -> None:
         got.append((record.amazon_order_id, len(seen)))
     # B is out after the second row, A after its last (third) row, C at the end; none waits for the document
     assert got == [("B", 2), ("A", 3), ("C", 4)]
+
+
+def test_the_parsers_and_facts_import_without_the_sp_api_library() -> None:
+    # mapping and config read amazon.marketplaces/limits and settlement parsing reads amazon.reports: none of
+    # them may pull in python-amazon-sp-api (slow to import, and it reads the environment when imported)
+    import subprocess
+    import sys
+
+    code = ("import sys, amz2erp.mapping, amz2erp.config, amz2erp.amazon.reports, amz2erp.amazon.parse, "
+            "amz2erp.amazon.settlement_report; print(sorted(m for m in sys.modules if m.split('.')[0] == 'sp_api'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -18,7 +18,8 @@ import pytest
 
 from amz2erp.clock import SystemClock
 from amz2erp.config import ErpNextSettings
-from amz2erp.erpnext_client import ErpNextClient
+from amz2erp.erpnext.client import ErpNextClient
+from tests.conftest import SimEnvFactory
 from tests.reliability import FIGURES, TIMINGS
 from tests.simenv import SimEnv
 from tests.test_bad_input import _Mutator
@@ -71,14 +72,14 @@ class _Runner:
 
 
 @pytest.fixture
-def secret_env(tmp_path: Path) -> Iterator[SimEnv]:
+def secret_env(sim_env: SimEnvFactory) -> Iterator[SimEnv]:
     # the simulator finishes reports at once: poll them at once too
-    with SimEnv(tmp_path, listings=12, orders=30, seed=61, days=10, clock=SystemClock(), marketplaces=("US",),  # type: ignore[arg-type]
-                report_poll_initial=0.05,
-                spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0, "lwa_refresh_token": REFRESH,
-                              "lwa_client_secret": LWA_SECRET, "strict": False},
-                erp_kwargs={"api_key": API_KEY, "api_secret": API_SECRET}) as env:
-        yield env
+    env = sim_env(listings=12, orders=30, seed=61, days=10, clock=SystemClock(), marketplaces=("US",),  # type: ignore[arg-type]
+                  report_poll_initial=0.05,
+                  spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0, "lwa_refresh_token": REFRESH,
+                          "lwa_client_secret": LWA_SECRET, "strict": False},
+                  erp_kwargs={"api_key": API_KEY, "api_secret": API_SECRET})
+    yield env
 
 
 def _variant(env: SimEnv, name: str, old: str, new: str) -> Path:

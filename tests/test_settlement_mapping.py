@@ -12,6 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from amz2erp.amazon.settlement_report import (
+    Settlement,
+    SettlementImbalanceError,
+    SettlementRow,
+    SettlementSource,
+    parse_settlement_report,
+)
 from amz2erp.errors import ConfigError
 from amz2erp.settlement_categories import (
     CLEARING_CATEGORIES,
@@ -30,13 +37,6 @@ from amz2erp.settlement_mapping import (
     UnmappedRowsError,
     resolve_accounts,
     settlement_to_journal_entry,
-)
-from amz2erp.settlement_report import (
-    Settlement,
-    SettlementImbalanceError,
-    SettlementRow,
-    SettlementSource,
-    parse_settlement_report,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "settlements"

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amz2erp.errors import ExitCode, RecordError
-from amz2erp.settlement_report import (
+from amz2erp.amazon.settlement_report import (
     MissingColumnError,
     NeedsSettlementFileError,
     NotASettlementFileError,
@@ -33,6 +32,7 @@ from amz2erp.settlement_report import (
     rows_from_transactions,
     settlement_from_transactions,
 )
+from amz2erp.errors import ExitCode, RecordError
 from tests.conftest import SP_API_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "settlements"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amz2erp.sim import datagen
-from amz2erp.sim.datagen import (
+from amz2erp_sim import datagen
+from amz2erp_sim.datagen import (
     MARKETPLACES,
     V0_STATUSES,
     cancel_order,

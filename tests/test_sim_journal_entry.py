@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from amz2erp.sim import erpnext_journal
-from amz2erp.sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext import journal as erpnext_journal
 from tests.test_erpnext_replay import Replay, _compare
 
 REC_DIR = Path(__file__).parent / "fixtures" / "erpnext_v15_recordings"

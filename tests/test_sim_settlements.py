@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from amz2erp.clock import SimulatedClock
-from amz2erp.sim import settlements, spapi_models
-from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp.sim.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator, settlements
+from amz2erp_sim.spapi import models as spapi_models
+from amz2erp_sim.spapi.settlements import REPORT_TYPE, V2_COLUMNS, SettlementRow
 from tests.conftest import SP_API_MODELS
 
 US = MARKETPLACES["US"].marketplace_id
@@ -98,7 +98,7 @@ def _creds(sim: SpApiSimulator) -> dict[str, str]:
 def api() -> Iterator[Api]:
     clock = SimulatedClock(NOW)
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False
+        SpApiOptions(rate_limits=False), clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders)
     ) as sim:
         a = Api(sim, clock)
         yield a
@@ -342,7 +342,7 @@ def test_regenerating_later_keeps_the_past_settlements() -> None:
     pending = next(
         o for o in orders if o.status == "Unshipped" and o.last_update_date < NOW - timedelta(days=1)
     )
-    from amz2erp.sim.datagen import ship_order
+    from amz2erp_sim.datagen import ship_order
 
     later = NOW + timedelta(days=20)
     ship_order(pending, later - timedelta(days=1))
@@ -423,10 +423,8 @@ def test_an_inconsistent_file_keeps_its_stated_total(api: Api) -> None:
 def test_other_report_flows_do_not_build_settlements(api: Api) -> None:
     body = api.get("/reports/2021-06-30/reports", "getReports", reportTypes="GET_MERCHANT_LISTINGS_ALL_DATA")
     assert body["reports"] == []
-    assert (
-        api.sim._settlements is None
-    )  # built on the first settlement listing only (large benches stay cheap)
-    assert api.settlement_reports() and api.sim._settlements is not None
+    assert not api.sim.settlements_generated  # built on the first settlement listing only (large benches stay cheap)
+    assert api.settlement_reports() and api.sim.settlements_generated
 
 
 def test_eu_files_use_the_local_formats() -> None:
@@ -457,7 +455,7 @@ def test_an_eu_settlement_can_be_listed_once_per_eu_marketplace() -> None:
     listings = generate_listings(9, 30, ("DE", "FR"), end=NOW - timedelta(days=100))
     orders = generate_orders(9, 120, listings, NOW - timedelta(days=60), NOW - timedelta(minutes=30))
     clock = SimulatedClock(NOW)
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, rate_limits=False) as sim:
+    with SpApiSimulator(SpApiOptions(rate_limits=False), clock=clock, listings=listings, orders=orders) as sim:
         sim.settlement_listed_per_eu_marketplace = True
         a = Api(sim, clock)
         reports = a.settlement_reports(pageSize=100)

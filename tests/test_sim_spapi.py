@@ -18,11 +18,11 @@ from sp_api.base import Marketplaces, SellingApiBadRequestException, SellingApiR
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 from sp_api.base.exceptions import SellingApiForbiddenException
 
+from amz2erp.amazon.reports import parse_datetime
 from amz2erp.clock import SimulatedClock
-from amz2erp.reports import parse_datetime
-from amz2erp.sim import datagen
-from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp.sim.spapi import FaultConfig, SpApiSimulator
+from amz2erp_sim import datagen
+from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp_sim.spapi import FaultConfig, SpApiOptions, SpApiSimulator
 from tests.conftest import SP_API_MODELS
 
 US = MARKETPLACES["US"].marketplace_id
@@ -58,11 +58,10 @@ def sim(clock: SimulatedClock, data) -> Iterator[SpApiSimulator]:
     import copy
 
     with SpApiSimulator(
+        SpApiOptions(report_processing_seconds=30, models_dir=SP_API_MODELS),
         clock=clock,
         listings=copy.deepcopy(listings),
         orders=copy.deepcopy(orders),
-        report_processing_seconds=30,
-        models_dir=SP_API_MODELS,
     ) as s:
         yield s
 
@@ -494,7 +493,7 @@ def test_faults_http_level(sim: SpApiSimulator) -> None:
 def test_random_faults_deterministic(clock: SimulatedClock) -> None:
     def run() -> list:
         with SpApiSimulator(
-            clock=clock, rate_limits=False, faults=FaultConfig(rate=0.5, kinds=("429", "500"), seed=3)
+            SpApiOptions(rate_limits=False, faults=FaultConfig(rate=0.5, kinds=("429", "500"), seed=3)), clock=clock
         ) as s:
             h = {"x-amz-access-token": _token(s)}
             return [
@@ -518,7 +517,7 @@ def test_two_year_rule_except_jp(clock: SimulatedClock) -> None:
     listings = generate_listings(2, 6, ("US", "JP"))
     old_start = NOW - timedelta(days=900)
     orders = generate_orders(2, 20, listings, old_start, old_start + timedelta(days=10))
-    with SpApiSimulator(clock=clock, listings=listings, orders=orders, models_dir=SP_API_MODELS) as s:
+    with SpApiSimulator(SpApiOptions(models_dir=SP_API_MODELS), clock=clock, listings=listings, orders=orders) as s:
         h = {"x-amz-access-token": _token(s)}
         params = {"CreatedAfter": ts(old_start - timedelta(days=1)), "MarketplaceIds": f"{US},A1VC38T7YXB528"}
         got = httpx.get(s.url + "/orders/v0/orders", params=params, headers=h).json()["payload"]["Orders"]
@@ -530,7 +529,7 @@ def test_two_year_rule_except_jp(clock: SimulatedClock) -> None:
 
 
 def test_request_log_and_strict_off(clock: SimulatedClock) -> None:
-    with SpApiSimulator(clock=clock, strict=False) as s:
+    with SpApiSimulator(SpApiOptions(strict=False), clock=clock) as s:
         h = {"x-amz-access-token": _token(s)}
         r = httpx.get(
             s.url + "/catalog/2022-04-01/items",
@@ -561,7 +560,7 @@ def test_cli_serves_until_interrupted() -> None:
         [
             sys.executable,
             "-m",
-            "amz2erp.sim.spapi",
+            "amz2erp_sim.spapi",
             "--port",
             "0",
             "--listings",

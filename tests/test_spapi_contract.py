@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from amz2erp.clock import SimulatedClock
-from amz2erp.sim import spapi_models
-from amz2erp.sim.datagen import MARKETPLACES, generate_listings, generate_orders
-from amz2erp.sim.spapi import SpApiSimulator
+from amz2erp_sim.datagen import MARKETPLACES, generate_listings, generate_orders
+from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
+from amz2erp_sim.spapi import models as spapi_models
 from tests.conftest import SP_API_MODELS
 
 MODELS = spapi_models.load_models(SP_API_MODELS)
@@ -64,8 +64,8 @@ class Api:
 def api() -> Iterator[Api]:
     clock = SimulatedClock(NOW)
     with SpApiSimulator(
-        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders), rate_limits=False,
-        models_dir=SP_API_MODELS,
+        SpApiOptions(rate_limits=False, models_dir=SP_API_MODELS),
+        clock=clock, listings=copy.deepcopy(_listings), orders=copy.deepcopy(_orders),
     ) as sim:
         a = Api(sim, clock)
         yield a
@@ -323,7 +323,7 @@ def test_throttled_error_shape(api: Api) -> None:
 
 
 def test_model_rate_limits_match_simulator_table() -> None:
-    from amz2erp.sim.spapi import RATE_LIMITS
+    from amz2erp_sim.spapi import RATE_LIMITS
 
     assert MODELS is not None
     for op, (rate, burst) in RATE_LIMITS.items():

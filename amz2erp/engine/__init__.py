@@ -1,1 +1,2 @@
-"""The sync engines: what each sync command does, on top of the runtime (state, clients, reporter)."""
+"""The engine: the run (runtime), the window and cursor arithmetic, and the writers that move Amazon records
+into ERPNext exactly once (orders, products, backfill, retry, settlements)."""

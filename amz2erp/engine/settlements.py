@@ -8,12 +8,15 @@ Sources, all ending in the same `SettlementPoster.post`:
 * ``--since``: Finances event groups and their transactions, for history older than the reports; posted only
   when the transactions add up to the group total to the cent.
 
-The key is the settlement-id: the Journal Entry's ``amazon_settlement_id`` and the ledger (kind
-"settlement"). Intent before the write (with the content's sha256), outcome after; after an ambiguous failure,
+The key is the settlement-id: the Journal Entry's ``amazon_settlement_id`` and the ledger (`Kind.SETTLEMENT`).
+Intent before the write (with the content's sha256), outcome after; after an ambiguous failure,
 or when the ledger does not know a settlement, ERPNext is asked for a submitted entry with that id, so a crash
 at any point followed by a re-run leaves exactly one entry. A settlement that comes back with other content (a
 reissue) is never posted over the first: the run reports it and exits 1; once the user cancels the old entry,
 the next run posts the new one.
+
+A dry run writes through `engine.dryrun` (an ERPNext client and a ledger that keep nothing; reads go to the
+real ones) and notes each entry it would post as a `PlannedWrite`.
 """
 
 from __future__ import annotations
@@ -29,26 +32,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from amz2erp.erpnext_setup import SETTLEMENT_FIELD, full_account_name
-from amz2erp.errors import (
-    Amz2ErpError,
-    ConfigError,
-    ErpNextDuplicateError,
-    RecordError,
-    RemoteAuthError,
-    RemoteUnavailableError,
-    UsageError,
-)
-from amz2erp.runtime import Runtime
-from amz2erp.settlement_mapping import (
-    NothingToPostError,
-    SettlementAccounts,
-    SettlementEntry,
-    SettlementSummary,
-    resolve_accounts,
-    settlement_to_journal_entry,
-)
-from amz2erp.settlement_report import (
+from amz2erp.amazon.reports import parse_datetime
+from amz2erp.amazon.settlement_report import (
     NeedsSettlementFileError,
     Settlement,
     SettlementError,
@@ -59,15 +44,37 @@ from amz2erp.settlement_report import (
     settlement_from_transactions,
     to_minor,
 )
-from amz2erp.state import DONE
+from amz2erp.engine.dryrun import erp_for, ledger_for
+from amz2erp.engine.plan import Action, PlannedWrite
+from amz2erp.engine.runtime import Runtime, resolve_marketplaces
+from amz2erp.erpnext.schema import SETTLEMENT_CUSTOM_FIELDS, SETTLEMENT_ID_FIELD, Doctype, full_account_name
+from amz2erp.errors import (
+    Amz2ErpError,
+    ConfigError,
+    ErpNextDuplicateError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+    UsageError,
+)
+from amz2erp.settlement_mapping import (
+    NothingToPostError,
+    SettlementAccounts,
+    SettlementEntry,
+    SettlementSummary,
+    resolve_accounts,
+    settlement_to_journal_entry,
+)
+from amz2erp.state import Kind, Status
 
 log = logging.getLogger(__name__)
 
-KIND = "settlement"  # ledger kind
+KIND = Kind.SETTLEMENT
+DONE = Status.DONE
 STREAM = "settlements"  # cursor stream: report creation time
 CURSOR_KEY = "*"  # one cursor for the seller: reports are listed across marketplaces
-JE = "Journal Entry"
-SO = "Sales Order"
+JE = Doctype.JOURNAL_ENTRY
+SO = Doctype.SALES_ORDER
 SO_BATCH = 100  # amazon_order_ids per `in` filter: a long URL fails on some proxies
 SHOWN = 10  # orders named per problem in the text summary (--json has them all)
 
@@ -131,6 +138,7 @@ class SettlementResult:
 @dataclass
 class SyncSettlementsResult:
     results: list[SettlementResult] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)  # dry run: the entries that would be posted
 
     @property
     def failed(self) -> int:
@@ -155,9 +163,11 @@ class SettlementPoster:
 
     def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
         self.rt = rt
-        self.erp = rt.erp
-        self.state = rt.state
+        # a dry run reads the real ERPNext and ledger and writes to ones that keep nothing
+        self.erp = erp_for(rt.erp, dry_run=dry_run)
+        self.state = ledger_for(rt.state, dry_run=dry_run)
         self.dry_run = dry_run
+        self.plans: list[PlannedWrite] = []
         settings = rt.settings
         company = rt.company
         self.company = str(company.get("name", settings.defaults.company))
@@ -198,7 +208,7 @@ class SettlementPoster:
             res.outcome, res.detail = Outcome.NOTHING, str(exc)
         except (SettlementError, RecordError, Amz2ErpError) as exc:
             res.outcome, res.detail = Outcome.FAILED, str(exc)
-        if res.outcome.is_problem and not self.dry_run and res.outcome is not Outcome.REISSUED:
+        if res.outcome.is_problem and res.outcome is not Outcome.REISSUED:
             self.state.mark_failed(KIND, sid, res.detail, info=self._info(settlement, sha, origin or {}))
         self.rt.counts.add(f"settlements {res.outcome.value}")
         return res
@@ -221,8 +231,7 @@ class SettlementPoster:
             if not self._differs(entry.info, entry.content_hash, s, sha):
                 res.outcome, res.journal_entry = Outcome.UNCHANGED, entry.erp_name
                 return
-            existing = None if self.dry_run else self.find(sid)
-            if existing is not None or self.dry_run:
+            if self.find(sid) is not None:
                 res.outcome, res.journal_entry = Outcome.REISSUED, entry.erp_name
                 res.detail = (f"settlement {sid} came back with other content (total {format_minor(s.total_minor, s.currency)} "
                               f"{s.currency}, was {format_minor(int(entry.info.get('total_minor', 0)), s.currency)}); "
@@ -238,6 +247,8 @@ class SettlementPoster:
         self._match_orders(built.summary, res)
         if self.dry_run:
             res.outcome = Outcome.WOULD_POST
+            self.plans.append(PlannedWrite(Action.CREATE, JE, key=sid, doc=dict(built.payload, docstatus=1),
+                                           reason=f"settlement {sid}, deposit {s.deposit_date.isoformat()}"))
             return
         self._require_field()
         found = self.find(sid)  # a crashed run, another tool, or a ledger that was lost
@@ -247,7 +258,7 @@ class SettlementPoster:
         self.state.mark_writing(KIND, sid, sha)
         doc = dict(built.payload, docstatus=1)
         try:
-            created = self.erp.insert(JE, doc, key={"amazon_settlement_id": sid})
+            created = self.erp.insert(JE, doc, key={SETTLEMENT_ID_FIELD: sid})
         except ErpNextDuplicateError:
             again = self.find(sid)
             if again is None:
@@ -339,7 +350,7 @@ class SettlementPoster:
 
     def find(self, settlement_id: str) -> dict[str, Any] | None:
         """The submitted Journal Entry of a settlement, with its lines."""
-        row = self.erp.find(JE, [["amazon_settlement_id", "=", settlement_id], ["docstatus", "=", 1]],
+        row = self.erp.find(JE, [[SETTLEMENT_ID_FIELD, "=", settlement_id], ["docstatus", "=", 1]],
                             order_by="creation desc")
         if row is None:
             return None
@@ -349,8 +360,7 @@ class SettlementPoster:
         """Without the custom field ERPNext drops the settlement id silently, and re-runs would post twice."""
         if self._field_checked:
             return
-        name = f"{SETTLEMENT_FIELD['dt']}-{SETTLEMENT_FIELD['fieldname']}"
-        if not self.erp.exists("Custom Field", name):
+        if not all(self.erp.exists(Doctype.CUSTOM_FIELD, name) for name in SETTLEMENT_CUSTOM_FIELDS):
             raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
                               "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
         self._field_checked = True
@@ -379,8 +389,6 @@ def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[
     now = rt.clock.now()
     if since is not None and since > now.date():
         raise UsageError(f"--since {since} is in the future")
-    from amz2erp.orders import resolve_marketplaces
-
     chosen = resolve_marketplaces(rt, marketplaces)
     poster = SettlementPoster(rt, dry_run=dry_run)
     result = SyncSettlementsResult()
@@ -391,6 +399,7 @@ def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[
     else:
         ids = [m.marketplace_id for m in chosen] if marketplaces else []
         _from_reports(rt, poster, ids, result)
+    result.plans = poster.plans
     return result
 
 
@@ -407,8 +416,8 @@ def _from_files(rt: Runtime, poster: SettlementPoster, files: Sequence[str | Pat
         except SettlementImbalanceError as exc:
             res = SettlementResult(exc.settlement_id or str(path), Outcome.UNBALANCED, str(exc),
                                    currency=exc.currency, total=exc.reported)
-            if not poster.dry_run and exc.settlement_id:
-                rt.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"file": str(path)})
+            if exc.settlement_id:
+                poster.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"file": str(path)})
             rt.counts.add("settlements unbalanced")
             result.results.append(res)
             continue
@@ -422,9 +431,9 @@ def _from_files(rt: Runtime, poster: SettlementPoster, files: Sequence[str | Pat
 
 def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[str],
                   result: SyncSettlementsResult) -> None:
-    cursor = rt.state.get_cursor(STREAM, CURSOR_KEY)
+    cursor = poster.state.get_cursor(STREAM, CURSOR_KEY)
     refs = rt.amazon.list_settlement_reports(cursor, marketplace_ids)
-    known_docs = {str(e.info.get("document_id")) for e in rt.state.entries(KIND, DONE) if e.info.get("document_id")}
+    known_docs = {str(e.info.get("document_id")) for e in poster.state.entries(KIND, DONE) if e.info.get("document_id")}
     pinned: datetime | None = None
     newest = cursor
     with rt.reporter.progress("settlement reports", total=len(refs)) as task:
@@ -439,8 +448,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
             except SettlementImbalanceError as exc:
                 res = SettlementResult(exc.settlement_id, Outcome.UNBALANCED, str(exc), currency=exc.currency,
                                        total=exc.reported)
-                if not poster.dry_run:
-                    rt.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"document_id": ref.document_id})
+                poster.state.mark_failed(KIND, exc.settlement_id, str(exc), info={"document_id": ref.document_id})
                 rt.counts.add("settlements unbalanced")
                 result.results.append(res)
                 pinned = pinned or ref.created
@@ -453,11 +461,9 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
             _add(result, posted)
             if posted is not None and posted.outcome.is_problem:
                 pinned = pinned or ref.created
-    if poster.dry_run:
-        return
     new_cursor = pinned if pinned is not None else newest
     if new_cursor is not None and (cursor is None or new_cursor > cursor):
-        rt.state.set_cursor(STREAM, CURSOR_KEY, new_cursor)
+        poster.state.set_cursor(STREAM, CURSOR_KEY, new_cursor)
 
 
 def _posted_periods(rt: Runtime) -> set[tuple[str, str, int, str]]:
@@ -466,8 +472,6 @@ def _posted_periods(rt: Runtime) -> set[tuple[str, str, int, str]]:
 
 
 def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
-    from amz2erp.reports import parse_datetime
-
     start, end = parse_datetime(group.get("FinancialEventGroupStart")), parse_datetime(group.get("FinancialEventGroupEnd"))
     total = group.get("OriginalTotal") or {}
     if start is None or end is None or not total.get("CurrencyCode"):
@@ -496,8 +500,7 @@ def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, resul
         except NeedsSettlementFileError as exc:
             key = exc.settlement_id or gid
             res = SettlementResult(key, Outcome.NEEDS_FILE, str(exc), currency=exc.currency, total=exc.reported)
-            if not poster.dry_run:
-                rt.state.mark_skipped(KIND, key, str(exc), info={"group_id": gid, "needs_file": True})
+            poster.state.mark_skipped(KIND, key, str(exc), info={"group_id": gid, "needs_file": True})
             rt.counts.add("settlements needing the file")
             result.results.append(res)
             continue

@@ -1,0 +1,221 @@
+"""Master data shared by the order and product writers: customers, addresses, items, price lists, exchange
+rates, brands and item groups. Each is looked up by its natural key before it is created, with an intent in
+the ledger around the insert, and cached for the run."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from amz2erp import mapping
+from amz2erp.engine.plan import Action, PlannedWrite
+from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
+from amz2erp.errors import Amz2ErpError, ErpNextDuplicateError, RecordError
+from amz2erp.models import Order
+from amz2erp.state import Kind, Status
+
+log = logging.getLogger(__name__)
+
+
+class OrderRecordError(RecordError):
+    """An order that cannot be written as it is (mapping, totals, unknown item, missing rate)."""
+
+
+class Masters(Writer):
+    """The masters one writer needs, for one run. Thread-safe."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool) -> None:
+        super().__init__(rt, dry_run=dry_run)
+        self._customer_locks = KeyedLocks()
+        self._item_locks = KeyedLocks()
+        self._known_items: set[str] = set()
+        self._rates: dict[tuple[str, str], Decimal] = {}
+        self._price_lists: dict[str, str] = {}
+        self._found: dict[tuple[str, str], bool] = {}  # (doctype, name) of brands and item groups
+        self._cache_lock = threading.Lock()
+
+    # --- the ledger around a master -------------------------------------------------------------------
+
+    def settle(self, kind: Kind, key: str, name: str, *, record: bool = False) -> None:
+        """A master found in ERPNext whose ledger entry is not "done": a crash hit between the insert and the
+        ledger update, and the lookup settles it (nothing is written again). ``record``: also note a master
+        the ledger does not know yet (customers and addresses, found by their natural key)."""
+        entry = self.state.get(kind, key)
+        unsettled = entry is not None and (entry.status is not Status.DONE or entry.erp_name != name)
+        if unsettled or (entry is None and record):
+            self.state.mark_done(kind, key, name, "")
+
+    def create_item(self, code: str, doc: dict[str, Any], plan: list[PlannedWrite]) -> bool:
+        """Create an Item with its intent in the ledger; False in a dry run (planned, not written)."""
+        plan.append(PlannedWrite(Action.CREATE, "Item", key=code, doc=doc))
+        if self.dry_run:
+            return False
+        with self.intent(Kind.ITEM, code):
+            self.erp.insert("Item", doc, key={"item_code": code})
+        self.state.mark_done(Kind.ITEM, code, code, "")
+        with self._cache_lock:
+            self._known_items.add(code)
+        return True
+
+    def item_lock(self, code: str) -> Any:
+        """Held while an Item is checked and created, so two orders never create the same one."""
+        return self._item_locks(code)
+
+    # --- customers, addresses, items -------------------------------------------------------------------
+
+    def customer_key(self, order: Order) -> str:
+        """The natural key of the order's customer (unique custom field ``amazon_customer_key``): per
+        marketplace, per buyer (Amazon's stable anonymised e-mail, else the name), or per order without PII."""
+        if self.settings.orders.customer == "marketplace":
+            return f"marketplace:{order.marketplace_id}"
+        if order.buyer_email:
+            return f"buyer:{order.buyer_email.lower()}"
+        if order.buyer_name:
+            return f"buyer-name:{order.buyer_name}"
+        return f"order:{order.amazon_order_id}"
+
+    def _ensure(self, kind: Kind, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
+                insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> str | None:
+        """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
+        intent is recorded before the insert so a crash in between is settled by the lookup next time.
+        Returns the ERPNext name, or None in a dry run when it would be created."""
+        entry = self.state.get(kind, key)
+        if entry is not None and entry.status == Status.DONE and entry.erp_name:
+            return entry.erp_name
+        found = lookup()
+        if found is not None:
+            self.settle(kind, key, found, record=True)
+            return found
+        plan.append(PlannedWrite(Action.CREATE, doctype, key=str(doc.get("customer_name") or ""), doc=doc))
+        if self.dry_run:
+            return None
+        with self.intent(kind, key):
+            try:
+                name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
+            except ErpNextDuplicateError:
+                # created after our lookup (a late commit of an earlier attempt): use it, never a second one
+                again = lookup()
+                if again is None:
+                    raise
+                name = again
+        self.state.mark_done(kind, key, name, "")
+        self.rt.counts.add(counter)
+        return name
+
+    def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
+        doc = dict(mapping.order_to_customer(order, self.ctx))
+        key = self.customer_key(order)
+        doc["amazon_customer_key"] = key
+        name = str(doc["customer_name"])
+
+        def lookup() -> str | None:
+            found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
+            if found is None and not key.startswith("buyer"):
+                # customers made by the Frappe connector carry no key, only the same name
+                found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
+            return None if found is None else str(found["name"])
+
+        with self._customer_locks(key):
+            return self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
+                                "customers created") or name
+
+    def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
+        doc = mapping.order_to_address(order, customer, self.ctx)
+        if doc is None:
+            return None
+        key = mapping.address_key(doc)
+        natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
+
+        def lookup() -> str | None:
+            filters = [[field, "=", value] for field, value in natural.items()]
+            for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
+                                                       "address_line2", "city", "state", "pincode", "country"],
+                                     filters=filters):
+                if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
+                    return str(row["name"])
+            return None
+
+        with self._customer_locks(f"address:{key}"):
+            return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
+                                dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
+                                "addresses created")
+
+    def item_exists(self, code: str) -> bool:
+        with self._cache_lock:
+            if code in self._known_items:
+                return True
+        if self.erp.exists("Item", code):
+            self.settle(Kind.ITEM, code, code)
+            with self._cache_lock:
+                self._known_items.add(code)
+            return True
+        return False
+
+    def price_list_for(self, currency: str | None, *, create: bool = False) -> str:
+        """The selling price list for a currency. The rule (Runtime.currency_price_list): the configured list
+        for its own currency, "<list> <CUR>" for any other. ``create`` (sync-products) creates that list;
+        without it (orders) a list that does not exist falls back to the configured one."""
+        name = self.rt.currency_price_list(currency)
+        base = self.settings.defaults.price_list
+        if name == base:
+            return base
+        with self._cache_lock:
+            if name in self._price_lists:
+                return self._price_lists[name]
+        if create:
+            if self.erp.ensure(
+                    "Price List", name, {"price_list_name": name, "currency": currency, "selling": 1, "enabled": 1}):
+                self.rt.counts.add("price lists created")
+            chosen = name
+        else:
+            chosen = name if self.erp.exists("Price List", name) else base
+        with self._cache_lock:
+            self._price_lists[name] = chosen
+        return chosen
+
+    def conversion_rate(self, order: Order) -> Decimal | None:
+        currency = mapping.order_currency(order)  # pending orders carry no money: the marketplace's currency
+        company_currency = self.ctx.company_currency
+        if currency is None or currency == company_currency:
+            return None
+        day = mapping.marketplace_date(order.purchase_date, order.marketplace_id).isoformat()
+        cache_key = (currency, day)
+        with self._cache_lock:
+            if cache_key in self._rates:
+                return self._rates[cache_key]
+        rows = list(self.erp.list("Currency Exchange", fields=["exchange_rate", "date"], filters=[
+            ["from_currency", "=", currency], ["to_currency", "=", company_currency], ["date", "<=", day]],
+            order_by="date desc", limit=1))
+        rate: Decimal | None = Decimal(str(rows[0]["exchange_rate"])) if rows else None
+        if rate is None:
+            rate = self.settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
+        if rate is None:
+            raise OrderRecordError(
+                f"order {order.amazon_order_id}: no exchange rate {currency}→{company_currency} on or before {day}: "
+                f"add a Currency Exchange record in ERPNext or [orders.exchange_rates] \"{currency}:{company_currency}\""
+            )
+        with self._cache_lock:
+            self._rates[cache_key] = rate
+        return rate
+
+    # --- brands and item groups (sync-products) ----------------------------------------------------------
+
+    def ensure_master(self, doctype: str, name: str, doc: dict[str, Any]) -> bool:
+        """A Brand or Item Group the Item refers to, created when missing; False when it cannot be (the Item
+        is then written without it)."""
+        with self._cache_lock:
+            if (doctype, name) in self._found:
+                return self._found[(doctype, name)]
+        ok = self.erp.exists(doctype, name)
+        if not ok and not self.dry_run:
+            try:
+                self.erp.ensure(doctype, name, doc)
+                ok = True
+            except Amz2ErpError as exc:
+                log.warning("cannot create %s %r: %s", doctype, name, exc)
+        with self._cache_lock:
+            self._found[(doctype, name)] = ok
+        return ok

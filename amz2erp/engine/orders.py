@@ -1,0 +1,488 @@
+"""The life of one Amazon order in ERPNext (decide, then act) and the exactly-once path over a stream of
+orders that sync-orders, backfill and retry share.
+
+The key is ``amazon_order_id`` on Sales Order (the field the Frappe connector and the MWS integration used).
+Every write is preceded by an intent in the ledger and followed by its outcome; a record found mid-write on
+the next run is resolved by looking it up in ERPNext, never by a blind second insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from amz2erp import mapping
+from amz2erp.amazon.marketplaces import Marketplace
+from amz2erp.engine.masters import Masters, OrderRecordError
+from amz2erp.engine.plan import Action, PlannedWrite
+from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
+from amz2erp.engine.windows import ReadMode
+from amz2erp.errors import (
+    Amz2ErpError,
+    ErpNextConfigError,
+    ErpNextDuplicateError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+)
+from amz2erp.models import Order, OrderStatus, UnparsableOrder
+from amz2erp.state import Kind, Status
+
+log = logging.getLogger(__name__)
+
+STREAM = "orders"
+SO = "Sales Order"
+UNKNOWN_ID = "?"  # what the access layer calls an order whose payload carries no id
+_SHIPPED_ALIKE = {OrderStatus.SHIPPED.value, OrderStatus.INVOICE_UNCONFIRMED.value}
+
+
+class Outcome(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    AMENDED = "amended"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    DRIFT = "drift"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
+# --- failures: grouped by cause, found again in bulk ----------------------------------------------------------
+
+_ORDER_PREFIX = re.compile(r"^order [^\s:]+: ")
+ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
+_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_DAY_SLOT = "\x00"
+
+
+def failure_shape(error: str) -> str:
+    """The cause of a failure without what is particular to one order (its id, its day): 782 orders that
+    failed for one missing rate have one shape."""
+    text = ORDER_ID.sub("…", _ORDER_PREFIX.sub("", error.strip()))
+    return _DAY.sub(_DAY_SLOT, text)
+
+
+@dataclass(frozen=True)
+class FailureCause:
+    count: int
+    cause: str  # the shape with its days filled in ("2026-10-03" or "2026-10-03 … 2026-10-19")
+    example: str  # one order id, to look up
+
+    def line(self) -> str:
+        return f"{self.count} {'order' if self.count == 1 else 'orders'} failed: {self.cause} (e.g. {self.example})"
+
+
+def group_failures(failures: Iterable[tuple[str, str]]) -> list[FailureCause]:
+    """(order id, error) pairs → one entry per cause with a count, most frequent first."""
+    groups: dict[str, tuple[int, list[str], str]] = {}
+    for order_id, error in failures:
+        shape = failure_shape(error)
+        count, days, example = groups.get(shape, (0, [], order_id))
+        days.extend(_DAY.findall(error))
+        groups[shape] = (count + 1, days, example)
+    out = []
+    for shape, (count, days, example) in groups.items():
+        span = "" if not days else min(days) if min(days) == max(days) else f"{min(days)} … {max(days)}"
+        out.append(FailureCause(count, shape.replace(_DAY_SLOT, span), example))
+    return sorted(out, key=lambda c: (-c.count, c.cause))
+
+
+@dataclass
+class OrderResult:
+    order_id: str
+    outcome: Outcome
+    last_update: datetime | None = None
+    detail: str = ""
+    plan: list[PlannedWrite] = field(default_factory=list)
+
+
+class OrderWriter(Writer):
+    """Writes one Amazon order into ERPNext through its whole life, exactly once. Thread-safe."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool = False) -> None:
+        super().__init__(rt, dry_run=dry_run)
+        self._order_locks = KeyedLocks()
+        self.masters = Masters(rt, dry_run=dry_run)
+        self._causes_logged: set[str] = set()
+        self._cache_lock = threading.Lock()
+        if not dry_run:
+            rt.require_custom_fields()
+
+    # --- entry point ------------------------------------------------------------------------------------
+
+    def process(self, record: Order | UnparsableOrder) -> OrderResult:
+        if isinstance(record, UnparsableOrder):
+            log.warning("order %s: unreadable Amazon payload: %s", record.amazon_order_id, record.error)
+            if record.amazon_order_id != UNKNOWN_ID:
+                self.state.mark_failed(Kind.ORDER, record.amazon_order_id, f"unreadable Amazon payload: {record.error}",
+                                       marketplace=record.marketplace_id)
+            # Without an id there is nothing to retry by id: the failure (no date) keeps the cursor where it
+            # was, so the whole window is read again next run.
+            return OrderResult(record.amazon_order_id, Outcome.FAILED, None, record.error)
+        key = record.amazon_order_id
+        with self._order_locks(key):
+            plan: list[PlannedWrite] = []
+            try:
+                outcome, detail = self._process(record, plan)
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
+                raise  # fatal for the run: the ledger keeps the intent, the next run resolves it
+            except mapping.OrderSkipped as exc:
+                outcome, detail = self._skip(record, exc.reason, plan)
+            except Amz2ErpError as exc:
+                outcome, detail = Outcome.FAILED, str(exc)
+            except Exception as exc:  # one bad order never stops the others
+                log.debug("order %s failed", key, exc_info=True)
+                outcome, detail = Outcome.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            if outcome is Outcome.FAILED:
+                # one warning per cause; the rest of a mass failure only at -v (the summary counts them)
+                shape = failure_shape(detail)
+                with self._cache_lock:
+                    first = shape not in self._causes_logged
+                    self._causes_logged.add(shape)
+                log.log(logging.WARNING if first else logging.INFO, "order %s failed: %s", key, detail)
+                self.state.mark_failed(Kind.ORDER, key, detail, marketplace=record.marketplace_id,
+                                       last_update=record.last_update_date)
+            return OrderResult(key, outcome, record.last_update_date, detail, plan)
+
+    # --- the life of one order ---------------------------------------------------------------------------
+
+    def _process(self, order: Order, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        content_hash = order.content_hash()
+        entry = self.state.get(Kind.ORDER, key)
+        if entry is not None and entry.status == Status.DONE and entry.content_hash == content_hash:
+            return Outcome.UNCHANGED, ""
+        existing = self.find_sales_order(key)
+
+        if order.status.is_canceled:
+            return self._cancel(order, existing, content_hash, plan)
+        if order.status is OrderStatus.UNFULFILLABLE and existing is None:
+            return self._skip(order, "Unfulfillable (multi-channel fulfillment order): not a sale", plan)
+        reason = mapping.order_skip_reason(order, self.ctx)
+        if reason is not None:
+            if existing is not None and order.status.is_pending:
+                # imported earlier as a pending draft (import_pending was on then): leave it be
+                return Outcome.UNCHANGED, existing["name"]
+            return self._skip(order, reason, plan)
+
+        # Everything that can fail is checked before the first write, so an order that will fail leaves no
+        # Customer, Address or Item behind: rate, items (read-only), mapping, totals, on a provisional doc.
+        rate = self.masters.conversion_rate(order)
+        provisional_customer = str(mapping.order_to_customer(order, self.ctx)["customer_name"])
+        mapping.order_to_address(order, provisional_customer, self.ctx)
+        item_codes = self.resolve_items(order, plan, create=False)
+        self.check_total(order, mapping.order_to_sales_order(order, self.ctx, customer=provisional_customer,
+                                                             conversion_rate=rate, item_codes=item_codes))
+
+        if existing is not None and existing["docstatus"] == 1:
+            # Customer and address are annotations of the first read (mapping's module doc): a later read that
+            # knows the buyer (PII roles) never creates others for an order that is already booked.
+            customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
+        else:
+            customer = self.masters.ensure_customer(order, plan)
+            address = self.masters.ensure_address(order, customer, plan)
+        item_codes = self.resolve_items(order, plan)
+        doc = mapping.order_to_sales_order(order, self.ctx, customer=customer, conversion_rate=rate,
+                                           item_codes=item_codes, shipping_address_name=address)
+        doc["selling_price_list"] = self.masters.price_list_for(mapping.order_currency(order))
+        submit = self.settings.orders.submit and not order.status.is_pending
+
+        if existing is None:
+            return self._create(order, doc, submit, content_hash, plan)
+        if existing["docstatus"] == 0:
+            return self._update_draft(order, existing, doc, submit, content_hash, plan)
+        if existing["docstatus"] == 1:
+            return self._check_submitted(order, existing, doc, content_hash, plan)
+        # cancelled in ERPNext while Amazon says it is alive: a human decided something; report it
+        return self._conflict(order, existing, "the Sales Order is cancelled in ERPNext but the Amazon order is "
+                                               f"{order.status.value}", plan)
+
+    def _skip(self, order: Order, reason: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        plan.append(PlannedWrite(Action.SKIP, amazon_order_id=order.amazon_order_id, reason=reason))
+        self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, reason, marketplace=order.marketplace_id,
+                                info={"amazon_status": order.status.value})
+        return Outcome.SKIPPED, reason
+
+    def _conflict(self, order: Order, existing: dict[str, Any], reason: str,
+                  plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        detail = f"conflict on {existing['name']}: {reason}"
+        plan.append(PlannedWrite(Action.CONFLICT, amazon_order_id=order.amazon_order_id, reason=detail))
+        log.warning("order %s: %s", order.amazon_order_id, detail)
+        self.state.mark_skipped(Kind.ORDER, order.amazon_order_id, detail, marketplace=order.marketplace_id,
+                                info={"conflict": True, "erp_name": existing["name"]})
+        return Outcome.CONFLICT, detail
+
+    def _create(self, order: Order, doc: dict[str, Any], submit: bool, content_hash: str,
+                plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        doc = dict(doc, docstatus=1 if submit else 0)
+        plan.append(PlannedWrite(Action.CREATE, SO, key=key, doc=doc))
+        if self.dry_run:
+            return Outcome.CREATED, ""
+        self.state.mark_writing(Kind.ORDER, key, content_hash, marketplace=order.marketplace_id)
+        try:
+            created = self.erp.insert(SO, doc, key={"amazon_order_id": key})
+        except ErpNextDuplicateError:
+            # Someone (a crashed earlier run, another tool) created it after our lookup: never insert twice.
+            existing = self.find_sales_order(key)
+            if existing is None:
+                raise
+            created = existing
+        name = str(created["name"])
+        if submit and created.get("status") == "Draft":
+            # ERPNext keeps status "Draft" on a document inserted as submitted until it is recomputed.
+            self.erp.update_sales_order_status(name, "Draft")
+        self._compare_server_total(order, created)
+        self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
+        return Outcome.CREATED, name
+
+    def _update_draft(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], submit: bool,
+                      content_hash: str, plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        plan.append(PlannedWrite(Action.UPDATE_AND_SUBMIT if submit else Action.UPDATE, SO, name, doc=doc))
+        self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.erp.update(SO, name, doc)
+        if submit:
+            self.erp.submit(SO, name)
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1 if submit else 0})
+        return Outcome.UPDATED, name
+
+    def _check_submitted(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str,
+                         plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        if existing.get("status") == "Draft":
+            # a crash between insert and the status recompute: finish the job
+            self.erp.update_sales_order_status(name, "Draft")
+        full = self.erp.get(SO, name) or existing
+        drift = mapping.sales_order_drift(full, doc, tax_accounts=self.ctx.tax_accounts(),
+                                          unknown=mapping.unknown_drift_keys(order, self.ctx))
+        # Amazon's status moving on (Unshipped → Shipped) is the order's normal life, not drift:
+        # amazon_order_status is allowed on submit, so it is simply followed.
+        status_change = drift.pop("amazon_order_status", None)
+        if status_change is not None and set(status_change) <= _SHIPPED_ALIKE:
+            # v0 and the orders report say InvoiceUnconfirmed where Orders 2026-01-01 says Shipped: same state
+            status_change = None
+        outcome = Outcome.UNCHANGED
+        if status_change is not None:
+            plan.append(PlannedWrite(Action.UPDATE_STATUS, SO, name,
+                                     changes={"amazon_order_status": status_change[1]}))
+            self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash,
+                                    marketplace=order.marketplace_id)
+            self.erp.update(SO, name, {"amazon_order_status": status_change[1]})
+            outcome = Outcome.UPDATED
+        if not drift:
+            self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash,
+                                 marketplace=order.marketplace_id,
+                                 info={"amazon_status": order.status.value, "docstatus": 1})
+            return outcome, name
+        summary = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in sorted(drift.items()))
+        if self.settings.orders.amend_on_drift:
+            return self._amend(order, full, doc, content_hash, summary, plan)
+        plan.append(PlannedWrite(Action.DRIFT, SO, name, differences=summary))
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, summary)
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1, "drift": summary})
+        return Outcome.DRIFT, summary
+
+    def _amend(self, order: Order, existing: dict[str, Any], doc: dict[str, Any], content_hash: str, summary: str,
+               plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        name = existing["name"]
+        amended = dict(doc, amended_from=name, docstatus=1)
+        plan.append(PlannedWrite(Action.CANCEL_AND_AMEND, SO, name, differences=summary, doc=amended))
+        if self.dry_run:
+            return Outcome.AMENDED, f"{name} would be cancelled and amended: {summary}"
+        self.state.mark_writing(Kind.ORDER, order.amazon_order_id, content_hash, marketplace=order.marketplace_id)
+        self.erp.cancel(SO, name)
+        created = self.erp.insert(SO, amended, key={"amended_from": name})
+        new_name = str(created["name"])
+        if created.get("status") == "Draft":
+            self.erp.update_sales_order_status(new_name, "Draft")
+        self.state.mark_done(Kind.ORDER, order.amazon_order_id, new_name, content_hash,
+                             marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 1, "amended_from": name})
+        detail = f"{name} cancelled and amended as {new_name}: {summary}"
+        log.warning("order %s changed on Amazon after %s was submitted: %s", order.amazon_order_id, name, detail)
+        self.rt.amendments.append((order.amazon_order_id, name, new_name))
+        return Outcome.AMENDED, detail
+
+    def _cancel(self, order: Order, existing: dict[str, Any] | None, content_hash: str,
+                plan: list[PlannedWrite]) -> tuple[Outcome, str]:
+        key = order.amazon_order_id
+        if existing is None:
+            return self._skip(order, "cancelled on Amazon before it was imported", plan)
+        name = existing["name"]
+        if existing["docstatus"] == 2:
+            self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
+                                 info={"amazon_status": order.status.value, "docstatus": 2})
+            return Outcome.UNCHANGED, name
+        refs = self.references(name)
+        if refs:
+            return self._conflict(order, existing, "Amazon cancelled the order but it is already referenced by "
+                                                   + ", ".join(refs) + "; nothing was cancelled", plan)
+        draft = existing["docstatus"] == 0
+        action = (Action.DELETE_DRAFT if self.settings.orders.cancel_draft == "delete" else Action.CANCEL_DRAFT) \
+            if draft else Action.CANCEL
+        plan.append(PlannedWrite(action, SO, name))
+        self.state.mark_writing(Kind.ORDER, key, content_hash, marketplace=order.marketplace_id)
+        if draft and self.settings.orders.cancel_draft == "delete":
+            self.erp.delete(SO, name)
+        else:
+            if draft:
+                self.erp.submit(SO, name)  # Frappe can only cancel what was submitted
+            self.erp.cancel(SO, name)
+        self.state.mark_done(Kind.ORDER, key, name, content_hash, marketplace=order.marketplace_id,
+                             info={"amazon_status": order.status.value, "docstatus": 2, "action": action.value})
+        return Outcome.CANCELLED, name
+
+    # --- lookups ---------------------------------------------------------------------------------------
+
+    def find_sales_order(self, amazon_order_id: str) -> dict[str, Any] | None:
+        """The live Sales Order for an Amazon order: submitted, else draft, else the newest cancelled one;
+        amendments (which may not carry the id) are followed through ``amended_from``."""
+        fields = ["name", "docstatus", "status", "grand_total", "amended_from", "customer", "shipping_address_name"]
+        rows = list(self.erp.list(SO, fields=fields, filters=[["amazon_order_id", "=", amazon_order_id]],
+                                  order_by="creation desc"))
+        if not rows:
+            return None
+        seen = {r["name"] for r in rows}
+        frontier = [r["name"] for r in rows if r["docstatus"] == 2]
+        while frontier:  # follow amendments of cancelled documents
+            amendments = list(self.erp.list(SO, fields=fields, filters=[["amended_from", "in", frontier]]))
+            new = [a for a in amendments if a["name"] not in seen]
+            rows.extend(new)
+            seen.update(a["name"] for a in new)
+            frontier = [a["name"] for a in new if a["docstatus"] == 2]
+        for wanted in (1, 0, 2):
+            for row in rows:
+                if row["docstatus"] == wanted:
+                    return row
+        return None
+
+    def references(self, sales_order: str) -> list[str]:
+        """Delivery Notes / Sales Invoices (not cancelled) that reference this Sales Order."""
+        refs: list[str] = []
+        for doctype, child, fieldname in (("Delivery Note", "Delivery Note Item", "against_sales_order"),
+                                          ("Sales Invoice", "Sales Invoice Item", "sales_order")):
+            rows = self.erp.list(doctype, fields=["name"], filters=[[child, fieldname, "=", sales_order],
+                                                                    [doctype, "docstatus", "!=", 2]])
+            refs.extend(f"{doctype} {r['name']}" for r in rows)
+        return refs
+
+    def resolve_items(self, order: Order, plan: list[PlannedWrite], *, create: bool = True) -> dict[str, str]:
+        """order_item_id → ERPNext item_code, applying [items] unknown_sku to SKUs ERPNext doesn't know.
+        ``create=False`` checks only: an Item that would be created is named but not written."""
+        policy = self.settings.items.unknown_sku
+        codes: dict[str, str] = {}
+        for item in order.items:
+            if item.quantity_ordered <= 0:
+                continue
+            code = mapping.item_code_for(item.sku, item.asin, self.settings.items)
+            if code is not None and self.masters.item_exists(code):
+                codes[item.order_item_id] = code
+                continue
+            if policy == "fail":
+                raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} has no Item in ERPNext "
+                                       "([items] unknown_sku = \"fail\"; run sync-products or map it in [items.map])")
+            if policy == "placeholder" or code is None:
+                placeholder = self.settings.items.placeholder_item
+                if not self.masters.item_exists(placeholder):
+                    raise OrderRecordError(f"order {order.amazon_order_id}: SKU {item.sku!r} is unknown and the "
+                                           f"placeholder Item {placeholder!r} does not exist (run `amz2erp setup`)")
+                codes[item.order_item_id] = placeholder
+                continue
+            if not create:
+                codes[item.order_item_id] = code
+                continue
+            with self.masters.item_lock(code):
+                if not self.masters.item_exists(code) and self.masters.create_item(
+                        code, mapping.order_line_to_item(item, code, self.ctx), plan):
+                    self.rt.counts.add("items created from orders")
+            codes[item.order_item_id] = code
+        return codes
+
+    def check_total(self, order: Order, doc: dict[str, Any]) -> None:
+        expected = mapping.expected_grand_total(order, self.ctx)
+        if expected is None:
+            return
+        got = mapping.sales_order_total(doc)
+        if got != expected:
+            message = (f"order {order.amazon_order_id}: Sales Order total {got} ≠ Amazon OrderTotal {expected} "
+                       f"{order.currency or ''}".rstrip())
+            if self.settings.orders.total_mismatch == "error":
+                raise OrderRecordError(message)
+            log.warning("%s", message)
+            self.rt.counts.add("total mismatches")
+
+    def _compare_server_total(self, order: Order, created: dict[str, Any]) -> None:
+        expected = mapping.expected_grand_total(order, self.ctx)
+        server = created.get("grand_total")
+        if expected is None or server is None:
+            return
+        if Decimal(str(server)).quantize(Decimal("0.01")) != expected:
+            log.warning("order %s: ERPNext computed grand total %s, Amazon OrderTotal %s", order.amazon_order_id,
+                        server, expected)
+            self.rt.counts.add("total mismatches")
+
+
+def fetch_window(rt: Runtime, marketplace: Marketplace, start: datetime, end: datetime,
+                 mode: ReadMode) -> Iterator[Order | UnparsableOrder]:
+    """The orders of one window, by the read path ``mode`` (API or REPORT, see windows.resolve_read_mode)."""
+    if mode is ReadMode.REPORT:
+        return iter(rt.amazon.fetch_orders_report([marketplace.marketplace_id], start, end))
+    return iter(rt.amazon.fetch_orders([marketplace.marketplace_id], start, end))
+
+
+@dataclass
+class WindowResult:
+    processed: int = 0
+    failed: int = 0
+    earliest_failure: datetime | None = None
+    undated_failures: int = 0  # failed records without a LastUpdateDate (unreadable payloads)
+    plans: list[PlannedWrite] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (order id, error), for the grouped summary
+    seen: set[str] = field(default_factory=set)  # ids asked for in ``track`` that the stream brought
+
+    def add(self, other: WindowResult) -> None:
+        self.processed += other.processed
+        self.failed += other.failed
+        self.plans.extend(other.plans)
+        self.failures.extend(other.failures)
+        self.seen |= other.seen
+
+
+def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | UnparsableOrder],
+                   progress: Any | None = None, *, track: set[str] | frozenset[str] = frozenset()) -> WindowResult:
+    """The exactly-once path over a stream of orders, shared by sync-orders, backfill and retry."""
+    result = WindowResult()
+    lock = threading.Lock()
+
+    def on_result(record: Order | UnparsableOrder, res: OrderResult) -> None:
+        rt.counts.add(f"orders {res.outcome.value}")
+        with lock:
+            result.processed += 1
+            if res.order_id in track:
+                result.seen.add(res.order_id)
+            if writer.dry_run:
+                result.plans.extend(res.plan)
+            if res.outcome is Outcome.FAILED:
+                result.failed += 1
+                result.failures.append((res.order_id, res.detail))
+                when = res.last_update
+                if when is None:
+                    result.undated_failures += 1
+                elif result.earliest_failure is None or when < result.earliest_failure:
+                    result.earliest_failure = when
+        if progress is not None:
+            progress.advance(1)
+
+    rt.run_pool(writer.process, records, on_result)
+    return result

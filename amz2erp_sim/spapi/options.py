@@ -1,0 +1,88 @@
+"""What a simulator is configured with: ``SpApiOptions``, fault injection settings and Amazon's default
+usage plans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: default usage plans (rate per second, burst), from the models' "Usage Plan" tables
+RATE_LIMITS: dict[str, tuple[float, int]] = {
+    "getOrders": (0.0167, 20),
+    "getOrder": (0.5, 30),
+    "getOrderItems": (0.5, 30),
+    "getOrderAddress": (0.5, 30),
+    "getOrderBuyerInfo": (0.5, 30),
+    "getOrderItemsBuyerInfo": (0.5, 30),
+    "searchOrders": (0.0056, 20),
+    "getOrder2026": (0.5, 30),
+    "createRestrictedDataToken": (1.0, 10),
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReports": (0.0222, 10),
+    "cancelReport": (0.0222, 10),
+    "getReportDocument": (0.0167, 15),
+    "searchCatalogItems": (2.0, 2),
+    "getCatalogItem": (2.0, 2),
+    "getMarketplaceParticipations": (0.016, 15),
+    "getAccount": (0.016, 15),
+    "listFinancialEventsByOrderId": (0.5, 30),
+    "listFinancialEventGroups": (0.5, 30),
+    "listTransactions": (0.5, 10),
+}
+
+
+FAULT_KINDS = ("429", "500", "html503", "timeout", "reset", "truncated")
+
+
+#: operations that are not SP-API calls (never rate limited; faults only with include_auth / explicitly)
+AUTH_OPERATION = "lwaToken"
+
+
+DOCUMENT_OPERATION = "downloadReportDocument"
+
+
+@dataclass
+class FaultConfig:
+    """Random fault injection. ``rate`` is the probability per SP-API request; ``kinds`` are drawn
+    uniformly. ``operations`` restricts faults to those operation names (None = all SP-API operations
+    and report document downloads). ``include_auth`` also hits ``POST /auth/o2/token``."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    timeout_seconds: float = 1.0
+    include_auth: bool = False
+    operations: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.kinds if k not in FAULT_KINDS]
+        if bad:
+            raise ValueError(f"unknown fault kinds {bad}; known: {FAULT_KINDS}")
+
+
+
+@dataclass(frozen=True)
+class SpApiOptions:
+    """How one simulator behaves (everything except its data and clock); the defaults suit tests."""
+
+    #: True: Amazon's usage plans; False: unlimited; a dict overrides single operations' (rate, burst)
+    rate_limits: bool | dict[str, tuple[float, int]] = True
+    faults: FaultConfig | None = None
+    #: False: the app has no PII role, so createRestrictedDataToken answers 403 (as for most sellers' apps)
+    pii_allowed: bool = True
+    report_processing_seconds: float = 30.0
+    lwa_refresh_token: str = "sim-refresh-token"
+    lwa_client_id: str = "sim-client-id"
+    lwa_client_secret: str = "sim-client-secret"
+    #: check requests against Amazon's models (only when ``models_dir`` is given)
+    strict: bool = True
+    seller_marketplaces: tuple[str, ...] | None = None
+    order_items_page_size: int = 30
+    access_token_ttl: float | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    seller_id: str = "A2SIMSELLER01X"
+    models_dir: str | Path | None = None
+    report_tax_columns: bool = True
+    settlement_seed: int = 1
