@@ -394,10 +394,10 @@ _TIE_MARGIN = Decimal("1e-7")  # in company minor units, plus 1e-12 of the amoun
 
 
 def _unambiguous_rate(total_minor: int, currency: str, rate: Decimal, company_currency: str) -> Decimal:
-    """``rate``, or the nearest rate above it by a few 10^-9, so that ``total × rate`` is no (near) half
-    minor unit and is not exactly 1 (ERPNext replaces a rate of 1 on a foreign row by a Currency Exchange)."""
+    """``rate``, or the closest rate above it in 10^-9 steps, such that ``total × rate`` is not (nearly) a half
+    minor unit and the rate is not exactly 1 (ERPNext replaces a rate of 1 on a foreign row by a Currency
+    Exchange). For a total of one cent the rate moves by at most 2·10^-7; for larger totals by less."""
     scaled = abs(Decimal(total_minor).scaleb(currency_exponent(company_currency) - currency_exponent(currency)))
-
     margin = _TIE_MARGIN + scaled * rate * Decimal("1e-12")
 
     def ambiguous(r: Decimal) -> bool:
