@@ -33,8 +33,8 @@ from amz2erp.settlement_mapping import (
     settlement_to_journal_entry,
     summarise,
 )
-from amz2erp.sim import erpnext_journal
-from amz2erp.sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext import journal as erpnext_journal
 from tests.test_settlement_mapping import _KEYS, _row, _settlement, _table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "settlements"
