@@ -388,8 +388,8 @@ def check(app: App) -> int:
     from amz2erp.erpnext.client import ErpNextClient
 
     settings = app.settings
-    erp = ErpNextClient(settings.erpnext)
-    with AmazonClient(settings.amazon, clock=default_clock()) as amazon:
+    erp = ErpNextClient(settings.erpnext, masker=MASKER)
+    with AmazonClient(settings.amazon, clock=default_clock(), masker=MASKER) as amazon:
         results = run_checks(erp, settings, amazon=amazon, progress=app.reporter.info)
     for r in results:
         text = f"{'✓' if r.ok else '✗'} {r.name}: {r.detail}" + ("" if r.ok or not r.fix else f"\n    → {r.fix}")
@@ -423,7 +423,7 @@ def setup(app: App, dry_run: bool) -> int:
     from amz2erp.erpnext.setup import apply_setup, plan_setup
 
     settings = app.settings
-    erp = ErpNextClient(settings.erpnext)
+    erp = ErpNextClient(settings.erpnext, masker=MASKER)
     actions = plan_setup(erp, settings)
     if not actions:
         app.reporter.line("Nothing to do: ERPNext already has everything amz2erp needs.")

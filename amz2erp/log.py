@@ -13,10 +13,12 @@ _SECRET_SAFE_LOGGERS = ("sp_api", "httpx", "httpcore", "urllib3")
 
 
 class SecretMasker:
-    """Replaces known secret values in text. Shared by the log filter and the CLI error boundary."""
+    """Replaces known secret values in text: the one masker. The CLI's (`MASKER`) is shared by the log filter,
+    the error boundary and both remote clients, which add what they learn (access tokens as they are issued)."""
 
-    def __init__(self) -> None:
+    def __init__(self, values: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []
+        self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
         for value in values:

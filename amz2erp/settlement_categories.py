@@ -78,6 +78,9 @@ class Category(str, Enum):
     CARD_CHARGE = "card_charge"
     LOANS = "loans"
     UNMAPPED = "unmapped"
+    # rounding left over when a settlement in another currency is converted line by line (never a row's
+    # category: the mapping adds it so the entry balances in the company currency)
+    CURRENCY_DIFFERENCE = "currency_difference"
 
     @property
     def root_type(self) -> RootType:
@@ -106,7 +109,7 @@ _ROOT: dict[Category, RootType] = {
     **dict.fromkeys(
         (Category.COMMISSION, Category.REFUND_FEE, Category.FBA_FEES, Category.STORAGE,
          Category.LONG_TERM_STORAGE, Category.FBA_OTHER, Category.ADVERTISING, Category.PROMO_FEES,
-         Category.SUBSCRIPTION, Category.SHIPPING_LABELS),
+         Category.SUBSCRIPTION, Category.SHIPPING_LABELS, Category.CURRENCY_DIFFERENCE),
         RootType.EXPENSE,
     ),
     **dict.fromkeys(

@@ -11,6 +11,12 @@ paid and the ``ItemWithheldTax`` rows that take it back belong together. When th
 order (or one refund), the tax rows join the ``mf_tax`` category, so nothing is booked as tax the seller
 owes, exactly as the Sales Orders leave that tax out.
 
+A settlement in another currency than the company's needs a :class:`Conversion` (the rate and where it came
+from). Every line is then booked in the company currency at that rate, rounded per line; the cents the rounding
+leaves go to the ``currency_difference`` account. When the bank account is in the company currency the bank
+line is Amazon's converted payout (or the total at the rate); when it is in the settlement currency the bank
+row stays in that currency with the rate, and ERPNext computes its company-currency amount itself.
+
 Amounts are sent as ``debit_in_account_currency`` / ``credit_in_account_currency`` only (ERPNext derives
 ``debit``/``credit`` from them and the exchange rate; a row with only ``debit`` would become zero), as floats
 of two-decimal values, which round-trip exactly.
@@ -20,11 +26,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from enum import Enum
 from typing import Any, Literal
 
-from amz2erp.amazon.settlement_report import Settlement, SettlementError, SettlementRow, currency_exponent
+from amz2erp.amazon.settlement_report import (
+    Settlement,
+    SettlementError,
+    SettlementRow,
+    currency_exponent,
+    to_minor,
+)
 from amz2erp.erpnext.schema import full_account_name
 from amz2erp.errors import ConfigError
 from amz2erp.settlement_categories import (
@@ -37,9 +50,12 @@ from amz2erp.settlement_config import SettlementsSettings
 
 __all__ = [
     "CategoryTotal",
+    "Conversion",
+    "ConvertedTotals",
     "JournalLine",
     "NothingToPostError",
     "OrderSettled",
+    "RateSource",
     "SettlementAccounts",
     "SettlementCurrencyError",
     "SettlementEntry",
@@ -59,7 +75,8 @@ class UnmappedRowsError(SettlementError):
 
 
 class SettlementCurrencyError(SettlementError):
-    """The settlement's currency is not the company's: a converted payout needs exchange handling."""
+    """A settlement in another currency than the company's without a usable rate, or a bank account in a
+    currency the entry cannot use: not posted."""
 
 
 class NothingToPostError(SettlementError):
@@ -68,6 +85,70 @@ class NothingToPostError(SettlementError):
 
 class SettlementInvariantError(SettlementError):
     """The entry built does not balance or carries a non-positive amount: a bug, never posted."""
+
+
+# --------------------------------------------------------------------------------------------- conversion
+
+#: ERPNext keeps a Journal Entry row's exchange_rate to 9 decimals (Float, precision 9).
+RATE_PLACES = 9
+_RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
+
+
+class RateSource(str, Enum):
+    """Where the rate of a :class:`Conversion` came from."""
+
+    AMAZON = "amazon"  # Amazon converted the payout: the event group's ConvertedTotal / OriginalTotal
+    CURRENCY_EXCHANGE = "currency_exchange"  # an ERPNext Currency Exchange record
+    FALLBACK = "fallback"  # a rate the user configured
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a settlement in another currency becomes company-currency money.
+
+    ``rate``: company-currency units per settlement-currency unit (kept to 9 decimals, as ERPNext keeps it).
+    ``converted_total``: only when Amazon converted the payout (``RateSource.AMAZON``): the event group's
+    ConvertedTotal, in the company currency; the bank line then equals it to the cent.
+    """
+
+    rate: Decimal
+    source: RateSource
+    converted_total: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rate, Decimal) or not self.rate.is_finite() or self.rate <= 0:
+            raise ValueError(f"exchange rate {self.rate!r}: a positive Decimal is required")
+        if self.rate.quantize(_RATE_QUANTUM) == 0:
+            raise ValueError(f"exchange rate {self.rate}: below ERPNext's 9 decimals")
+        if self.converted_total is not None:
+            if self.source is not RateSource.AMAZON:
+                raise ValueError("converted_total is Amazon's converted payout: only with RateSource.AMAZON")
+            if not isinstance(self.converted_total, Decimal) or not self.converted_total.is_finite():
+                raise ValueError(f"converted total {self.converted_total!r}: a Decimal is required")
+
+    @classmethod
+    def from_amazon(cls, original_total: Decimal, converted_total: Decimal) -> Conversion:
+        """The rate Amazon converted a payout at: ConvertedTotal / OriginalTotal (ValueError when a zero or
+        a sign change makes it meaningless)."""
+        if original_total == 0 or converted_total == 0 or (original_total > 0) != (converted_total > 0):
+            raise ValueError(
+                f"Amazon's converted payout {converted_total} for {original_total} gives no exchange rate"
+            )
+        rate = (converted_total / original_total).quantize(_RATE_QUANTUM)
+        return cls(rate, RateSource.AMAZON, converted_total)
+
+
+@dataclass(frozen=True)
+class ConvertedTotals:
+    """The company-currency side of a converted settlement, for the run summary."""
+
+    currency: str  # the company currency
+    rate: Decimal  # as posted (9 decimals)
+    source: RateSource
+    total: Decimal  # the bank line (or the charge), signed like the settlement total
+    categories: Mapping[Category, Decimal]  # per category, Amazon's sign (+ = to the seller)
+    difference: Decimal  # the currency_difference line, Amazon's sign (0: none)
+    bank_in_settlement_currency: bool  # the bank row stays in the settlement currency, at the rate
 
 
 # --------------------------------------------------------------------------------------------- accounts
@@ -174,6 +255,7 @@ class SettlementSummary:
     unmapped: tuple[UnmappedRow, ...]
     orders: tuple[OrderSettled, ...]  # by order id
     rows: int
+    converted: ConvertedTotals | None = None  # a settlement in another currency than the company's
 
     def category(self, category: Category) -> CategoryTotal | None:
         return next((c for c in self.categories if c.category is category), None)
@@ -268,6 +350,11 @@ class JournalLine:
     credit_minor: int
     remark: str
     category: Category | None  # None: the bank line
+    # debit/credit above are in the company currency; a row in another currency (the bank account in the
+    # settlement currency) also carries its own amount and the rate ERPNext multiplies it by
+    account_currency: str | None = None
+    amount_in_account_currency_minor: int = 0
+    exchange_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +372,110 @@ def _money(minor: int, currency: str) -> float:
     return float(_dec(minor, currency))
 
 
+@dataclass(frozen=True)
+class _Fx:
+    company_currency: str
+    rate: Decimal
+    source: RateSource
+    converted_total_minor: int | None  # Amazon's converted payout, company minor units
+    foreign_bank: bool  # the bank row stays in the settlement currency
+
+
+def _convert(minor: int, currency: str, rate: Decimal, company_currency: str) -> int:
+    """Settlement minor units × rate → company minor units, rounded half up (away from zero)."""
+    value = Decimal(minor).scaleb(currency_exponent(company_currency) - currency_exponent(currency)) * rate
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# ERPNext rounds the bank row's debit = amount × rate itself, with the site's rounding method (banker's or
+# commercial) on a float product: only a product clearly away from a half cent rounds the same everywhere.
+# Frappe's legacy rounding first rounds the scaled value to 8 decimals; a float product errs by ~1e-15 of it.
+_TIE_MARGIN = Decimal("1e-7")  # in company minor units, plus 1e-12 of the amount
+
+
+def _unambiguous_rate(total_minor: int, currency: str, rate: Decimal, company_currency: str) -> Decimal:
+    """``rate``, or the closest rate above it in 10^-9 steps, such that ``total × rate`` is not (nearly) a half
+    minor unit and the rate is not exactly 1 (ERPNext replaces a rate of 1 on a foreign row by a Currency
+    Exchange). For a total of one cent the rate moves by at most 2·10^-7; for larger totals by less."""
+    scaled = abs(Decimal(total_minor).scaleb(currency_exponent(company_currency) - currency_exponent(currency)))
+    margin = _TIE_MARGIN + scaled * rate * Decimal("1e-12")
+
+    def ambiguous(r: Decimal) -> bool:
+        frac = (scaled * r) % 1
+        return r == 1 or abs(frac - Decimal("0.5")) < margin
+
+    if not ambiguous(rate) or scaled == 0:
+        return rate
+    step = scaled * _RATE_QUANTUM
+    delta = (scaled * rate) % 1 - Decimal("0.5")
+    near_tie = abs(delta) < margin  # else only the rate of exactly 1 is to avoid: the next one up will do
+    first = max(1, int(((margin - delta) / step).to_integral_value(rounding=ROUND_CEILING))) if near_tie else 1
+    for k in range(first, first + 1000):
+        candidate = rate + k * _RATE_QUANTUM
+        if not ambiguous(candidate):
+            return candidate
+    raise SettlementInvariantError(f"no exchange rate near {rate} gives ERPNext an unambiguous bank amount")
+
+
+def _plan_fx(
+    settlement: Settlement,
+    company: str,
+    company_currency: str,
+    conversion: Conversion | None,
+    bank_currency: str,
+) -> _Fx | None:
+    """None when the settlement is in the company currency; the conversion to apply otherwise."""
+    sid, currency, total = settlement.settlement_id, settlement.currency, settlement.total_minor
+    if currency == company_currency:
+        if conversion is not None and conversion.rate != 1:
+            raise SettlementCurrencyError(
+                f"settlement {sid} is in {currency}, the company's currency, yet an exchange rate "
+                f"{conversion.rate} was given: not posted"
+            )
+        if total > 0 and bank_currency != company_currency:
+            raise SettlementCurrencyError(
+                f"settlement {sid} is in {currency} but the bank account is in {bank_currency}: "
+                f"use a {currency} bank account for [settlements] bank_account"
+            )
+        return None
+    if conversion is None:
+        raise SettlementCurrencyError(
+            f"settlement {sid} is in {currency}, {company} books in {company_currency}: no exchange rate "
+            f"{currency}→{company_currency} (Amazon's converted payout, an ERPNext Currency Exchange record "
+            "or a configured rate); not posted"
+        )
+    foreign_bank = total > 0 and bank_currency == currency
+    if total > 0 and bank_currency not in (currency, company_currency):
+        raise SettlementCurrencyError(
+            f"settlement {sid} is in {currency}, {company} books in {company_currency}, the bank account is in "
+            f"{bank_currency}: a bank account in {currency} or {company_currency} is required"
+        )
+    rate = conversion.rate.quantize(_RATE_QUANTUM)
+    converted: int | None = None
+    if conversion.converted_total is not None:
+        if foreign_bank:
+            raise SettlementCurrencyError(
+                f"settlement {sid}: Amazon paid it out converted to {conversion.converted_total} "
+                f"{company_currency}, but the bank account is in {currency}: set [settlements] bank_account to "
+                f"the {company_currency} account Amazon pays into"
+            )
+        try:
+            converted = to_minor(conversion.converted_total, company_currency)
+        except ValueError as exc:
+            raise SettlementCurrencyError(f"settlement {sid}: Amazon's converted payout {exc}") from None
+        # the rate may be ConvertedTotal / OriginalTotal rounded to 9 decimals: allow that much, no more
+        exact = Decimal(total).scaleb(currency_exponent(company_currency) - currency_exponent(currency)) * rate
+        slack = Decimal("0.5") + abs(exact) / rate * _RATE_QUANTUM / 2
+        if abs(exact - converted) > slack or (converted > 0) != (total > 0):
+            raise SettlementCurrencyError(
+                f"settlement {sid}: Amazon's converted payout {conversion.converted_total} {company_currency} "
+                f"is not {settlement.total} {currency} at the rate {rate}: not posted"
+            )
+    elif foreign_bank:
+        rate = _unambiguous_rate(total, currency, rate, company_currency)
+    return _Fx(company_currency, rate, conversion.source, converted, foreign_bank)
+
+
 def settlement_to_journal_entry(
     settlement: Settlement,
     table: CategoryTable,
@@ -293,21 +484,26 @@ def settlement_to_journal_entry(
     company: str,
     company_currency: str,
     unmapped: Literal["suspense", "error"] = "suspense",
+    conversion: Conversion | None = None,
+    bank_account_currency: str | None = None,
 ) -> SettlementEntry:
     """The Journal Entry for one settlement (summary mode), its lines and its summary.
 
+    ``conversion`` is required when the settlement's currency is not the company's; ``bank_account_currency``
+    is the bank account's currency as ERPNext has it (None: the company's). A charge (negative total) is
+    credited to the clearing account, a company-currency account, whatever the bank account's currency.
+
     Raises :class:`SettlementImbalanceError` when the rows do not add up to the total,
     :class:`UnmappedRowsError` for unmapped rows under ``unmapped = "error"``, :class:`SettlementCurrencyError`
-    for a settlement in another currency than the company's, ``ConfigError`` for a payout without a bank
-    account, :class:`NothingToPostError` when everything nets to zero.
+    for a settlement in another currency without a usable conversion (or a bank account in a third currency),
+    ``ConfigError`` for a payout without a bank account, :class:`NothingToPostError` when everything nets to
+    zero.
     """
     settlement.check_balance()
     currency = settlement.currency
-    if currency != company_currency.upper():
-        raise SettlementCurrencyError(
-            f"settlement {settlement.settlement_id} is in {currency}, {company} books in {company_currency.upper()}: "
-            "settlements in another currency are not posted yet"
-        )
+    company_currency = company_currency.upper()
+    bank_currency = (bank_account_currency or company_currency).upper()
+    fx = _plan_fx(settlement, company, company_currency, conversion, bank_currency)
     cats = row_categories(settlement, table)
     summary = summarise(settlement, table, cats)
     if summary.unmapped and unmapped == "error":
@@ -318,16 +514,33 @@ def settlement_to_journal_entry(
             "add them to [settlements.map] or set unmapped = \"suspense\""
         )
 
+    def booked(minor: int) -> int:  # settlement money → what the entry books (company currency)
+        return minor if fx is None else _convert(minor, currency, fx.rate, fx.company_currency)
+
     lines: list[JournalLine] = []
     total = settlement.total_minor
     if total > 0:
         if accounts.bank is None:
             raise ConfigError("[settlements] bank_account is not set: the account Amazon pays into is required to post")
-        lines.append(JournalLine(accounts.bank, total, 0, "total-amount", None))
+        bank = booked(total) if fx is None or fx.converted_total_minor is None else fx.converted_total_minor
+        if fx is not None and fx.foreign_bank:
+            if bank == 0:  # ERPNext refuses a row whose company-currency amount is zero
+                raise SettlementCurrencyError(
+                    f"settlement {settlement.settlement_id}: {settlement.total} {currency} at {fx.rate} is 0 "
+                    f"{fx.company_currency}: a bank row ERPNext cannot post; not posted"
+                )
+            lines.append(JournalLine(accounts.bank, bank, 0, "total-amount", None, currency, total, fx.rate))
+        elif bank:  # a converted total can round to nothing
+            lines.append(JournalLine(accounts.bank, bank, 0, "total-amount", None))
     elif total < 0:
-        lines.append(JournalLine(accounts.clearing, 0, -total, "total-amount < 0: owed to Amazon", None))
+        charge = -booked(total) if fx is None or fx.converted_total_minor is None else -fx.converted_total_minor
+        if charge:
+            lines.append(JournalLine(accounts.clearing, 0, charge, "total-amount < 0: owed to Amazon", None))
+    converted: dict[Category, Decimal] = {}
     for ct in summary.categories:
-        value = -ct.amount_minor  # money to the seller is credited, money kept by Amazon debited
+        value = -booked(ct.amount_minor)  # money to the seller is credited, money kept by Amazon debited
+        if fx is not None:
+            converted[ct.category] = _dec(-value, fx.company_currency)
         if value == 0:
             continue
         lines.append(
@@ -339,17 +552,51 @@ def settlement_to_journal_entry(
                 ct.category,
             )
         )
+    difference = 0
+    if fx is not None:
+        # per-line rounding (and Amazon's own rounding of the payout) leaves a few cents: booked apart
+        difference = sum(line.debit_minor - line.credit_minor for line in lines)
+        if difference:
+            lines.append(
+                JournalLine(
+                    accounts.for_category(Category.CURRENCY_DIFFERENCE),
+                    max(-difference, 0),
+                    max(difference, 0),
+                    f"{Category.CURRENCY_DIFFERENCE.value} ({currency}→{fx.company_currency} at {fx.rate}, "
+                    f"{fx.source.value})",
+                    Category.CURRENCY_DIFFERENCE,
+                )
+            )
+        bank_total = sum(line.debit_minor - line.credit_minor for line in lines if line.category is None)
+        summary = replace(
+            summary,
+            converted=ConvertedTotals(
+                currency=fx.company_currency,
+                rate=fx.rate,
+                source=fx.source,
+                total=_dec(bank_total, fx.company_currency),
+                categories=converted,
+                difference=_dec(difference, fx.company_currency),
+                bank_in_settlement_currency=fx.foreign_bank,
+            ),
+        )
     if not lines:
         raise NothingToPostError(f"settlement {settlement.settlement_id}: total and every category are zero")
-    _check_invariants(settlement, summary, lines)
+    _check_invariants(settlement, summary, lines, fx)
 
+    book_currency = currency if fx is None else fx.company_currency
+    multi = any(line.account_currency for line in lines)
     rows: list[dict[str, Any]] = []
     for line in lines:
         row: dict[str, Any] = {"account": line.account}
-        if line.debit_minor:
-            row["debit_in_account_currency"] = _money(line.debit_minor, currency)
+        side = "debit" if line.debit_minor else "credit"
+        if line.account_currency:
+            row["exchange_rate"] = float(line.exchange_rate or 0)
+            row[f"{side}_in_account_currency"] = _money(line.amount_in_account_currency_minor, line.account_currency)
         else:
-            row["credit_in_account_currency"] = _money(line.credit_minor, currency)
+            if multi:
+                row["exchange_rate"] = 1.0
+            row[f"{side}_in_account_currency"] = _money(line.debit_minor or line.credit_minor, book_currency)
         if line.category is not None:
             if accounts.cost_center:
                 row["cost_center"] = accounts.cost_center
@@ -360,6 +607,8 @@ def settlement_to_journal_entry(
         f"Amazon settlement {settlement.settlement_id}, {settlement.start.date().isoformat()}–"
         f"{settlement.end.date().isoformat()}, {', '.join(settlement.marketplaces) or 'Amazon'}, {currency}"
     )
+    if fx is not None:
+        remark += f" at {fx.rate} {fx.company_currency}/{currency} ({fx.source.value})"
     if settlement.trace_id:
         remark += f"; trace {settlement.trace_id}"
     payload: dict[str, Any] = {
@@ -371,14 +620,17 @@ def settlement_to_journal_entry(
         "cheque_date": posting,
         "user_remark": remark,
         "amazon_settlement_id": settlement.settlement_id,
-        "multi_currency": 0,
+        "multi_currency": 1 if multi else 0,
         "accounts": rows,
     }
     return SettlementEntry(payload=payload, lines=tuple(lines), summary=summary)
 
 
-def _check_invariants(settlement: Settlement, summary: SettlementSummary, lines: list[JournalLine]) -> None:
-    """Balanced, every amount positive and on one side, bank line = total, Σ categories = total."""
+def _check_invariants(
+    settlement: Settlement, summary: SettlementSummary, lines: list[JournalLine], fx: _Fx | None
+) -> None:
+    """Balanced, every amount positive and on one side, bank line = total (or Amazon's converted payout),
+    Σ categories = total, the currency difference within half a minor unit per line."""
     problems = []
     debit = sum(line.debit_minor for line in lines)
     credit = sum(line.credit_minor for line in lines)
@@ -387,11 +639,25 @@ def _check_invariants(settlement: Settlement, summary: SettlementSummary, lines:
     if any((line.debit_minor > 0) == (line.credit_minor > 0) or min(line.debit_minor, line.credit_minor) < 0
            for line in lines):
         problems.append("a line without exactly one positive amount")
-    bank = sum(line.debit_minor - line.credit_minor for line in lines if line.category is None)
-    if bank != settlement.total_minor:
-        problems.append(f"bank line {bank} ≠ total {settlement.total_minor}")
+    bank_lines = [line for line in lines if line.category is None]
+    if fx is not None and fx.foreign_bank:
+        bank = sum(line.amount_in_account_currency_minor for line in bank_lines)
+        expected = settlement.total_minor
+    else:
+        bank = sum(line.debit_minor - line.credit_minor for line in bank_lines)
+        expected = settlement.total_minor if fx is None else (
+            fx.converted_total_minor if fx.converted_total_minor is not None
+            else _convert(settlement.total_minor, settlement.currency, fx.rate, fx.company_currency)
+        )
+    if bank != expected:
+        problems.append(f"bank line {bank} ≠ {expected}")
     if sum(c.amount_minor for c in summary.categories) != settlement.total_minor:
         problems.append("categories do not add up to the total")
+    diff = [line for line in lines if line.category is Category.CURRENCY_DIFFERENCE]
+    # each converted amount (a line, or one that rounded to nothing) is off by at most half a minor unit
+    rounded = sum(1 for c in summary.categories if c.amount_minor) + (1 if settlement.total_minor else 0)
+    if diff and 2 * (diff[0].debit_minor + diff[0].credit_minor) > rounded:
+        problems.append(f"currency difference {diff[0].debit_minor + diff[0].credit_minor} exceeds the rounding")
     if problems:
         raise SettlementInvariantError(
             f"settlement {settlement.settlement_id}: internal error, entry not posted: {'; '.join(problems)}"

@@ -214,7 +214,7 @@ def test_unbalanced_settlement_is_never_mapped() -> None:
 
 
 def test_settlement_in_another_currency_is_refused() -> None:
-    with pytest.raises(SettlementCurrencyError, match="is in EUR, Amz Test Co books in GBP"):
+    with pytest.raises(SettlementCurrencyError, match="is in EUR, Amz Test Co books in GBP: no exchange rate EUR→GBP"):
         _entry(_settlement([_row("Order|ItemPrice|Principal", 1000)], currency="EUR"), company_currency="gbp")
 
 

@@ -49,6 +49,7 @@ from amz2erp.amazon.settlements import SettlementFetcher, SettlementReportRef
 from amz2erp.amazon.transport import Transport
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
+from amz2erp.log import SecretMasker
 from amz2erp.models import CatalogItem, Listing, Order, UnparsableOrder
 
 # The layer logs under one name (the package), whichever module of it speaks: users filter on it.
@@ -71,11 +72,12 @@ class AmazonClient:
         backoff_base: float = 1.0,
         rate_limits: dict[str, tuple[float, int]] | None = None,
         rng: random.Random | None = None,
+        masker: SecretMasker | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.limiter = RateLimiter(self.clock, rate_limits)
-        self.transport = Transport(settings, self.clock, lambda: self.caller.count("lwaToken"))
+        self.transport = Transport(settings, self.clock, lambda: self.caller.count("lwaToken"), masker)
         self.caller = Caller(settings, self.clock, self.limiter, self.transport, backoff_base=backoff_base, rng=rng)
         # the benchmarks' counters: the retry place's own
         self.calls, self.retries, self.throttles = self.caller.calls, self.caller.retries, self.caller.throttles

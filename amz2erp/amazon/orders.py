@@ -106,7 +106,7 @@ class PiiAccess:
         with self._lock:
             self._rdt = token
             self._rdt_expires = self._clock.monotonic() + max(30.0, ttl - 60.0)
-            self._transport.secrets.append(token)
+            self._transport.masker.add([token])
         return token
 
     def v0_client(self) -> Any:

@@ -36,6 +36,7 @@ from amz2erp.amazon import reports as rp
 from amz2erp.clock import Clock
 from amz2erp.config import AmazonSettings, section_placeholders
 from amz2erp.errors import AmazonAuthError, ConfigError
+from amz2erp.log import SecretMasker
 
 # --- importing and constructing sp_api without letting the environment in ------------------------------
 
@@ -128,13 +129,14 @@ def amazon_message(response: httpx.Response) -> tuple[str, str | None]:
 class TokenStore:
     """This client's LWA access token (not the library's process-global cache), expiring on our clock."""
 
-    def __init__(self, clock: Clock, on_fetch: Callable[[], None]) -> None:
+    def __init__(self, clock: Clock, on_fetch: Callable[[], None], masker: SecretMasker) -> None:
         self._clock = clock
         self._on_fetch = on_fetch
+        self._masker = masker
+        self.issued: list[str] = []  # every access token we received: Amazon has answered this run
         self._lock = threading.Lock()
         self._token: dict[str, Any] | None = None
         self._expires = 0.0
-        self.issued: list[str] = []  # every access token we received (for scrubbing messages)
 
     def get(self, fetch: Callable[[], dict[str, Any]]) -> AccessTokenResponse:
         with self._lock:
@@ -145,6 +147,7 @@ class TokenStore:
                 if not isinstance(token, str) or not token:
                     raise BadBodyError("LWA answered without an access_token")
                 self.issued.append(token)
+                self._masker.add([token])  # never shown in a message or log line
                 try:
                     ttl = float(data.get("expires_in") or 3600)
                 except (TypeError, ValueError):
@@ -238,19 +241,18 @@ def check_response(response: httpx.Response) -> None:
 class Transport:
     """The HTTP clients, the token store and the library clients of one `AmazonClient` (built lazily, once).
 
-    ``secrets`` holds every value that must never appear in a message (refresh token, client secret, access
+    ``masker`` knows every value that must never appear in a message (refresh token, client secret, access
     and restricted data tokens as they are issued); `scrub` masks them."""
 
-    def __init__(self, settings: AmazonSettings, clock: Clock, on_token_fetch: Callable[[], None]) -> None:
+    def __init__(self, settings: AmazonSettings, clock: Clock, on_token_fetch: Callable[[], None],
+                 masker: SecretMasker | None = None) -> None:
         self.settings = settings
         marketplaces = settings.resolved_marketplaces()
         self.endpoint = (settings.endpoint or mp.REGION_ENDPOINTS[settings.region]).rstrip("/")
         self.lwa_url = settings.lwa_endpoint or mp.LWA_ENDPOINT
         self._mp_arg = _MarketplaceArg(self.endpoint, marketplaces[0].marketplace_id, _AWS_REGION[settings.region])
-        self.secrets = [
-            settings.refresh_token.get_secret_value(),
-            settings.lwa_client_secret.get_secret_value(),
-        ]
+        self.masker = masker if masker is not None else SecretMasker()
+        self.masker.add([settings.refresh_token.get_secret_value(), settings.lwa_client_secret.get_secret_value()])
         self.http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,
@@ -261,7 +263,7 @@ class Transport:
                                       follow_redirects=False)
         self._doc_http = httpx.Client(timeout=httpx.Timeout(settings.report_timeout), follow_redirects=True)
         self._sp_transport = HttpxTransport(client=self.http)
-        self.tokens = TokenStore(clock, on_token_fetch)
+        self.tokens = TokenStore(clock, on_token_fetch, self.masker)
         self._lwa_class = _lwa_client_class(self.lwa_url, HttpxTransport(client=self._lwa_http), self.tokens)
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -272,10 +274,7 @@ class Transport:
             c.close()
 
     def scrub(self, text: str) -> str:
-        for secret in [*self.secrets, *self.tokens.issued]:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return self.masker.mask(text)
 
     def built(self, name: str) -> Any | None:
         """The library client ``name`` if it was built already (no construction, no credential check)."""

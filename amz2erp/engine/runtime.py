@@ -18,6 +18,7 @@ from amz2erp.config import Settings
 from amz2erp.engine.dryrun import erp_for, ledger_for
 from amz2erp.erpnext.schema import REQUIRED_CUSTOM_FIELDS
 from amz2erp.errors import Amz2ErpError, ConfigError, ExitCode, RecordError, UsageError
+from amz2erp.log import MASKER
 from amz2erp.state import Kind, RunLock, StateStore
 from amz2erp.ui import Reporter
 
@@ -258,8 +259,9 @@ def open_runtime(
     try:
         state = StateStore(settings.state.path, clock=clock)
         run_id = state.start_run(command)
-        erp_client = erp or ErpNextClient(settings.erpnext)
-        amazon_client = amazon or AmazonClient(settings.amazon, clock=clock)
+        # one masker for the logs, the error boundary and both clients (they add the tokens they are issued)
+        erp_client = erp or ErpNextClient(settings.erpnext, masker=MASKER)
+        amazon_client = amazon or AmazonClient(settings.amazon, clock=clock, masker=MASKER)
         rt = Runtime(settings, state=state, erp=erp_client, amazon=amazon_client, reporter=reporter, clock=clock)
         error: BaseException | None = None
         try:

@@ -48,6 +48,7 @@ from amz2erp.errors import (
     ErpNextUnavailableError,
     ErpNextValidationError,
 )
+from amz2erp.log import SecretMasker
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def _exception_text(body: Mapping[str, Any]) -> str | None:
 
 
 def error_from_response(
-    status: int, body: Any, *, text: str = "", what: str = "", secrets: Iterable[str] = ()
+    status: int, body: Any, *, text: str = "", what: str = "", secrets: Iterable[str] = (),
+    masker: SecretMasker | None = None,
 ) -> ErpNextError:
     """The typed exception for one error answer. ``body`` is the decoded JSON (or None), ``text`` the raw
     body (used for HTML pages), ``what`` a short description of the request for the message."""
@@ -165,7 +167,7 @@ def error_from_response(
         else:
             detail = f"HTTP {status}"
     prefix = f"ERPNext {what}: " if what else "ERPNext: "
-    message = _mask(prefix + detail, secrets)
+    message = (masker or SecretMasker(secrets)).mask(prefix + detail)
 
     cls: type[ErpNextError]
     if status in (401, 403) or exc_type in AUTH_EXC:
@@ -259,12 +261,6 @@ def describe_tls_error(url: str, exc: Exception) -> tuple[str, bool]:
     return f"TLS connection to {where} failed ({reason.group(1).strip() if reason else type(exc).__name__})", False
 
 
-def _mask(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
 def _is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
@@ -346,6 +342,7 @@ class ErpNextClient:
         backoff: float = 0.5,
         backoff_ceiling: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        masker: SecretMasker | None = None,
     ) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/")
@@ -355,6 +352,8 @@ class ErpNextClient:
         self.backoff_ceiling = backoff_ceiling
         self._sleep = sleep
         self._secrets = [settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()]
+        self._masker = masker if masker is not None else SecretMasker()
+        self._masker.add(self._secrets)
         self._headers = {
             "Authorization": f"token {self._secrets[0]}:{self._secrets[1]}",
             "Accept": "application/json",
@@ -407,7 +406,7 @@ class ErpNextClient:
     # --- transport -------------------------------------------------------------------------------------
 
     def _mask(self, text: str) -> str:
-        return _mask(text, self._secrets)
+        return self._masker.mask(text)
 
     def _send(
         self, method: str, path: str, *, params: Mapping[str, Any] | None, body: Any, stat: str
@@ -474,7 +473,7 @@ class ErpNextClient:
     def _error(self, resp: requests.Response, what: str) -> ErpNextError:
         body = self._json(resp)
         text = "" if body is not None else resp.text[:2000]
-        return error_from_response(resp.status_code, body, text=text, what=what, secrets=self._secrets)
+        return error_from_response(resp.status_code, body, text=text, what=what, masker=self._masker)
 
     @staticmethod
     def _classify(resp: requests.Response, err: ErpNextError, idempotent: bool) -> str | None:
