@@ -24,7 +24,7 @@ Public API (the sync engine's contract)::
     .fetch_listings(marketplace_id) -> Iterator[Listing]
     .fetch_catalog_items(asins, marketplace_id) -> dict[str, CatalogItem]
     .marketplace_participations() -> list[dict]
-    .list_settlement_reports(created_since, marketplace_ids=()) -> list[SettlementReportRef]
+    .list_settlement_reports(created_since, marketplace_ids) -> list[SettlementReportRef]
     .fetch_settlement(document_id) -> Settlement
     .list_financial_event_groups(started_after, started_before=None) -> list[dict]
     .list_group_transactions(group_id) -> list[dict]
@@ -176,9 +176,9 @@ class AmazonClient:
     # --- settlements (amz2erp.amazon.settlements) ------------------------------------------------------
 
     def list_settlement_reports(self, created_since: datetime | None,
-                                marketplace_ids: Iterable[str] = ()) -> list[SettlementReportRef]:
-        """Closed settlement reports Amazon still serves, created since ``max(created_since − 2 days,
-        now − 89 days)``, oldest first, one per report document."""
+                                marketplace_ids: Iterable[str]) -> list[SettlementReportRef]:
+        """Closed settlement reports of these marketplaces Amazon still serves, created since
+        ``max(created_since − 2 days, now − 89 days)``, oldest first, one per report document."""
         return self.settlements.list_settlement_reports(created_since, marketplace_ids)
 
     def fetch_settlement(self, document_id: str) -> Settlement:

@@ -50,25 +50,31 @@ class SettlementFetcher:
         self.reports = reports
 
     def list_settlement_reports(self, created_since: datetime | None,
-                                marketplace_ids: Iterable[str] = ()) -> list[SettlementReportRef]:
-        """Closed settlement reports Amazon still serves, created since ``max(created_since − 2 days,
-        now − 89 days)``, oldest first, one per report document (an EU settlement is listed once per EU
-        marketplace: the same document, or the same settlement-id, which the caller dedupes after parsing)."""
+                                marketplace_ids: Iterable[str]) -> list[SettlementReportRef]:
+        """Closed settlement reports of these marketplaces Amazon still serves, created since
+        ``max(created_since − 2 days, now − 89 days)``, oldest first, one per report document (an EU
+        settlement is listed once per EU marketplace: the same document, or the same settlement-id, which the
+        caller dedupes after parsing)."""
         floor = self.clock.now() - LISTING_WINDOW
         since = floor if created_since is None else max(created_since - CURSOR_OVERLAP, floor)
-        wanted = list(marketplace_ids)
-        mids = resolve_ids(wanted) if wanted else []
-        params: dict[str, Any] = {"reportTypes": REPORT_TYPE, "processingStatuses": "DONE",
-                                  "createdSince": rp.iso(since), "pageSize": 100}
-        if mids:
-            params["marketplaceIds"] = ",".join(mids[:10])
+        # The marketplaces are always named: without them the library sends its default marketplace and only
+        # that marketplace's settlements would be listed. getReports takes at most 10 per call.
+        mids = resolve_ids(marketplace_ids)
         reports = self.transport.api("reports")
+        found: dict[str, SettlementReportRef] = {}
+        for batch in (mids[i:i + 10] for i in range(0, len(mids), 10)):
+            params: dict[str, Any] = {"reportTypes": REPORT_TYPE, "processingStatuses": "DONE",
+                                      "createdSince": rp.iso(since), "pageSize": 100,
+                                      "marketplaceIds": ",".join(batch)}
+            self._list_into(found, reports, params, batch)
+        return sorted(found.values(), key=lambda r: (r.created, r.report_id))
 
+    def _list_into(self, found: dict[str, SettlementReportRef], reports: Any, params: dict[str, Any],
+                   mids: list[str]) -> None:
         def fetch(token: str | None) -> ApiResponse:
             # a nextToken carries the original query; Amazon refuses other parameters next to it
             return reports.get_reports(nextToken=token) if token else reports.get_reports(**params)
 
-        found: dict[str, SettlementReportRef] = {}
         for page in self.caller.pages("getReports", fetch, lambda r: r.next_token,
                                       lambda r: isinstance(r.payload.get("reports"), list)):
             for rep in page.payload["reports"]:
@@ -78,14 +84,13 @@ class SettlementFetcher:
                     continue
                 if rep.get("processingStatus") not in (None, "DONE"):
                     continue
-                if mids and not set(rep.get("marketplaceIds") or []) & set(mids):
+                if not set(rep.get("marketplaceIds") or []) & set(mids):
                     continue
                 ref = SettlementReportRef(
                     report_id=str(rep.get("reportId") or ""), document_id=str(doc), created=created,
                     marketplace_ids=tuple(rep.get("marketplaceIds") or ()),
                 )
                 found.setdefault(ref.document_id, ref)
-        return sorted(found.values(), key=lambda r: (r.created, r.report_id))
 
     def fetch_settlement(self, document_id: str) -> Settlement:
         """One settlement report document, streamed to a temporary file and parsed (one at a time).
