@@ -258,7 +258,8 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
         writes = sum(1 for r in demo.erp.request_log[before:] if r.method in ("POST", "PUT", "DELETE"))
         landed = demo.landed()
         _show(reporter, landed, writes)
-        # settlements: the money after the order (CA settles in CAD, which a USD company does not post yet)
+        # settlements: the money after the order; the US ones, whose deposit is the bank line to the cent (CAD
+        # settlements post at a rate: README, sync-settlements)
         say("\n$ amz2erp sync-settlements --marketplace US")
         code = run_cli([*cfg, "sync-settlements", "--marketplace", "US"])
         if code not in (0, 1):

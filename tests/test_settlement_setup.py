@@ -4,11 +4,16 @@ rules of the sync-settlements engine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from amz2erp.amazon.settlement_report import parse_settlement_report
-from amz2erp.engine.settlements import SettlementPoster, _group_period, content_hash
+from amz2erp.amazon.settlement_report import Settlement, parse_settlement_report
+from amz2erp.engine.settlements import RateFinder, SettlementPoster, _group_period, content_hash
+from amz2erp.settlement_mapping import Conversion, RateSource
 from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
 
@@ -67,8 +72,6 @@ def test_nothing_is_planned_or_failed_before_a_bank_account_is_set(sim_env: SimE
 def test_content_hash_is_the_file_sha_or_the_rows() -> None:
     s = parse_settlement_report(FIXTURES / "us_example1_12345678901.txt")
     assert content_hash(s) == s.file_sha256 and len(content_hash(s)) == 64
-    from dataclasses import replace
-
     rebuilt = replace(s, file_sha256=None)
     assert content_hash(rebuilt) == content_hash(replace(rebuilt, rows=tuple(reversed(rebuilt.rows))))
     assert content_hash(rebuilt) != content_hash(replace(rebuilt, rows=rebuilt.rows[1:]))
@@ -91,3 +94,75 @@ def test_group_period_matches_a_posted_settlement() -> None:
              (start + timedelta(days=14)).isoformat(), "OriginalTotal": {"CurrencyCode": "USD", "CurrencyAmount": 139.36}}
     assert _group_period(group) == ("2026-10-01", "2026-10-15", 13936, "USD")
     assert _group_period({"FinancialEventGroupStart": start.isoformat()}) is None
+
+
+# --- the exchange rate of a settlement in another currency (RateFinder) ---------------------------------------
+
+
+class _Amazon:
+    def __init__(self, groups: list[dict[str, Any]]) -> None:
+        self.groups = groups
+        self.calls = 0
+
+    def list_financial_event_groups(self, started_after: datetime) -> list[dict[str, Any]]:
+        self.calls += 1
+        return self.groups
+
+
+class _Erp:
+    def __init__(self, rates: list[dict[str, Any]]) -> None:
+        self.rates = rates
+        self.filters: list[Any] = []
+
+    def list(self, doctype: str, **kw: Any) -> list[dict[str, Any]]:
+        assert doctype == "Currency Exchange"
+        self.filters.append(kw["filters"])
+        return self.rates
+
+
+def _finder(groups: list[dict[str, Any]], rates: list[dict[str, Any]] | None = None,
+            configured: dict[str, Decimal] | None = None) -> tuple[RateFinder, _Amazon, _Erp]:
+    amazon, erp = _Amazon(groups), _Erp(rates or [])
+    rt = SimpleNamespace(amazon=amazon, settings=SimpleNamespace(orders=SimpleNamespace(
+        exchange_rates=configured or {})))
+    return RateFinder(rt, erp, "USD"), amazon, erp  # type: ignore[arg-type]
+
+
+def _cad() -> Settlement:
+    return replace(parse_settlement_report(FIXTURES / "us_example1_12345678901.txt"), currency="CAD")
+
+
+def _group(s: Settlement, *, converted: tuple[str, float] | None, shift: float = 0.0) -> dict[str, Any]:
+    g: dict[str, Any] = {
+        "FinancialEventGroupId": "G1",
+        "FinancialEventGroupStart": (s.start + timedelta(seconds=shift)).isoformat(),
+        "FinancialEventGroupEnd": s.end.isoformat(),
+        "OriginalTotal": {"CurrencyCode": "CAD", "CurrencyAmount": float(s.total)},
+    }
+    if converted is not None:
+        g["ConvertedTotal"] = {"CurrencyCode": converted[0], "CurrencyAmount": converted[1]}
+    return g
+
+
+def test_amazons_converted_payout_in_the_company_currency_comes_first() -> None:
+    s = _cad()
+    paid = round(float(s.total) * 0.73, 2)
+    finder, amazon, erp = _finder([_group(s, converted=("USD", paid), shift=0.9)], [{"exchange_rate": 0.7}])
+    conversion = finder.conversion(s)
+    assert conversion is not None and conversion.source is RateSource.AMAZON
+    assert conversion.converted_total == Decimal(str(paid))
+    assert finder.conversion(s) == conversion and amazon.calls == 1  # one listing per run
+    assert erp.filters == []  # ERPNext is not asked when Amazon converted the payout
+
+
+def test_a_payout_amazon_did_not_convert_or_another_period_falls_back_to_erpnext_then_config() -> None:
+    s = _cad()
+    for group in (_group(s, converted=("CAD", float(s.total))),  # paid out in CAD: no company money
+                  _group(s, converted=("USD", 1.0), shift=2.0)):  # two seconds off: another group
+        finder, _, erp = _finder([group], [{"exchange_rate": 0.7345}])
+        assert finder.conversion(s) == Conversion(Decimal("0.7345"), RateSource.CURRENCY_EXCHANGE)
+        assert ["date", "<=", s.deposit_date.isoformat()] in erp.filters[0]  # the rate of the deposit date
+    finder, _, _ = _finder([], configured={"CAD:USD": Decimal("0.72")})
+    assert finder.conversion(s) == Conversion(Decimal("0.72"), RateSource.FALLBACK)
+    finder, _, _ = _finder([])
+    assert finder.conversion(s) is None  # the mapping then refuses it with one line

@@ -26,7 +26,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -45,10 +45,13 @@ from amz2erp.amazon.settlement_report import (
     to_minor,
 )
 from amz2erp.engine.dryrun import erp_for, ledger_for
+from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
 from amz2erp.erpnext.schema import SETTLEMENT_CUSTOM_FIELDS, SETTLEMENT_ID_FIELD, Doctype, full_account_name
 from amz2erp.errors import (
+    AmazonAuthError,
+    AmazonBadRequestError,
     Amz2ErpError,
     ConfigError,
     ErpNextDuplicateError,
@@ -58,7 +61,9 @@ from amz2erp.errors import (
     UsageError,
 )
 from amz2erp.settlement_mapping import (
+    Conversion,
     NothingToPostError,
+    RateSource,
     SettlementAccounts,
     SettlementEntry,
     SettlementSummary,
@@ -113,7 +118,9 @@ class SettlementResult:
     total: Decimal | None = None
     deposit_date: date | None = None
     period: str = ""
-    bank_line: Decimal | None = None  # the entry's bank (or clearing) line, signed like the total
+    bank_line: Decimal | None = None  # the entry's bank (or clearing) line in its account's currency, signed
+    bank_currency: str = ""  # the currency of bank_line
+    conversion: dict[str, Any] | None = None  # a settlement in another currency: rate, source, company amounts
     lines: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[dict[str, Any]] = field(default_factory=list)
     without_sales_order: list[OrderProblem] = field(default_factory=list)
@@ -129,7 +136,8 @@ class SettlementResult:
             "journal_entry": self.journal_entry, "currency": self.currency,
             "total": None if self.total is None else str(self.total),
             "deposit_date": self.deposit_date.isoformat() if self.deposit_date else None, "period": self.period,
-            "bank_line": None if self.bank_line is None else str(self.bank_line), "lines": self.lines,
+            "bank_line": None if self.bank_line is None else str(self.bank_line),
+            "bank_currency": self.bank_currency or None, "conversion": self.conversion, "lines": self.lines,
             "unmapped": self.unmapped, "orders_without_sales_order": [problem(p) for p in self.without_sales_order],
             "orders_total_differs": [problem(p) for p in self.total_differs],
         }
@@ -185,11 +193,15 @@ class SettlementPoster:
         self.seen: dict[str, str] = {}  # settlement-id → content hash, this run (EU lists one per marketplace)
         self._field_checked = dry_run
         self._periods: dict[tuple[str, str, int, str], Any] | None = None
+        self.rates = RateFinder(rt, self.erp, self.company_currency)
+        self._bank_currency: str | None = None
 
     # --- one settlement -----------------------------------------------------------------------------------
 
-    def post(self, settlement: Settlement, *, origin: dict[str, Any] | None = None) -> SettlementResult | None:
-        """Post one parsed settlement; None when this run already handled the same content."""
+    def post(self, settlement: Settlement, *, origin: dict[str, Any] | None = None,
+             group: dict[str, Any] | None = None) -> SettlementResult | None:
+        """Post one parsed settlement (``group``: its financial event group, when the caller has it); None when
+        this run already handled the same content."""
         sid = settlement.settlement_id
         sha = content_hash(settlement)
         if self.seen.get(sid) == sha:
@@ -199,7 +211,7 @@ class SettlementPoster:
         res = SettlementResult(sid, Outcome.FAILED, currency=settlement.currency, total=settlement.total,
                                deposit_date=settlement.deposit_date, period=_period(settlement))
         try:
-            self._post(settlement, sha, res, origin or {})
+            self._post(settlement, sha, res, origin or {}, group)
         except (RemoteAuthError, RemoteUnavailableError, ConfigError):
             raise  # fatal for the run; a "writing" intent is settled by the next run's lookup
         except SettlementImbalanceError as exc:
@@ -218,7 +230,8 @@ class SettlementPoster:
                 "end": s.end.date().isoformat(), "deposit": s.deposit_date.isoformat(), "source": s.source.value,
                 "sha256": sha, "group_id": s.group_id, **origin}
 
-    def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any]) -> None:
+    def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
+              group: dict[str, Any] | None) -> None:
         sid = s.settlement_id
         entry = self.state.get(KIND, sid)
         twin = None if entry is not None else self._same_period(s)
@@ -240,9 +253,11 @@ class SettlementPoster:
                 return
             # the user cancelled the first entry: the reissued settlement is posted below
 
+        conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
         built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
                                             company_currency=self.company_currency,
-                                            unmapped=self.rt.settings.settlements.unmapped)
+                                            unmapped=self.rt.settings.settlements.unmapped,
+                                            conversion=conversion, bank_account_currency=self.bank_currency())
         self._describe(built, res)
         self._match_orders(built.summary, res)
         if self.dry_run:
@@ -277,10 +292,12 @@ class SettlementPoster:
         name = str(found["name"])
         res.journal_entry = name
         bank = _bank_total(found, self.accounts)
-        if bank is not None and to_minor(bank, s.currency) != s.total_minor:
+        # the bank line this run would post, in the bank account's currency (converted: not the total itself)
+        want, want_cur = (res.bank_line, res.bank_currency) if res.bank_line is not None else (s.total, s.currency)
+        if bank is not None and s.total_minor > 0 and to_minor(bank, want_cur) != to_minor(want, want_cur):
             res.outcome = Outcome.REISSUED
             res.detail = (f"settlement {s.settlement_id}: Journal Entry {name} already books it with "
-                          f"{bank} {s.currency}, Amazon now says {s.total} {s.currency}; not reposted: cancel "
+                          f"{bank} {want_cur}, Amazon now says {want} {want_cur}; not reposted: cancel "
                           f"{name} in ERPNext and run again")
             return
         self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin))
@@ -306,12 +323,24 @@ class SettlementPoster:
         return info.get("source") == s.source.value and old_sha not in (None, sha)
 
     def _describe(self, built: SettlementEntry, res: SettlementResult) -> None:
-        cur = built.summary.currency
+        converted = built.summary.converted
+        cur = built.summary.currency if converted is None else converted.currency  # what the lines book in
         for line in built.lines:
             res.lines.append({"account": line.account, "debit": format_minor(line.debit_minor, cur),
                               "credit": format_minor(line.credit_minor, cur), "remark": line.remark})
             if line.category is None:
-                res.bank_line = Decimal(format_minor(line.debit_minor - line.credit_minor, cur))
+                if line.account_currency:  # the bank row in the settlement currency: the deposit itself
+                    res.bank_line = Decimal(format_minor(line.amount_in_account_currency_minor, line.account_currency))
+                    res.bank_currency = line.account_currency
+                else:
+                    res.bank_line = Decimal(format_minor(line.debit_minor - line.credit_minor, cur))
+                    res.bank_currency = cur
+        if converted is not None:
+            res.conversion = {"rate": str(converted.rate), "source": converted.source.value,
+                              "company_currency": converted.currency, "company_total": str(converted.total),
+                              "difference": str(converted.difference),
+                              "bank_in_settlement_currency": converted.bank_in_settlement_currency}
+            self.rt.counts.add(f"settlements converted ({converted.source.value})")
         res.unmapped = [{"line": u.line, "key": u.key, "amount": str(u.amount), "amazon_order_id": u.order_id}
                         for u in built.summary.unmapped]
         if built.summary.unmapped:
@@ -348,6 +377,14 @@ class SettlementPoster:
 
     # --- ERPNext ------------------------------------------------------------------------------------------
 
+    def bank_currency(self) -> str | None:
+        """The bank account's currency as ERPNext has it (it decides the entry's shape for a settlement in
+        another currency); None when it is not configured or not found (the company's is assumed)."""
+        if self._bank_currency is None and self.accounts.bank:
+            row = self.erp.find("Account", [["name", "=", self.accounts.bank]], fields=("name", "account_currency"))
+            self._bank_currency = str((row or {}).get("account_currency") or self.company_currency)
+        return self._bank_currency
+
     def find(self, settlement_id: str) -> dict[str, Any] | None:
         """The submitted Journal Entry of a settlement, with its lines."""
         row = self.erp.find(JE, [[SETTLEMENT_ID_FIELD, "=", settlement_id], ["docstatus", "=", 1]],
@@ -364,6 +401,72 @@ class SettlementPoster:
             raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
                               "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
         self._field_checked = True
+
+
+class RateFinder:
+    """The exchange rate of a settlement in another currency than the company's, first found wins:
+
+    1. Amazon's converted payout: the settlement's financial event group (its period within a second and its
+       OriginalTotal) with a ConvertedTotal in the company currency — the deposit the bank really received;
+    2. ERPNext's latest Currency Exchange on or before the deposit date;
+    3. the configured ``[orders] exchange_rates`` (the lookup the order writer uses for 2 and 3).
+
+    None when there is none: the mapping then refuses the settlement with one line naming the three sources.
+    The event groups are listed once per run (from the earliest settlement that needs them)."""
+
+    MATCH = timedelta(seconds=1)
+
+    def __init__(self, rt: Runtime, erp: Any, company_currency: str) -> None:
+        self.rt = rt
+        self.erp = erp
+        self.company_currency = company_currency
+        self._groups: list[dict[str, Any]] | None = None
+        self._listed_from: datetime | None = None
+
+    def conversion(self, s: Settlement, group: dict[str, Any] | None = None) -> Conversion | None:
+        amazon = self._from_amazon(s, group if group is not None else self._group_of(s))
+        if amazon is not None:
+            return amazon
+        found = find_exchange_rate(self.erp, self.rt.settings, s.currency, self.company_currency,
+                                   s.deposit_date.isoformat())
+        if found is None:
+            return None
+        return Conversion(found.rate, RateSource.FALLBACK if found.configured else RateSource.CURRENCY_EXCHANGE)
+
+    def _from_amazon(self, s: Settlement, group: dict[str, Any] | None) -> Conversion | None:
+        converted = (group or {}).get("ConvertedTotal") or {}
+        original = (group or {}).get("OriginalTotal") or {}
+        if str(converted.get("CurrencyCode") or "").upper() != self.company_currency:
+            return None  # not converted, or into a third currency: the bank received no company money
+        try:
+            return Conversion.from_amazon(Decimal(str(original.get("CurrencyAmount"))),
+                                          Decimal(str(converted.get("CurrencyAmount"))))
+        except (ValueError, ArithmeticError):
+            return None  # a zero or a sign change gives no rate: the next source decides
+
+    def _group_of(self, s: Settlement) -> dict[str, Any] | None:
+        """The settlement's financial event group: same period (±1 s) and OriginalTotal."""
+        start = s.start - self.MATCH
+        if self._groups is None or self._listed_from is None or start < self._listed_from:
+            try:
+                self._groups = self.rt.amazon.list_financial_event_groups(start)
+            except (AmazonAuthError, AmazonBadRequestError) as exc:
+                # e.g. an app without the Finances role posting --file: the other two sources still answer
+                log.warning("Amazon's converted payouts could not be read (%s); using the exchange rates", exc)
+                self._groups = []
+            self._listed_from = start
+        for g in self._groups:
+            if s.group_id and str(g.get("FinancialEventGroupId")) == s.group_id:
+                return g
+            g_start = parse_datetime(g.get("FinancialEventGroupStart"))
+            g_end = parse_datetime(g.get("FinancialEventGroupEnd"))
+            total = g.get("OriginalTotal") or {}
+            if g_start is None or g_end is None or str(total.get("CurrencyCode") or "").upper() != s.currency:
+                continue
+            if abs(g_start - s.start) <= self.MATCH and abs(g_end - s.end) <= self.MATCH \
+                    and to_minor(str(total.get("CurrencyAmount", 0)), s.currency) == s.total_minor:
+                return g
+        return None
 
 
 def _bank_total(doc: dict[str, Any], accounts: SettlementAccounts) -> Decimal | None:
@@ -397,8 +500,7 @@ def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[
     elif since is not None:
         _from_finances(rt, poster, datetime.combine(since, time(0), tzinfo=timezone.utc), result)
     else:
-        ids = [m.marketplace_id for m in chosen] if marketplaces else []
-        _from_reports(rt, poster, ids, result)
+        _from_reports(rt, poster, [m.marketplace_id for m in chosen], result, all_marketplaces=not marketplaces)
     result.plans = poster.plans
     return result
 
@@ -430,7 +532,9 @@ def _from_files(rt: Runtime, poster: SettlementPoster, files: Sequence[str | Pat
 
 
 def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[str],
-                  result: SyncSettlementsResult) -> None:
+                  result: SyncSettlementsResult, *, all_marketplaces: bool) -> None:
+    """``all_marketplaces``: every configured marketplace is read, so the one cursor may move (a run limited
+    by --marketplace must not move it past the others' reports)."""
     cursor = poster.state.get_cursor(STREAM, CURSOR_KEY)
     refs = rt.amazon.list_settlement_reports(cursor, marketplace_ids)
     known_docs = {str(e.info.get("document_id")) for e in poster.state.entries(KIND, DONE) if e.info.get("document_id")}
@@ -462,7 +566,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
             if posted is not None and posted.outcome.is_problem:
                 pinned = pinned or ref.created
     new_cursor = pinned if pinned is not None else newest
-    if new_cursor is not None and (cursor is None or new_cursor > cursor):
+    if all_marketplaces and new_cursor is not None and (cursor is None or new_cursor > cursor):
         poster.state.set_cursor(STREAM, CURSOR_KEY, new_cursor)
 
 
@@ -510,14 +614,12 @@ def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, resul
         except SettlementError as exc:
             result.results.append(SettlementResult(gid, Outcome.FAILED, str(exc)))
             continue
-        _add(result, poster.post(settlement, origin={"group_id": gid}))
+        _add(result, poster.post(settlement, origin={"group_id": gid}, group=group))
 
 
 def open_groups(amazon: Any, now: datetime) -> list[dict[str, Any]]:
     """The settlements Amazon has not closed yet, with their running totals (one Finances listing of the last
     60 days: a settlement period is at most a month)."""
-    from datetime import timedelta
-
     out = []
     for g in amazon.list_financial_event_groups(now - timedelta(days=60)):
         if str(g.get("ProcessingStatus") or "").lower() == "closed":
