@@ -176,8 +176,10 @@ def init(app: App, path: str | None, force: bool) -> int:
 
 @cli.command()
 @click.option("--limit", default=20, show_default=True, help="How many failed records and runs to list.")
+@click.option("--settlements", "show_settlements", is_flag=True,
+              help="Also ask Amazon for the open settlement and its running total (one Finances call).")
 @pass_app
-def status(app: App, limit: int) -> int:
+def status(app: App, limit: int, show_settlements: bool) -> int:
     """Show sync cursors, the last runs and the records that failed.
 
     Example: amz2erp --json status
@@ -235,7 +237,10 @@ def status(app: App, limit: int) -> int:
                    f"\n      {e.info['drift']}")
         if len(drifted) > limit:
             r.line(f"  … and {len(drifted) - limit} more (`amz2erp status --json` lists them all).")
+    with StateStore(state_path) as settlement_state:
+        settlements = _settlement_status(app, settlement_state, show_settlements)  # settlements
     r.emit_json({
+        **settlements,
         "state": str(state_path),
         "cursors": [dict(c, marketplace_code=marketplace_code(c["marketplace"])) for c in cursors],
         "runs": runs,
@@ -310,7 +315,8 @@ mode_option = click.option("--mode", type=click.Choice(["api", "report", "auto"]
 
 @dataclass
 class RunSummary:
-    """The one ``--json`` document every sync command ends with (sync-products, sync-orders, retry, backfill).
+    """The one ``--json`` document every sync command ends with (sync-products, sync-orders, retry, backfill,
+    sync-settlements).
     Every key is always there; a key a command has nothing for is empty (or null). README, Commands, lists
     them."""
 
@@ -323,6 +329,7 @@ class RunSummary:
     inactive: list[str] = field(default_factory=list)  # sync-products: inactive listings ("US|SKU")
     unreachable: list[str] = field(default_factory=list)  # backfill: ranges older than Amazon's horizon
     chunks: int | None = None  # backfill: chunks in the range
+    settlements: list[dict[str, Any]] | None = None  # sync-settlements: one object per settlement; null otherwise
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -336,16 +343,18 @@ class RunSummary:
             "inactive": self.inactive,
             "unreachable": self.unreachable,
             "chunks": self.chunks,
+            "settlements": self.settlements,
         }
 
 
 def _finish(app: App, rt: Runtime, title: str, failed: int, *, plans: list[PlannedWrite] | None = None,
             failure_causes: list[str] | None = None, inactive: list[str] | None = None,
-            unreachable: list[str] | None = None, chunks: int | None = None) -> int:
+            unreachable: list[str] | None = None, chunks: int | None = None,
+            settlements: list[dict[str, Any]] | None = None) -> int:
     """Every sync ends the same way: exit 1 when records failed, a summary table (or the JSON `RunSummary`)."""
     rt.exit_code = ExitCode.PARTIAL if failed else ExitCode.OK
     summary = RunSummary(failed, rt.counts.as_dict(), int(rt.exit_code), list(rt.amendments), plans,
-                         failure_causes or [], inactive or [], unreachable or [], chunks)
+                         failure_causes or [], inactive or [], unreachable or [], chunks, settlements)
     app.reporter.table(title, ["what", "count"], sorted(summary.counts.items()))
     if summary.amended:  # an amendment cancels a submitted document: always named, never only counted
         app.reporter.table("Sales Orders amended (changed on Amazon after submit)",
@@ -495,6 +504,99 @@ def _report_failures(app: App, failures: list[tuple[str, str]]) -> list[str]:
     for line in lines:
         app.reporter.info(line)
     return lines
+
+
+# --- settlements -----------------------------------------------------------------------------------------
+
+
+@cli.command("sync-settlements")
+@click.option("--since", callback=_parse_date,
+              help="Rebuild settlements started on or after this date from Finances (history older than the "
+                   "90 days of reports; YYYY-MM-DD).")
+@click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A V2 flat-file settlement report downloaded from Seller Central (repeatable).")
+@marketplace_option
+@dry_run_option
+@pass_app
+def sync_settlements_cmd(app: App, since: date | None, files: tuple[Path, ...], marketplaces: tuple[str, ...],
+                         dry_run: bool) -> int:
+    """Amazon settlements (payouts) → one submitted Journal Entry each, bank line = the deposit (cron-safe).
+
+    Example: amz2erp sync-settlements --dry-run
+    """
+    from amz2erp.engine.runtime import open_runtime
+    from amz2erp.engine.settlements import sync_settlements
+
+    title = "sync-settlements" + (" (dry run)" if dry_run else "")
+    with open_runtime(app.settings, app.reporter, "sync-settlements" + (" --dry-run" if dry_run else "")) as rt:
+        result = sync_settlements(rt, since=since, files=files, marketplaces=marketplaces, dry_run=dry_run)
+        _print_settlements(app, result.results, dry_run)
+        code = _finish(app, rt, title, result.failed, plans=result.plans if dry_run else None,
+                       settlements=[r.as_dict() for r in result.results])
+        if result.failed:
+            app.reporter.warn(f"{plural(result.failed, 'settlement')} not posted: see the lines above "
+                              "(`amz2erp status` lists them).")
+    return code
+
+
+def _print_settlements(app: App, results: list[Any], dry_run: bool) -> None:
+    r = app.reporter
+    if results:
+        # the period is in --json and in the entry's remark: 80 columns keep the ids whole
+        r.table("Settlements", ["settlement", "deposit", "total", "bank line", "outcome", "entry"],
+                [(x.key, x.deposit_date or "", f"{x.total if x.total is not None else ''} {x.currency}",
+                  "" if x.bank_line is None else x.bank_line, x.outcome.value, x.journal_entry or "")
+                 for x in results], ids=("settlement", "entry"))
+    else:
+        r.line("No closed settlement to post.")
+    for x in results:
+        if x.outcome.is_problem and x.detail:
+            r.warn(x.detail)
+        if dry_run and x.lines and not app.json_mode:
+            r.line(f"would post Journal Entry for settlement {x.key} (deposit {x.deposit_date}, {x.currency}):")
+            for line in x.lines:
+                debit = line["debit"] if line["debit"] != "0.00" else ""
+                credit = line["credit"] if line["credit"] != "0.00" else ""
+                r.line(f"  {line['account']:<44} {debit:>12} {credit:>12}  {line['remark']}")
+        if x.unmapped:
+            r.warn(f"settlement {x.key}: {plural(len(x.unmapped), 'row')} match no category and went to the "
+                   "suspense account: " + ", ".join(sorted({u['key'] for u in x.unmapped})[:5]))
+        for what, problems in (("settled without a Sales Order", x.without_sales_order),
+                               ("settled amount ≠ Sales Order total", x.total_differs)):
+            if problems:
+                shown = ", ".join(p.order_id + (f" ({p.settled} vs {p.sales_order} {p.grand_total})"
+                                                if p.sales_order else f" ({p.settled})") for p in problems[:10])
+                r.info(f"settlement {x.key}: {plural(len(problems), 'order')} {what}: {shown}"
+                       + (" …" if len(problems) > 10 else ""))
+
+
+def _settlement_status(app: App, state: Any, ask_amazon: bool) -> dict[str, Any]:
+    """Posted and failed settlements (state); the open one with its running total only when asked: it needs
+    a Finances call, and `status` otherwise never leaves this machine."""
+    from amz2erp.state import Kind
+
+    entries = state.entries(Kind.SETTLEMENT)
+    r = app.reporter
+    if entries:
+        r.table("Settlements", ["settlement", "status", "entry", "deposit", "total"],
+                [(e.key, e.status.value, e.erp_name or "", e.info.get("deposit", ""),
+                  f"{e.info.get('total', '')} {e.info.get('currency', '')}".strip()) for e in entries], ids=("settlement", "entry"))
+    pending: list[dict[str, Any]] = []
+    if ask_amazon:
+        from amz2erp.amazon.client import AmazonClient
+        from amz2erp.engine.settlements import open_groups
+
+        clock = default_clock()
+        with AmazonClient(app.settings.amazon, clock=clock) as amazon:
+            pending = open_groups(amazon, clock.now())
+        for p in pending:
+            r.line(f"Open settlement (pending, not posted until Amazon closes it): group {p['group_id']} "
+                   f"since {p['start']}, running total {p['running_total']} {p['currency']}")
+        if not pending:
+            r.line("No open settlement.")
+    return {"settlements": [{"settlement_id": e.key, "status": e.status.value, "journal_entry": e.erp_name,
+                             "error": e.last_error, **e.info} for e in entries],
+            **({"open_settlements": pending} if ask_amazon else {})}
 
 
 @cli.command()

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from amz2erp.amazon import limits
 from amz2erp.amazon import marketplaces as mp
 from amz2erp.errors import ConfigError
+from amz2erp.settlement_config import SettlementsSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -204,6 +205,7 @@ class Settings(_Section):
     orders: OrdersSettings = Field(default_factory=OrdersSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    settlements: SettlementsSettings = Field(default_factory=SettlementsSettings)  # sync-settlements
 
     def secret_values(self) -> list[str]:
         """Every secret value, for the log filter that masks them."""

@@ -68,6 +68,8 @@ def cron_lines(config_path: Path, log_path: Path, every: timedelta, products_eve
         begin_marker(config_path),
         f"{schedule(every)} {base} sync-orders >> {log} 2>&1",
         f"{schedule(products_every, minute_offset=7)} {base} sync-products >> {log} 2>&1",
+        # settlements close every two weeks and their reports appear hours later: once a day is enough
+        f"37 6 * * * {base} sync-settlements >> {log} 2>&1",
         end_marker(config_path),
     ]
 

@@ -63,6 +63,9 @@ after = {after}
 
 [state]
 path = "{state_path}"
+
+[settlements]
+bank_account = "Amazon Payouts"
 """
 
 
@@ -126,6 +129,34 @@ class Demo:
         set_default_clock(None)
         self.spapi.stop()
         self.erp.stop()
+
+    def settlements(self) -> list[dict[str, Any]]:
+        """Each closed US settlement: Amazon's deposit next to the bank line of its Journal Entry."""
+        from decimal import Decimal
+
+        now = self.clock.now()
+        by_id: dict[str, dict[str, Any]] = {}
+        for je in self.erp.docs("Journal Entry"):
+            if je.get("docstatus") == 1 and je.get("amazon_settlement_id"):
+                full = self.erp.get_doc("Journal Entry", je["name"])
+                by_id[str(je["amazon_settlement_id"])] = full if full is not None else je
+        out = []
+        for s in self.spapi.settlements:
+            if s.marketplace_id != "ATVPDKIKX0DER" or not s.report_available(now):
+                continue
+            entry = by_id.get(s.settlement_id)
+            bank = None
+            if entry is not None:
+                bank = Decimal(0)
+                for row in entry.get("accounts") or []:
+                    if row.get("user_remark"):  # category lines carry their remark; the bank line does not
+                        continue
+                    bank += Decimal(str(row.get("debit_in_account_currency") or 0))
+                    bank -= Decimal(str(row.get("credit_in_account_currency") or 0))
+            out.append({"settlement_id": s.settlement_id, "deposit_date": s.deposit_date.date().isoformat(),
+                        "deposit": str(s.total()), "journal_entry": entry["name"] if entry else None,
+                        "bank_line": None if bank is None else str(bank), "match": bank == s.total()})
+        return out
 
     def amazon_changes(self) -> dict[str, list[str]]:
         """Ten minutes later on Amazon: some orders ship, some are cancelled, one is partly cancelled."""
@@ -227,8 +258,16 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
         writes = sum(1 for r in demo.erp.request_log[before:] if r.method in ("POST", "PUT", "DELETE"))
         landed = demo.landed()
         _show(reporter, landed, writes)
+        # settlements: the money after the order; the US ones, whose deposit is the bank line to the cent (CAD
+        # settlements post at a rate: README, sync-settlements)
+        say("\n$ amz2erp sync-settlements --marketplace US")
+        code = run_cli([*cfg, "sync-settlements", "--marketplace", "US"])
+        if code not in (0, 1):
+            return code
+        settled = demo.settlements()
+        _show_settlements(reporter, settled)
         reporter.emit_json({"landed": landed, "changes": changes, "writes_on_rerun": writes,
-                            "config": str(demo.config_path)})
+                            "settlements": settled, "config": str(demo.config_path)})
         if keep:
             demo.keep_running()
             say(textwrap.dedent(f"""
@@ -269,3 +308,11 @@ def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
                        [(c["name"], c["amazon_order_id"]) for c in landed["cancelled"]], ids=("Sales Order", "Amazon order"))
     reporter.line(f"Second run with no Amazon changes: {plural(writes, 'ERPNext write')}.")
     reporter.line("Amazon calls: " + ", ".join(f"{k} {v}" for k, v in sorted(landed["amazon_calls"].items())))
+
+
+def _show_settlements(reporter: Reporter, settled: list[dict[str, Any]]) -> None:
+    reporter.table("Settlements: Amazon's deposit next to the Journal Entry's bank line",
+                   ["settlement", "deposit date", "deposit", "Journal Entry", "bank line", "match"],
+                   [(s["settlement_id"], s["deposit_date"], s["deposit"], s["journal_entry"] or "-",
+                     s["bank_line"] or "-", "✓" if s["match"] else "✗") for s in settled],
+                   ids=("settlement", "Journal Entry"))

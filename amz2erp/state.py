@@ -77,6 +77,7 @@ class Kind(str, Enum):
     ITEM = "item"
     CUSTOMER = "customer"
     ADDRESS = "address"
+    SETTLEMENT = "settlement"  # sync-settlements: one entry per settlement-id
 
     def __str__(self) -> str:  # the stored value in messages and tables, not "Kind.ORDER"
         return self.value

@@ -8,7 +8,9 @@
    simulated clock (bench/amazon_cost.py);
 2. ERPNext write throughput with 1, 2, 4 and 8 workers against the ERPNext simulator with a per-request
    latency, next to the simulator's ceiling (bench/erp_throughput.py);
-3. peak RSS of the CLI process for a report-mode backfill of 10k and 100k orders (bench/rss.py).
+3. peak RSS of the CLI process for a report-mode backfill of 10k and 100k orders (bench/rss.py);
+4. sync-settlements: SP-API calls per settlement and per 1,000 orders settled, Journal Entry write time
+   (bench/settlements.py).
 
 Parts 1 and 3 run side by side (part 1 in a worker process: its figures are simulated time, part 3's are
 memory, neither depends on real speed); part 2 measures real time and runs alone afterwards.
@@ -31,6 +33,7 @@ from typing import Any
 from bench.amazon_cost import CostResult, run_client_mode, run_frappe_pattern
 from bench.erp_throughput import WriteResult, run_writes
 from bench.rss import RssResult, run_rss
+from bench.settlements import SettlementBenchResult, run_settlements
 
 TARGET_CALLS = 15.0
 TARGET_MINUTES = 30.0
@@ -75,7 +78,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render(costs: list[CostResult], writes: list[WriteResult], rss: list[RssResult], opts: argparse.Namespace,
-           info: dict[str, str], elapsed: float) -> str:
+           info: dict[str, str], elapsed: float, settles: list[SettlementBenchResult] | None = None) -> str:
     lines: list[str] = []
     lines.append(f"Machine: {info['cpus']} × {info['cpu']}, {info['memory']} RAM, Python {info['python']}, "
                  f"{info['os']}; run {info['date']} (`python -m bench.run{' --quick' if opts.quick else ''}`, "
@@ -126,10 +129,27 @@ def render(costs: list[CostResult], writes: list[WriteResult], rss: list[RssResu
         lines.append(table(["orders on Amazon", "Sales Orders written", "peak RSS", "`amz2erp --version` RSS",
                             "wall time"], rows))
         lines.append("")
+    if settles:
+        lines.extend(render_settlements(settles))
     lines.append("**Targets**")
     lines.append("")
     lines.extend(targets(costs, writes, rss, opts))
     return "\n".join(lines)
+
+
+def render_settlements(settles: list[SettlementBenchResult]) -> list[str]:
+    lines = ["**4. sync-settlements** (60 days of US orders, 14-day settlements; both simulators, Amazon's "
+             "documented rate limits on a simulated clock, ERPNext simulator with 5 ms per request; the second "
+             "run must write nothing).", ""]
+    rows = [[f"{x.orders:,}", f"{x.orders_settled:,}", str(x.settlements), f"{x.rows:,}", str(x.calls),
+             f"{x.calls_per_settlement:.2f}", f"{x.calls_per_1000_orders:.1f}",
+             ", ".join(f"{k} {v}" for k, v in sorted(x.by_operation.items())), f"{x.je_write_ms:.0f} ms",
+             f"{x.run_seconds:.1f} s", f"{x.rerun_writes} writes, {x.rerun_calls} calls"] for x in settles]
+    lines.append(table(["orders", "orders settled", "settlements", "rows", "SP-API calls", "calls / settlement",
+                        "calls / 1,000 orders settled", "calls by operation", "Journal Entry write",
+                        "run (wall)", "re-run"], rows))
+    lines.append("")
+    return lines
 
 
 def targets(costs: list[CostResult], writes: list[WriteResult], rss: list[RssResult],
@@ -186,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--erp-orders", type=int, default=None,
                    help="timed orders per busy worker (default 30; quick 10)")
     p.add_argument("--rss-sizes", default=None, help="orders for the RSS part (default 10000,100000; quick 3000)")
-    p.add_argument("--parts", default="1,2,3", help="which parts to run (default 1,2,3)")
+    p.add_argument("--parts", default="1,2,3,4", help="which parts to run (default 1,2,3,4)")
+    p.add_argument("--settle-sizes", default=None, help="orders for part 4 (default 1000,5000; quick 1000)")
     p.add_argument("--json", default=None, help="also write the figures as JSON to this file")
     p.add_argument("--markdown", default=None, help="also write the table (Markdown) to this file")
     opts = p.parse_args(argv)
@@ -225,8 +246,13 @@ def main(argv: list[str] | None = None) -> int:
             writes.extend(run_writes([w], latency=opts.erp_latency, server_workers=opts.erp_server_workers,
                                      orders=per_worker * min(w, opts.erp_server_workers), warmup=20))
             progress(f"part 2: {w} workers: {writes[-1].orders_per_s:.1f} orders/s")
+    settles: list[SettlementBenchResult] = []
+    if 4 in parts:
+        for n in [int(x) for x in (opts.settle_sizes or ("1000" if opts.quick else "1000,5000")).split(",") if x]:
+            settles.append(run_settlements(n))
+            progress(f"part 4: {n:,} orders: {settles[-1].calls} SP-API calls for {settles[-1].settlements} settlements")
     info = machine()
-    text = render(costs, writes, rss, opts, info, time.monotonic() - began)
+    text = render(costs, writes, rss, opts, info, time.monotonic() - began, settles)
     print(text)
     if opts.markdown:
         with open(opts.markdown, "w", encoding="utf-8") as f:
@@ -236,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "amazon": [dict(asdict(c), calls_per_1000=c.calls_per_1000) for c in costs],
                                 "writes": [dict(asdict(w), orders_per_s=w.orders_per_s, requests_per_s=w.requests_per_s,
                                                 share_of_ceiling=w.share_of_ceiling) for w in writes],
-                                "rss": [asdict(r) for r in rss]}
+                                "rss": [asdict(r) for r in rss],
+                                "settlements": [dict(asdict(x), calls_per_settlement=x.calls_per_settlement,
+                                                     calls_per_1000_orders=x.calls_per_1000_orders) for x in settles]}
         with open(opts.json, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, default=str)
     return 0

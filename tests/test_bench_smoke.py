@@ -57,3 +57,14 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
     assert "| mode | orders | read | SP-API calls |" in text
     assert "| workers | orders/s |" in text and "peak RSS" in text
     assert "writes ≥ 80 % of the simulator's ceiling" not in text  # only reported for 4 workers
+
+
+def test_settlements_part_counts_calls_per_settlement_and_a_rerun_writes_nothing() -> None:
+    from bench.settlements import run_settlements
+
+    r = run_settlements(300)
+    assert r.settlements >= 2 and r.orders_settled > 0 and r.rows > r.orders_settled
+    # one getReports page, one getReportDocument per settlement: the count does not grow with orders
+    assert r.by_operation == {"getReports": 1, "getReportDocument": r.settlements}
+    assert r.calls == r.settlements + 1
+    assert r.je_write_ms > 0 and r.rerun_writes == 0 and r.rerun_calls == 1

@@ -79,6 +79,8 @@ def test_demo_runs_end_to_end_as_a_process() -> None:
     assert "Second run with no Amazon changes: 0 ERPNext writes." in result.stdout
     assert "Cancelled on Amazon → cancelled in ERPNext" in result.stdout
     assert "✗" not in result.stdout.split("What landed in ERPNext")[1]
+    settlements = result.stdout.split("Settlements: Amazon's deposit next to")[1]
+    assert "✓" in settlements  # each closed settlement's deposit = its Journal Entry's bank line
     assert "Traceback" not in result.stderr
     # on 80 columns (a pipe) the ids a user looks up are whole in every table row, never cut or wrapped
     rows = [line for line in result.stdout.split("Sales Orders next to Amazon")[1].splitlines() if "SAL-ORD" in line]

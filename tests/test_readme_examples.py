@@ -10,6 +10,7 @@ How the examples are run:
 * The simulated "today" is 2026-11-01 with 30 days of orders, so the README's `--after` dates are used as
   they are. Substitutions (SUBSTITUTE): the backfill range of the README (early 2025, no simulated orders)
   becomes the last four weeks, and the example order id becomes an order that exists on the simulator.
+  The settlement file of the README is the worked example tests/fixtures/settlements/us_example1_….txt.
 * `cron --install` writes to a fake crontab ($AMZ2ERP_CRONTAB), never the user's.
 * The demos run as processes (they install their own clock); `demo --keep` is stopped with SIGTERM once
   it serves, which is exit 130 (interrupted).
@@ -35,6 +36,7 @@ import pytest
 from tests.simenv import SimEnv
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+SETTLEMENT_FILE = Path(__file__).resolve().parent / "fixtures" / "settlements" / "us_example1_12345678901.txt"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ EXPECTED: dict[str, Expect] = {
     "amz2erp status": Expect(),
     "amz2erp retry": Expect(),
     "amz2erp retry 111-1234567-1234567": Expect(),
+    "amz2erp sync-settlements --dry-run --marketplace US": Expect(),
+    "amz2erp sync-settlements --file ./settlement-12345678901.txt --dry-run": Expect(),
+    "amz2erp status --settlements": Expect(),
     "amz2erp --config /etc/amz2erp.toml cron --every 15m --products-every 24h --install": Expect(),
     "amz2erp demo --orders 500 --seed 3 --keep": Expect(code=130, process=True, keep=True),
 }
@@ -159,6 +164,8 @@ def test_readme_example_runs(
         assert code == expect.code
         return
     monkeypatch.chdir(tmp_path)  # `init --path ./amz2erp.toml` writes here
+    if "./settlement-12345678901.txt" in args:  # a settlement file the user downloaded: the worked example
+        (tmp_path / "settlement-12345678901.txt").write_bytes(SETTLEMENT_FILE.read_bytes())
     _fake_crontab(tmp_path)
     monkeypatch.setenv("AMZ2ERP_CRONTAB", str(tmp_path / "crontab"))
     cli_args = args[1:]

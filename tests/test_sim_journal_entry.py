@@ -125,8 +125,8 @@ def test_recording(replay: JournalReplay, fname: str) -> None:
 @pytest.fixture
 def erp() -> Iterator[ErpNextSimulator]:
     sim = ErpNextSimulator().start()
-    for name, parent, kind in (("Amazon Payouts", "Bank Accounts", "Bank"),
-                               ("Amazon Settlement Clearing", "Current Assets", ""),
+    assert sim.get_doc("Account", "Amazon Payouts - ATC") is not None  # seeded: the bank account Amazon pays into
+    for name, parent, kind in (("Amazon Settlement Clearing", "Current Assets", ""),
                                ("Amazon EUR Payouts", "Bank Accounts", "Bank")):  # fmt: skip
         sim.insert_doc("Account", {"account_name": name, "parent_account": f"{parent} - ATC", "company": "Amz Test Co",
                                    "account_type": kind, "account_currency": "EUR" if "EUR" in name else None},

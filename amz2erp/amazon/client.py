@@ -6,6 +6,7 @@ It owns one of each part of the layer and delegates; nothing Amazon-specific is 
   response check (`amz2erp.amazon.transport`);
 * `caller` — THE retry and pagination place with its classification table (`amz2erp.amazon.calls`) and the
   client-side token buckets (`amz2erp.amazon.ratelimit`);
+* `settlements` — settlement reports, Finances event groups and transactions (`amz2erp.amazon.settlements`);
 * `orders` — the Orders v0 and 2026-01-01 fetchers and the buyer-data policy (`amz2erp.amazon.orders`);
 * `reports` — report jobs, plans, reuse, streamed download and flat-file parsing (`amz2erp.amazon.reports`),
   paced by one `ReportTuning`; listings and catalog items (`listings`, `catalog`); the pure payload
@@ -23,6 +24,10 @@ Public API (the sync engine's contract)::
     .fetch_listings(marketplace_id) -> Iterator[Listing]
     .fetch_catalog_items(asins, marketplace_id) -> dict[str, CatalogItem]
     .marketplace_participations() -> list[dict]
+    .list_settlement_reports(created_since, marketplace_ids) -> list[SettlementReportRef]
+    .fetch_settlement(document_id) -> Settlement
+    .list_financial_event_groups(started_after, started_before=None) -> list[dict]
+    .list_group_transactions(group_id) -> list[dict]
     .calls / .retries / .throttles (Counter per operation), .limiter, .stats(), .close()
 """
 
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +44,8 @@ from amz2erp.amazon.calls import Caller
 from amz2erp.amazon.orders import OrderFetcher
 from amz2erp.amazon.ratelimit import RateLimiter
 from amz2erp.amazon.reports import ReportPipeline, ReportTuning
+from amz2erp.amazon.settlement_report import Settlement
+from amz2erp.amazon.settlements import SettlementFetcher, SettlementReportRef
 from amz2erp.amazon.transport import Transport
 from amz2erp.clock import Clock, SystemClock
 from amz2erp.config import AmazonSettings
@@ -76,6 +83,7 @@ class AmazonClient:
         self.calls, self.retries, self.throttles = self.caller.calls, self.caller.retries, self.caller.throttles
         self.orders = OrderFetcher(settings, self.clock, self.caller, self.transport)
         self.reports = ReportPipeline(settings, self.clock, self.caller, self.transport, tuning or ReportTuning())
+        self.settlements = SettlementFetcher(self.clock, self.caller, self.transport, self.reports)
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -165,6 +173,27 @@ class AmazonClient:
         simply absent from the result."""
         return catalog.fetch_catalog_items(self.caller, self.transport, asins, marketplace_id)
 
+    # --- settlements (amz2erp.amazon.settlements) ------------------------------------------------------
+
+    def list_settlement_reports(self, created_since: datetime | None,
+                                marketplace_ids: Iterable[str]) -> list[SettlementReportRef]:
+        """Closed settlement reports of these marketplaces Amazon still serves, created since
+        ``max(created_since − 2 days, now − 89 days)``, oldest first, one per report document."""
+        return self.settlements.list_settlement_reports(created_since, marketplace_ids)
+
+    def fetch_settlement(self, document_id: str) -> Settlement:
+        """One settlement report document, downloaded and parsed (the parser's errors for a bad one)."""
+        return self.settlements.fetch_settlement(document_id)
+
+    def list_financial_event_groups(self, started_after: datetime,
+                                    started_before: datetime | None = None) -> list[dict[str, Any]]:
+        """Finances v0 financial event groups started in [after, before), oldest first, open ones included."""
+        return self.settlements.list_financial_event_groups(started_after, started_before)
+
+    def list_group_transactions(self, group_id: str) -> list[dict[str, Any]]:
+        """Every Finances 2024-06-19 transaction of one financial event group."""
+        return self.settlements.list_group_transactions(group_id)
+
     # --- introspection --------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -176,4 +205,4 @@ class AmazonClient:
         }
 
 
-__all__ = ["AmazonClient", "ReportTuning"]
+__all__ = ["AmazonClient", "ReportTuning", "SettlementReportRef"]

@@ -28,7 +28,7 @@ REPORT_RETENTION = timedelta(days=90)
 
 #: operation → (rate per second, burst). Sources: the "Usage Plan" tables of ordersV0.json,
 #: orders_2026-01-01.json, reports_2021-06-30.json, catalogItems_2022-04-01.json, sellers.json,
-#: tokens_2021-03-01.json.
+#: tokens_2021-03-01.json, finances_v0.json, finances_2024-06-19.json.
 RATE_LIMITS: dict[str, tuple[float, int]] = {
     # Orders v0
     "getOrders": (0.0167, 20),
@@ -53,6 +53,9 @@ RATE_LIMITS: dict[str, tuple[float, int]] = {
     "createRestrictedDataToken": (1.0, 10),
     "getMarketplaceParticipations": (0.016, 15),
     "getAccount": (0.016, 15),
+    # Finances v0 / 2024-06-19 (settlements)
+    "listFinancialEventGroups": (0.5, 30),
+    "listTransactions": (0.5, 10),
 }
 
 

@@ -828,6 +828,16 @@ class ReportPipeline:
             limited=False, recover=fresh_url)
 
     @contextlib.contextmanager
+    def raw_document(self, document_id: str) -> Iterator[tuple[IO[bytes], str]]:
+        """The report document as a rewound binary temporary file and its charset, for a parser that decodes
+        and sniffs the bytes itself (the settlement report)."""
+        spool, charset = self._download_document(document_id)
+        try:
+            yield spool, charset
+        finally:
+            spool.close()
+
+    @contextlib.contextmanager
     def document(self, document_id: str) -> Iterator[Iterator[str]]:
         """The report document as decoded text lines, streamed to a temporary file (one document at a time)."""
         spool, charset = self._download_document(document_id)

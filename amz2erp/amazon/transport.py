@@ -59,7 +59,7 @@ def neutral_env() -> Iterator[None]:
 
 
 with neutral_env():
-    from sp_api.api import CatalogItems, Orders, Reports, Sellers, Tokens
+    from sp_api.api import CatalogItems, Finances, Orders, Reports, Sellers, Tokens
     from sp_api.auth import AccessTokenClient, AccessTokenResponse
     from sp_api.auth.exceptions import AuthorizationError
     from sp_api.base import ApiResponse, SellingApiException
@@ -217,6 +217,8 @@ _API_CLASSES: dict[str, tuple[Any, dict[str, Any]]] = {
     "tokens": (Tokens, {}),
     "catalog": (CatalogItems, {"version": "2022-04-01"}),
     "sellers": (Sellers, {}),
+    "finances_v0": (Finances, {"version": "v0"}),  # settlements: financial event groups
+    "finances": (Finances, {"version": "2024-06-19"}),  # settlements: transactions
 }
 
 

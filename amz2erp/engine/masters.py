@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from amz2erp import mapping
 from amz2erp.engine.plan import Action, PlannedWrite
@@ -17,7 +17,29 @@ from amz2erp.errors import Amz2ErpError, ErpNextDuplicateError, RecordError
 from amz2erp.models import Order
 from amz2erp.state import Kind, Status
 
+if TYPE_CHECKING:
+    from amz2erp.config import Settings
+    from amz2erp.erpnext.client import ErpNextClient
+
 log = logging.getLogger(__name__)
+
+
+class FoundRate(NamedTuple):
+    rate: Decimal
+    configured: bool  # from [orders] exchange_rates (else an ERPNext Currency Exchange record)
+
+
+def find_exchange_rate(erp: ErpNextClient, settings: Settings, currency: str, company_currency: str,
+                       day: str) -> FoundRate | None:
+    """The rate currency → company currency on ``day`` (YYYY-MM-DD): ERPNext's latest Currency Exchange on or
+    before it, else the configured [orders] exchange_rates; None when neither has one."""
+    rows = list(erp.list("Currency Exchange", fields=["exchange_rate", "date"], filters=[
+        ["from_currency", "=", currency], ["to_currency", "=", company_currency], ["date", "<=", day]],
+        order_by="date desc", limit=1))
+    if rows:
+        return FoundRate(Decimal(str(rows[0]["exchange_rate"])), configured=False)
+    configured = settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
+    return None if configured is None else FoundRate(configured, configured=True)
 
 
 class OrderRecordError(RecordError):
@@ -186,12 +208,8 @@ class Masters(Writer):
         with self._cache_lock:
             if cache_key in self._rates:
                 return self._rates[cache_key]
-        rows = list(self.erp.list("Currency Exchange", fields=["exchange_rate", "date"], filters=[
-            ["from_currency", "=", currency], ["to_currency", "=", company_currency], ["date", "<=", day]],
-            order_by="date desc", limit=1))
-        rate: Decimal | None = Decimal(str(rows[0]["exchange_rate"])) if rows else None
-        if rate is None:
-            rate = self.settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
+        found = find_exchange_rate(self.erp, self.settings, currency, company_currency, day)
+        rate = None if found is None else found.rate
         if rate is None:
             raise OrderRecordError(
                 f"order {order.amazon_order_id}: no exchange rate {currency}→{company_currency} on or before {day}: "

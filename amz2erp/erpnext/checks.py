@@ -15,15 +15,17 @@ from amz2erp.amazon import marketplaces as mp
 from amz2erp.config import Settings, placeholder_keys
 from amz2erp.erpnext.client import ErpNextClient
 from amz2erp.erpnext.schema import (
-    CUSTOM_FIELDS,
+    BANK_ACCOUNT_TYPES,
     ITEM_GROUP_ROOT,
     Doctype,
     account_group_problems,
     charge_accounts,
     custom_field_differences,
+    custom_fields_for,
     describe_account_group,
     existing_custom_fields,
     full_account_name,
+    settlement_account_specs,
 )
 from amz2erp.errors import (
     AmazonAuthError,
@@ -266,7 +268,8 @@ def check_accounts(ctx: CheckContext) -> Iterable[CheckResult]:
 
 def check_custom_fields(ctx: CheckContext) -> Iterable[CheckResult]:
     existing = existing_custom_fields(ctx.client)
-    missing = [f"{s['dt']}.{s['fieldname']}" for s in CUSTOM_FIELDS if (s["dt"], s["fieldname"]) not in existing]
+    wanted = custom_fields_for(ctx.settings)
+    missing = [f"{s['dt']}.{s['fieldname']}" for s in wanted if (s["dt"], s["fieldname"]) not in existing]
     differences = custom_field_differences(ctx.client, existing)
     note = ("; differing from amz2erp's definition (left as they are): " + "; ".join(differences)) if differences else ""
     order_id = existing.get((Doctype.SALES_ORDER, "amazon_order_id"))
@@ -281,7 +284,7 @@ def check_custom_fields(ctx: CheckContext) -> Iterable[CheckResult]:
             "(Customize Form)",
         )
     else:
-        yield passed("custom fields", f"{len(CUSTOM_FIELDS)} fields exist{note}")
+        yield passed("custom fields", f"{len(wanted)} fields exist{note}")
 
 
 def check_exchange_rates(ctx: CheckContext) -> Iterable[CheckResult]:
@@ -323,6 +326,59 @@ def check_placeholder_item(ctx: CheckContext) -> Iterable[CheckResult]:
         yield failed("placeholder item", f"item {code!r} does not exist", SETUP_FIX)
 
 
+def check_settlement_bank_account(ctx: CheckContext) -> Iterable[CheckResult]:
+    """The Bank/Cash ledger Amazon pays into: setup never invents it (it is the user's real bank account)."""
+    s = ctx.settings.settlements
+    if not s.bank_account:
+        yield passed("settlements", "[settlements] bank_account is not set: sync-settlements can read and "
+                     "--dry-run settlements, not post them")
+        return
+    if ctx.abbr is None:
+        return  # the company check already failed
+    company = ctx.settings.defaults.company
+    bank = full_account_name(s.bank_account, ctx.abbr)
+    row = ctx.doc(Doctype.ACCOUNT, bank)
+    ledgers = ctx.names(Doctype.ACCOUNT, [["company", "=", company], ["is_group", "=", 0],
+                                          ["account_type", "in", list(BANK_ACCOUNT_TYPES)]])
+    fix = f"create the Bank account Amazon pays into in ERPNext, or set [settlements] bank_account to one of: {ledgers}"
+    if row is None:
+        yield failed("settlement bank account", f"account {bank!r} does not exist", fix)
+        return
+    problems = []
+    if row.get("company") != company:
+        problems.append(f"belongs to company {row.get('company')!r}")
+    if int(row.get("is_group") or 0):
+        problems.append("is a group")
+    if int(row.get("disabled") or 0):
+        problems.append("is disabled")
+    if row.get("account_type") not in BANK_ACCOUNT_TYPES:
+        problems.append(f"is of type {row.get('account_type') or 'none'!r}, not Bank or Cash")
+    if problems:
+        yield failed("settlement bank account", f"account {bank!r} " + " and ".join(problems), fix)
+    else:
+        yield passed("settlement bank account", f"{bank!r} ({row.get('account_type')})")
+
+
+def check_settlement_accounts(ctx: CheckContext) -> Iterable[CheckResult]:
+    """The accounts a settlement books to (categories, clearing, suspense) exist as usable ledgers."""
+    if not ctx.settings.settlements.bank_account or ctx.abbr is None:
+        return
+    company = ctx.settings.defaults.company
+    specs = settlement_account_specs(ctx.settings, ctx.abbr)
+    rows = {r["name"]: r for r in ctx.client.list(Doctype.ACCOUNT, fields=("name", "company", "is_group", "disabled"),
+                                                  filters=[["name", "in", [x.name for x in specs]]])}
+    missing = [x.name for x in specs if x.name not in rows]
+    wrong = sorted(n for n, r in rows.items()
+                   if r.get("company") != company or int(r.get("is_group") or 0) or int(r.get("disabled") or 0))
+    if missing:
+        yield failed("settlement accounts", f"missing: {', '.join(missing)}", SETUP_FIX)
+    elif wrong:
+        yield failed("settlement accounts", f"not usable (other company, a group, or disabled): {', '.join(wrong)}",
+                     "fix them in ERPNext or name other accounts in [settlements.accounts]")
+    else:
+        yield passed("settlement accounts", f"{len(specs)} accounts exist")
+
+
 # In dependency order: the company first (later checks read ctx.company), the account group before the
 # charge accounts (their fix depends on it).
 ERPNEXT_CHECKS: tuple[Check, ...] = (
@@ -336,6 +392,8 @@ ERPNEXT_CHECKS: tuple[Check, ...] = (
     check_custom_fields,
     check_exchange_rates,
     check_placeholder_item,
+    check_settlement_bank_account,
+    check_settlement_accounts,
 )
 
 

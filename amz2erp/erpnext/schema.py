@@ -23,6 +23,7 @@ instead of refusing it, so without a unique key a resent customer insert would b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from amz2erp.config import Settings
@@ -42,6 +43,7 @@ class Doctype:
     CUSTOMER_GROUP: Final = "Customer Group"
     ITEM: Final = "Item"
     ITEM_GROUP: Final = "Item Group"
+    JOURNAL_ENTRY: Final = "Journal Entry"
     PRICE_LIST: Final = "Price List"
     SALES_ORDER: Final = "Sales Order"
     SALES_ORDER_ITEM: Final = "Sales Order Item"
@@ -129,6 +131,18 @@ CUSTOM_FIELDS: tuple[dict[str, Any], ...] = (
         "no_copy": 1,
         "unique": 1,
     },
+    {
+        # sync-settlements: the settlement a Journal Entry posts (the exactly-once key, looked up before a resend)
+        "dt": Doctype.JOURNAL_ENTRY,
+        "fieldname": "amazon_settlement_id",
+        "label": "Amazon Settlement ID",
+        "fieldtype": "Data",
+        "insert_after": "cheque_date",
+        "read_only": 1,
+        "no_copy": 1,  # an amended or duplicated entry must not claim the settlement a second time
+        "in_standard_filter": 1,
+        "search_index": 1,
+    },
 )
 # The properties whose difference changes how amz2erp's writes behave (the rest is presentation).
 COMPARED: Final = ("fieldtype", "unique", "allow_on_submit")
@@ -137,6 +151,21 @@ COMPARED: Final = ("fieldtype", "unique", "allow_on_submit")
 def custom_field_name(doctype: str, fieldname: str) -> str:
     """ERPNext names a custom field "<doctype>-<fieldname>"."""
     return f"{doctype}-{fieldname}"
+
+
+# The Journal Entry field holding the settlement-id (sync-settlements' exactly-once key).
+SETTLEMENT_ID_FIELD: Final = "amazon_settlement_id"
+# Custom fields only sync-settlements uses: planned and checked once [settlements] bank_account is set (an
+# installation that only syncs orders gets nothing it never uses).
+SETTLEMENT_CUSTOM_FIELDS: tuple[str, ...] = (custom_field_name(Doctype.JOURNAL_ENTRY, SETTLEMENT_ID_FIELD),)
+
+
+def custom_fields_for(settings: Settings) -> tuple[dict[str, Any], ...]:
+    """The custom fields this configuration needs: all of CUSTOM_FIELDS, without the settlement ones until
+    settlements are configured."""
+    if settings.settlements.bank_account:
+        return CUSTOM_FIELDS
+    return tuple(f for f in CUSTOM_FIELDS if custom_field_name(f["dt"], f["fieldname"]) not in SETTLEMENT_CUSTOM_FIELDS)
 
 
 # Required before any order is written: without it ERPNext silently drops the Amazon order id on insert, the
@@ -236,19 +265,73 @@ def describe_account_group(name: str, problems: list[str]) -> str:
     return f"account {name!r} " + " and ".join(problems)
 
 
+# --- settlement accounts --------------------------------------------------------------------------------------
+
+# A group account of each root type a new settlement account goes under, by preference (ERPNext's standard
+# chart first, then any group of that root type). Taxes (Liability) go under [defaults] account_group instead.
+SETTLEMENT_PARENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "Income": ("Direct Income", "Income"),
+    "Expense": ("Indirect Expenses", "Expenses"),
+    "Asset": ("Current Assets", "Application of Funds (Assets)"),
+}
+# The account types ERPNext lets a Journal Entry's bank line use (voucher_type "Bank Entry").
+BANK_ACCOUNT_TYPES: tuple[str, ...] = ("Bank", "Cash")
+
+
+@dataclass(frozen=True)
+class SettlementAccountSpec:
+    """One account sync-settlements books to, and the group `setup` creates it under."""
+
+    name: str  # full name, with " - ABBR"
+    root_type: str  # Income | Expense | Asset | Liability
+    purpose: str  # the categories (or clearing/suspense) it holds, for messages
+
+
+def settlement_account_specs(settings: Settings, abbr: str) -> list[SettlementAccountSpec]:
+    """Every account a settlement may book to except the bank account (which setup never invents).
+    Categories sharing an account share one spec; the root type is that of the first category using it."""
+    # imported here: settlement_mapping reads full_account_name from this module
+    from amz2erp.settlement_categories import Category
+    from amz2erp.settlement_mapping import resolve_accounts
+
+    s = settings.settlements
+    accounts = resolve_accounts(s, s.category_table(), abbr,
+                                marketplace_facilitator_tax=settings.accounts.marketplace_facilitator_tax)
+    specs: dict[str, SettlementAccountSpec] = {}
+    for name, root, purpose in (
+        *((accounts.for_category(c), c.root_type.value, c.value) for c in Category),
+        (accounts.clearing, "Asset", "clearing"),
+        (accounts.suspense, "Asset", "suspense"),
+    ):
+        name = full_account_name(name, abbr)
+        if name in specs:
+            spec = specs[name]
+            specs[name] = SettlementAccountSpec(name, spec.root_type, f"{spec.purpose}, {purpose}")
+        else:
+            specs[name] = SettlementAccountSpec(name, root, purpose)
+    return list(specs.values())
+
+
 __all__ = [
     "ACCOUNT_TYPES",
+    "BANK_ACCOUNT_TYPES",
     "COMPARED",
     "CUSTOM_FIELDS",
     "ITEM_GROUP_ROOT",
     "REQUIRED_CUSTOM_FIELDS",
+    "SETTLEMENT_CUSTOM_FIELDS",
+    "SETTLEMENT_ID_FIELD",
+    "SETTLEMENT_PARENT_GROUPS",
     "Doctype",
+    "SettlementAccountSpec",
     "account_base_name",
     "account_group_problems",
     "charge_accounts",
     "custom_field_differences",
     "custom_field_name",
+    "custom_fields_for",
     "describe_account_group",
     "existing_custom_fields",
     "full_account_name",
+    "settlement_account_specs",
 ]

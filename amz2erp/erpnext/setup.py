@@ -1,7 +1,8 @@
 """`amz2erp setup`: make ERPNext ready for amz2erp, as a plan first and then its application.
 
 `plan_setup` reads ERPNext and lists what is missing (custom fields, charge accounts, the item group, the
-placeholder item); `apply_setup` creates exactly that, each step idempotent, so a second plan is empty.
+placeholder item, and once [settlements] bank_account is set the settlement accounts); `apply_setup` creates
+exactly that, each step idempotent, so a second plan is empty.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from amz2erp.config import Settings
 from amz2erp.erpnext.checks import list_names
 from amz2erp.erpnext.client import ErpNextClient
 from amz2erp.erpnext.schema import (
-    CUSTOM_FIELDS,
     ITEM_GROUP_ROOT,
+    SETTLEMENT_PARENT_GROUPS,
     Doctype,
     account_base_name,
     account_group_problems,
     charge_accounts,
     custom_field_differences,
     custom_field_name,
+    custom_fields_for,
     describe_account_group,
     existing_custom_fields,
     full_account_name,
+    settlement_account_specs,
 )
 from amz2erp.errors import ConfigError, ErpNextDuplicateError
 
@@ -69,21 +72,23 @@ def plan_setup(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
     if _company(client, settings.defaults.company) is None:
         raise _missing_company(client, settings.defaults.company)
     return [
-        *_plan_custom_fields(client),
+        *_plan_custom_fields(client, settings),
         *_plan_item_group(client, settings),
         *_plan_accounts(client, settings),  # after the item groups, before the placeholder item that uses one
+        *_plan_settlement_accounts(client, settings),
         *_plan_placeholder_item(client, settings),
     ]
 
 
-def _plan_custom_fields(client: ErpNextClient) -> list[SetupAction]:
-    """The missing custom fields; one that exists with other properties is left as it is (with a warning)."""
+def _plan_custom_fields(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
+    """The missing custom fields this configuration needs; one that exists with other properties is left as
+    it is (with a warning)."""
     existing = existing_custom_fields(client)
     for note in custom_field_differences(client, existing):
         log.warning("custom field %s; left as it is", note)
     return [
         SetupAction(Doctype.CUSTOM_FIELD, custom_field_name(spec["dt"], spec["fieldname"]), dict(spec))
-        for spec in CUSTOM_FIELDS
+        for spec in custom_fields_for(settings)
         if (spec["dt"], spec["fieldname"]) not in existing
     ]
 
@@ -179,6 +184,57 @@ def _plan_accounts(client: ErpNextClient, settings: Settings) -> list[SetupActio
         for full, (base, account_type) in wanted.items()
         if full not in have
     ]
+
+
+def _settlement_parent(client: ErpNextClient, settings: Settings, abbr: str, root_type: str) -> str | None:
+    """The group a new settlement account goes under: taxes (Liability) under [defaults] account_group, the
+    others under a group of their root type (SETTLEMENT_PARENT_GROUPS first); None when there is none."""
+    company = settings.defaults.company
+    if root_type == "Liability":
+        parent = full_account_name(settings.defaults.account_group, abbr)
+        group = client.find(Doctype.ACCOUNT, [["name", "=", parent]], fields=("name", "is_group", "company"))
+        return None if account_group_problems(group, company) else parent
+    groups = client.list(Doctype.ACCOUNT, fields=("name", "account_name"),
+                         filters=[["company", "=", company], ["is_group", "=", 1], ["root_type", "=", root_type]])
+    by_base = {str(g.get("account_name") or account_base_name(str(g["name"]), abbr)): str(g["name"]) for g in groups}
+    for preferred in SETTLEMENT_PARENT_GROUPS.get(root_type, ()):
+        if preferred in by_base:
+            return by_base[preferred]
+    return sorted(by_base.values())[0] if by_base else None
+
+
+def _plan_settlement_accounts(client: ErpNextClient, settings: Settings) -> list[SetupAction]:
+    """The missing settlement accounts (none before [settlements] bank_account is set; the bank account itself
+    is never planned: it is the user's real bank ledger)."""
+    if not settings.settlements.bank_account:
+        return []
+    company = _company(client, settings.defaults.company)
+    if company is None:
+        raise _missing_company(client, settings.defaults.company)
+    abbr = str(company.get("abbr") or "")
+    specs = settlement_account_specs(settings, abbr)
+    have = {r["name"] for r in client.list(Doctype.ACCOUNT, fields=("name",),
+                                           filters=[["name", "in", [s.name for s in specs]]])}
+    parents: dict[str, str | None] = {}
+    actions: list[SetupAction] = []
+    for spec in specs:
+        if spec.name in have:
+            continue
+        if spec.root_type not in parents:
+            parents[spec.root_type] = _settlement_parent(client, settings, abbr, spec.root_type)
+        parent = parents[spec.root_type]
+        if parent is None:
+            log.warning("no %s group account in %r: settlement account %r is not planned (see `amz2erp check`)",
+                        spec.root_type, settings.defaults.company, spec.name)
+            continue
+        actions.append(SetupAction(
+            Doctype.ACCOUNT, spec.name,
+            {"account_name": account_base_name(spec.name, abbr), "parent_account": parent,
+             "company": settings.defaults.company, "is_group": 0,
+             "account_type": "Tax" if spec.root_type == "Liability" and "tax" in spec.purpose else ""},
+            reason=f"[settlements] {spec.purpose}",
+        ))
+    return actions
 
 
 def apply_setup(client: ErpNextClient, actions: Sequence[SetupAction]) -> list[SetupAction]:

@@ -86,7 +86,8 @@ class FinancesApi(SettlementBookApi):
         by_id = {s.settlement_id: s for s in self._settlement_book()}
         payload: dict[str, Any] = {
             "FinancialEventGroupList": [
-                sim_settlements.event_group(by_id[i], now)
+                sim_settlements.event_group(by_id[i], now,
+                                            (self.options.payout_conversions or {}).get(by_id[i].currency))
                 for i in state["ids"][pos : pos + size]
                 if i in by_id
             ]

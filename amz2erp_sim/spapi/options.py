@@ -4,6 +4,7 @@ usage plans."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 #: default usage plans (rate per second, burst), from the models' "Usage Plan" tables
@@ -86,3 +87,6 @@ class SpApiOptions:
     models_dir: str | Path | None = None
     report_tax_columns: bool = True
     settlement_seed: int = 1
+    #: settlement currency → (payout currency, rate): the seller's bank account is in another currency, so
+    #: Amazon converts the payout and the closed event group's ConvertedTotal is in that currency
+    payout_conversions: dict[str, tuple[str, Decimal]] | None = None

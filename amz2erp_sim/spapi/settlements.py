@@ -468,9 +468,14 @@ def _cur(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"currencyCode": currency, "currencyAmount": float(amount)}
 
 
-def event_group(s: SimSettlement, now: datetime) -> dict[str, Any]:
-    """The Finances v0 ``FinancialEventGroup`` of a settlement (Closed or Open)."""
+def event_group(s: SimSettlement, now: datetime, conversion: tuple[str, Decimal] | None = None) -> dict[str, Any]:
+    """The Finances v0 ``FinancialEventGroup`` of a settlement (Closed or Open). ``conversion`` (payout currency,
+    rate): Amazon paid the closed settlement out converted, rounded to the cent."""
     total = s.total(now)
+    converted, converted_currency = total, s.currency
+    if conversion is not None:
+        converted_currency = conversion[0]
+        converted = (total * Decimal(conversion[1])).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     group: dict[str, Any] = {
         "FinancialEventGroupId": s.group_id,
         "ProcessingStatus": "Closed" if s.is_closed(now) else "Open",
@@ -481,7 +486,7 @@ def event_group(s: SimSettlement, now: datetime) -> dict[str, Any]:
     if s.is_closed(now):
         group.update({
             "FundTransferStatus": "Succeeded",
-            "ConvertedTotal": _cur_v0(total, s.currency),
+            "ConvertedTotal": _cur_v0(converted, converted_currency),
             "FundTransferDate": _iso(s.fund_transfer_date),
             "TraceId": s.trace_id,
             "AccountTail": CARD_TAIL if total < 0 else BANK_TAIL,
@@ -585,7 +590,9 @@ def transactions(s: SimSettlement, now: datetime, seller_id: str) -> list[dict[s
                 item: dict[str, Any] = {
                     "description": members[0].sku,
                     "totalAmount": _cur(amount, s.currency),
-                    "breakdowns": _tree(members, s.currency),
+                    # item level: the leaves' own groups (ProductCharges, Tax, AmazonFees…); only the
+                    # transaction-level tree carries the Sales/Expenses aggregates, as Amazon's does
+                    "breakdowns": _tree(members, s.currency, 1),
                     "contexts": [{"contextType": "ProductContext", "sku": members[0].sku,
                                   "quantityShipped": members[0].quantity or 0,
                                   "fulfillmentNetwork": members[0].fulfillment_id}],
