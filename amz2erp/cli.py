@@ -546,7 +546,7 @@ def _print_settlements(app: App, results: list[Any], dry_run: bool) -> None:
         r.table("Settlements", ["settlement", "deposit", "total", "bank line", "outcome", "entry"],
                 [(x.key, x.deposit_date or "", f"{x.total if x.total is not None else ''} {x.currency}",
                   "" if x.bank_line is None else x.bank_line, x.outcome.value, x.journal_entry or "")
-                 for x in results], ids=("settlement", "entry"))
+                 for x in results], ids=("settlement", "deposit", "entry"))
     else:
         r.line("No closed settlement to post.")
     for x in results:
@@ -580,7 +580,7 @@ def _settlement_status(app: App, state: Any, ask_amazon: bool) -> dict[str, Any]
     if entries:
         r.table("Settlements", ["settlement", "status", "entry", "deposit", "total"],
                 [(e.key, e.status.value, e.erp_name or "", e.info.get("deposit", ""),
-                  f"{e.info.get('total', '')} {e.info.get('currency', '')}".strip()) for e in entries], ids=("settlement", "entry"))
+                  f"{e.info.get('total', '')} {e.info.get('currency', '')}".strip()) for e in entries], ids=("settlement", "entry", "deposit"))
     pending: list[dict[str, Any]] = []
     if ask_amazon:
         from amz2erp.amazon.client import AmazonClient

@@ -27,6 +27,9 @@ from typing import Any
 from amz2erp.clock import SimulatedClock, SystemClock, set_default_clock
 from amz2erp.ui import Reporter, plural
 
+#: the demo company books in USD; CAD orders and settlements at this rate (no Currency Exchange in ERPNext)
+DEMO_RATES = {"CAD:USD": 0.72}
+
 DEMO_CONFIG = """\
 # Written by `amz2erp demo`: points amz2erp at the local simulators.
 [amazon]
@@ -56,7 +59,7 @@ territory = "All Territories"
 account_group = "Duties and Taxes - ATC"
 
 [orders.exchange_rates]
-"CAD:USD" = 0.72
+"CAD:USD" = {cad_usd}
 
 [sync]
 after = {after}
@@ -107,7 +110,7 @@ class Demo:
             client_secret=creds["lwa_client_secret"], spapi_url=self.spapi.url, lwa_url=self.spapi.lwa_url,
             erp_url=self.erp.url, api_key=self.erp.api_key, api_secret=self.erp.api_secret,
             after=(self.clock.now() - timedelta(days=31)).date().isoformat(),
-            state_path=self.workdir / "state.db",
+            state_path=self.workdir / "state.db", cad_usd=DEMO_RATES["CAD:USD"],
         )
         self.config_path.write_text(text, encoding="utf-8")
         self.config_path.chmod(0o600)
@@ -131,8 +134,11 @@ class Demo:
         self.erp.stop()
 
     def settlements(self) -> list[dict[str, Any]]:
-        """Each closed US settlement: Amazon's deposit next to the bank line of its Journal Entry."""
-        from decimal import Decimal
+        """Each closed settlement: Amazon's deposit next to the bank line of its Journal Entry. A CAD settlement
+        of the demo's USD company is booked at the configured rate, so its bank line is the deposit × rate."""
+        from decimal import ROUND_HALF_UP, Decimal
+
+        from amz2erp.amazon import marketplaces as mp
 
         now = self.clock.now()
         by_id: dict[str, dict[str, Any]] = {}
@@ -142,8 +148,11 @@ class Demo:
                 by_id[str(je["amazon_settlement_id"])] = full if full is not None else je
         out = []
         for s in self.spapi.settlements:
-            if s.marketplace_id != "ATVPDKIKX0DER" or not s.report_available(now):
+            if not s.report_available(now):
                 continue
+            currency = mp.resolve(s.marketplace_id).currency
+            rate = Decimal(1) if currency == "USD" else Decimal(str(DEMO_RATES[f"{currency}:USD"]))
+            expected = (s.total() * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
             entry = by_id.get(s.settlement_id)
             bank = None
             if entry is not None:
@@ -154,8 +163,9 @@ class Demo:
                     bank += Decimal(str(row.get("debit_in_account_currency") or 0))
                     bank -= Decimal(str(row.get("credit_in_account_currency") or 0))
             out.append({"settlement_id": s.settlement_id, "deposit_date": s.deposit_date.date().isoformat(),
-                        "deposit": str(s.total()), "journal_entry": entry["name"] if entry else None,
-                        "bank_line": None if bank is None else str(bank), "match": bank == s.total()})
+                        "deposit": f"{s.total()} {currency}", "rate": str(rate),
+                        "journal_entry": entry["name"] if entry else None,
+                        "bank_line": None if bank is None else f"{bank.quantize(Decimal('0.01'))} USD", "match": bank == expected})
         return out
 
     def amazon_changes(self) -> dict[str, list[str]]:
@@ -258,10 +268,10 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
         writes = sum(1 for r in demo.erp.request_log[before:] if r.method in ("POST", "PUT", "DELETE"))
         landed = demo.landed()
         _show(reporter, landed, writes)
-        # settlements: the money after the order; the US ones, whose deposit is the bank line to the cent (CAD
-        # settlements post at a rate: README, sync-settlements)
-        say("\n$ amz2erp sync-settlements --marketplace US")
-        code = run_cli([*cfg, "sync-settlements", "--marketplace", "US"])
+        # settlements: the money after the order; a USD deposit is the bank line to the cent, a CAD one is booked at
+        # the configured rate (the demo's Amazon does not convert payouts)
+        say("\n$ amz2erp sync-settlements")
+        code = run_cli([*cfg, "sync-settlements"])
         if code not in (0, 1):
             return code
         settled = demo.settlements()
@@ -312,7 +322,7 @@ def _show(reporter: Reporter, landed: dict[str, Any], writes: int) -> None:
 
 def _show_settlements(reporter: Reporter, settled: list[dict[str, Any]]) -> None:
     reporter.table("Settlements: Amazon's deposit next to the Journal Entry's bank line",
-                   ["settlement", "deposit date", "deposit", "Journal Entry", "bank line", "match"],
-                   [(s["settlement_id"], s["deposit_date"], s["deposit"], s["journal_entry"] or "-",
+                   ["settlement", "deposit", "rate", "Journal Entry", "bank line", "ok"],
+                   [(s["settlement_id"], s["deposit"], s["rate"], s["journal_entry"] or "-",
                      s["bank_line"] or "-", "✓" if s["match"] else "✗") for s in settled],
-                   ids=("settlement", "Journal Entry"))
+                   ids=("settlement", "deposit", "Journal Entry", "bank line"))

@@ -21,8 +21,8 @@ What settles (amounts in the order's currency, signs as Amazon's: money to the s
   at closing a reserve: ``Current Reserve Amount`` held (negative, 10 % of a positive balance) and the previous
   period's reserve released (``Previous Reserve Amount Balance``, positive);
 * the first period after FBA units shipped (never the first one) carries an FBA Inventory Reimbursement
-  (WAREHOUSE_DAMAGE) for one of their SKUs; the third period (in a shorter history the last closed one)
-  carries enough advertising to end negative: Amazon charges the card and holds no reserve.
+  (WAREHOUSE_DAMAGE) for one of their SKUs; the third period (in a history of two closed periods the second;
+  a lone closed period never) carries enough advertising to end negative: Amazon charges the card and holds no reserve.
 
 Formats (the V2 flat file, 24 tab-separated columns with a header line): the first data row holds
 settlement-id, the three header dates, total-amount and currency and nothing else; the other rows repeat
@@ -324,7 +324,8 @@ def _marketplace_settlements(seed: int, mid: str, orders: Sequence[SimOrder], no
     k_now = (now - anchor) // CYCLE
     events = [e for o in orders for e in _order_events(seed, o, refund_share)]
     n_closed = k_now - k0  # periods k0 … k_now - 1 have ended
-    negative_idx = 2 if n_closed >= 3 else n_closed - 1
+    # the third period ends negative; a shorter history keeps its first settlement a deposit (the demo's month)
+    negative_idx = 2 if n_closed >= 3 else n_closed - 1 if n_closed == 2 else -1
     base_id = random.Random(f"{seed}:ids:{mid}").randint(10**10, 2 * 10**10)
     settlements: list[SimSettlement] = []
     reserve = Decimal(0)
