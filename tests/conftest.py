@@ -172,3 +172,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{name}: {value}")
     for name, seconds in sorted(getattr(reliability, "TIMINGS", {}).items()):
         terminalreporter.write_line(f"time {name}: {seconds:.1f}s")
+
+
+def fake_crontab(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `crontab` stand-in (``-l`` prints the store, ``-`` replaces it) that `amz2erp cron` is pointed at
+    through $AMZ2ERP_CRONTAB, so no test touches the machine's crontab; returns the store file."""
+    store = directory / "crontab.txt"
+    script = directory / "crontab"
+    script.write_text(f"""#!/bin/sh
+if [ "$1" = "-l" ]; then
+  if [ -f "{store}" ]; then cat "{store}"; else echo "no crontab for $USER" >&2; exit 1; fi
+elif [ "$1" = "-" ]; then
+  cat > "{store}"
+fi
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("AMZ2ERP_CRONTAB", str(script))
+    return store

@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import signal
-import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from amz2erp.clock import SystemClock
 from amz2erp.engine.windows import plan_chunks
 from amz2erp.state import StateStore
-from tests.conftest import SimEnvFactory
+from tests.conftest import SimEnvFactory, fake_crontab
 from tests.simenv import SimEnv
 from tests.test_e2e_orders import assert_landed_exactly_once
 
@@ -110,24 +109,10 @@ def _jobs(state: StateStore) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _fake_crontab(tmp_path: Path) -> Path:
-    store = tmp_path / "crontab.txt"
-    script = tmp_path / "crontab"
-    script.write_text(f"""#!/bin/sh
-if [ "$1" = "-l" ]; then
-  if [ -f "{store}" ]; then cat "{store}"; else echo "no crontab for $USER" >&2; exit 1; fi
-elif [ "$1" = "-" ]; then
-  cat > "{store}"
-fi
-""")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return store
-
 
 def test_cron_install_twice_leaves_one_set_of_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_crontab(tmp_path)
+    store = fake_crontab(tmp_path, monkeypatch)
     store.write_text("MAILTO=me@example.com\n0 1 * * * /usr/bin/backup\n")
-    monkeypatch.setenv("AMZ2ERP_CRONTAB", str(tmp_path / "crontab"))
     with SimEnv(tmp_path, listings=5, orders=0) as env:
         first = env.run("cron", "--every", "15m", "--install")
         assert first.code == 0, first.err

@@ -22,7 +22,7 @@ from amz2erp.cli import run
 from amz2erp.config import Settings, load_settings
 from amz2erp.state import StateStore
 from amz2erp.ui import Reporter, _PlainTask, plural
-from tests.conftest import MINIMAL_CONFIG, REPO, SimEnvFactory, amz2erp_cmd, write_config
+from tests.conftest import MINIMAL_CONFIG, REPO, SimEnvFactory, amz2erp_cmd, fake_crontab, write_config
 from tests.simenv import Result, SimEnv
 
 
@@ -331,23 +331,9 @@ def test_cron_warns_when_secrets_come_from_the_environment(sim_env: SimEnvFactor
 # --- 7. cron blocks per config ---------------------------------------------------------------------------
 
 
-def _fake_crontab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = tmp_path / "crontab.txt"
-    script = tmp_path / "crontab"
-    script.write_text(f"""#!/bin/sh
-if [ "$1" = "-l" ]; then
-  if [ -f "{store}" ]; then cat "{store}"; else echo "no crontab for $USER" >&2; exit 1; fi
-elif [ "$1" = "-" ]; then
-  cat > "{store}"
-fi
-""")
-    script.chmod(0o755)
-    monkeypatch.setenv("AMZ2ERP_CRONTAB", str(script))
-    return store
-
 
 def test_cron_blocks_are_per_config(tmp_path: Path, sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_crontab(tmp_path, monkeypatch)
+    store = fake_crontab(tmp_path, monkeypatch)
     store.write_text("MAILTO=me@example.com\n")
     env = sim_env(listings=5, orders=0)
     us = env.config_path

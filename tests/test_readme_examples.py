@@ -22,7 +22,6 @@ import json
 import re
 import shlex
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fake_crontab
 from tests.simenv import SimEnv
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -88,19 +88,6 @@ def test_every_readme_example_has_an_expectation() -> None:
     assert EXAMPLES, "no `amz2erp` examples found in the README's sh blocks"
     assert sorted(EXAMPLES) == sorted(EXPECTED), "README examples and EXPECTED differ: update EXPECTED"
 
-
-def _fake_crontab(directory: Path) -> Path:
-    store = directory / "crontab.txt"
-    script = directory / "crontab"
-    script.write_text(f"""#!/bin/sh
-if [ "$1" = "-l" ]; then
-  if [ -f "{store}" ]; then cat "{store}"; else echo "no crontab for $USER" >&2; exit 1; fi
-elif [ "$1" = "-" ]; then
-  cat > "{store}"
-fi
-""")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return store
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +153,7 @@ def test_readme_example_runs(
     monkeypatch.chdir(tmp_path)  # `init --path ./amz2erp.toml` writes here
     if "./settlement-12345678901.txt" in args:  # a settlement file the user downloaded: the worked example
         (tmp_path / "settlement-12345678901.txt").write_bytes(SETTLEMENT_FILE.read_bytes())
-    _fake_crontab(tmp_path)
-    monkeypatch.setenv("AMZ2ERP_CRONTAB", str(tmp_path / "crontab"))
+    fake_crontab(tmp_path, monkeypatch)
     cli_args = args[1:]
     if "--config" in cli_args:
         # env.run puts the environment's --config first; the example's (substituted) one is the same file
