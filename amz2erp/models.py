@@ -1,4 +1,4 @@
-"""Normalised Amazon records: what amazon.py yields and mapping.py consumes.
+"""Normalised Amazon records: what the Amazon access layer (amz2erp/amazon/) yields and mapping.py consumes.
 
 Orders v0, Orders 2026-01-01 and the flat-file orders report are all parsed into these models, so the
 mapping and the exactly-once path never know which API a record came from. Money is Decimal, datetimes are

@@ -1,4 +1,4 @@
-"""A local ERPNext v15 REST simulator, faithful to the recordings in shared/erpnext-v15-recordings.
+"""A local ERPNext v15 REST simulator, faithful to the real server's recorded answers (tests/fixtures/erpnext_v15_recordings).
 
 Standard library only: ``http.server.ThreadingHTTPServer`` on 127.0.0.1, SQLite storage (a file, so a new
 simulator on the same ``db_path`` sees every document), one lock around each write transaction.
