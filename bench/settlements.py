@@ -10,46 +10,24 @@ Entry inserts plus the wall time of the whole run.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp_sim import datagen
-from amz2erp_sim.erpnext import ErpNextSimulator
-from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION, SpApiSimulator
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION
+from bench.env import run_cli, simulators
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 NOT_CALLS = {AUTH_OPERATION, DOCUMENT_OPERATION}
 
-CONFIG = """\
-[amazon]
-refresh_token = "{refresh_token}"
-lwa_app_id = "{client_id}"
-lwa_client_secret = "{client_secret}"
-marketplaces = ["US"]
-endpoint = "{spapi_url}"
-lwa_endpoint = "{lwa_url}"
-[erpnext]
-url = "{erp_url}"
-api_key = "{api_key}"
-api_secret = "{api_secret}"
-workers = 4
-[defaults]
-company = "Amz Test Co"
-warehouse = "Stores - ATC"
-fba_warehouse = "Finished Goods - ATC"
-account_group = "Duties and Taxes - ATC"
+#: what part 4 adds to the benchmark's config (bench/env.py): orders read by report, settlements posted
+EXTRA_CONFIG = """\
 [sync]
 after = {after}
 mode = "report"
-[state]
-path = "{state}"
 [settlements]
 bank_account = "Amazon Payouts"
 """
@@ -78,30 +56,18 @@ class SettlementBenchResult:
 
 
 def run_settlements(orders: int, *, seed: int = 21, latency: float = 0.005) -> SettlementBenchResult:
-    from amz2erp.cli import run
-
     clock = SimulatedClock(NOW)
     listings = datagen.generate_listings(seed, 60, ("US",))
     generated = datagen.generate_orders(seed, orders, listings, NOW - timedelta(days=60), NOW - timedelta(minutes=10))
-    with tempfile.TemporaryDirectory(prefix="amz2erp-bench-settle-") as tmp:
-        spapi = SpApiSimulator(clock=clock, listings=listings, orders=generated)
-        erp = ErpNextSimulator(str(Path(tmp) / "erp.sqlite"), latency=latency)
-        spapi.start()
-        erp.start()
+    extra = EXTRA_CONFIG.format(after=(NOW - timedelta(days=61)).date().isoformat())
+    with simulators(clock, listings, generated, extra_config=extra, erp_kwargs={"latency": latency}) as (
+        spapi, erp, config,
+    ):
         set_default_clock(clock)
         try:
-            creds = spapi.credentials
-            config = Path(tmp) / "amz2erp.toml"
-            config.write_text(CONFIG.format(
-                refresh_token=creds["refresh_token"], client_id=creds["lwa_app_id"],
-                client_secret=creds["lwa_client_secret"], spapi_url=spapi.url, lwa_url=spapi.lwa_url,
-                erp_url=erp.url, api_key=erp.api_key, api_secret=erp.api_secret,
-                after=(NOW - timedelta(days=61)).date().isoformat(), state=Path(tmp) / "state.db"))
-            config.chmod(0o600)
 
             def cli(*args: str) -> int:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    return run(["--config", str(config), "-q", *args])
+                return run_cli(config, "-q", *args)[0]
 
             assert cli("setup") == 0
             assert cli("sync-orders") in (0, 1)
@@ -131,5 +97,3 @@ def run_settlements(orders: int, *, seed: int = 21, latency: float = 0.005) -> S
             )
         finally:
             set_default_clock(None)
-            spapi.stop()
-            erp.stop()
