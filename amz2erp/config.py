@@ -26,7 +26,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from amz2erp.amazon import limits
 from amz2erp.amazon import marketplaces as mp
@@ -166,6 +174,11 @@ class OrdersSettings(_Section):
     total_mismatch: Literal["warn", "error"] = "warn"
     amend_on_drift: bool = False
     exchange_rates: dict[str, Decimal] = Field(default_factory=dict)  # "EUR:USD" = 1.08 (fallback only)
+    # Stock for shipped quantities (invoice mode only): a Delivery Note per shipment, or the Sales Invoice's
+    # update_stock. "none" leaves stock alone (FBA stock is often kept outside ERPNext).
+    deliver: Literal["none", "delivery_note", "invoice"] = "none"
+    # FBA returns often come back unsellable: a Credit Note restocks only when asked.
+    restock_returns: bool = False
 
     @field_validator("exchange_rates")
     @classmethod
@@ -206,6 +219,15 @@ class Settings(_Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     settlements: SettlementsSettings = Field(default_factory=SettlementsSettings)  # sync-settlements
+
+    @model_validator(mode="after")
+    def _deliver_needs_invoices(self) -> Settings:
+        # Stock leaves with the documents invoice mode writes; summary mode writes none to hang it on.
+        if self.orders.deliver != "none" and self.settlements.mode != "invoice":
+            raise ValueError(
+                f'[orders] deliver = "{self.orders.deliver}" needs [settlements] mode = "invoice"'
+            )
+        return self
 
     def secret_values(self) -> list[str]:
         """Every secret value, for the log filter that masks them."""

@@ -10,6 +10,7 @@ clearing_account = "Amazon Settlement Clearing"   # credited when Amazon charges
 suspense_account = "Amazon Unmapped"     # rows no category rule matches
 cost_center = ""                         # default: the company's
 unmapped = "suspense"                    # or "error": refuse to post a settlement with unmapped rows
+mode = "summary"                         # or "invoice": Sales Invoices / Credit Notes per order, cleared here
 [settlements.accounts]                   # category -> account overrides
 [settlements.map]                        # "transaction-type|amount-type|amount-description" -> category
 ```
@@ -34,6 +35,9 @@ class SettlementsSettings(BaseModel):
     suspense_account: str = Field(default="Amazon Unmapped", min_length=1)
     cost_center: str = ""
     unmapped: Literal["suspense", "error"] = "suspense"
+    # summary: order-side money goes to income by category (one entry per settlement, as A2X posts).
+    # invoice: each settled order gets a Sales Invoice (refunds a Credit Note) and the entry clears them.
+    mode: Literal["summary", "invoice"] = "summary"
     accounts: dict[str, str] = Field(default_factory=dict)
     map: dict[str, str] = Field(default_factory=dict)
 

@@ -187,3 +187,14 @@ _EXAMPLE_VALUES = {("amazon", "refresh_token"), ("amazon", "lwa_app_id"), ("amaz
                    ("amazon", "marketplaces"), ("erpnext", "url"), ("erpnext", "api_key"),
                    ("erpnext", "api_secret"), ("defaults", "company"), ("defaults", "warehouse"),
                    ("defaults", "fba_warehouse"), ("sync", "after")}
+
+
+def test_deliver_needs_invoice_mode() -> None:
+    import tomllib
+
+    base = tomllib.loads((REPO / "amz2erp" / "templates" / "config.toml").read_text())
+    base["orders"]["deliver"] = "delivery_note"
+    with pytest.raises(ValueError, match='needs \\[settlements\\] mode = "invoice"'):
+        Settings.model_validate(base)
+    base["settlements"]["mode"] = "invoice"
+    assert Settings.model_validate(base).orders.deliver == "delivery_note"
