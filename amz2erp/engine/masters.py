@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -58,6 +58,10 @@ class Masters(Writer):
         self._price_lists: dict[str, str] = {}
         self._found: dict[tuple[str, str], bool] = {}  # (doctype, name) of brands and item groups
         self._cache_lock = threading.Lock()
+        #: customers found (name) or not (None) by the page lookup, by customer key; used once each
+        self._customers: dict[str, str | None] = {}
+        #: customers this run created: no Address can link them yet, so theirs is not looked up
+        self._fresh_customers: set[str] = set()
 
     # --- the ledger around a master -------------------------------------------------------------------
 
@@ -100,20 +104,22 @@ class Masters(Writer):
         return f"order:{order.amazon_order_id}"
 
     def _ensure(self, kind: Kind, key: str, doctype: str, doc: dict[str, Any], lookup: Callable[[], str | None],
-                insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> str | None:
+                insert_key: dict[str, Any], plan: list[PlannedWrite], counter: str) -> tuple[str | None, bool]:
         """A master looked up by its natural key before it is inserted (ledger first, then ERPNext); the
         intent is recorded before the insert so a crash in between is settled by the lookup next time.
-        Returns the ERPNext name, or None in a dry run when it would be created."""
+        Returns the ERPNext name (None in a dry run when it would be created) and whether this call created it
+        (its own insert answered: not found after a refusal or a lost answer)."""
         entry = self.state.get(kind, key)
         if entry is not None and entry.status == Status.DONE and entry.erp_name:
-            return entry.erp_name
+            return entry.erp_name, False
         found = lookup()
         if found is not None:
             self.settle(kind, key, found, record=True)
-            return found
+            return found, False
         plan.append(PlannedWrite(Action.CREATE, doctype, key=str(doc.get("customer_name") or ""), doc=doc))
         if self.dry_run:
-            return None
+            return None, False
+        created = True
         with self.intent(kind, key):
             try:
                 name = str(self.erp.insert(doctype, doc, key=insert_key)["name"])
@@ -122,10 +128,45 @@ class Masters(Writer):
                 again = lookup()
                 if again is None:
                     raise
-                name = again
+                name, created = again, False
         self.state.mark_done(kind, key, name, "")
         self.rt.counts.add(counter)
-        return name
+        return name, created
+
+    def prefetch_customers(self, orders: Sequence[Order]) -> None:
+        """The customers of a page of orders with one list query by ``amazon_customer_key`` (and one by name
+        for keys without a buyer, as customers made by the Frappe connector carry no key), instead of one or
+        two lookups per order. Keys the ledger knows are not asked; the page before's answers are dropped."""
+        names: dict[str, str] = {}  # key -> customer_name, for the keys ERPNext must be asked about
+        for order in orders:
+            key = self.customer_key(order)
+            if key in names:
+                continue
+            entry = self.state.get(Kind.CUSTOMER, key)
+            if entry is not None and entry.status == Status.DONE and entry.erp_name:
+                continue
+            names[key] = str(mapping.order_to_customer(order, self.ctx)["customer_name"])
+        found: dict[str, str | None] = dict.fromkeys(names)
+        if names:
+            for row in self.erp.list("Customer", fields=["name", "amazon_customer_key"],
+                                     filters=[["amazon_customer_key", "in", sorted(names)]]):
+                found[str(row["amazon_customer_key"])] = str(row["name"])
+            by_name = {names[k]: k for k, v in found.items() if v is None and not k.startswith("buyer")}
+            if by_name:
+                # first by name, as ``find`` answers it
+                for row in self.erp.list("Customer", fields=["name", "customer_name"],
+                                         filters=[["customer_name", "in", sorted(by_name)]]):
+                    k = by_name.get(str(row["customer_name"]))
+                    if k is not None and found[k] is None:
+                        found[k] = str(row["name"])
+        with self._cache_lock:
+            self._customers = found
+
+    def _prefetched_customer(self, key: str) -> tuple[bool, str | None]:
+        with self._cache_lock:
+            if key in self._customers:
+                return True, self._customers.pop(key)
+        return False, None
 
     def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
         doc = dict(mapping.order_to_customer(order, self.ctx))
@@ -134,6 +175,9 @@ class Masters(Writer):
         name = str(doc["customer_name"])
 
         def lookup() -> str | None:
+            known, prefetched = self._prefetched_customer(key)
+            if known:
+                return prefetched
             found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
             if found is None and not key.startswith("buyer"):
                 # customers made by the Frappe connector carry no key, only the same name
@@ -141,8 +185,12 @@ class Masters(Writer):
             return None if found is None else str(found["name"])
 
         with self._customer_locks(key):
-            return self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup, {"amazon_customer_key": key}, plan,
-                                "customers created") or name
+            created_name, created = self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup,
+                                                 {"amazon_customer_key": key}, plan, "customers created")
+            if created and created_name is not None:
+                with self._cache_lock:
+                    self._fresh_customers.add(created_name)
+            return created_name or name
 
     def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
         doc = mapping.order_to_address(order, customer, self.ctx)
@@ -150,8 +198,13 @@ class Masters(Writer):
             return None
         key = mapping.address_key(doc)
         natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
+        with self._cache_lock:
+            fresh = customer in self._fresh_customers
 
         def lookup() -> str | None:
+            if fresh:
+                # the key holds the customer link, and the customer did not exist before this run's insert
+                return None
             filters = [[field, "=", value] for field, value in natural.items()]
             for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
                                                        "address_line2", "city", "state", "pincode", "country"],
@@ -163,7 +216,7 @@ class Masters(Writer):
         with self._customer_locks(f"address:{key}"):
             return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
                                 dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
-                                "addresses created")
+                                "addresses created")[0]
 
     def item_exists(self, code: str) -> bool:
         with self._cache_lock:

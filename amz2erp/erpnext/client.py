@@ -80,6 +80,10 @@ _CONFLICT_TEXT = re.compile(
     re.IGNORECASE,
 )
 _DUPLICATE_TEXT = re.compile(r"already exists", re.IGNORECASE)
+# Frappe's message for a database duplicate-key error ("<Label> must be unique"); it can reach the client under
+# another exc_type when the code that caught the UniqueValidationError failed next (ERPNext's Bin creation
+# retrying a concurrent insert and then not finding the other transaction's row).
+_UNIQUE_TEXT = re.compile(r"\bmust be unique\b", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -174,10 +178,10 @@ def error_from_response(
         cls = ErpNextAuthError
         if status == 403 and "permission" not in detail.lower():
             message += " (permission denied: give the API user the needed roles)"
+    elif status == 409 or exc_type in DUPLICATE_EXC or _UNIQUE_TEXT.search(detail):
+        cls = ErpNextDuplicateError
     elif status == 404 or exc_type in NOT_FOUND_EXC:
         cls = ErpNextNotFoundError
-    elif status == 409 or exc_type in DUPLICATE_EXC:
-        cls = ErpNextDuplicateError
     elif exc_type in CONFLICT_EXC or _CONFLICT_TEXT.search(detail):
         cls = ErpNextConflictError
     elif status == 429 or exc_type in SAFE_RETRY_EXC | AMBIGUOUS_EXC or (status >= 500 and not exc_type):

@@ -60,7 +60,10 @@ class Lifecycle(SalesOrderRules):
                 raise mandatory(doctype, "None", "name", "Name")
             self._validate_all(doc, None)
             if doctype == "Sales Order":
-                doc["status"] = "Draft"  # set_status skips new docs, also when inserted submitted
+                # set_status skips new docs, also when inserted submitted: the payload's status stays
+                # (recordings 096-099), else "Draft"; an amendment is reset to "Draft"
+                sent = data.get("status")
+                doc["status"] = str(sent) if sent and not doc.get("amended_from") else "Draft"
             self.validate_unique(doc)
         if self.store.exists(doctype, doc["name"]):
             raise duplicate_entry(doctype, doc["name"])
