@@ -96,14 +96,10 @@ FILES = [f for f in ALL_FILES if _replayed(f)]
 #: Replayed recordings the simulator does not reproduce yet (its gaps, each asserted to still fail:
 #: strict xfail, so a fix shows up as XPASS and the entry must go).
 SIMULATOR_GAPS = {
-    "096-fin-so-stock-status-in-payload.json":
-        "a status sent with docstatus=1 is stored as sent, the simulator stores 'Draft'; "
-        "the item's valuation_rate (10.0) is not simulated",
+    "096-fin-so-stock-status-in-payload.json": "the item's valuation_rate (10.0) is not simulated",
     "097-fin-so-stock-status-in-payload-get.json": "as 096",
-    "098-fin-so-nonstock-status-in-payload.json": "a status sent with docstatus=1 is stored as sent",
     "099-fin-so-nonstock-skip-dn-status-in-payload.json":
-        "status sent is stored; with skip_delivery_note=1 the rows keep delivery_date; "
-        "non-stock items reserve no projected qty",
+        "with skip_delivery_note=1 the rows keep delivery_date; non-stock items reserve no projected qty",
 }
 EXCLUDED = [f for f in ALL_FILES if not _replayed(f)]
 RECORDED_SITE = "http://127.0.0.1:8000"
