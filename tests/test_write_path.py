@@ -1,0 +1,311 @@
+"""The cheap write path (issue 17): the status ERPNext would compute travels in the insert, orders and
+customers are looked up a page at a time, new Sales Orders are written in ``insert_many`` batches that are
+split when ERPNext refuses one order and resolved by lookup when the answer is lost, and a duplicate-key
+refusal on another key than the order's is retried after a lookup proves nothing was written. Every case ends
+with each Amazon order exactly once in ERPNext."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from amz2erp import mapping
+from amz2erp.clock import SystemClock
+from amz2erp.engine.orders import INSERT_BATCH, LOOKUP_PAGE
+from amz2erp.erpnext.client import error_from_response
+from amz2erp.errors import ErpNextDuplicateError
+from amz2erp.state import StateStore
+from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext.server import FaultConfig
+from tests.conftest import ERPNEXT_RECORDINGS, SimEnvFactory
+from tests.reliability import duplicates, ledger_disagreements, lost_orders
+from tests.simenv import SimEnv
+from tests.test_e2e_orders import assert_landed_exactly_once
+
+INSERT_MANY = "/api/method/frappe.client.insert_many"
+SO_RESOURCE = "/api/resource/Sales Order"
+
+
+def _recording(name: str) -> dict[str, Any]:
+    return dict(json.loads((ERPNEXT_RECORDINGS / name).read_text(encoding="utf-8")))
+
+
+# --- the status in the payload (pure) -----------------------------------------------------------------------
+
+
+def test_submitted_status_is_what_erpnext_computes() -> None:
+    # 096: a stock order, stored as sent; 102 lists what ERPNext itself computed (update_status, 100/101) for
+    # the non-stock orders of 098 (skip_delivery_note 0) and 099 (skip_delivery_note 1)
+    stock = _recording("096-fin-so-stock-status-in-payload.json")
+    assert mapping.submitted_order_status(stock["request"]["json_body"]) == stock["response"]["json"]["data"]["status"]
+    computed = {r["name"]: r["status"] for r in _recording("102-fin-so-nonstock-list-status.json")["response"]["json"]["data"]}
+    for name in ("098-fin-so-nonstock-status-in-payload.json", "099-fin-so-nonstock-skip-dn-status-in-payload.json"):
+        rec = _recording(name)
+        so_name = rec["response"]["json"]["data"]["name"]
+        assert mapping.submitted_order_status(rec["request"]["json_body"]) == computed[so_name], name
+    assert {mapping.submitted_order_status(rec) for rec in ({"skip_delivery_note": "1"}, {"skip_delivery_note": 0},
+                                                            {})} == {"To Bill", "To Deliver and Bill"}
+
+
+def test_unique_message_is_a_duplicate_whatever_the_exception_type() -> None:
+    # the recorded duplicate-key shape (057) with the Bin's key, and the same message reaching the client after
+    # ERPNext's Bin creation failed on (DoesNotExistError): both are duplicates, to be looked up
+    body = _unique_conflict_body()
+    assert isinstance(error_from_response(417, body, what="insert Sales Order"), ErpNextDuplicateError)
+    other = dict(body, exc_type="DoesNotExistError")
+    err = error_from_response(404, other, what="insert Sales Order")
+    assert isinstance(err, ErpNextDuplicateError) and "Item Code must be unique" in str(err)
+
+
+def _unique_conflict_body() -> dict[str, Any]:
+    """Recording 057's answer (a duplicate key on insert) as it reads when the key is ERPNext's Bin
+    (``unique_item_warehouse``, item_code first: "Item Code must be unique")."""
+    body = dict(_recording("057-so-g2-dup-amazon-order-id.json")["response"]["json"])
+    text = json.dumps(body)
+    text = text.replace("Amazon Order ID must be unique", "Item Code must be unique")
+    text = text.replace("for key 'amazon_order_id'", "for key 'unique_item_warehouse'")
+    return dict(json.loads(text))
+
+
+# --- the end-to-end path ------------------------------------------------------------------------------------
+
+
+def _requests(env: SimEnv, since: int = 0) -> Counter[str]:
+    """Requests by "METHOD target" since the ``since``-th."""
+    kinds: Counter[str] = Counter()
+    for r in env.erp.request_log[since:]:
+        target = r.path.removeprefix("/api/method/").removeprefix("/api/resource/")
+        if r.path.startswith("/api/resource/"):
+            target = target.split("/")[0]
+        kinds[f"{r.method} {target}"] += 1
+    return kinds
+
+
+def test_sync_writes_in_batches_with_page_lookups_and_no_status_repair(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=150, seed=17, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    before = len(env.erp.request_log)
+    result = env.run("sync-orders")
+    assert result.code == 0, result.err
+    assert_landed_exactly_once(env)  # also: every Sales Order "To Deliver and Bill"
+    kinds = _requests(env, before)
+    created = len(env.sales_orders())
+    assert created > 100
+    assert kinds["POST erpnext.selling.doctype.sales_order.sales_order.update_status"] == 0
+    assert kinds["POST Sales Order"] == 0  # every new Sales Order went through insert_many
+    assert kinds["POST frappe.client.insert_many"] == -(-created // INSERT_BATCH)
+    # one list query per page of orders, one per page for customers by key, one per batch to read totals
+    pages = -(-len(env.spapi.orders) // LOOKUP_PAGE)
+    assert kinds["GET Sales Order"] <= 2 * pages + kinds["POST frappe.client.insert_many"]
+    assert kinds["GET Customer"] <= 2 * pages
+    # a customer created in this run has no Address yet: none is looked up
+    assert kinds["GET Address"] == 0
+    assert kinds["POST Address"] == len(env.erp.docs("Address"))
+    again = len(env.erp.request_log)
+    assert env.run("sync-orders").code == 0
+    assert not [k for k in _requests(env, again) if k.startswith(("POST", "PUT", "DELETE"))]
+
+
+def _intercept(sim: ErpNextSimulator,
+               hook: Callable[[str, str, Any, Callable[[], tuple[Any, ...]]], tuple[Any, ...] | None]) -> None:
+    """Route every request through ``hook(method, path, body, send)``: it answers instead (a tuple as the
+    simulator's ``handle`` returns it) or returns None to let the simulator answer."""
+    real = sim.handle
+
+    def handle(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[Any, ...]:
+        path = unquote(urlsplit(raw_path).path)
+        data = json.loads(body) if body else None
+        answered = hook(method, path, data, lambda: real(method, raw_path, headers, body))
+        return answered if answered is not None else real(method, raw_path, headers, body)
+
+    sim.handle = handle  # type: ignore[method-assign]
+
+
+def _order_ids(path: str, data: Any) -> list[str]:
+    if path == INSERT_MANY:
+        return [str(d.get("amazon_order_id")) for d in data.get("docs") or []]
+    if path == SO_RESOURCE and isinstance(data, dict):
+        return [str(data.get("amazon_order_id"))]
+    return []
+
+
+def test_a_batch_refused_for_one_bad_order_is_split_and_the_bad_order_fails_alone(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=80, seed=23, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    bad = sorted(o.amazon_order_id for o in env.spapi.orders if o.status == "Shipped")[3]
+    refused = _recording("080-so-p2-insert-many-one-bad.json")["response"]
+    calls: Counter[str] = Counter()
+
+    def refuse_bad(method: str, path: str, data: Any, send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        ids = _order_ids(path, data)
+        if bad in ids:
+            calls["batch" if path == INSERT_MANY else "alone"] += 1
+        if bad in ids:  # ERPNext refuses the whole call: nothing of it is kept (one transaction)
+            return refused["status"], refused["json"], "Sales Order", None
+        return None
+
+    _intercept(env.erp, refuse_bad)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 1, result.err
+    summary = json.loads(result.out)
+    assert summary["error"] and "1" in str(summary["error"])
+    assert [c for c in summary["failure_causes"] if "NO-SUCH-SKU" in c] and bad in " ".join(summary["failure_causes"])
+    by_id = env.sales_orders_by_amazon_id()
+    assert bad not in by_id
+    assert duplicates(env) == []
+    # halving 20 → 10 → 5 → 2 or 3 → 1: the bad order in a few batches, then alone once (and only once)
+    assert calls["alone"] == 1 and 2 <= calls["batch"] <= 5
+    with StateStore(env.state_path) as state:
+        assert [e.key for e in state.entries("order", "failed")] == [bad]
+        assert state.entries(status="writing") == []
+    env.erp.handle = ErpNextSimulator.handle.__get__(env.erp)  # type: ignore[method-assign]
+    env.clock.advance(300)
+    assert env.run("sync-orders").code == 0
+    assert_landed_exactly_once(env)
+
+
+def _short_timeout(env: SimEnv) -> None:
+    text = env.config_path.read_text(encoding="utf-8")
+    erp_part = text.index("[erpnext]")
+    at = text.index("timeout = 5.0", erp_part)
+    env.config_path.write_text(text[:at] + "timeout = 1.0" + text[at + len("timeout = 5.0"):], encoding="utf-8")
+
+
+def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=60, seed=29, days=20, marketplaces=("US",))
+    env.setup_erp()
+    _short_timeout(env)
+    assert env.run("sync-products").code == 0
+    env.erp.set_faults(FaultConfig(rate=0.0, timeout_seconds=1.5, after_commit=True))
+    late: list[list[str]] = []
+    real_draw = env.erp._draw_fault
+    local = threading.local()
+
+    def draw() -> str | None:
+        return "timeout" if getattr(local, "late", False) else real_draw()
+
+    def commit_then_stall(method: str, path: str, data: Any,
+                          send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if path == INSERT_MANY and not late:
+            late.append(_order_ids(path, data))
+            local.late = True  # this one commits, then answers after the client gave up
+            try:
+                return send()
+            finally:
+                local.late = False
+        return None
+
+    env.erp._draw_fault = draw  # type: ignore[method-assign]
+    _intercept(env.erp, commit_then_stall)
+    before = len(env.erp.request_log)
+    result = env.run("sync-orders")
+    assert result.code == 0, result.err
+    assert late and len(late[0]) > 1
+    kinds = _requests(env, before)
+    # the lost answer was looked up (the batch's ids), found, and the batch was not sent again
+    assert kinds["POST frappe.client.insert_many"] == -(-len(env.sales_orders()) // INSERT_BATCH)
+    assert duplicates(env) == []
+    assert_landed_exactly_once(env)
+    assert ledger_disagreements(env) == []
+
+
+def test_a_transient_duplicate_key_conflict_is_retried_within_the_run(sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=40, seed=31, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    conflict = _unique_conflict_body()
+    target: list[str] = []
+    singles: Counter[str] = Counter()
+
+    def collide_once(method: str, path: str, data: Any,
+                     send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        ids = _order_ids(path, data)
+        if ids and not target:
+            target.append(ids[0])
+        if not target or target[0] not in ids:
+            return None
+        if path == SO_RESOURCE:
+            singles[target[0]] += 1
+            if singles[target[0]] > 1:
+                return None
+        # the order runs into a concurrent order's new stock bin (in its batch, then alone once): ERPNext
+        # rolls the whole insert back
+        return 417, conflict, "Sales Order", None
+
+    _intercept(env.erp, collide_once)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)["summary"]
+    assert summary.get("transient conflicts retried") == 1
+    assert singles[target[0]] == 2  # refused once on its own, looked up (absent), sent again
+    assert_landed_exactly_once(env)
+    assert duplicates(env) == []
+
+
+# --- a kill inside a batch ------------------------------------------------------------------------------------
+
+
+def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path) -> None:
+    with SimEnv(tmp_path, listings=20, orders=60, seed=37, days=15, clock=SystemClock(),  # type: ignore[arg-type]
+                marketplaces=("US",), spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0},
+                erp_kwargs={"latency": 0.002}, workers=3) as env:
+        env.setup_erp()
+        assert env.run("sync-products").code == 0
+        committed = threading.Event()
+        release = threading.Event()
+
+        def commit_then_hang(method: str, path: str, data: Any,
+                             send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+            if path == INSERT_MANY and not committed.is_set():
+                answer = send()  # committed in ERPNext...
+                committed.set()
+                release.wait(30)  # ...and the answer never reaches the killed process
+                return answer
+            return None
+
+        _intercept(env.erp, commit_then_hang)
+        proc = env.popen("sync-orders")
+        try:
+            assert committed.wait(60), proc.communicate(timeout=5)[1] if proc.poll() is not None else "no batch"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            release.set()
+        assert proc.returncode == -signal.SIGKILL
+        with StateStore(env.state_path) as state:
+            assert state.entries(status="writing"), "the batch's intents are in the ledger"
+        env.erp.handle = ErpNextSimulator.handle.__get__(env.erp)  # type: ignore[method-assign]
+        again = env.popen("sync-orders")
+        _, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err
+        assert duplicates(env) == []
+        assert lost_orders(env) == []
+        assert_landed_exactly_once(env)
+        assert ledger_disagreements(env) == []
+        with StateStore(env.state_path) as state:
+            assert state.entries(status="writing") == []
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_batch_size_does_not_change_what_lands(sim_env: SimEnvFactory, monkeypatch: pytest.MonkeyPatch,
+                                               batch: int) -> None:
+    monkeypatch.setattr("amz2erp.engine.orders.INSERT_BATCH", batch)
+    env = sim_env(listings=20, orders=50, seed=41, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    before = len(env.erp.request_log)
+    assert env.run("sync-orders").code == 0
+    kinds = _requests(env, before)
+    assert (kinds["POST Sales Order"] > 0) == (batch == 1)
+    assert (kinds["POST frappe.client.insert_many"] > 0) == (batch > 1)
+    assert_landed_exactly_once(env)
