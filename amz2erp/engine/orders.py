@@ -153,7 +153,9 @@ class OrderWriter(Writer):
 
     # --- entry point ------------------------------------------------------------------------------------
 
-    def process(self, record: Order | UnparsableOrder) -> OrderResult:
+    def process(self, record: Order | UnparsableOrder, *, batch: bool = False) -> OrderResult:
+        """Decide and write one order. With ``batch`` (``process_orders`` only) a new Sales Order is not written
+        here: the result carries it as ``pending`` for ``write_batch``."""
         if isinstance(record, UnparsableOrder):
             log.warning("order %s: unreadable Amazon payload: %s", record.amazon_order_id, record.error)
             if record.amazon_order_id != UNKNOWN_ID:
@@ -171,7 +173,8 @@ class OrderWriter(Writer):
                     return OrderResult(key, Outcome.UNCHANGED, record.last_update_date, again=True)
             plan: list[PlannedWrite] = []
             batched: list[PendingCreate] = []
-            outcome, detail = self._guard(record, plan, lambda: self._process(record, plan, batched))
+            outcome, detail = self._guard(record, plan,
+                                          lambda: self._process(record, plan, batched if batch else None))
             if batched and outcome is Outcome.CREATED:
                 # decided and mapped; ``process_orders`` writes it with its batch (``write_batch``)
                 with self._pending:
@@ -727,7 +730,7 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
     def work(item: Order | UnparsableOrder | _Batch) -> OrderResult | list[OrderResult]:
         if isinstance(item, _Batch):
             return writer.write_batch(item.creates)
-        return writer.process(item)
+        return writer.process(item, batch=True)
 
     def items(stream: Iterable[Order | UnparsableOrder]) -> Iterator[Order | UnparsableOrder | _Batch]:
         size = max(1, writer.batch_size)
