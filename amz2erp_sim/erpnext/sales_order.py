@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import journal as erpnext_journal
+from amz2erp_sim.erpnext import stock as erpnext_stock
 from amz2erp_sim.erpnext.errors import (
     FrappeError,
     does_not_exist,
@@ -168,10 +170,19 @@ class SalesOrderRules(ValidationRules):
         if doc["doctype"] == erpnext_journal.JE:
             (erpnext_journal.on_submit if sign > 0 else erpnext_journal.on_cancel)(self.engine(), doc)
             return
+        if doc["doctype"] == erpnext_stock.STE:
+            erpnext_stock.on_submit_stock_entry(self.engine(), doc, sign)
+            return
         self._reserve(doc, sign)
         dt = doc["doctype"]
         if dt not in ("Delivery Note", "Sales Invoice"):
             return
+        erpnext_invoice.on_submit(self.engine(), doc, sign)
+        # a Credit Note leaves the order's billed amount alone unless told (v15 default 0)
+        bills = dt == "Sales Invoice" and (
+            not cint(doc.get("is_return")) or cint(doc.get("update_billed_amount_in_sales_order"))
+        )
+        delivers = dt == "Delivery Note" or cint(doc.get("update_stock"))
         ref_field = "against_sales_order" if dt == "Delivery Note" else "sales_order"
         for row in doc.get("items") or []:
             so = self.store.get("Sales Order", str(row.get(ref_field))) if row.get(ref_field) else None
@@ -183,13 +194,13 @@ class SalesOrderRules(ValidationRules):
             )
             if target is None:
                 continue
-            if dt == "Delivery Note":
+            if delivers:
                 target["delivered_qty"] = flt(target.get("delivered_qty")) + sign * flt(row.get("qty"))
                 key = f"reserved|{target.get('item_code')}|{target.get('warehouse')}"
                 self.store.set_meta(
                     key, repr(flt(self.store.get_meta(key) or 0) - sign * flt(row.get("qty")))
                 )
-            else:
+            if bills:
                 target["billed_amt"] = flt(flt(target.get("billed_amt")) + sign * flt(row.get("amount")), 2)
             self._so_progress(so)
             so["modified"] = self.now()
