@@ -119,6 +119,8 @@ FIELDS[SI].update({"against_income_account": None, "select_print_heading": None,
 FIELDS[SII]["sales_invoice_item"] = None
 FIELDS[DN]["return_against"] = None
 FIELDS[DNI]["dn_detail"] = None
+#: a Customer's own receivable account per company (its ``accounts`` table)
+FIELDS["Party Account"] = {"company": None, "account": None, "advance_account": None}
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     SI: {"naming_series": "ACC-SINV-.YYYY.-", "title": "{customer_name}", "update_outstanding_for_self": 1,
@@ -263,7 +265,8 @@ def make_sales_invoice(eng: Engine, source_name: str, args: Any = None) -> dict[
         if only is not None and r.get("name") not in only:
             continue
         billed = flt(r.get("billed_amt"))
-        if abs(flt(r.get("amount"))) <= abs(billed):
+        # ERPNext's condition: a free line (amount 0) is always offered again
+        if not flt(r.get("qty")) or (flt(r.get("base_amount")) and abs(billed) >= abs(flt(r.get("amount")))):
             continue
         amount = flt(flt(r.get("amount")) - billed, 2)
         qty = amount / flt(r.get("rate")) if flt(r.get("rate")) and billed else flt(r.get("qty"))
@@ -543,7 +546,7 @@ def _si_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
     else:
         erpnext_journal.cancel_gl(eng, SI, str(doc["name"]))
     for so_detail in {str(r["so_detail"]) for r in doc.get("items") or [] if r.get("so_detail")}:
-        rebill_delivery_notes(eng, so_detail, exclude=None)
+        rebill_delivery_notes(eng, so_detail, cancelled_invoice=None if sign > 0 else str(doc["name"]))
 
 
 def _post_gl(eng: Engine, doc: dict[str, Any], against_voucher: str) -> None:
@@ -575,13 +578,17 @@ def _dn_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
         erpnext_journal._check_fiscal_year(eng, doc)
     erpnext_stock.post_voucher(eng, doc, sign)
     if sign > 0:
-        rebill_delivery_notes(eng, None, exclude=None, current=doc)
+        rebill_delivery_notes(eng, None, current=doc)
         doc["status"] = dn_status(doc)
         eng.store.update(doc)
 
 
 def rebill_delivery_notes(
-    eng: Engine, so_detail: str | None, *, exclude: str | None, current: dict[str, Any] | None = None
+    eng: Engine,
+    so_detail: str | None,
+    *,
+    cancelled_invoice: str | None = None,
+    current: dict[str, Any] | None = None,
 ) -> None:
     """The billed amount of Delivery Note lines made from Sales Order lines (what submitted invoices billed
     against the order line, given to its delivery notes in order), their per_billed and status."""
@@ -591,11 +598,11 @@ def rebill_delivery_notes(
         billed = sum(
             flt(r.get("amount"))
             for si in eng.store.scan(SI)
-            if cint(si.get("docstatus")) == 1 and not cint(si.get("is_return"))
+            if cint(si.get("docstatus")) == 1 and not cint(si.get("is_return")) and si["name"] != cancelled_invoice
             for r in si.get("items") or []
             if r.get("so_detail") == detail and not r.get("delivery_note")
         )
-        notes = [d for d in eng.store.scan(DN) if cint(d.get("docstatus")) == 1 and d["name"] != exclude]
+        notes = [d for d in eng.store.scan(DN) if cint(d.get("docstatus")) == 1]
         if current is not None:
             notes = [d for d in notes if d["name"] != current["name"]] + [current]
         for note in notes:

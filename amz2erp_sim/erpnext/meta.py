@@ -450,6 +450,7 @@ for _module in (erpnext_invoice, erpnext_stock):
         DEFAULTS.setdefault(_dt, {}).update(_defaults)
 for _dt, _extra in erpnext_journal.EXTRA_FIELDS.items():
     DOC_FIELDS[_dt].update({k: v for k, v in _extra.items() if k not in DOC_FIELDS[_dt]})
+DOC_TABLES["Customer"]["accounts"] = "Party Account"
 SELECTS.update(erpnext_stock.SELECTS)
 LABELS.update({k: v for k, v in erpnext_invoice.LABELS.items() if k not in LABELS})
 DOCTYPES |= {erpnext_stock.STE, erpnext_stock.SLE, erpnext_stock.BIN, erpnext_stock.SETTINGS,
