@@ -60,8 +60,8 @@ class Lifecycle(SalesOrderRules):
             if not doc.get("name"):
                 raise mandatory(doctype, "None", "name", "Name")
             self._validate_all(doc, None)
-            if doctype == "Sales Order":
-                doc["status"] = "Draft"  # set_status skips new docs, also when inserted submitted
+            if doctype == "Sales Order":  # set_status skips new docs, also when inserted submitted:
+                doc["status"] = data.get("status") or "Draft"  # what the payload says is stored
             self.validate_unique(doc)
         if self.store.exists(doctype, doc["name"]):
             raise duplicate_entry(doctype, doc["name"])

@@ -68,7 +68,14 @@ class SalesOrderRules(ValidationRules):
                     defaults = item.get("item_defaults") or []
                     row["warehouse"] = defaults[0].get("default_warehouse") if defaults else None
             row["cost_center"] = row.get("cost_center") or f"Main - {self.abbr}"
-            row["projected_qty"] = -self._reserved(str(code), str(row.get("warehouse")))
+            if item and cint(item.get("is_stock_item")):  # get_item_details: the bin's figures
+                wh = str(row.get("warehouse"))
+                row["projected_qty"] = erpnext_stock.actual_qty(self.engine(), str(code), wh) - self._reserved(
+                    str(code), wh
+                )
+                row["valuation_rate"] = erpnext_stock.valuation_rate(self.engine(), str(code), wh)
+            else:
+                row["projected_qty"] = 0.0
             row["transaction_date"] = doc["transaction_date"]
         # currency
         doc["currency"] = doc.get("currency") or company_currency
@@ -95,6 +102,9 @@ class SalesOrderRules(ValidationRules):
                 )
             doc["conversion_rate"] = rate
         # delivery dates
+        if cint(doc.get("skip_delivery_note")):  # not required then, but the order's date still reaches the rows
+            for row in doc.get("items") or []:
+                row["delivery_date"] = row.get("delivery_date") or doc.get("delivery_date")
         if doc.get("order_type") == "Sales" and not cint(doc.get("skip_delivery_note")):
             for row in doc.get("items") or []:
                 if not row.get("delivery_date"):
@@ -161,6 +171,8 @@ class SalesOrderRules(ValidationRules):
         if doc["doctype"] != "Sales Order":
             return
         for row in doc.get("items") or []:
+            if not cint(row.get("is_stock_item")):  # only stock items are reserved
+                continue
             key = f"reserved|{row.get('item_code')}|{row.get('warehouse')}"
             pending = flt(row.get("stock_qty")) - flt(row.get("delivered_qty"))
             self.store.set_meta(key, repr(flt(self.store.get_meta(key) or 0) + sign * pending))
