@@ -353,3 +353,26 @@ def test_references_must_match_the_invoice_party_and_account_and_be_submitted(er
     r = erp.post("/api/resource/Journal Entry", receipt(CUSTOMER, "ACC-SINV-NOPE", 5.0))
     assert error(r) == (417, "ValidationError", ["Row 1: Invalid reference ACC-SINV-NOPE"])
     assert erp.doc("Sales Invoice", draft["name"])["outstanding_amount"] == 40.0
+
+
+def test_the_mapper_copies_custom_fields_unless_no_copy(erp: Erp) -> None:
+    for dt, field, no_copy in (("Sales Order", "amazon_order_id", 1), ("Sales Invoice", "amazon_order_id", 0),
+                               ("Sales Order Item", "amazon_order_item_id", 0),
+                               ("Sales Invoice Item", "amazon_order_item_id", 0)):  # fmt: skip
+        erp.ok(erp.post("/api/resource/Custom Field", {"dt": dt, "fieldname": field, "fieldtype": "Data",
+                                                       "no_copy": no_copy}))  # fmt: skip
+    so = erp.order([], amazon_order_id="111-0000001",
+                   items=[{"item_code": "SVC-1", "qty": 1, "rate": 20.0, "amazon_order_item_id": "OI-1"}])  # fmt: skip
+    si = erp.ok(erp.post(MAKE_SI, {"source_name": so["name"]}))
+    assert si["amazon_order_id"] is None  # no_copy on the order
+    assert si["items"][0]["amazon_order_item_id"] == "OI-1"
+
+
+def test_an_invoice_in_another_currency_is_owed_in_the_receivable_account_currency(erp: Erp) -> None:
+    so = erp.order([("SVC-1", 2, 25.0)], currency="EUR", conversion_rate=1.08)
+    si = erp.ok(erp.invoice(so))
+    assert (si["currency"], si["conversion_rate"], si["grand_total"], si["base_grand_total"]) == ("EUR", 1.08, 50.0, 54.0)
+    assert (si["party_account_currency"], si["outstanding_amount"]) == ("USD", 54.0)  # Debtors - ATC is in USD
+    assert erp.gl(si["name"]) == {"Debtors - ATC": (54.0, 0.0, CUSTOMER), "Sales - ATC": (0.0, 54.0, None)}
+    erp.ok(erp.post("/api/resource/Journal Entry", receipt(CUSTOMER, si["name"], 54.0)))
+    assert erp.doc("Sales Invoice", si["name"])["status"] == "Paid"

@@ -79,8 +79,10 @@ def test_a_return_cannot_be_posted_before_its_invoice_nor_at_another_rate(erp: E
     status, exc, messages = error(erp.post("/api/resource/Sales Invoice", early))
     assert (status, exc) == (417, "ValidationError")
     assert messages[-1].startswith(f"Posting timestamp must be after {PAST[5:7]}-{PAST[8:]}-{PAST[:4]} ")
-    other_rate = _return(erp, si, conversion_rate=1.1, currency="USD")
-    assert erp.post("/api/resource/Sales Invoice", other_rate).status_code == 200  # company currency: rate is 1
+    euro = erp.ok(erp.invoice(erp.order([("SVC-1", 1, 20.0)], po_no="2", currency="EUR", conversion_rate=1.08)))
+    other_rate = _return(erp, euro, conversion_rate=1.1)
+    assert error(erp.post("/api/resource/Sales Invoice", other_rate)) == (417, "ValidationError", [
+        f"Exchange Rate must be same as Sales Invoice {euro['name']} (1.08)"])  # fmt: skip
 
 
 def test_a_return_against_an_unknown_invoice_is_refused(erp: Erp) -> None:

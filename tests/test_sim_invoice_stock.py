@@ -104,6 +104,8 @@ def test_a_delivery_note_moves_stock_out_and_delivers_the_order(erp: Erp) -> Non
     erp.ok(erp.post("/api/method/frappe.client.cancel", {"doctype": "Delivery Note", "name": dn["name"]}))
     assert erpnext_stock.actual_qty(erp.sim.engine, "STOCK-1", WH) == 5.0
     assert [e["actual_qty"] for e in ledger(erp, "STOCK-1")] == [5.0]
+    everything = erpnext_stock.stock_ledger(erp.sim, item_code="STOCK-1", live_only=False)
+    assert [(e["actual_qty"], e["is_cancelled"]) for e in everything] == [(5.0, 0), (-2.0, 1), (2.0, 1)]
     assert erp.doc("Sales Order", so["name"])["per_delivered"] == 0.0
 
 

@@ -236,11 +236,21 @@ def _filtered(args: Any) -> set[str] | None:
     return {str(n) for n in names} if names else None
 
 
+def copy_custom_fields(eng: Engine, source: dict[str, Any], target: dict[str, Any]) -> None:
+    """The mapper copies a field both doctypes have unless either side marks it ``no_copy`` (so a Sales
+    Order's unique ``amazon_order_id`` stays behind, a line's ``amazon_order_item_id`` comes along)."""
+    src, dst = eng.custom_fields(str(source.get("doctype"))), eng.custom_fields(str(target.get("doctype")))
+    for name, cf in dst.items():
+        if name in source and not cint(cf.get("no_copy")) and not cint((src.get(name) or {}).get("no_copy")):
+            target[name] = source[name]
+
+
 def _map_header(eng: Engine, so: dict[str, Any], doctype: str) -> dict[str, Any]:
     doc = eng.new_doc(doctype, {})
     for f in _HEADER_FROM_SO:
         if f in so and f in doc:
             doc[f] = so[f]
+    copy_custom_fields(eng, so, doc)
     doc["posting_date"] = eng.today()
     doc["posting_time"] = _now_time()
     doc["set_posting_time"] = 0
@@ -272,6 +282,7 @@ def make_sales_invoice(eng: Engine, source_name: str, args: Any = None) -> dict[
         qty = amount / flt(r.get("rate")) if flt(r.get("rate")) and billed else flt(r.get("qty"))
         item = eng.store.get("Item", str(r.get("item_code"))) or {}
         row = eng.new_child(SII, {f: r.get(f) for f in _ROW_FROM_SO if r.get(f) is not None})
+        copy_custom_fields(eng, r, row)
         row.update(qty=qty, sales_order=so["name"], so_detail=r.get("name"),
                    income_account=_income_account(eng, item, company),
                    expense_account=company.get("default_expense_account"))  # fmt: skip
@@ -281,7 +292,7 @@ def make_sales_invoice(eng: Engine, source_name: str, args: Any = None) -> dict[
         for row in doc["items"]:
             row["stock_uom_rate"] = 0.0  # set on save, not by the mapper
         doc["payment_schedule"] = []
-        doc["outstanding_amount"] = doc["rounded_total"] or doc["grand_total"]
+        doc["outstanding_amount"] = party_total(doc)
         doc["amount_eligible_for_commission"] = doc["base_net_total"]
     _set_po_nos(eng, doc)
     return _mapped(doc)
@@ -307,6 +318,7 @@ def make_delivery_note(eng: Engine, source_name: str, args: Any = None) -> dict[
         if pending <= 0 or cint(r.get("delivered_by_supplier")):  # what is left to deliver
             continue
         row = eng.new_child(DNI, {f: r.get(f) for f in _ROW_FROM_SO if r.get(f) is not None})
+        copy_custom_fields(eng, r, row)
         row.update(qty=pending, against_sales_order=so["name"], so_detail=r.get("name"),
                    expense_account=company.get("default_expense_account"))  # fmt: skip
         doc["items"].append(row)
@@ -328,6 +340,14 @@ def totals(eng: Engine, doc: dict[str, Any]) -> None:
     for row in doc.get("items") or []:
         row.pop("gross_profit", None)
     doc["amount_eligible_for_commission"] = doc["base_net_total"]
+
+
+def party_total(doc: dict[str, Any]) -> float:
+    """What the invoice is owed in its receivable account's currency: the document total when that is the
+    invoice's currency, else the company-currency total (calculate_outstanding_amount)."""
+    if doc.get("party_account_currency") in (None, "", doc.get("currency")):
+        return flt(doc.get("rounded_total")) or flt(doc.get("grand_total"))
+    return flt(doc.get("base_rounded_total")) or flt(doc.get("base_grand_total"))
 
 
 def validate_sales_invoice(eng: Engine, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -362,7 +382,7 @@ def validate_sales_invoice(eng: Engine, doc: dict[str, Any], old: dict[str, Any]
         if old_rows and old_rows[0].get("name"):
             row["name"], row["creation"] = old_rows[0]["name"], old_rows[0].get("creation")
         doc["payment_schedule"] = [row]
-    doc["outstanding_amount"] = total
+    doc["outstanding_amount"] = party_total(doc)
     incomes = [str(r["income_account"]) for r in doc.get("items") or [] if r.get("income_account")]
     doc["against_income_account"] = ",".join(dict.fromkeys(incomes)) or None
     if cint(doc.get("is_return")):
@@ -456,7 +476,7 @@ def si_status(eng: Engine, doc: dict[str, Any]) -> str:
     if ds == 2:
         return "Cancelled"
     outstanding = flt(doc.get("outstanding_amount"), 2)
-    total = flt(doc.get("rounded_total")) or flt(doc.get("grand_total"))
+    total = party_total(doc)
     due = getdate(doc.get("due_date"))
     today = getdate(eng.today())
     if _is_overdue(doc, outstanding, total, today):
@@ -528,7 +548,7 @@ def _si_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
         erpnext_journal._check_fiscal_year(eng, doc)
     if cint(doc.get("update_stock")):
         erpnext_stock.post_voucher(eng, doc, sign)
-    total = flt(doc.get("rounded_total")) or flt(doc.get("grand_total"))
+    total = party_total(doc)
     against_original = (
         cint(doc.get("is_return")) and doc.get("return_against") and not cint(doc.get("update_outstanding_for_self"))
     )
@@ -550,12 +570,11 @@ def _si_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
 
 
 def _post_gl(eng: Engine, doc: dict[str, Any], against_voucher: str) -> None:
-    total = flt(doc.get("rounded_total")) or flt(doc.get("grand_total"))
-    conv = flt(doc.get("conversion_rate")) or 1.0
+    base_total = flt(doc.get("base_rounded_total")) or flt(doc.get("base_grand_total"))
     cost_center = _company(eng, doc.get("company")).get("cost_center")
     entries: list[dict[str, Any]] = [
         {"account": doc.get("debit_to"), "party_type": "Customer", "party": doc.get("customer"),
-         "debit": flt(total * conv, 2), "debit_in_account_currency": total,
+         "debit": base_total, "debit_in_account_currency": party_total(doc),
          "against_voucher_type": SI, "against_voucher": against_voucher, "cost_center": None}
     ]  # fmt: skip
     income: dict[tuple[Any, Any], float] = {}

@@ -84,7 +84,7 @@ def make_sales_return(eng: Engine, source_name: str) -> dict[str, Any]:
                                                discount_validity_based_on=""))
         for p in original.get("payment_schedule") or []
     ]
-    doc["outstanding_amount"] = doc["rounded_total"] or doc["grand_total"]
+    doc["outstanding_amount"] = erpnext_invoice.party_total(doc)
     return erpnext_invoice._mapped(doc)
 
 

@@ -6,8 +6,9 @@ simulator on the same ``db_path`` sees every document), one lock around each wri
     with ErpNextSimulator() as sim:
         requests.get(sim.url + "/api/resource/Company", headers={"Authorization": sim.auth_header})
 
-Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``), errors in
-``errors``.
+Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``; Journal
+Entries in ``journal``, Sales Invoices and Delivery Notes in ``invoice``, Credit Notes in ``returns``, stock in
+``stock``), errors in ``errors``.
 ``latency``/``workers`` model the server's own throughput ceiling (``workers / latency`` docs/s), and
 ``FaultConfig`` injects deterministic failures.
 """
