@@ -46,10 +46,7 @@ JOURNAL_NOT_SIMULATED = {"153-fin-pe-gl-entries.json": "Payment Entry"}
 JOURNAL_REPLAYED_HERE = frozenset({"118-fin-je-closed-accounting-period.json"})
 #: Recordings on a simulated doctype whose answer depends on documents of a NOT_YET_SIMULATED doctype
 #: (a Sales Order's billing/delivery status, cancel refused because of a linked invoice).
-DEPENDS_ON_NOT_YET_SIMULATED = {
-    "152-fin-pe-invoice-list.json": "Payment Entry",
-    "162-fin-so-list-final-status.json": "Payment Entry",
-}
+DEPENDS_ON_NOT_YET_SIMULATED = {"152-fin-pe-invoice-list.json": "Payment Entry"}
 #: whitelisted methods that make (map) a document of another doctype than their module's
 _MAKES = {
     "erpnext.selling.doctype.sales_order.sales_order.make_sales_invoice": "Sales Invoice",
@@ -283,6 +280,19 @@ def _setup_143(rp: Replay) -> None:
     assert resp.status_code == 200, resp.text
 
 
+def _setup_162(rp: Replay) -> None:
+    """The recording script invoiced the third order (ACC-SINV-2026-00006, 40.00, the invoice the Payment Entry
+    of 148-153 paid) without recording it; the Payment Entry itself changes no order."""
+    headers = {"Authorization": rp.sim.auth_header}
+    mapped = rp.session.post(
+        rp.sim.url + "/api/method/erpnext.selling.doctype.sales_order.sales_order.make_sales_invoice",
+        json={"source_name": rp.to_sim("SAL-ORD-2026-01415")}, headers=headers,
+    ).json()["message"]  # fmt: skip
+    mapped.update(posting_date="2026-11-20", set_posting_time=1, docstatus=1)
+    r = rp.session.post(rp.sim.url + "/api/resource/Sales Invoice", json=mapped, headers=headers)
+    assert r.status_code == 200, r.text
+
+
 def _setup_118(rp: Replay) -> None:
     rp.sim.insert_doc("Account", {"account_name": "Amazon Settlement Clearing Recorder", "company": "Amz Test Co",
                                   "parent_account": "Current Assets - ATC"}, validate=True)  # fmt: skip
@@ -291,6 +301,7 @@ def _setup_118(rp: Replay) -> None:
 SETUP: dict[str, Callable[[Replay], None]] = {
     "118": _setup_118,
     "143": _setup_143,
+    "162": _setup_162,
     "117": _setup_117,
     "047": _setup_047,
     "062": lambda rp: rp.item("AMZ-SKU-003", "Third Widget"),

@@ -565,6 +565,8 @@ def _si_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
         eng.store.update(stored)
     else:
         erpnext_journal.cancel_gl(eng, SI, str(doc["name"]))
+    if sign > 0:
+        _link_lines(eng, doc)
     for so_detail in {str(r["so_detail"]) for r in doc.get("items") or [] if r.get("so_detail")}:
         rebill_delivery_notes(eng, so_detail, cancelled_invoice=None if sign > 0 else str(doc["name"]))
 
@@ -597,9 +599,28 @@ def _dn_on_submit(eng: Engine, doc: dict[str, Any], sign: int) -> None:
         erpnext_journal._check_fiscal_year(eng, doc)
     erpnext_stock.post_voucher(eng, doc, sign)
     if sign > 0:
+        _link_lines(eng, doc)
         rebill_delivery_notes(eng, None, current=doc)
         doc["status"] = dn_status(doc)
         eng.store.update(doc)
+
+
+def _lines_key(doctype: str, so_detail: str) -> str:
+    return f"lines|{doctype}|{so_detail}"
+
+
+def _linked(eng: Engine, doctype: str, so_detail: str) -> list[str]:
+    """Names of the invoices / delivery notes ever submitted with a line of this Sales Order line (an index
+    kept beside the documents: child rows cannot be filtered on cheaply)."""
+    raw = eng.store.get_meta(_lines_key(doctype, so_detail))
+    return list(json.loads(raw)) if raw else []
+
+
+def _link_lines(eng: Engine, doc: dict[str, Any]) -> None:
+    for detail in {str(r["so_detail"]) for r in doc.get("items") or [] if r.get("so_detail")}:
+        names = _linked(eng, doc["doctype"], detail)
+        if doc["name"] not in names:
+            eng.store.set_meta(_lines_key(doc["doctype"], detail), json.dumps([*names, doc["name"]]))
 
 
 def rebill_delivery_notes(
@@ -614,14 +635,16 @@ def rebill_delivery_notes(
     details = {so_detail} if so_detail else {str(r["so_detail"]) for r in (current or {}).get("items") or []
                                              if r.get("so_detail")}  # fmt: skip
     for detail in details:
+        invoices = [eng.store.get(SI, n) or {} for n in _linked(eng, SI, detail) if n != cancelled_invoice]
         billed = sum(
             flt(r.get("amount"))
-            for si in eng.store.scan(SI)
-            if cint(si.get("docstatus")) == 1 and not cint(si.get("is_return")) and si["name"] != cancelled_invoice
+            for si in invoices
+            if cint(si.get("docstatus")) == 1 and not cint(si.get("is_return"))
             for r in si.get("items") or []
             if r.get("so_detail") == detail and not r.get("delivery_note")
         )
-        notes = [d for d in eng.store.scan(DN) if cint(d.get("docstatus")) == 1]
+        notes = [eng.store.get(DN, n) or {} for n in _linked(eng, DN, detail)]
+        notes = [d for d in notes if cint(d.get("docstatus")) == 1]
         if current is not None:
             notes = [d for d in notes if d["name"] != current["name"]] + [current]
         for note in notes:
@@ -635,8 +658,8 @@ def rebill_delivery_notes(
                 touched = True
             if touched:
                 amount = sum(flt(r.get("amount")) for r in note.get("items") or [])
-                note["per_billed"] = flt(sum(flt(r.get("billed_amt")) for r in note["items"]) / amount * 100, 3) \
-                    if amount else 0.0
+                billed_amt = sum(flt(r.get("billed_amt")) for r in note["items"])
+                note["per_billed"] = flt(billed_amt / amount * 100, 3) if amount else 0.0
                 note["status"] = dn_status(note)
                 if note is not current:
                     eng.store.update(note)

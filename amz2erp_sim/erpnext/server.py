@@ -122,6 +122,8 @@ class ErpNextSimulator:
             country=country,
             site_url=lambda: self.site_url,
         )
+        for field in ("return_against", "voucher_no"):  # returns of an invoice, ledger rows of a voucher
+            self.store.ensure_index(field)
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         #: called with each request's record once it is logged (a test can await a count without polling)
