@@ -24,6 +24,7 @@ from amz2erp.erpnext.client import error_from_response
 from amz2erp.errors import ErpNextDuplicateError
 from amz2erp.state import StateStore
 from amz2erp_sim.erpnext import ErpNextSimulator
+from amz2erp_sim.erpnext.errors import FrappeError
 from amz2erp_sim.erpnext.server import FaultConfig
 from tests.conftest import ERPNEXT_RECORDINGS, SimEnvFactory
 from tests.reliability import duplicates, ledger_disagreements, lost_orders
@@ -130,6 +131,21 @@ def _intercept(sim: ErpNextSimulator,
     sim.handle = handle  # type: ignore[method-assign]
 
 
+def _refuse_order(sim: ErpNextSimulator, order_id: str, error: FrappeError,
+                  until: Callable[[], bool] = lambda: False) -> None:
+    """ERPNext refuses to insert the Sales Order of ``order_id`` with ``error`` (until ``until()``), inside the
+    transaction of the request that carries it."""
+    engine = sim.engine
+    real = engine.insert
+
+    def insert(doctype: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        if doctype == "Sales Order" and data.get("amazon_order_id") == order_id and not until():
+            raise error
+        return real(doctype, data, **kw)
+
+    engine.insert = insert  # type: ignore[method-assign]
+
+
 def _order_ids(path: str, data: Any) -> list[str]:
     if path == INSERT_MANY:
         return [str(d.get("amazon_order_id")) for d in data.get("docs") or []]
@@ -143,17 +159,17 @@ def test_a_batch_refused_for_one_bad_order_is_split_and_the_bad_order_fails_alon
     env.setup_erp()
     assert env.run("sync-products").code == 0
     bad = sorted(o.amazon_order_id for o in env.spapi.orders if o.status == "Shipped")[3]
-    refused = _recording("080-so-p2-insert-many-one-bad.json")["response"]
     calls: Counter[str] = Counter()
 
     def refuse_bad(method: str, path: str, data: Any, send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
-        ids = _order_ids(path, data)
-        if bad in ids:
+        if bad in _order_ids(path, data):
             calls["batch" if path == INSERT_MANY else "alone"] += 1
-        if bad in ids:  # ERPNext refuses the whole call: nothing of it is kept (one transaction)
-            return refused["status"], refused["json"], "Sales Order", None
         return None
 
+    # ERPNext refuses the bad order as in recording 080 (an Item it does not know): the whole insert_many call
+    # is one transaction, so nothing of a batch holding it is kept
+    _refuse_order(env.erp, bad, FrappeError(404, "DoesNotExistError", "Item NO-SUCH-SKU not found",
+                                            with_exception=False))
     _intercept(env.erp, refuse_bad)
     result = env.run("--json", "sync-orders")
     assert result.code == 1, result.err
@@ -169,6 +185,7 @@ def test_a_batch_refused_for_one_bad_order_is_split_and_the_bad_order_fails_alon
         assert [e.key for e in state.entries("order", "failed")] == [bad]
         assert state.entries(status="writing") == []
     env.erp.handle = ErpNextSimulator.handle.__get__(env.erp)  # type: ignore[method-assign]
+    env.erp.engine.insert = type(env.erp.engine).insert.__get__(env.erp.engine)  # type: ignore[method-assign]
     env.clock.advance(300)
     assert env.run("sync-orders").code == 0
     assert_landed_exactly_once(env)
@@ -188,6 +205,7 @@ def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimE
     assert env.run("sync-products").code == 0
     env.erp.set_faults(FaultConfig(rate=0.0, timeout_seconds=1.5, after_commit=True))
     late: list[list[str]] = []
+    sent: list[list[str]] = []
     real_draw = env.erp._draw_fault
     local = threading.local()
 
@@ -196,6 +214,8 @@ def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimE
 
     def commit_then_stall(method: str, path: str, data: Any,
                           send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if path == INSERT_MANY:
+            sent.append(_order_ids(path, data))
         if path == INSERT_MANY and not late:
             late.append(_order_ids(path, data))
             local.late = True  # this one commits, then answers after the client gave up
@@ -207,13 +227,12 @@ def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimE
 
     env.erp._draw_fault = draw  # type: ignore[method-assign]
     _intercept(env.erp, commit_then_stall)
-    before = len(env.erp.request_log)
     result = env.run("sync-orders")
     assert result.code == 0, result.err
     assert late and len(late[0]) > 1
-    kinds = _requests(env, before)
     # the lost answer was looked up (the batch's ids), found, and the batch was not sent again
-    assert kinds["POST frappe.client.insert_many"] == -(-len(env.sales_orders()) // INSERT_BATCH)
+    assert len(sent) == -(-len(env.sales_orders()) // INSERT_BATCH)
+    assert sorted(i for ids in sent for i in ids) == sorted(so["amazon_order_id"] for so in env.sales_orders())
     assert duplicates(env) == []
     assert_landed_exactly_once(env)
     assert ledger_disagreements(env) == []
@@ -223,31 +242,27 @@ def test_a_transient_duplicate_key_conflict_is_retried_within_the_run(sim_env: S
     env = sim_env(listings=20, orders=40, seed=31, days=20, marketplaces=("US",))
     env.setup_erp()
     assert env.run("sync-products").code == 0
-    conflict = _unique_conflict_body()
-    target: list[str] = []
-    singles: Counter[str] = Counter()
+    target = sorted(o.amazon_order_id for o in env.spapi.orders if o.status == "Shipped")[0]
+    alone: Counter[str] = Counter()
 
-    def collide_once(method: str, path: str, data: Any,
-                     send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
-        ids = _order_ids(path, data)
-        if ids and not target:
-            target.append(ids[0])
-        if not target or target[0] not in ids:
-            return None
-        if path == SO_RESOURCE:
-            singles[target[0]] += 1
-            if singles[target[0]] > 1:
-                return None
-        # the order runs into a concurrent order's new stock bin (in its batch, then alone once): ERPNext
-        # rolls the whole insert back
-        return 417, conflict, "Sales Order", None
+    def count_alone(method: str, path: str, data: Any,
+                    send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if path == SO_RESOURCE and _order_ids(path, data) == [target]:
+            alone[target] += 1
+        return None
 
-    _intercept(env.erp, collide_once)
+    # the order runs into a concurrent order's new stock bin (in its batch, then alone once): ERPNext rolls the
+    # whole insert back and answers with the recorded duplicate-key shape
+    body = _unique_conflict_body()
+    conflict = FrappeError(417, "UniqueValidationError", [{"message": "Item Code must be unique", "title": "Message"}],
+                           exception_full=str(body["exception"]))
+    _refuse_order(env.erp, target, conflict, until=lambda: alone[target] >= 2)
+    _intercept(env.erp, count_alone)
     result = env.run("--json", "sync-orders")
     assert result.code == 0, result.err
     summary = json.loads(result.out)["summary"]
     assert summary.get("transient conflicts retried") == 1
-    assert singles[target[0]] == 2  # refused once on its own, looked up (absent), sent again
+    assert alone[target] == 2  # refused once on its own, looked up (absent), sent again
     assert_landed_exactly_once(env)
     assert duplicates(env) == []
 
