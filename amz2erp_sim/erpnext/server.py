@@ -114,6 +114,8 @@ class ErpNextSimulator:
         self.costs = costs if costs is not None else CostModel.flat_latency(latency, workers)
         self.workers = self.costs.workers
         self._pool = WorkerPool(self.costs.workers, self.costs.capacity)
+        #: the simulator's own processing time per request kind (a moving average), see ``_net``
+        self._own: dict[str, float] = {}
         self.lock = threading.RLock()
         self.store = Store(db_path)
         self.engine = Engine(
@@ -404,6 +406,7 @@ class ErpNextSimulator:
         doctype: str | None = None
         fault: str | None = None
         req: Request | None = None
+        own_started: float | None = None
         try:
             if not path.startswith("/api/"):
                 return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, ""
@@ -449,7 +452,8 @@ class ErpNextSimulator:
                 self._pool.work(self.costs.floor())
                 raise
             req = classify(method, path, _request_args(kind, query, data))
-            self._pool.work(self.costs.before(req))
+            self._pool.work(self._net(req.label, self.costs.before(req)))
+            own_started = time.monotonic()
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
                 status, out = self._resource(method, parts[3], name, query, data)
@@ -472,6 +476,8 @@ class ErpNextSimulator:
                     "exc": json.dumps([repr(e)]),
                 },
             )
+        if req is not None and own_started is not None:
+            self._learn(req.label, time.monotonic() - own_started)
         if req is not None and status == 200:
             self._pool.work(self.costs.after(req, _rows(out)))
         label = req.label if req is not None else ""
@@ -480,6 +486,17 @@ class ErpNextSimulator:
                 raise _Reset(doctype, label)
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
         return status, out, doctype, fault, label
+
+    def _net(self, label: str, cost: float) -> float:
+        """A modelled cost less the simulator's own time for such a request (its Python and SQLite work is
+        part of the server time the model prices, not extra)."""
+        if self.costs.flat is not None:
+            return cost
+        return max(0.0, cost - self._own.get(label, 0.0))
+
+    def _learn(self, label: str, seconds: float) -> None:
+        old = self._own.get(label)
+        self._own[label] = seconds if old is None else 0.8 * old + 0.2 * seconds
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
