@@ -63,6 +63,10 @@ class PathResult:
     seconds: float
     kinds: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    #: the server time the cost model charged for these orders, in a real server's seconds
+    server_seconds: float = 0.0
+    #: how many workers' worth of CPU the simulated server has when busy
+    capacity: float = 1.0
 
     @property
     def engine(self) -> bool:
@@ -79,6 +83,16 @@ class PathResult:
     @property
     def requests_per_order(self) -> float:
         return self.requests / max(1, self.orders)
+
+    @property
+    def server_ms_per_order(self) -> float:
+        return 1000 * self.server_seconds / max(1, self.orders)
+
+    @property
+    def ceiling(self) -> float:
+        """Orders/s of this path when the server's cores are the only limit (its busy capacity over the
+        server time per order)."""
+        return self.capacity * self.orders / self.server_seconds if self.server_seconds > 0 else 0.0
 
     def per_order(self) -> list[tuple[str, float]]:
         """Requests per order by kind, most first."""
@@ -114,7 +128,9 @@ def _timed(erp: ErpNextSimulator, path: str, workers: int, orders: int, fn: Call
     began = time.monotonic()
     failed = fn()
     seconds = time.monotonic() - began
-    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed)
+    speed = erp.costs.speed
+    server = sum(r.cost for r in erp.request_log[before:]) / speed if speed > 0 else 0.0
+    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed, server, erp.costs.capacity)
 
 
 def _with_workers(settings: Settings, workers: int) -> Settings:

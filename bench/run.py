@@ -103,29 +103,30 @@ def render(costs: list[CostResult], writes: ErpBench | None, rss: list[RssResult
                  f"{info['os']}; run {info['date']} (`python -m bench.run{' --quick' if opts.quick else ''}`, "
                  f"{elapsed / 60:.1f} min).")
     lines.append("")
-    lines.append(f"**1. Amazon: a {opts.days}-day backfill** (SP-API simulator, Amazon's documented rate limits "
-                 f"on a simulated clock, reports processed in {opts.report_seconds:g} s, backfill `--chunk "
-                 f"{opts.chunk_days}d`). Calls are SP-API operations (429s included; LWA tokens and S3 downloads "
-                 "not counted); Amazon time is simulated time spent waiting on Amazon.")
-    lines.append("")
-    names = {"api": "api (Orders 2026-01-01 searchOrders)", "report": "report (flat-file orders report)",
-             "report+hint": "report, backfill announcing its range (proposed engine change)",
-             "frappe": "Frappe connector pattern (getOrders + getOrderItems + financial events per order)"}
-    rows = []
-    for c in costs:
-        ops = ", ".join(f"{k} {v}" for k, v in sorted(c.by_operation.items(), key=lambda kv: -kv[1]))
-        read = f"{c.orders_seen:,}" + ("" if c.orders_seen == c.orders else " ¹")
-        rows.append([names[c.mode], f"{c.orders:,}", read, f"{c.calls:,}", f"{c.calls_per_1000:,.1f}",
-                     _fmt_duration(c.amazon_seconds), ops])
-    lines.append(table(["mode", "orders", "read", "SP-API calls", "calls / 1,000 orders", "Amazon time",
-                        "calls by operation"], rows))
-    if any(c.orders_seen != c.orders for c in costs):
+    if costs:
+        lines.append(f"**1. Amazon: a {opts.days}-day backfill** (SP-API simulator, Amazon's documented rate limits "
+                     f"on a simulated clock, reports processed in {opts.report_seconds:g} s, backfill `--chunk "
+                     f"{opts.chunk_days}d`). Calls are SP-API operations (429s included; LWA tokens and S3 downloads "
+                     "not counted); Amazon time is simulated time spent waiting on Amazon.")
         lines.append("")
-        lines.append("¹ Amazon returns no order older than two years. The horizon moves on while a backfill runs, "
-                     "so a backfill that takes days loses the oldest orders before it reaches them (it reads "
-                     "newest first).")
-    lines.append("")
-    if writes:
+        names = {"api": "api (Orders 2026-01-01 searchOrders)", "report": "report (flat-file orders report)",
+                 "report+hint": "report, backfill announcing its range (proposed engine change)",
+                 "frappe": "Frappe connector pattern (getOrders + getOrderItems + financial events per order)"}
+        rows = []
+        for c in costs:
+            ops = ", ".join(f"{k} {v}" for k, v in sorted(c.by_operation.items(), key=lambda kv: -kv[1]))
+            read = f"{c.orders_seen:,}" + ("" if c.orders_seen == c.orders else " ¹")
+            rows.append([names[c.mode], f"{c.orders:,}", read, f"{c.calls:,}", f"{c.calls_per_1000:,.1f}",
+                         _fmt_duration(c.amazon_seconds), ops])
+        lines.append(table(["mode", "orders", "read", "SP-API calls", "calls / 1,000 orders", "Amazon time",
+                            "calls by operation"], rows))
+        if any(c.orders_seen != c.orders for c in costs):
+            lines.append("")
+            lines.append("¹ Amazon returns no order older than two years. The horizon moves on while a backfill runs, "
+                         "so a backfill that takes days loses the oldest orders before it reaches them (it reads "
+                         "newest first).")
+        lines.append("")
+    if writes is not None:
         lines.extend(render_writes(writes, info))
     if rss:
         lines.append("**3. Peak RSS of the CLI process** (`backfill --mode report` over two years in a child "
@@ -160,15 +161,17 @@ def render_writes(bench: ErpBench, info: dict[str, str]) -> list[str]:
     for p in bench.paths:
         if p.engine:
             rows.append([p.path, str(p.client_workers), f"{p.orders_per_s:.1f}", f"{p.requests_per_order:.2f}",
-                         _kinds(p), f"{100 * bench.share(p):.0f} %",
+                         _kinds(p), f"{p.server_ms_per_order:.0f} ms", f"{p.ceiling:.1f}",
+                         f"{100 * bench.share(p):.0f} %",
                          REAL_BY_PATH.get((p.path, p.client_workers), "") + (f", {p.failed} failed" if p.failed else "")])
     lines.append(table(["engine path", "workers", "orders/s", "requests / order", "requests per order by kind",
-                        "share of best path", "real server"], rows))
+                        "server time / order", "path ceiling, orders/s", "share of best path", "real server"], rows))
     lines.append("")
     rows = [[p.path, str(p.client_workers), str(p.orders), f"{p.orders_per_s:.1f}", _kinds(p),
-             REAL_BY_PATH.get((p.path, p.client_workers), "")] for p in bench.paths if not p.engine]
+             f"{p.server_ms_per_order:.0f} ms", REAL_BY_PATH.get((p.path, p.client_workers), "")]
+            for p in bench.paths if not p.engine]
     lines.append(table(["server path (ready documents)", "client threads", "orders", "orders/s", "requests per order",
-                        "real server, orders/s"], rows))
+                        "server time / order", "real server, orders/s"], rows))
     lines.append("")
     if best is not None:
         lines.append(f"Best path: {best.path} from {best.client_workers} client thread(s), "
@@ -335,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "writes": None if writes is None else {
                                     "speed": writes.speed,
                                     "paths": [dict(asdict(w), orders_per_s=w.orders_per_s, requests=w.requests,
-                                                   requests_per_order=w.requests_per_order,
+                                                   requests_per_order=w.requests_per_order, ceiling=w.ceiling,
                                                    share_of_best_path=writes.share(w)) for w in writes.paths]},
                                 "rss": [asdict(r) for r in rss],
                                 "settlements": [dict(asdict(x), calls_per_settlement=x.calls_per_settlement,

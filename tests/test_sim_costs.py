@@ -197,9 +197,14 @@ def test_the_pool_keeps_to_its_workers_and_shares_on_a_fake_clock() -> None:
 def test_the_simulator_counts_requests_by_kind() -> None:
     with ErpNextSimulator(costs=CostModel(speed=0.01)) as sim:
         h = {"Authorization": sim.auth_header}
-        requests.get(sim.url + "/api/resource/Customer", headers=h, timeout=5)
+        listed = requests.get(sim.url + "/api/resource/Customer", headers=h, timeout=5).json()["data"]
         r = requests.post(sim.url + "/api/resource/Customer", json={"customer_name": "Kind Test"}, headers=h, timeout=5)
         assert r.status_code == 200
         assert [rec.kind for rec in sim.request_log] == ["lookup Customer", "insert Customer"]
+        # each record carries what the model charged: the insert its document, the lookup its query and rows
+        lookup, insert = sim.request_log
+        assert insert.cost == pytest.approx(sim.costs.before(classify("POST", "/api/resource/Customer", {})))
+        assert lookup.cost == pytest.approx(sim.costs.before(Request(Kind.LOOKUP, "Customer"))
+                                            + sim.costs.after(Request(Kind.LOOKUP, "Customer"), len(listed)))
         assert sim.ceiling() == float("inf") and sim.workers == 2
         assert sim.latency_peak == 1

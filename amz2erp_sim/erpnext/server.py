@@ -76,6 +76,8 @@ class RequestRecord(NamedTuple):
     fault: str | None = None
     #: what the request did, as the cost model counts it ("insert Customer", "lookup Sales Order", …)
     kind: str = ""
+    #: the server time the cost model gave it (seconds, at the model's speed)
+    cost: float = 0.0
 
 
 class _Reset(Exception):
@@ -398,8 +400,8 @@ class ErpNextSimulator:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str]:
-        """Process one request -> (status, json body or html text, doctype, fault, kind)."""
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str, float]:
+        """Process one request -> (status, json body or html text, doctype, fault, kind, modelled cost)."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -407,11 +409,12 @@ class ErpNextSimulator:
         fault: str | None = None
         req: Request | None = None
         own_started: float | None = None
+        cost = 0.0
         try:
             if not path.startswith("/api/"):
-                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, ""
+                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, "", 0.0
             if path == "/api/method/ping":
-                return 200, {"message": "pong"}, None, None, ""
+                return 200, {"message": "pong"}, None, None, "", 0.0
             user = self._authenticate(headers.get("authorization"))
             parts = path.split("/", 4)
             kind = parts[2] if len(parts) > 2 else ""
@@ -445,14 +448,16 @@ class ErpNextSimulator:
             )
             if before:
                 self._pool.work(self.costs.floor())
-                return (*self._fault_answer(fault, fcfg), doctype, fault, "")
+                return (*self._fault_answer(fault, fcfg), doctype, fault, "", self.costs.floor())
             try:
                 data = self._parse_body(body, headers)
             except FrappeError:
-                self._pool.work(self.costs.floor())
+                cost = self.costs.floor()
+                self._pool.work(cost)
                 raise
             req = classify(method, path, _request_args(kind, query, data))
-            self._pool.work(self._net(req.label, self.costs.before(req)))
+            cost = self.costs.before(req)
+            self._pool.work(self._net(req.label, cost))
             own_started = time.monotonic()
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
@@ -479,13 +484,15 @@ class ErpNextSimulator:
         if req is not None and own_started is not None:
             self._learn(req.label, time.monotonic() - own_started)
         if req is not None and status == 200:
-            self._pool.work(self.costs.after(req, _rows(out)))
+            extra = self.costs.after(req, _rows(out))
+            cost += extra
+            self._pool.work(extra)
         label = req.label if req is not None else ""
         if fault in ("timeout", "reset"):
             if fault == "reset":
-                raise _Reset(doctype, label)
+                raise _Reset(doctype, label, cost)
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
-        return status, out, doctype, fault, label
+        return status, out, doctype, fault, label, cost
 
     def _net(self, label: str, cost: float) -> float:
         """A modelled cost less the simulator's own time for such a request (its Python and SQLite work is
@@ -865,7 +872,7 @@ class _Handler(BaseHTTPRequestHandler):
         slot = sim._pool.slot() if gated else contextlib.nullcontext()
         try:
             with slot:
-                status, out, doctype, fault, kind = sim.handle(self.command, self.path, headers, body)
+                status, out, doctype, fault, kind, cost = sim.handle(self.command, self.path, headers, body)
         except _Reset as reset:
             sim._log(
                 RequestRecord(
@@ -876,6 +883,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.monotonic() - started,
                     "reset",
                     reset.args[1] if len(reset.args) > 1 else "",
+                    reset.args[2] if len(reset.args) > 2 else 0.0,
                 )
             )
             self.close_connection = True
@@ -890,7 +898,9 @@ class _Handler(BaseHTTPRequestHandler):
                 json.dumps(out, ensure_ascii=False, default=_json_default).encode(),
                 "application/json",
             )
-        sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind))
+        sim._log(
+            RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind, cost)
+        )
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
