@@ -456,8 +456,10 @@ class ErpNextSimulator:
                 self._pool.work(cost)
                 raise
             req = classify(method, path, _request_args(kind, query, data))
-            cost = self.costs.before(req)
-            self._pool.work(self._net(req.label, cost))
+            cpu, wait = self.costs.split(req)
+            cost = cpu + wait
+            self._pool.work(self._net(req.label, cpu))
+            self._pool.idle(wait)
             own_started = time.monotonic()
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
