@@ -63,8 +63,9 @@ class PathResult:
     seconds: float
     kinds: dict[str, int] = field(default_factory=dict)
     failed: int = 0
-    #: the server time the cost model charged for these orders, in a real server's seconds
+    #: the server time the cost model charged for these orders, in a real server's seconds, and its CPU part
     server_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     #: how many workers' worth of CPU the simulated server has when busy
     capacity: float = 1.0
 
@@ -90,9 +91,9 @@ class PathResult:
 
     @property
     def ceiling(self) -> float:
-        """Orders/s of this path when the server's cores are the only limit (its busy capacity over the
-        server time per order)."""
-        return self.capacity * self.orders / self.server_seconds if self.server_seconds > 0 else 0.0
+        """Orders/s of this path when the server's CPU is the only limit (its busy capacity over the CPU time
+        per order)."""
+        return self.capacity * self.orders / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def per_order(self) -> list[tuple[str, float]]:
         """Requests per order by kind, most first."""
@@ -128,9 +129,10 @@ def _timed(erp: ErpNextSimulator, path: str, workers: int, orders: int, fn: Call
     began = time.monotonic()
     failed = fn()
     seconds = time.monotonic() - began
-    speed = erp.costs.speed
-    server = sum(r.cost for r in erp.request_log[before:]) / speed if speed > 0 else 0.0
-    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed, server, erp.costs.capacity)
+    log, speed = erp.request_log[before:], erp.costs.speed
+    server = sum(r.cost for r in log) / speed if speed > 0 else 0.0
+    cpu = sum(r.cpu for r in log) / speed if speed > 0 else 0.0
+    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed, server, cpu, erp.costs.capacity)
 
 
 def _with_workers(settings: Settings, workers: int) -> Settings:

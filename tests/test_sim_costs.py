@@ -220,6 +220,8 @@ def test_the_simulator_counts_requests_by_kind() -> None:
         # each record carries what the model charged: the insert its document, the lookup its query and rows
         lookup, insert = sim.request_log
         assert insert.cost == pytest.approx(sim.costs.before(classify("POST", "/api/resource/Customer", {})))
+        assert insert.cpu == pytest.approx(sim.costs.split(classify("POST", "/api/resource/Customer", {}))[0])
+        assert 0 < insert.cpu < insert.cost
         assert lookup.cost == pytest.approx(sim.costs.before(Request(Kind.LOOKUP, "Customer"))
                                             + sim.costs.after(Request(Kind.LOOKUP, "Customer"), len(listed)))
         assert sim.ceiling() == float("inf") and sim.workers == 2

@@ -76,8 +76,9 @@ class RequestRecord(NamedTuple):
     fault: str | None = None
     #: what the request did, as the cost model counts it ("insert Customer", "lookup Sales Order", …)
     kind: str = ""
-    #: the server time the cost model gave it (seconds, at the model's speed)
+    #: the server time the cost model gave it (seconds, at the model's speed), and the CPU part of it
     cost: float = 0.0
+    cpu: float = 0.0
 
 
 class _Reset(Exception):
@@ -400,8 +401,8 @@ class ErpNextSimulator:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str, float]:
-        """Process one request -> (status, json body or html text, doctype, fault, kind, modelled cost)."""
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str, tuple[float, float]]:
+        """Process one request -> (status, json body or html text, doctype, fault, kind, (modelled cost, CPU))."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -409,12 +410,12 @@ class ErpNextSimulator:
         fault: str | None = None
         req: Request | None = None
         own_started: float | None = None
-        cost = 0.0
+        cost = cpu = 0.0
         try:
             if not path.startswith("/api/"):
-                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, "", 0.0
+                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, "", (0.0, 0.0)
             if path == "/api/method/ping":
-                return 200, {"message": "pong"}, None, None, "", 0.0
+                return 200, {"message": "pong"}, None, None, "", (0.0, 0.0)
             user = self._authenticate(headers.get("authorization"))
             parts = path.split("/", 4)
             kind = parts[2] if len(parts) > 2 else ""
@@ -448,11 +449,12 @@ class ErpNextSimulator:
             )
             if before:
                 self._pool.work(self.costs.floor())
-                return (*self._fault_answer(fault, fcfg), doctype, fault, "", self.costs.floor())
+                floor = self.costs.floor()
+                return (*self._fault_answer(fault, fcfg), doctype, fault, "", (floor, floor))
             try:
                 data = self._parse_body(body, headers)
             except FrappeError:
-                cost = self.costs.floor()
+                cost = cpu = self.costs.floor()
                 self._pool.work(cost)
                 raise
             req = classify(method, path, _request_args(kind, query, data))
@@ -488,13 +490,14 @@ class ErpNextSimulator:
         if req is not None and status == 200:
             extra = self.costs.after(req, _rows(out))
             cost += extra
+            cpu += extra
             self._pool.work(extra)
         label = req.label if req is not None else ""
         if fault in ("timeout", "reset"):
             if fault == "reset":
-                raise _Reset(doctype, label, cost)
+                raise _Reset(doctype, label, (cost, cpu))
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
-        return status, out, doctype, fault, label, cost
+        return status, out, doctype, fault, label, (cost, cpu)
 
     def _net(self, label: str, cost: float) -> float:
         """A modelled cost less the simulator's own time for such a request (its Python and SQLite work is
@@ -874,7 +877,9 @@ class _Handler(BaseHTTPRequestHandler):
         slot = sim._pool.slot() if gated else contextlib.nullcontext()
         try:
             with slot:
-                status, out, doctype, fault, kind, cost = sim.handle(self.command, self.path, headers, body)
+                status, out, doctype, fault, kind, (cost, cpu) = sim.handle(
+                    self.command, self.path, headers, body
+                )
         except _Reset as reset:
             sim._log(
                 RequestRecord(
@@ -885,7 +890,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.monotonic() - started,
                     "reset",
                     reset.args[1] if len(reset.args) > 1 else "",
-                    reset.args[2] if len(reset.args) > 2 else 0.0,
+                    *(reset.args[2] if len(reset.args) > 2 else (0.0, 0.0)),
                 )
             )
             self.close_connection = True
@@ -901,7 +906,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "application/json",
             )
         sim._log(
-            RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind, cost)
+            RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind, cost, cpu)
         )
         try:
             self.send_response(status)
