@@ -1,7 +1,7 @@
 """The amz2erp benchmark: one command, one table.
 
     python -m bench.run            # full: 1k/10k/100k orders (about 15 minutes on 2 cores)
-    python -m bench.run --quick    # 1k/10k, smaller samples (about 1.5 minutes)
+    python -m bench.run --quick    # 1k/10k, smaller samples, part 2 at the default workers (about 2 minutes)
 
 1. SP-API calls per 1,000 orders and simulated Amazon time of a two-year backfill, in api mode, report mode and
    the Frappe connector's call pattern, on the SP-API simulator with Amazon's documented rate limits on a
@@ -266,7 +266,7 @@ def amazon_part(sizes: list[int], days: int, chunk: timedelta, report_seconds: f
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="1k/10k orders and small samples (about a minute)")
+    p.add_argument("--quick", action="store_true", help="1k/10k orders, small samples, part 2 at the default workers only (about 2 minutes)")
     p.add_argument("--sizes", default=None, help="orders per backfill, comma-separated (default 1000,10000,100000)")
     p.add_argument("--days", type=int, default=730, help="backfill span in days (default 730 = two years)")
     p.add_argument("--chunk-days", type=int, default=7, help="backfill --chunk (default 7, the CLI default)")
