@@ -1,4 +1,4 @@
-"""What a request costs a real ERPNext v15, and how two server workers share two cores.
+"""What a request costs a real ERPNext v15, and how its two server workers share the CPU.
 
 Calibrated on a real server (Frappe 15.101 / ERPNext 15.99, MariaDB 10.11, gunicorn with 2 sync workers, all
 on 2 CPU cores together with the client), 200 documents per mode, p50 figures:
@@ -11,8 +11,9 @@ on 2 CPU cores together with the client), 200 documents per mode, p50 figures:
 - ``frappe.client.insert_many`` of submitted Sales Orders: 0.59 s per 10, 3.1 s per 50, 10.4 s per 200
   (≈ 52 ms per document plus one call's overhead): 16–19 orders/s, whatever the batch size;
 - 2 / 4 / 8 client threads of single POSTs: 9.1 / 9.9–12.0 / 9.6 orders/s; two insert_many calls in
-  parallel 18.2 docs/s. Both busy workers deliver about 1.2× one (the two cores also run MariaDB and the
-  client), and threads beyond ~4 only queue.
+  parallel 18.2 docs/s. So the busy workers share about one core's worth of CPU (the second core runs
+  MariaDB and the client); what single requests gain from a second worker is the part of each request that
+  is not CPU (commit, the answer's way back), which insert_many hardly has; threads beyond ~4 only queue.
 
 Figures marked "estimate" were not measured; they follow ERPNext's code (what a document's validate and
 submit do) and are kept in proportion to the measured ones.
