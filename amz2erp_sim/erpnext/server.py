@@ -448,8 +448,8 @@ class ErpNextSimulator:
                 fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit
             )
             if before:
-                self._pool.work(self.costs.floor())
                 floor = self.costs.floor()
+                self._pool.work(floor)
                 return (*self._fault_answer(fault, fcfg), doctype, fault, "", (floor, floor))
             try:
                 data = self._parse_body(body, headers)
