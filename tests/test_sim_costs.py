@@ -12,6 +12,7 @@ import requests
 
 from amz2erp_sim.erpnext import ErpNextSimulator
 from amz2erp_sim.erpnext.costs import (
+    MAPPERS,
     MS,
     SO_UPDATE_STATUS,
     CostModel,
@@ -50,6 +51,8 @@ def ms(seconds: float) -> float:
         ("POST", "/api/method/frappe.client.cancel", {"doctype": "Journal Entry", "name": "J"}, "cancel Journal Entry"),
         ("GET", "/api/method/frappe.client.get_value", {"doctype": "Company"}, "lookup Company"),
         ("GET", "/api/method/frappe.auth.get_logged_user", {}, "method"),
+        ("POST", "/api/method/erpnext.selling.doctype.sales_order.sales_order.make_delivery_note",
+         {"source_name": "SO-1"}, "map Delivery Note"),
     ],
 )
 def test_requests_are_classified_by_what_they_do(method: str, path: str, args: dict[str, object], label: str) -> None:
@@ -226,3 +229,10 @@ def test_the_simulator_counts_requests_by_kind() -> None:
                                             + sim.costs.after(Request(Kind.LOOKUP, "Customer"), len(listed)))
         assert sim.ceiling() == float("inf") and sim.workers == 2
         assert sim.latency_peak == 1
+
+
+def test_every_mapper_the_simulator_serves_is_priced() -> None:
+    from amz2erp_sim.erpnext import invoice, returns
+
+    assert set(MAPPERS) == {invoice.MAKE_SALES_INVOICE, invoice.MAKE_DELIVERY_NOTE, returns.MAKE_SALES_RETURN}
+    assert ms(MODEL.before(classify("POST", f"/api/method/{returns.MAKE_SALES_RETURN}", {}))) == 40

@@ -36,6 +36,14 @@ from types import MappingProxyType
 from typing import Any
 
 SO_UPDATE_STATUS = "erpnext.selling.doctype.sales_order.sales_order.update_status"
+#: ERPNext's mappers: the document each one makes from its source
+MAPPERS: Mapping[str, str] = MappingProxyType(
+    {
+        "erpnext.selling.doctype.sales_order.sales_order.make_sales_invoice": "Sales Invoice",
+        "erpnext.selling.doctype.sales_order.sales_order.make_delivery_note": "Delivery Note",
+        "erpnext.accounts.doctype.sales_invoice.sales_invoice.make_sales_return": "Sales Invoice",
+    }
+)
 
 MS = 0.001
 
@@ -50,6 +58,7 @@ class Kind(str, Enum):
     UPDATE = "update"  # PUT / set_value of a saved document
     SUBMIT = "submit"  # PUT docstatus=1 / frappe.client.submit
     UPDATE_STATUS = "update_status"
+    MAP = "map"  # make_sales_invoice / make_delivery_note / make_sales_return: a new unsaved document
     CANCEL = "cancel"
     DELETE = "delete"
     METHOD = "method"  # anything else (get_logged_user, …): the request floor only
@@ -145,6 +154,8 @@ class CostModel:
     lookup_row: float = 0.1 * MS
     #: one full Sales Order by name: 26.9–31.8 ms, i.e. ~17 ms above the floor
     get: float = 17 * MS
+    #: estimate: a mapper loads its source like a GET and builds (does not save) the new document
+    map: float = 30 * MS
     docs: Mapping[str, DocCost] = field(default_factory=lambda: DOC_COSTS)
     #: insert_many: 10 docs 0.59 s, 200 docs 10.4 s → ~52 ms per Sales Order (half its single-POST cost,
     #: all of it CPU) and ~65 ms per call on top of the floor
@@ -194,6 +205,8 @@ class CostModel:
             cost += self.lookup
         elif req.kind is Kind.GET:
             cost += self.get
+        elif req.kind is Kind.MAP:
+            cost += self.map
         elif req.kind is Kind.INSERT:
             cost += docs
         elif req.kind in (Kind.UPDATE, Kind.SUBMIT):
@@ -286,6 +299,8 @@ def classify(method: str, path: str, args: Mapping[str, Any]) -> Request:
     kind = _METHOD_KINDS.get(name, Kind.METHOD)
     if kind is Kind.UPDATE_STATUS:
         return Request(kind, "Sales Order")
+    if name in MAPPERS:
+        return Request(Kind.MAP, MAPPERS[name])
     if kind is Kind.INSERT_MANY:
         docs = [d for d in (_loads(args.get("docs")) or []) if isinstance(d, Mapping)]
         first = str(docs[0].get("doctype")) if docs else None
