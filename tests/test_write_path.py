@@ -103,7 +103,8 @@ def test_sync_writes_in_batches_with_page_lookups_and_no_status_repair(sim_env: 
     assert created > 100
     assert kinds["POST erpnext.selling.doctype.sales_order.sales_order.update_status"] == 0
     assert kinds["POST Sales Order"] == 0  # every new Sales Order went through insert_many
-    assert kinds["POST frappe.client.insert_many"] == -(-created // INSERT_BATCH)
+    # full batches, or half ones while the server would otherwise wait (group commit)
+    assert -(-created // INSERT_BATCH) <= kinds["POST frappe.client.insert_many"] <= created // (INSERT_BATCH // 2) + 2
     # one list query per page of orders, one per page for customers by key, one per batch to read totals
     pages = -(-len(env.spapi.orders) // LOOKUP_PAGE)
     assert kinds["GET Sales Order"] <= 2 * pages + kinds["POST frappe.client.insert_many"]
@@ -231,7 +232,6 @@ def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimE
     assert result.code == 0, result.err
     assert late and len(late[0]) > 1
     # the lost answer was looked up (the batch's ids), found, and the batch was not sent again
-    assert len(sent) == -(-len(env.sales_orders()) // INSERT_BATCH)
     assert sorted(i for ids in sent for i in ids) == sorted(so["amazon_order_id"] for so in env.sales_orders())
     assert duplicates(env) == []
     assert_landed_exactly_once(env)
