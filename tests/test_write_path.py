@@ -11,6 +11,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,11 +19,16 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from amz2erp import mapping
+from amz2erp.amazon.client import AmazonClient
 from amz2erp.clock import SystemClock
-from amz2erp.engine.orders import INSERT_BATCH, LOOKUP_PAGE
+from amz2erp.config import load_settings
+from amz2erp.engine.orders import INSERT_BATCH, LOOKUP_PAGE, OrderWriter, process_orders
+from amz2erp.engine.runtime import open_runtime
 from amz2erp.erpnext.client import error_from_response
 from amz2erp.errors import ErpNextDuplicateError
+from amz2erp.models import Order
 from amz2erp.state import StateStore
+from amz2erp.ui import Reporter
 from amz2erp_sim.erpnext import ErpNextSimulator
 from amz2erp_sim.erpnext.errors import FrappeError
 from amz2erp_sim.erpnext.server import FaultConfig
@@ -324,3 +330,38 @@ def test_batch_size_does_not_change_what_lands(sim_env: SimEnvFactory, monkeypat
     assert (kinds["POST Sales Order"] > 0) == (batch == 1)
     assert (kinds["POST frappe.client.insert_many"] > 0) == (batch > 1)
     assert_landed_exactly_once(env)
+
+
+def test_the_same_order_twice_in_one_stream_is_written_once(sim_env: SimEnvFactory) -> None:
+    # the second record of an order whose Sales Order waits in a batch is handed back and processed once the
+    # batch is written: its lookup then finds that Sales Order
+    env = sim_env(listings=20, orders=30, seed=43, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    settings, _ = load_settings(env.config_path)
+    # one worker: the records are processed in stream order, so the repeats meet their batch still waiting
+    settings = settings.model_copy(update={"erpnext": settings.erpnext.model_copy(update={"workers": 1})})
+    now = env.clock.now()
+    with AmazonClient(settings.amazon, env.clock) as amazon:
+        records = [r for r in amazon.fetch_orders(["ATVPDKIKX0DER"], now - timedelta(days=21), now)
+                   if isinstance(r, Order) and r.status.value in ("Shipped", "Unshipped")]
+        assert len(records) >= 10
+        with open_runtime(settings, Reporter(quiet=True), "test", clock=env.clock, amazon=amazon) as rt:
+            writer = OrderWriter(rt)
+            handed_back: list[str] = []
+            real = writer.process
+
+            def spy(record: Any, **kw: Any) -> Any:
+                res = real(record, **kw)
+                if res.again:
+                    handed_back.append(res.order_id)
+                return res
+
+            writer.process = spy  # type: ignore[method-assign]
+            twice = records[:6] + records[:3] + records[6:]
+            result = process_orders(rt, writer, twice)
+    assert result.processed == len(twice) and result.failed == 0
+    assert set(handed_back) == {r.amazon_order_id for r in records[:3]}  # waited for their batch
+    by_id = env.sales_orders_by_amazon_id()
+    assert all(len(by_id[r.amazon_order_id]) == 1 for r in records)
+    assert duplicates(env) == []
