@@ -45,6 +45,7 @@ from amz2erp.amazon.settlement_report import (
     to_minor,
 )
 from amz2erp.engine.dryrun import erp_for, ledger_for
+from amz2erp.engine.invoices import invoice_settlement
 from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
@@ -60,15 +61,19 @@ from amz2erp.errors import (
     RemoteUnavailableError,
     UsageError,
 )
+from amz2erp.invoice_refs import POSTING_KEY_FIELD, Invoicing
 from amz2erp.settlement_mapping import (
     Conversion,
     NothingToPostError,
     RateSource,
+    ReceiptEntry,
     SettlementAccounts,
     SettlementEntry,
     SettlementSummary,
+    receipt_entries,
     resolve_accounts,
     settlement_to_journal_entry,
+    summarise,
 )
 from amz2erp.state import Kind, Status
 
@@ -82,6 +87,7 @@ JE = Doctype.JOURNAL_ENTRY
 SO = Doctype.SALES_ORDER
 SO_BATCH = 100  # amazon_order_ids per `in` filter: a long URL fails on some proxies
 SHOWN = 10  # orders named per problem in the text summary (--json has them all)
+PENDING, DONE_RECEIPTS = "pending", "done"  # invoice mode: the settlement's receipt entries, in its ledger info
 
 
 class Outcome(str, Enum):
@@ -125,6 +131,7 @@ class SettlementResult:
     unmapped: list[dict[str, Any]] = field(default_factory=list)
     without_sales_order: list[OrderProblem] = field(default_factory=list)
     total_differs: list[OrderProblem] = field(default_factory=list)
+    invoicing: dict[str, Any] | None = None  # invoice mode: the documents cleared, receipts, per-order problems
 
     def as_dict(self) -> dict[str, Any]:
         def problem(p: OrderProblem) -> dict[str, Any]:
@@ -140,6 +147,7 @@ class SettlementResult:
             "bank_currency": self.bank_currency or None, "conversion": self.conversion, "lines": self.lines,
             "unmapped": self.unmapped, "orders_without_sales_order": [problem(p) for p in self.without_sales_order],
             "orders_total_differs": [problem(p) for p in self.total_differs],
+            **({"invoicing": self.invoicing} if self.invoicing is not None else {}),
         }
 
 
@@ -195,6 +203,8 @@ class SettlementPoster:
         self._periods: dict[tuple[str, str, int, str], Any] | None = None
         self.rates = RateFinder(rt, self.erp, self.company_currency)
         self._bank_currency: str | None = None
+        # invoice mode: each settled order gets its Sales Invoice / Credit Notes first, the entry clears them
+        self.invoice_mode = settings.settlements.mode == "invoice"
 
     # --- one settlement -----------------------------------------------------------------------------------
 
@@ -225,10 +235,12 @@ class SettlementPoster:
         self.rt.counts.add(f"settlements {res.outcome.value}")
         return res
 
-    def _info(self, s: Settlement, sha: str, origin: dict[str, Any]) -> dict[str, Any]:
+    def _info(self, s: Settlement, sha: str, origin: dict[str, Any], receipts: str | None = None) -> dict[str, Any]:
+        """``receipts`` (invoice mode): PENDING from the entry until its receipts are posted, then DONE_RECEIPTS."""
+        extra = {} if receipts is None else {"receipts": receipts}
         return {"total": str(s.total), "total_minor": s.total_minor, "currency": s.currency, "start": s.start.date().isoformat(),
                 "end": s.end.date().isoformat(), "deposit": s.deposit_date.isoformat(), "source": s.source.value,
-                "sha256": sha, "group_id": s.group_id, **origin}
+                "sha256": sha, "group_id": s.group_id, **origin, **extra}
 
     def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
               group: dict[str, Any] | None) -> None:
@@ -243,6 +255,9 @@ class SettlementPoster:
         if entry is not None and entry.status == DONE:
             if not self._differs(entry.info, entry.content_hash, s, sha):
                 res.outcome, res.journal_entry = Outcome.UNCHANGED, entry.erp_name
+                if self.invoice_mode and entry.info.get("receipts") == PENDING:
+                    # the entry was posted, its receipts not (all) yet: the documents are in the ledger
+                    self._clear(s, sha, res, origin, group, entry.erp_name or "")
                 return
             if self.find(sid) is not None:
                 res.outcome, res.journal_entry = Outcome.REISSUED, entry.erp_name
@@ -253,22 +268,24 @@ class SettlementPoster:
                 return
             # the user cancelled the first entry: the reissued settlement is posted below
 
-        conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
-        built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
-                                            company_currency=self.company_currency,
-                                            unmapped=self.rt.settings.settlements.unmapped,
-                                            conversion=conversion, bank_account_currency=self.bank_currency())
+        conversion, invoicing, built = self._build(s, group, res)
         self._describe(built, res)
-        self._match_orders(built.summary, res)
+        if invoicing is None:
+            self._match_orders(built.summary, res)
         if self.dry_run:
             res.outcome = Outcome.WOULD_POST
             self.plans.append(PlannedWrite(Action.CREATE, JE, key=sid, doc=dict(built.payload, docstatus=1),
                                            reason=f"settlement {sid}, deposit {s.deposit_date.isoformat()}"))
+            if invoicing is not None:
+                self._post_receipts(s, built, invoicing, conversion, res)
             return
         self._require_field()
         found = self.find(sid)  # a crashed run, another tool, or a ledger that was lost
         if found is not None:
             self._adopt(s, sha, found, res, origin)
+            if invoicing is not None and res.outcome is Outcome.UNCHANGED:
+                self._post_receipts(s, built, invoicing, conversion, res)
+                self.state.mark_done(KIND, sid, str(found["name"]), sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
             return
         self.state.mark_writing(KIND, sid, sha)
         doc = dict(built.payload, docstatus=1)
@@ -283,8 +300,86 @@ class SettlementPoster:
             self.state.forget(KIND, sid)  # ERPNext refused it: nothing was written
             raise
         res.journal_entry = str(created["name"])
-        self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin))
+        receipts = PENDING if invoicing is not None else None
+        self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin, receipts))
         res.outcome = Outcome.POSTED
+        if invoicing is not None:
+            self._post_receipts(s, built, invoicing, conversion, res)
+            self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
+
+    def _build(self, s: Settlement, group: dict[str, Any] | None,
+               res: SettlementResult) -> tuple[Conversion | None, Invoicing | None, SettlementEntry]:
+        """The conversion, (invoice mode) the settlement's invoices and credit notes, and its entry."""
+        conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
+        invoicing = None
+        if self.invoice_mode:
+            invoicing = invoice_settlement(self.rt, s, summarise(s, self.table), erp=self.erp, ledger=self.state,
+                                           plans=self.plans)
+            self._describe_invoicing(s, invoicing, res)
+        built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
+                                            company_currency=self.company_currency,
+                                            unmapped=self.rt.settings.settlements.unmapped,
+                                            conversion=conversion, bank_account_currency=self.bank_currency(),
+                                            invoicing=invoicing)
+        return conversion, invoicing, built
+
+    def _clear(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
+               group: dict[str, Any] | None, name: str) -> None:
+        """Post the receipts of a settlement whose entry is posted (a run stopped between the two)."""
+        conversion, invoicing, built = self._build(s, group, res)
+        assert invoicing is not None
+        self._post_receipts(s, built, invoicing, conversion, res)
+        if not self.dry_run:
+            self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
+
+    def _describe_invoicing(self, s: Settlement, invoicing: Invoicing, res: SettlementResult) -> None:
+        kinds: dict[str, int] = {}
+        for ref in invoicing.refs:
+            kinds[ref.kind.value] = kinds.get(ref.kind.value, 0) + 1
+        res.invoicing = {"documents": kinds, "unmatched": list(invoicing.unmatched),
+                         "problems": [{"amazon_order_id": o, "problem": p} for o, p in invoicing.problems],
+                         "receipts": []}
+        if invoicing.unmatched:
+            settled = {o.order_id: o.charged + o.refunded + (o.mf_tax if self.book_mf_tax else 0)
+                       for o in summarise(s, self.table).orders}
+            res.without_sales_order = [OrderProblem(oid, settled.get(oid, Decimal(0)), None, None)
+                                       for oid in invoicing.unmatched]
+
+    def _post_receipts(self, s: Settlement, built: SettlementEntry, invoicing: Invoicing,
+                       conversion: Conversion | None, res: SettlementResult) -> None:
+        """The receipt entries clearing the settlement's invoices and credit notes, each keyed, exactly once."""
+        receipts: list[ReceiptEntry] = receipt_entries(
+            s, built.summary, invoicing, self.accounts, company=self.company, posting_date=s.deposit_date,
+            cost_center=self.accounts.cost_center, conversion=conversion)
+        names: list[str] = []
+        for receipt in receipts:
+            doc = dict(receipt.payload, docstatus=1)
+            if self.dry_run:
+                self.plans.append(PlannedWrite(Action.CREATE, JE, key=receipt.key, doc=doc,
+                                               reason=f"settlement {s.settlement_id}: {len(receipt.refs)} documents cleared"))
+                continue
+            entry = self.state.get(Kind.RECEIPT, receipt.key)
+            if entry is not None and entry.status == DONE:
+                names.append(entry.erp_name or "")
+                continue
+            found = self.erp.find(JE, [[POSTING_KEY_FIELD, "=", receipt.key], ["docstatus", "=", 1]])
+            if found is None:
+                self.state.mark_writing(Kind.RECEIPT, receipt.key, hashlib.sha256(
+                    json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest())
+                try:
+                    found = self.erp.insert(JE, doc, key={POSTING_KEY_FIELD: receipt.key})
+                except ErpNextDuplicateError:
+                    found = self.erp.find(JE, [[POSTING_KEY_FIELD, "=", receipt.key], ["docstatus", "=", 1]])
+                    if found is None:
+                        raise
+                except RecordError:
+                    self.state.forget(Kind.RECEIPT, receipt.key)
+                    raise
+                self.rt.counts.add("receipt entries posted")
+            self.state.mark_done(Kind.RECEIPT, receipt.key, str(found["name"]), "", info={"settlement": s.settlement_id})
+            names.append(str(found["name"]))
+        if res.invoicing is not None:
+            res.invoicing["receipts"] = names
 
     def _adopt(self, s: Settlement, sha: str, found: dict[str, Any], res: SettlementResult,
                origin: dict[str, Any]) -> None:
@@ -300,7 +395,8 @@ class SettlementPoster:
                           f"{bank} {want_cur}, Amazon now says {want} {want_cur}; not reposted: cancel "
                           f"{name} in ERPNext and run again")
             return
-        self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin))
+        receipts = PENDING if self.invoice_mode else None  # the receipts follow, if not posted yet
+        self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin, receipts))
         res.outcome = Outcome.UNCHANGED
         res.detail = f"found in ERPNext as {name}"
 

@@ -1,0 +1,232 @@
+"""Invoice mode end to end on both simulators (issue 15): two months of history where every shipped order gets
+one submitted Sales Invoice equal to its settled amount, every refund one Credit Note, every settlement one
+balanced Journal Entry whose bank line is the deposit, and the receipts leave every invoice of a closed
+settlement paid and the clearing account at zero; stock follows shipments with deliver on; re-runs write
+nothing and kills at the two dangerous points leave exactly one of each document."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from amz2erp.clock import SystemClock
+from amz2erp.invoice_refs import POSTING_KEY_FIELD, credit_note_key, invoice_key
+from amz2erp.state import Kind, StateStore, Status
+from amz2erp_sim.erpnext.journal import account_balances
+from amz2erp_sim.spapi.settlements import SimSettlement
+from tests.conftest import SimEnvFactory
+from tests.simenv import SimEnv
+
+BANK, CLEARING, SUSPENSE = "Amazon Payouts - ATC", "Amazon Settlement Clearing - ATC", "Amazon Unmapped - ATC"
+WRITES = ("POST", "PUT", "DELETE")
+#: rows whose money is the buyer's (what the invoice holds): prices, promotions, and the withholding that
+#: takes the marketplace-facilitator tax back out of the prices ([orders] marketplace_facilitator_tax = exclude)
+ORDER_SIDE = ("ItemPrice", "Promotion", "ItemWithheldTax")
+
+
+def config(deliver: str = "none") -> str:
+    return (f'\n[settlements]\nbank_account = "Amazon Payouts"\nmode = "invoice"\n'
+            f'\n[orders]\ndeliver = "{deliver}"\n')
+
+
+def _env(sim_env: SimEnvFactory, deliver: str = "none", **kw: Any) -> SimEnv:
+    env = sim_env(**{"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": config(deliver),
+                     "seed": 15, **kw})
+    env.setup_erp()
+    return env
+
+
+def closed(env: SimEnv) -> list[SimSettlement]:
+    now = env.clock.now()
+    return [s for s in env.spapi.settlements if s.report_available(now)]
+
+
+def expected(settlements: list[SimSettlement]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Invoice key → settled amount per shipment; credit-note key → refunded amount, from the simulator's rows."""
+    invoices: dict[str, Decimal] = defaultdict(Decimal)
+    refunds: dict[str, Decimal] = defaultdict(Decimal)
+    for s in settlements:
+        for r in s.rows:
+            if not r.order_id or r.amount_type not in ORDER_SIDE:
+                continue
+            if r.transaction_type == "Refund":
+                refunds[credit_note_key(r.order_id, r.adjustment_id)] += r.amount
+            else:
+                invoices[invoice_key(r.order_id, r.shipment_id)] += r.amount
+    return dict(invoices), dict(refunds)
+
+
+def submitted(env: SimEnv, doctype: str) -> dict[str, list[dict[str, Any]]]:
+    """Submitted documents by amazon_posting_key."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in env.erp.docs(doctype):
+        if doc.get("docstatus") == 1 and doc.get(POSTING_KEY_FIELD):
+            out[str(doc[POSTING_KEY_FIELD])].append(doc)
+    return dict(out)
+
+
+def settlement_entries(env: SimEnv) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for je in env.erp.docs("Journal Entry"):
+        if je.get("docstatus") == 1 and je.get("amazon_settlement_id"):
+            out[str(je["amazon_settlement_id"])].append(env.erp.get_doc("Journal Entry", je["name"]))
+    return dict(out)
+
+
+def writes_since(env: SimEnv, start: int) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in env.erp.request_log[start:] if r.method in WRITES]
+
+
+def assert_books(env: SimEnv) -> None:
+    """The promises of invoice mode, against the simulator's state."""
+    want = closed(env)
+    invoices, refunds = expected(want)
+    sis = submitted(env, "Sales Invoice")
+    jes = submitted(env, "Journal Entry")
+    for key, amount in invoices.items():
+        docs = sis.get(key, [])
+        assert len(docs) == 1, (key, len(docs))
+        [si] = docs
+        assert not si.get("is_return") and Decimal(str(si["grand_total"])) == amount, (key, si["grand_total"], amount)
+        assert Decimal(str(si["outstanding_amount"])) == 0, (key, si["outstanding_amount"])  # paid by its settlement
+    for key, amount in refunds.items():
+        notes = sis.get(key, []) + jes.get(key, [])
+        assert len(notes) == 1, (key, len(notes))
+        [note] = notes
+        if note.get("doctype", "Sales Invoice") == "Sales Invoice" and "is_return" in note:
+            assert note["is_return"] == 1 and Decimal(str(note["grand_total"])) == amount
+            assert Decimal(str(note["outstanding_amount"])) == 0
+    assert not set(sis) - set(invoices) - set(refunds)  # nothing invoiced that was not settled
+    posted = settlement_entries(env)
+    assert sorted(posted) == sorted(s.settlement_id for s in want)
+    for s in want:
+        [je] = posted[s.settlement_id]
+        debit = sum(Decimal(str(r.get("debit") or 0)) for r in je["accounts"])
+        credit = sum(Decimal(str(r.get("credit") or 0)) for r in je["accounts"])
+        assert debit == credit > 0
+        bank = sum(Decimal(str(r.get("debit_in_account_currency") or 0)) for r in je["accounts"] if r["account"] == BANK)
+        charge = sum(Decimal(str(r.get("credit_in_account_currency") or 0)) for r in je["accounts"]
+                     if r["account"] == CLEARING and r.get("user_remark") is None)
+        assert bank - charge == s.total(), s.settlement_id  # the deposit, to the cent
+    balances = account_balances(env.erp)
+    negative = sum(s.total() for s in want if s.total() < 0)
+    # the clearing account holds only what Amazon charged instead of paying (as in summary mode): every
+    # invoice and credit note it carried was cleared by its settlement's receipts
+    assert balances.get(CLEARING, Decimal(0)) == negative
+    assert balances.get(SUSPENSE, Decimal(0)) == 0
+
+
+def test_two_months_in_invoice_mode_and_a_rerun_writes_nothing(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env)
+    assert env.run("-q", "sync-orders").code == 0
+    result = env.run("--json", "sync-settlements")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert len(closed(env)) >= 3
+    invoices, refunds = expected(closed(env))
+    assert len(invoices) >= 50 and len(refunds) >= 3  # a history worth the name
+    assert_books(env)
+    for r in report["settlements"]:
+        assert r["invoicing"]["unmatched"] == [] and r["invoicing"]["receipts"], r["settlement_id"]
+    with StateStore(env.state_path) as state:  # the ledger knows every document as done
+        assert state.count(Kind.INVOICE, Status.DONE) == len(invoices)
+        assert state.count(Kind.CREDIT_NOTE, Status.DONE) == len(refunds)
+
+    start = len(env.erp.request_log)
+    again = env.run("sync-settlements")
+    assert again.code == 0, again.err
+    assert writes_since(env, start) == []
+    assert_books(env)
+
+
+def test_dry_run_plans_every_document_and_writes_nothing(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, orders=60)
+    assert env.run("-q", "sync-orders").code == 0
+    start = len(env.erp.request_log)
+    result = env.run("--json", "sync-settlements", "--dry-run")
+    assert result.code == 0, result.err
+    assert writes_since(env, start) == []
+    plans = json.loads(result.out)["plans"]
+    invoices, refunds = expected(closed(env))
+    planned = [p for p in plans if p.get("doctype") == "Sales Invoice" and not p["doc"].get("is_return")]
+    assert len(planned) == len(invoices)
+    assert {p["doc"][POSTING_KEY_FIELD] for p in planned} == set(invoices)
+    assert env.run("sync-settlements").code == 0  # the dry run left nothing behind
+    assert_books(env)
+
+
+def test_orders_without_a_sales_order_go_to_suspense_and_are_reported(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, orders=60)
+    assert env.run("-q", "sync-orders").code == 0
+    invoices, _ = expected(closed(env))
+    victim = sorted(invoices)[0].split(":")[1]
+    [so] = [d for d in env.erp.docs("Sales Order") if d.get("amazon_order_id") == victim]
+    env.erp.delete_doc("Sales Order", so["name"])  # as if another tool had imported it
+    result = env.run("--json", "sync-settlements")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert [victim] == [o for r in report["settlements"] for o in r["invoicing"]["unmatched"]]
+    assert not [k for k in submitted(env, "Sales Invoice") if k.split(":")[1] == victim]
+    settled = sum(amount for key, amount in invoices.items() if key.split(":")[1] == victim)
+    assert account_balances(env.erp).get(SUSPENSE, Decimal(0)) == -settled
+
+
+def test_deliver_delivery_note_moves_the_shipped_quantities(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, "delivery_note", orders=60)
+    env.erp.stock_up(10_000)  # every stock item in every warehouse: no negative stock
+    assert env.run("-q", "sync-orders").code == 0
+    assert env.run("sync-settlements").code == 0
+    shipped: dict[tuple[str, str], int] = defaultdict(int)
+    for s in closed(env):
+        for r in s.rows:
+            if r.transaction_type == "Order" and r.amount_type == "ItemPrice" and r.amount_description == "Principal":
+                warehouse = "Finished Goods - ATC" if r.fulfillment_id == "AFN" else "Stores - ATC"
+                shipped[(r.sku, warehouse)] += r.quantity or 0
+    moved = env.erp.stock_moved("Delivery Note")  # (item, warehouse) → qty out
+    assert moved == dict(shipped)
+    assert len(submitted(env, "Delivery Note")) == len(expected(closed(env))[0])
+    assert_books(env)
+
+
+def _kill_after(env: SimEnv, method: str, doctype: str, pid: list[int], match: str = "") -> None:
+    """SIGKILL the amz2erp process right after ERPNext committed its first POST of ``doctype`` (the answer
+    never reaches it): the crash between the write and the ledger's outcome."""
+    original = env.erp.handle
+    hit = {"n": 0}
+
+    def handle(m: str, raw_path: str, headers: dict[str, str], body: bytes) -> Any:
+        answer = original(m, raw_path, headers, body)
+        if (m == method and doctype in raw_path.replace("%20", " ") and match.encode() in body and not hit["n"]
+                and pid):
+            hit["n"] += 1
+            os.kill(pid[0], signal.SIGKILL)
+        return answer
+
+    env.erp.handle = handle  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(("doctype", "match"), [("Sales Invoice", '"SI:'), ("Journal Entry", "amazon_settlement_id")],
+                         ids=["between-invoice-and-ledger", "between-entry-and-receipts"])
+def test_a_kill_at_the_dangerous_points_leaves_exactly_one_of_each(sim_env: SimEnvFactory, doctype: str,
+                                                                   match: str) -> None:
+    env = _env(sim_env, orders=50, clock=SystemClock(), spapi_kwargs={"rate_limits": False})
+    assert env.popen("-q", "sync-orders").wait(timeout=120) == 0
+    pid: list[int] = []
+    _kill_after(env, "POST", doctype, pid, match)
+    proc = env.popen("sync-settlements")
+    pid.append(proc.pid)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL  # it died at that point
+    final = env.popen("sync-settlements")
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert_books(env)
+    start = len(env.erp.request_log)
+    assert env.popen("sync-settlements").wait(timeout=120) == 0
+    assert writes_since(env, start) == []
