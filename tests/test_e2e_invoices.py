@@ -157,6 +157,9 @@ def test_dry_run_plans_every_document_and_writes_nothing(sim_env: SimEnvFactory)
     planned = [p for p in plans if p.get("doctype") == "Sales Invoice" and not p["doc"].get("is_return")]
     assert len(planned) == len(invoices)
     assert {p["doc"][POSTING_KEY_FIELD] for p in planned} == set(invoices)
+    notes = {p["doc"].get(POSTING_KEY_FIELD) for p in plans if str(p["doc"].get(POSTING_KEY_FIELD, "")).startswith("CN:")}
+    assert notes == set(refunds)
+    assert [p for p in plans if str(p["doc"].get(POSTING_KEY_FIELD, "")).startswith("RCPT:")]  # and the receipts
     assert env.run("sync-settlements").code == 0  # the dry run left nothing behind
     assert_books(env)
 

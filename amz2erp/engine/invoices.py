@@ -99,6 +99,11 @@ class _Unmatched(Exception):
     """The order cannot be invoiced here (nothing of it written yet): its rows go to suspense."""
 
 
+class _NotInvoiced(Exception):
+    """A refund of a sale that was never invoiced (shipped before invoice mode): nothing to credit, the
+    settlement's entry books its rows by category, as summary mode does."""
+
+
 def _hash(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -203,6 +208,9 @@ class Invoicer:
             except _Unmatched as exc:
                 unmatched.append(order.order_id)
                 self._problem(order.order_id, str(exc))
+                continue
+            except _NotInvoiced:
+                self.rt.counts.add("refunds of sales never invoiced (booked by category)")
                 continue
             except RecordError as exc:
                 if work.written:
@@ -453,8 +461,7 @@ class Invoicer:
         if not invoices:
             if work.written:
                 raise InvoiceMappingError(f"order {oid}: refund {refund.adjustment_id} finds no Sales Invoice")
-            raise _Unmatched(f"refund {refund.adjustment_id} of an order without a Sales Invoice (shipped before "
-                             "invoice mode, or unmatched then): its rows go to the suspense account")
+            raise _NotInvoiced(oid)
         if len(invoices) == 1 or self.dry_run:
             return invoices[0]
         codes = {i.order_item_code for i in refund.items if i.order_item_code}
@@ -503,11 +510,11 @@ class Invoicer:
 
     def _credit_ref(self, oid: str, name: str, info: Mapping[str, Any], settled: Decimal) -> ClearingRef:
         kind = RefKind(str(info["kind"]))
-        # an amount-only refund's receipt row must reference the invoice it credits: ERPNext refuses a debit
-        # to a receivable that references a Journal Entry, and the credit note's own row is matched already
-        doctype, name = (SI, str(info["invoice"])) if kind is RefKind.JOURNAL_CREDIT_NOTE else (SI, name)
-        return ClearingRef(oid, kind, doctype, name, str(info["customer"]), str(info["debit_to"]),
-                           Decimal(str(info["amount"])), settled)
+        # an amount-only refund's receipt row references the invoice it credits (``against``): ERPNext refuses
+        # a receivable debit that references a Journal Entry
+        against = str(info["invoice"]) if kind is RefKind.JOURNAL_CREDIT_NOTE else ""
+        return ClearingRef(oid, kind, str(info["doctype"]), name, str(info["customer"]), str(info["debit_to"]),
+                           Decimal(str(info["amount"])), settled, against=against)
 
     def _journal_credit_note(self, work: _OrderWork, refund: Refund, invoice: _InvoiceDoc, key: str,
                              settled: Decimal, reason: str) -> None:

@@ -44,6 +44,7 @@ from amz2erp.amazon.settlement_report import (
     settlement_from_transactions,
     to_minor,
 )
+from amz2erp.clearing_mapping import ReceiptEntry, receipt_entries
 from amz2erp.engine.dryrun import erp_for, ledger_for
 from amz2erp.engine.invoices import invoice_settlement
 from amz2erp.engine.masters import find_exchange_rate
@@ -66,11 +67,9 @@ from amz2erp.settlement_mapping import (
     Conversion,
     NothingToPostError,
     RateSource,
-    ReceiptEntry,
     SettlementAccounts,
     SettlementEntry,
     SettlementSummary,
-    receipt_entries,
     resolve_accounts,
     settlement_to_journal_entry,
     summarise,
@@ -194,6 +193,7 @@ class SettlementPoster:
         self.accounts: SettlementAccounts = resolve_accounts(
             settings.settlements, self.table, abbr,
             marketplace_facilitator_tax=full_account_name(mf, abbr) if mf else None,
+            exchange_gain_loss=str(company.get("exchange_gain_loss_account") or ""),
         )
         self.book_mf_tax = settings.orders.marketplace_facilitator_tax == "book"
         if dry_run and self.accounts.bank is None:  # a dry run shows the entry before the bank is configured
@@ -320,7 +320,7 @@ class SettlementPoster:
                                             company_currency=self.company_currency,
                                             unmapped=self.rt.settings.settlements.unmapped,
                                             conversion=conversion, bank_account_currency=self.bank_currency(),
-                                            invoicing=invoicing)
+                                            invoicing=invoicing, book_mf_tax=self.book_mf_tax)
         return conversion, invoicing, built
 
     def _clear(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
