@@ -296,11 +296,24 @@ def match_items(order_id: str, items: Iterable[SettledItem], lines: Sequence[SoL
 # --------------------------------------------------------------------------------------------- documents
 
 _LOCAL = re.compile(r"^__")
+#: Totals ERPNext computes on save: the mapper's values describe the whole Sales Order, not what we post.
+_COMPUTED = frozenset({
+    "total_qty", "total", "base_total", "net_total", "base_net_total", "total_taxes_and_charges",
+    "base_total_taxes_and_charges", "grand_total", "base_grand_total", "rounded_total", "base_rounded_total",
+    "rounding_adjustment", "base_rounding_adjustment", "outstanding_amount", "in_words", "base_in_words",
+    "amount_eligible_for_commission", "total_net_weight",
+})
 
 
 def _clean(doc: Mapping[str, Any]) -> dict[str, Any]:
     """ERPNext's mapped document without its client-side flags (``__islocal``, ``__onload`` …)."""
     return {k: v for k, v in doc.items() if not _LOCAL.match(k)}
+
+
+def _header_of(mapped: Mapping[str, Any]) -> dict[str, Any]:
+    doc = {k: v for k, v in _clean(mapped).items() if k not in _COMPUTED}
+    doc.pop("name", None)
+    return doc
 
 
 def _step(currency: str, precision: int = 2) -> Decimal:
@@ -409,8 +422,7 @@ def invoice_payload(mapped: Mapping[str, Any], shipment: Shipment, lines: Mappin
         for i, (q, rate) in enumerate(_parts(item.principal, qty, shipment.currency, precision)):
             # a third rate on one line reuses its last ERPNext line (same so_detail)
             items.append(_set_line(rows[min(i, len(rows) - 1)], q, rate))
-    doc = _clean(mapped)
-    doc.pop("name", None)
+    doc = _header_of(mapped)
     doc.update({
         "items": items,
         "taxes": _charges(shipment, accounts, _cost_center(mapped), book_mf=book_mf),
@@ -455,8 +467,7 @@ def credit_note_payload(mapped: Mapping[str, Any], refund: Refund, lines: Mappin
             return None
         for i, (q, rate) in enumerate(parts):
             items.append(_set_line(rows[min(i, len(rows) - 1)], -q, rate))
-    doc = _clean(mapped)
-    doc.pop("name", None)
+    doc = _header_of(mapped)
     doc.update({
         "items": items,
         "taxes": _charges(refund, accounts, _cost_center(mapped), book_mf=book_mf),
@@ -495,8 +506,7 @@ def delivery_note_payload(mapped: Mapping[str, Any], shipment: Shipment, lines: 
             left -= take
     if not items:
         return None
-    doc = _clean(mapped)
-    doc.pop("name", None)
+    doc = _header_of(mapped)
     doc["items"] = items
     _header(doc, key=key, order_id=shipment.order_id, posted=posting_date, posted_at=shipment.posted_at)
     return doc

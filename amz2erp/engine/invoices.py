@@ -58,6 +58,7 @@ from amz2erp.invoice_mapping import (
     SoLine,
     credit_note_payload,
     delivery_note_payload,
+    document_total,
     invoice_payload,
     journal_credit_note,
     match_items,
@@ -194,6 +195,9 @@ class Invoicer:
     # --- the settlement ----------------------------------------------------------------------------------
 
     def run(self, settlement: Settlement, summary: SettlementSummary | None = None) -> Invoicing:
+        """One settlement. An Invoicer serves a whole run: the invoices of earlier settlements are known to the
+        refunds of later ones without a lookup (and, in a dry run, although they were never written)."""
+        self.problems = []
         orders = settled_orders(settlement, self.table)
         if summary is not None:  # the orders the settlement's summary reports with order-side money
             money = {o.order_id for o in summary.orders if o.charged or o.refunded or o.mf_tax}
@@ -294,8 +298,9 @@ class Invoicer:
         return self.erp.find(doctype, [[POSTING_KEY_FIELD, "=", key], ["docstatus", "=", 1]], fields=fields,
                              order_by="creation desc")
 
-    def _stock_items(self, codes: Iterable[str]) -> set[str]:
-        want = sorted(set(codes) - set(self._stock))
+    def _stock_items(self, items: Iterable[str]) -> set[str]:
+        codes = set(items)
+        want = sorted(codes - set(self._stock))
         for i in range(0, len(want), BATCH):
             chunk = want[i:i + BATCH]
             for code in chunk:
@@ -311,7 +316,14 @@ class Invoicer:
         forgets the intent (nothing was written) and raises."""
         if self.dry_run:
             self.plans.append(PlannedWrite(Action.CREATE, doctype, key=key, doc=doc, reason=reason))
-            return dict(doc, name="")
+            if doctype != SI or "grand_total" in doc:
+                return dict(doc, name="")
+            # what ERPNext would compute, for the receipts a dry run shows
+            total = document_total(doc, precision=self.precision)
+            rate = _dec(doc.get("conversion_rate")) or Decimal(1)
+            step = Decimal(1).scaleb(-min(currency_exponent(self.company_currency), self.precision))
+            return dict(doc, name="", grand_total=float(total),
+                        base_grand_total=float((total * rate).quantize(step, rounding=ROUND_HALF_UP)))
         self.state.mark_writing(kind, key, _hash(doc))
         try:
             return self.erp.insert(doctype, doc, key={POSTING_KEY_FIELD: key})
@@ -546,7 +558,8 @@ class Invoicer:
 def invoice_settlement(rt: Runtime, settlement: Settlement, summary: SettlementSummary | None = None, *,
                        erp: ErpNextClient, ledger: StateStore | DryLedger,
                        plans: list[PlannedWrite] | None = None) -> Invoicing:
-    """Write (or find) the settlement's Sales Invoices, Delivery Notes and Credit Notes; answer what its
-    entries clear. ``plans`` collects what a dry run would write."""
+    """Write (or find) one settlement's Sales Invoices, Delivery Notes and Credit Notes; answer what its
+    entries clear. ``plans`` collects what a dry run would write. (sync-settlements keeps one `Invoicer` for
+    the run instead, see `Invoicer.run`.)"""
     return Invoicer(rt, erp=erp, ledger=ledger, plans=plans).run(settlement, summary)
 

@@ -46,7 +46,7 @@ from amz2erp.amazon.settlement_report import (
 )
 from amz2erp.clearing_mapping import ReceiptEntry, receipt_entries
 from amz2erp.engine.dryrun import erp_for, ledger_for
-from amz2erp.engine.invoices import invoice_settlement
+from amz2erp.engine.invoices import Invoicer
 from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
@@ -62,7 +62,7 @@ from amz2erp.errors import (
     RemoteUnavailableError,
     UsageError,
 )
-from amz2erp.invoice_refs import POSTING_KEY_FIELD, Invoicing
+from amz2erp.invoice_refs import ORDER_ID_FIELD, POSTING_KEY_FIELD, Invoicing
 from amz2erp.settlement_mapping import (
     Conversion,
     NothingToPostError,
@@ -205,6 +205,7 @@ class SettlementPoster:
         self._bank_currency: str | None = None
         # invoice mode: each settled order gets its Sales Invoice / Credit Notes first, the entry clears them
         self.invoice_mode = settings.settlements.mode == "invoice"
+        self._invoicer: Invoicer | None = None  # one for the run: later settlements' refunds know its invoices
 
     # --- one settlement -----------------------------------------------------------------------------------
 
@@ -313,8 +314,11 @@ class SettlementPoster:
         conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
         invoicing = None
         if self.invoice_mode:
-            invoicing = invoice_settlement(self.rt, s, summarise(s, self.table), erp=self.erp, ledger=self.state,
-                                           plans=self.plans)
+            if not self.dry_run:
+                self._require_field()  # before the first invoice: unkeyed documents could be written twice
+            if self._invoicer is None:
+                self._invoicer = Invoicer(self.rt, erp=self.erp, ledger=self.state, plans=self.plans)
+            invoicing = self._invoicer.run(s, summarise(s, self.table))
             self._describe_invoicing(s, invoicing, res)
         built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
                                             company_currency=self.company_currency,
@@ -496,7 +500,19 @@ class SettlementPoster:
         if not all(self.erp.exists(Doctype.CUSTOM_FIELD, name) for name in SETTLEMENT_CUSTOM_FIELDS):
             raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
                               "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
+        if self.invoice_mode:
+            missing = [name for name in self._invoice_fields() if not self.erp.exists(Doctype.CUSTOM_FIELD, name)]
+            if missing:
+                raise ConfigError(f"ERPNext has no custom field {missing[0].replace('-', '.', 1)}: without it a "
+                                  "re-run could write an invoice twice; run `amz2erp setup`")
         self._field_checked = True
+
+    def _invoice_fields(self) -> list[str]:
+        """The custom fields invoice mode keys its documents by ("<doctype>-<fieldname>")."""
+        doctypes = [Doctype.SALES_INVOICE, JE]
+        if self.rt.settings.orders.deliver == "delivery_note":
+            doctypes.append(Doctype.DELIVERY_NOTE)
+        return [f"{dt}-{POSTING_KEY_FIELD}" for dt in doctypes] + [f"{Doctype.SALES_INVOICE}-{ORDER_ID_FIELD}"]
 
 
 class RateFinder:
