@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -255,6 +256,27 @@ def test_negative_stock_is_a_per_order_problem_and_the_invoices_still_post(sim_e
     assert_books(env)
 
 
+def test_an_amount_only_refund_is_a_journal_credit_note_against_the_invoice(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, orders=60)
+    assert env.run("-q", "sync-orders").code == 0
+    first = closed(env)[0]
+    sale = next(r for r in first.rows if r.transaction_type == "Order" and r.amount_description == "Principal")
+    goodwill = replace(sale, transaction_type="Refund", amount_type="ItemPrice", amount_description="Goodwill",
+                       amount=Decimal("-3.00"), adjustment_id="GOODWILL1", shipment_id="", quantity=None)
+    env.spapi.reissue_settlement(first.settlement_id, rows=[*first.rows, goodwill])
+    result = env.run("sync-settlements")
+    assert result.code == 0, result.err
+    key = credit_note_key(sale.order_id, "GOODWILL1")
+    [note] = submitted(env, "Journal Entry")[key]
+    note = env.erp.get_doc("Journal Entry", note["name"])
+    assert note["voucher_type"] == "Credit Note"
+    [invoice] = submitted(env, "Sales Invoice")[invoice_key(sale.order_id, sale.shipment_id)]
+    receivable = [r for r in note["accounts"] if r.get("party")]
+    assert [(r["reference_type"], r["reference_name"], Decimal(str(r["credit"]))) for r in receivable] == [
+        ("Sales Invoice", invoice["name"], Decimal("3.00"))]
+    assert_books(env)  # the invoice is still paid in full: the receipt credits it what the settlement paid
+
+
 def _kill_after(env: SimEnv, method: str, doctype: str, pid: list[int], match: str = "") -> None:
     """SIGKILL the amz2erp process right after ERPNext committed its first POST of ``doctype`` (the answer
     never reaches it): the crash between the write and the ledger's outcome."""
@@ -272,8 +294,9 @@ def _kill_after(env: SimEnv, method: str, doctype: str, pid: list[int], match: s
     env.erp.handle = handle  # type: ignore[method-assign]
 
 
-@pytest.mark.parametrize(("doctype", "match"), [("Sales Invoice", '"SI:'), ("Journal Entry", "amazon_settlement_id")],
-                         ids=["between-invoice-and-ledger", "between-entry-and-receipts"])
+@pytest.mark.parametrize(("doctype", "match"), [("Sales Invoice", '"SI:'), ("Journal Entry", "amazon_settlement_id"),
+                                               ("Journal Entry", '"RCPT:')],
+                         ids=["between-invoice-and-ledger", "between-entry-and-receipts", "between-receipt-and-ledger"])
 def test_a_kill_at_the_dangerous_points_leaves_exactly_one_of_each(sim_env: SimEnvFactory, doctype: str,
                                                                    match: str) -> None:
     env = _env(sim_env, orders=50, clock=SystemClock(), spapi_kwargs={"rate_limits": False})
