@@ -190,6 +190,8 @@ class Invoicer:
         self._full_so: dict[str, dict[str, Any]] = {}
         self._stock: dict[str, bool] = {}
         self._invoices: dict[str, list[_InvoiceDoc]] = {}  # order id → invoices written or found this run
+        # (doctype, key) → the submitted document ERPNext holds for it (None: none), read in batches
+        self._by_key: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.problems: list[tuple[str, str]] = []
 
     # --- the settlement ----------------------------------------------------------------------------------
@@ -243,7 +245,30 @@ class Invoicer:
     # --- reads -------------------------------------------------------------------------------------------
 
     def _prefetch(self, orders: Sequence[SettledOrder]) -> None:
-        """Sales Orders of the orders that still need a document (none for a settlement already invoiced)."""
+        """Sales Orders of the orders that still need a document (none for a settlement already invoiced), and
+        the documents ERPNext may already hold for their keys (a crashed run, a lost ledger): one list call
+        per hundred instead of one lookup per document."""
+        keys: dict[str, list[str]] = {SI: [], JE: [], DN: []}
+        for o in orders:
+            for s in o.shipments:
+                if self._done(Kind.INVOICE, k := invoice_key(o.order_id, s.shipment_id)) is None:
+                    keys[SI].append(k)
+                if self.orders_settings.deliver == "delivery_note" and self.state.get(
+                        Kind.DELIVERY_NOTE, k := delivery_key(o.order_id, s.shipment_id)) is None:
+                    keys[DN].append(k)
+            for r in o.refunds:
+                if self._done(Kind.CREDIT_NOTE, k := credit_note_key(o.order_id, r.adjustment_id)) is None:
+                    keys[SI].append(k)
+                    keys[JE].append(k)
+        if not self.dry_run:
+            for doctype, wanted in keys.items():
+                fields = [*(_SI_FIELDS if doctype == SI else ("name",)), POSTING_KEY_FIELD]
+                for i in range(0, len(wanted), BATCH):
+                    chunk = wanted[i:i + BATCH]
+                    self._by_key.update(((doctype, k), None) for k in chunk)
+                    for row in self.erp.list(doctype, fields=fields, filters=[[POSTING_KEY_FIELD, "in", chunk],
+                                                                              ["docstatus", "=", 1]]):
+                        self._by_key[(doctype, str(row.get(POSTING_KEY_FIELD)))] = row
         need = [o.order_id for o in orders if not self._all_done(o)]
         for i in range(0, len(need), BATCH):
             chunk = need[i:i + BATCH]
@@ -293,8 +318,12 @@ class Invoicer:
                     codes[item.sku] = code
         return codes
 
-    def _find(self, doctype: str, key: str, fields: Sequence[str] = ("name",)) -> dict[str, Any] | None:
-        """The submitted document carrying ``key`` (a crashed run, or a ledger that was lost)."""
+    def _find(self, doctype: str, key: str, fields: Sequence[str] = ("name",), *,
+              fresh: bool = False) -> dict[str, Any] | None:
+        """The submitted document carrying ``key`` (a crashed run, or a ledger that was lost): as read in
+        `_prefetch`, unless ``fresh`` (after a failed write) or not read there."""
+        if not fresh and (doctype, key) in self._by_key:
+            return self._by_key[(doctype, key)]
         return self.erp.find(doctype, [[POSTING_KEY_FIELD, "=", key], ["docstatus", "=", 1]], fields=fields,
                              order_by="creation desc")
 
@@ -328,7 +357,7 @@ class Invoicer:
         try:
             return self.erp.insert(doctype, doc, key={POSTING_KEY_FIELD: key})
         except ErpNextDuplicateError:
-            found = self._find(doctype, key, _SI_FIELDS if doctype == SI else ("name",))
+            found = self._find(doctype, key, _SI_FIELDS if doctype == SI else ("name",), fresh=True)
             if found is None:
                 self.state.forget(kind, key)
                 raise
