@@ -6,8 +6,9 @@ simulator on the same ``db_path`` sees every document), one lock around each wri
     with ErpNextSimulator() as sim:
         requests.get(sim.url + "/api/resource/Company", headers={"Authorization": sim.auth_header})
 
-Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``), errors in
-``errors``.
+Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``; Journal
+Entries in ``journal``, Sales Invoices and Delivery Notes in ``invoice``, Credit Notes in ``returns``, stock in
+``stock``), errors in ``errors``.
 ``costs`` (a ``costs.CostModel``) prices every request like a real ERPNext v15 on two workers and two
 cores, in real time scaled by its ``speed``; the older ``latency``/``workers`` give every request the same
 cost instead (a ceiling of ``workers / latency`` requests/s). ``FaultConfig`` injects deterministic failures.
@@ -35,7 +36,10 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from amz2erp_sim import serve_until_interrupted
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import masters
+from amz2erp_sim.erpnext import returns as erpnext_returns
+from amz2erp_sim.erpnext import stock as erpnext_stock
 from amz2erp_sim.erpnext.costs import CostModel, Request, WorkerPool, classify
 from amz2erp_sim.erpnext.engine import Engine
 from amz2erp_sim.erpnext.errors import FrappeError, error_message, server_messages, validation
@@ -124,6 +128,8 @@ class ErpNextSimulator:
             country=country,
             site_url=lambda: self.site_url,
         )
+        for field in ("return_against", "voucher_no"):  # returns of an invoice, ledger rows of a voucher
+            self.store.ensure_index(field)
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         #: called with each request's record once it is logged (a test can await a count without polling)
@@ -376,6 +382,7 @@ class ErpNextSimulator:
                     {"year": str(year), "year_start_date": f"{year}-01-01", "year_end_date": f"{year}-12-31"},
                     raw=True,
                 )
+            erpnext_stock.ensure_settings(self.engine)
             self.store.set_meta("seeded", "1")
 
     # -- request handling ------------------------------------------------------------------------------
@@ -551,6 +558,8 @@ class ErpNextSimulator:
                 if method == "POST" and name is None:
                     eng.check_doctype(doctype)
                     doc = eng.insert(doctype, data)
+                    if isinstance(data.get("__onload"), dict):  # Frappe answers what the new doc was given
+                        doc = {**doc, "__onload": data["__onload"]}
                 elif method == "PUT" and name is not None:
                     doc = eng.update(doctype, name, data)
                 elif method == "DELETE" and name is not None:
@@ -720,6 +729,17 @@ class ErpNextSimulator:
             with self.lock, self.store.transaction():
                 eng.update_status(str(args.get("name")), str(args.get("status")))
             return 200, {}
+        if method in (erpnext_invoice.MAKE_SALES_INVOICE, erpnext_invoice.MAKE_DELIVERY_NOTE,
+                      erpnext_returns.MAKE_SALES_RETURN):  # fmt: skip
+            with self.lock:  # a mapper reads only: the unsaved document is the answer
+                source = str(args.get("source_name"))
+                if method == erpnext_returns.MAKE_SALES_RETURN:
+                    mapped = erpnext_returns.make_sales_return(eng, source)
+                elif method == erpnext_invoice.MAKE_SALES_INVOICE:
+                    mapped = erpnext_invoice.make_sales_invoice(eng, source, args.get("args"))
+                else:
+                    mapped = erpnext_invoice.make_delivery_note(eng, source, args.get("args"))
+            return 200, {"message": mapped}
         module, _, attr = method.rpartition(".")
         raise validation(
             f"Failed to get method for command {method} with module '{module}' has no attribute '{attr}'"
@@ -738,6 +758,10 @@ def _method_doctype(method: str, args: dict[str, Any]) -> str | None:
                 return str(v["doctype"])
     if method == SO_UPDATE_STATUS:
         return "Sales Order"
+    if method in (erpnext_invoice.MAKE_SALES_INVOICE, erpnext_returns.MAKE_SALES_RETURN):
+        return "Sales Invoice"
+    if method == erpnext_invoice.MAKE_DELIVERY_NOTE:
+        return "Delivery Note"
     return None
 
 
