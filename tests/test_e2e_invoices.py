@@ -11,17 +11,17 @@ import os
 import signal
 from collections import defaultdict
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
 import pytest
-from amz2erp_sim.erpnext.stock import set_allow_negative_stock, stock_ledger
 
 from amz2erp.clock import SystemClock
 from amz2erp.invoice_refs import POSTING_KEY_FIELD, credit_note_key, invoice_key
 from amz2erp.state import Kind, StateStore, Status
 from amz2erp_sim.erpnext.journal import account_balances
+from amz2erp_sim.erpnext.stock import set_allow_negative_stock, stock_ledger
 from amz2erp_sim.spapi.settlements import SimSettlement
 from tests.conftest import SimEnvFactory
 from tests.simenv import SimEnv
@@ -29,6 +29,7 @@ from tests.simenv import SimEnv
 BANK, CLEARING, SUSPENSE = "Amazon Payouts - ATC", "Amazon Settlement Clearing - ATC", "Amazon Unmapped - ATC"
 WRITES = ("POST", "PUT", "DELETE")
 MAPPER = ".make_"
+CAD_USD = Decimal("0.72")
 #: rows whose money is the buyer's (what the invoice holds): prices, promotions, and the withholding that
 #: takes the marketplace-facilitator tax back out of the prices ([orders] marketplace_facilitator_tax = exclude)
 ORDER_SIDE = ("ItemPrice", "Promotion", "ItemWithheldTax")
@@ -103,6 +104,11 @@ def writes_since(env: SimEnv, start: int) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in env.erp.request_log[start:] if r.method in WRITES and MAPPER not in r.path]
 
 
+def usd(cad: Decimal) -> Decimal:
+    """The conftest config's [orders.exchange_rates] CAD:USD = 0.72 (the simulated CAD settlements' rate)."""
+    return (cad * CAD_USD).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def assert_books(env: SimEnv) -> None:
     """The promises of invoice mode, against the simulator's state."""
     want = closed(env)
@@ -125,6 +131,7 @@ def assert_books(env: SimEnv) -> None:
     assert not set(sis) - set(invoices) - set(refunds)  # nothing invoiced that was not settled
     posted = settlement_entries(env)
     assert sorted(posted) == sorted(s.settlement_id for s in want)
+    negative = Decimal(0)
     for s in want:
         [je] = posted[s.settlement_id]
         debit = sum(Decimal(str(r.get("debit") or 0)) for r in je["accounts"])
@@ -133,9 +140,10 @@ def assert_books(env: SimEnv) -> None:
         bank = sum(Decimal(str(r.get("debit_in_account_currency") or 0)) for r in je["accounts"] if r["account"] == BANK)
         charge = sum(Decimal(str(r.get("credit_in_account_currency") or 0)) for r in je["accounts"]
                      if r["account"] == CLEARING and r.get("user_remark") is None)
-        assert bank - charge == s.total(), s.settlement_id  # the deposit, to the cent
+        deposit = s.total() if s.currency == "USD" else usd(s.total())  # CAD: at the configured rate
+        assert bank - charge == deposit, s.settlement_id  # the deposit, to the cent
+        negative += min(deposit, Decimal(0))
     balances = account_balances(env.erp)
-    negative = sum(s.total() for s in want if s.total() < 0)
     # the clearing account holds only what Amazon charged instead of paying (as in summary mode): every
     # invoice and credit note it carried was cleared by its settlement's receipts
     assert balances.get(CLEARING, Decimal(0)) == negative
@@ -162,6 +170,21 @@ def test_two_months_in_invoice_mode_and_a_rerun_writes_nothing(sim_env: SimEnvFa
     again = env.run("sync-settlements")
     assert again.code == 0, again.err
     assert writes_since(env, start) == []
+    assert_books(env)
+
+
+def test_a_canadian_marketplace_invoices_in_cad_and_the_receipts_clear_at_the_invoice_rate(
+        sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, orders=80, marketplaces=("US", "CA"))
+    assert env.run("-q", "sync-orders").code == 0
+    result = env.run("sync-settlements")
+    assert result.code == 0, result.err
+    cad = [s for s in closed(env) if s.currency == "CAD"]
+    assert cad and expected(cad)[0]
+    invoices = submitted(env, "Sales Invoice")
+    for key in expected(cad)[0]:
+        [si] = invoices[key]
+        assert si["currency"] == "CAD" and Decimal(str(si["conversion_rate"])) == CAD_USD
     assert_books(env)
 
 
