@@ -300,6 +300,29 @@ def test_an_amount_only_refund_is_a_journal_credit_note_against_the_invoice(sim_
     assert_books(env)  # the invoice is still paid in full: the receipt credits it what the settlement paid
 
 
+def test_a_closed_period_stops_invoicing_in_order_and_nothing_goes_to_suspense(sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, orders=60)
+    assert env.run("-q", "sync-orders").code == 0
+    first = closed(env)[0]
+    headers = {"Authorization": env.erp.auth_header}
+    period = httpx.post(f"{env.erp.url}/api/resource/Accounting Period", headers=headers, json={
+        "period_name": "AMZ closed", "company": "Amz Test Co", "start_date": first.start.date().isoformat(),
+        "end_date": first.end.date().isoformat(), "closed_documents": [{"document_type": "Sales Invoice", "closed": 1}]})
+    assert period.status_code == 200, period.text
+    result = env.run("sync-settlements")
+    assert result.code == 1
+    assert "closed Accounting Period AMZ closed - ATC" in result.err and "Traceback" not in result.err
+    assert "invoice mode posts settlements in order" in result.err  # the later ones wait
+    assert settlement_entries(env) == {} and submitted(env, "Sales Invoice") == {}
+    assert account_balances(env.erp).get(SUSPENSE, Decimal(0)) == 0
+    # the user reopens the period: the next run posts everything, in order
+    reopened = httpx.delete(f"{env.erp.url}/api/resource/Accounting Period/AMZ closed - ATC", headers=headers)
+    assert reopened.status_code in (200, 202), reopened.text
+    again = env.run("sync-settlements")
+    assert again.code == 0, again.err
+    assert_books(env)
+
+
 def _kill_after(env: SimEnv, method: str, doctype: str, pid: list[int], match: str = "") -> None:
     """SIGKILL the amz2erp process right after ERPNext committed its first POST of ``doctype`` (the answer
     never reaches it): the crash between the write and the ledger's outcome."""

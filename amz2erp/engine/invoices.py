@@ -44,7 +44,9 @@ from amz2erp.engine.runtime import Runtime
 from amz2erp.erpnext.client import MAKE_DELIVERY_NOTE, MAKE_SALES_INVOICE, MAKE_SALES_RETURN, ErpNextClient
 from amz2erp.erpnext.schema import Doctype
 from amz2erp.errors import (
+    ErpNextClosedPeriodError,
     ErpNextDuplicateError,
+    ErpNextFiscalYearError,
     ErpNextNegativeStockError,
     ErpNextValidationError,
     RecordError,
@@ -218,6 +220,11 @@ class Invoicer:
             except _NotInvoiced:
                 self.rt.counts.add("refunds of sales never invoiced (booked by category)")
                 continue
+            except (ErpNextClosedPeriodError, ErpNextFiscalYearError) as exc:
+                # the books, not the order: every order of the period would fail alike; nothing to suspense
+                raise SettlementInvoicingError(
+                    f"settlement {settlement.settlement_id}: order {order.order_id}: {exc}; the settlement is not "
+                    "posted (open the period or add the fiscal year, then run again)") from None
             except RecordError as exc:
                 if work.written:
                     raise SettlementInvoicingError(
@@ -382,7 +389,7 @@ class Invoicer:
         work.refs.append(ClearingRef(oid, RefKind.INVOICE, SI, invoice.name, invoice.customer, invoice.debit_to,
                                      invoice.base_grand_total, settled))
         if self.orders_settings.deliver == "delivery_note":
-            self._delivery(work, shipment)
+            self._delivery(shipment)
 
     def _write_invoice(self, work: _OrderWork, shipment: Shipment, key: str) -> _InvoiceDoc:
         oid = shipment.order_id
@@ -403,7 +410,7 @@ class Invoicer:
         try:
             created = self._insert(Kind.INVOICE, SI, key, doc, reason)
         except ErpNextNegativeStockError as exc:
-            if not update_stock or work.written:
+            if not update_stock:
                 raise
             self._problem(oid, f"{exc}; the invoice is posted without moving the stock")
             self.rt.counts.add("invoices posted without stock (negative stock)")
@@ -421,7 +428,20 @@ class Invoicer:
 
     # --- Delivery Note ------------------------------------------------------------------------------------
 
-    def _delivery(self, work: _OrderWork, shipment: Shipment) -> None:
+    def _delivery(self, shipment: Shipment) -> None:
+        """A Delivery Note moves stock, not money: whatever ERPNext refuses is a problem of the order, and the
+        invoice and the settlement still post."""
+        try:
+            self._write_delivery(shipment)
+        except (ErpNextClosedPeriodError, ErpNextFiscalYearError):
+            raise
+        except (ErpNextValidationError, InvoiceMappingError) as exc:
+            key = delivery_key(shipment.order_id, shipment.shipment_id)
+            self._problem(shipment.order_id, f"no Delivery Note: {exc}")
+            self.state.mark_failed(Kind.DELIVERY_NOTE, key, str(exc))
+            self.rt.counts.add("delivery notes refused")
+
+    def _write_delivery(self, shipment: Shipment) -> None:
         oid = shipment.order_id
         key = delivery_key(oid, shipment.shipment_id)
         entry = self.state.get(Kind.DELIVERY_NOTE, key)
@@ -441,13 +461,7 @@ class Invoicer:
         if doc is None:  # nothing of it is a stock item: nothing to deliver
             self.state.mark_skipped(Kind.DELIVERY_NOTE, key, "no stock item")
             return
-        try:
-            created = self._insert(Kind.DELIVERY_NOTE, DN, key, doc, f"order {oid}, shipment {shipment.shipment_id}")
-        except ErpNextNegativeStockError as exc:
-            self._problem(oid, f"no Delivery Note: {exc}")
-            self.state.mark_failed(Kind.DELIVERY_NOTE, key, str(exc))
-            self.rt.counts.add("delivery notes refused (negative stock)")
-            return
+        created = self._insert(Kind.DELIVERY_NOTE, DN, key, doc, f"order {oid}, shipment {shipment.shipment_id}")
         if not self.dry_run:
             self.state.mark_done(Kind.DELIVERY_NOTE, key, str(created["name"]), _hash(doc))
             self.rt.counts.add("delivery notes posted")

@@ -46,7 +46,7 @@ from amz2erp.amazon.settlement_report import (
 )
 from amz2erp.clearing_mapping import ReceiptEntry, receipt_entries
 from amz2erp.engine.dryrun import erp_for, ledger_for
-from amz2erp.engine.invoices import Invoicer
+from amz2erp.engine.invoices import Invoicer, SettlementInvoicingError
 from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
@@ -206,6 +206,7 @@ class SettlementPoster:
         # invoice mode: each settled order gets its Sales Invoice / Credit Notes first, the entry clears them
         self.invoice_mode = settings.settlements.mode == "invoice"
         self._invoicer: Invoicer | None = None  # one for the run: later settlements' refunds know its invoices
+        self._waiting_for: str | None = None  # invoice mode: the settlement whose invoicing failed this run
 
     # --- one settlement -----------------------------------------------------------------------------------
 
@@ -222,9 +223,18 @@ class SettlementPoster:
         res = SettlementResult(sid, Outcome.FAILED, currency=settlement.currency, total=settlement.total,
                                deposit_date=settlement.deposit_date, period=_period(settlement))
         try:
+            known = self.state.get(KIND, sid)
+            if self._waiting_for is not None and (known is None or known.status != DONE):
+                # invoice mode posts in order: a later settlement would book the refunds of the waiting one's
+                # orders without their invoices
+                raise SettlementError(f"settlement {sid} waits for settlement {self._waiting_for}, which could not "
+                                      "be invoiced (invoice mode posts settlements in order)")
             self._post(settlement, sha, res, origin or {}, group)
         except (RemoteAuthError, RemoteUnavailableError, ConfigError):
             raise  # fatal for the run; a "writing" intent is settled by the next run's lookup
+        except SettlementInvoicingError as exc:
+            res.outcome, res.detail = Outcome.FAILED, str(exc)
+            self._waiting_for = self._waiting_for or sid
         except SettlementImbalanceError as exc:
             res.outcome, res.detail = Outcome.UNBALANCED, str(exc)
         except NothingToPostError as exc:
