@@ -35,13 +35,13 @@ CAD_USD = Decimal("0.72")
 ORDER_SIDE = ("ItemPrice", "Promotion", "ItemWithheldTax")
 
 
-def config(deliver: str = "none") -> str:
+def config(deliver: str = "none", mf_tax: str = "exclude") -> str:
     return (f'\n[settlements]\nbank_account = "Amazon Payouts"\nmode = "invoice"\n'
-            f'\n[orders]\ndeliver = "{deliver}"\n')
+            f'\n[orders]\ndeliver = "{deliver}"\nmarketplace_facilitator_tax = "{mf_tax}"\n')
 
 
-def _env(sim_env: SimEnvFactory, deliver: str = "none", **kw: Any) -> SimEnv:
-    env = sim_env(**{"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": config(deliver),
+def _env(sim_env: SimEnvFactory, deliver: str = "none", mf_tax: str = "exclude", **kw: Any) -> SimEnv:
+    env = sim_env(**{"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": config(deliver, mf_tax),
                      "seed": 15, **kw})
     env.setup_erp()
     ensure_invoice_fields(env)
@@ -67,8 +67,9 @@ def closed(env: SimEnv) -> list[SimSettlement]:
     return [s for s in env.spapi.settlements if s.report_available(now)]
 
 
-def expected(settlements: list[SimSettlement]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """Invoice key → settled amount per shipment; credit-note key → refunded amount, from the simulator's rows."""
+def expected(settlements: list[SimSettlement], *, book_mf: bool = False) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Invoice key → settled amount per shipment; credit-note key → refunded amount, from the simulator's rows.
+    ``book_mf``: the invoices also hold the marketplace-facilitator tax the buyer paid (credit notes never)."""
     invoices: dict[str, Decimal] = defaultdict(Decimal)
     refunds: dict[str, Decimal] = defaultdict(Decimal)
     for s in settlements:
@@ -77,7 +78,7 @@ def expected(settlements: list[SimSettlement]) -> tuple[dict[str, Decimal], dict
                 continue
             if r.transaction_type == "Refund":
                 refunds[credit_note_key(r.order_id, r.adjustment_id)] += r.amount
-            else:
+            elif not (book_mf and r.amount_type == "ItemWithheldTax"):
                 invoices[invoice_key(r.order_id, r.shipment_id)] += r.amount
     return dict(invoices), dict(refunds)
 
@@ -109,10 +110,10 @@ def usd(cad: Decimal) -> Decimal:
     return (cad * CAD_USD).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def assert_books(env: SimEnv) -> None:
+def assert_books(env: SimEnv, *, book_mf: bool = False) -> None:
     """The promises of invoice mode, against the simulator's state."""
     want = closed(env)
-    invoices, refunds = expected(want)
+    invoices, refunds = expected(want, book_mf=book_mf)
     sis = submitted(env, "Sales Invoice")
     jes = submitted(env, "Journal Entry")
     for key, amount in invoices.items():
@@ -186,6 +187,19 @@ def test_a_canadian_marketplace_invoices_in_cad_and_the_receipts_clear_at_the_in
         [si] = invoices[key]
         assert si["currency"] == "CAD" and Decimal(str(si["conversion_rate"])) == CAD_USD
     assert_books(env)
+
+
+def test_booked_marketplace_facilitator_tax_is_on_the_invoices_and_its_account_nets_to_zero(
+        sim_env: SimEnvFactory) -> None:
+    env = _env(sim_env, mf_tax="book")
+    assert env.run("-q", "sync-orders").code == 0
+    result = env.run("sync-settlements")
+    assert result.code == 0, result.err
+    with_tax = [k for k, v in expected(closed(env), book_mf=True)[0].items() if v != expected(closed(env))[0][k]]
+    assert with_tax  # the US orders are marketplace-facilitator orders: their invoices carry the tax
+    assert_books(env, book_mf=True)
+    mf = "Amazon Marketplace Facilitator Tax - ATC"
+    assert account_balances(env.erp).get(mf, Decimal(0)) == 0  # booked by the invoices, cleared by Amazon
 
 
 def test_dry_run_plans_every_document_and_writes_nothing(sim_env: SimEnvFactory) -> None:

@@ -89,6 +89,11 @@ JE = Doctype.JOURNAL_ENTRY
 SO = Doctype.SALES_ORDER
 DONE = Status.DONE
 BATCH = 100  # ids per `in` filter
+# A Credit Note never carries marketplace-facilitator tax, even with [orders] marketplace_facilitator_tax =
+# "book": on a refund Amazon gives the buyer the tax back and takes as much back from its withholding, equal and
+# opposite rows that the settlement's entry clears together (invoice_categories); the invoice's MF tax row stays
+# cleared by the order's withholding, so the MF tax account still nets to zero.
+CREDIT_NOTES_BOOK_MF_TAX = False
 _SI_FIELDS = ("name", "customer", "debit_to", "currency", "conversion_rate", "party_account_currency",
               "grand_total", "base_grand_total", "posting_date", ORDER_ID_FIELD)
 
@@ -471,7 +476,7 @@ class Invoicer:
     def _refund(self, work: _OrderWork, refund: Refund) -> None:
         oid = refund.order_id
         key = credit_note_key(oid, refund.adjustment_id)
-        settled = refund.total(book_mf=self.book_mf)
+        settled = refund.total(book_mf=CREDIT_NOTES_BOOK_MF_TAX)
         entry = self._done(Kind.CREDIT_NOTE, key)
         if entry is not None:
             work.written = True
@@ -533,7 +538,7 @@ class Invoicer:
         if not invoice.name or not refund.items:
             if not invoice.name and refund.items:  # a dry run: the invoice is not written, nothing to map from
                 return {"is_return": 1, "return_against": "(the Sales Invoice above)", POSTING_KEY_FIELD: key,
-                        "grand_total": float(refund.total(book_mf=self.book_mf)), "docstatus": 1}
+                        "grand_total": float(refund.total(book_mf=CREDIT_NOTES_BOOK_MF_TAX)), "docstatus": 1}
             return None
         try:
             so = self._sales_order(refund.order_id)
@@ -545,7 +550,8 @@ class Invoicer:
                      else date.min)
         try:
             return credit_note_payload(mapped, refund, lines, key=key, accounts=self.ctx.accounts,
-                                       update_stock=self.orders_settings.restock_returns, book_mf=self.book_mf,
+                                       update_stock=self.orders_settings.restock_returns,
+                                       book_mf=CREDIT_NOTES_BOOK_MF_TAX,
                                        posting_date=posted, precision=self.precision)
         except InvoiceMappingError as exc:
             self._problem(refund.order_id, f"refund {refund.adjustment_id}: {exc}; booked as a Journal Entry "
