@@ -240,15 +240,19 @@ def test_orders_without_a_sales_order_go_to_suspense_and_are_reported(sim_env: S
     assert account_balances(env.erp).get(SUSPENSE, Decimal(0)) == -settled
 
 
-def shipped(env: SimEnv) -> dict[tuple[str, str], int]:
-    """(SKU, warehouse) → units shipped in the closed settlements (FBA orders from the FBA warehouse)."""
+def shipped(env: SimEnv, *, less_returns: bool = False) -> dict[tuple[str, str], int]:
+    """(SKU, warehouse) → units shipped in the closed settlements (FBA orders from the FBA warehouse), less the
+    refunded units when ``less_returns``."""
     out: dict[tuple[str, str], int] = defaultdict(int)
     for s in closed(env):
         for r in s.rows:
-            if r.transaction_type == "Order" and r.amount_type == "ItemPrice" and r.amount_description == "Principal":
+            if r.amount_type == "ItemPrice" and r.amount_description == "Principal":
                 warehouse = "Finished Goods - ATC" if r.fulfillment_id == "AFN" else "Stores - ATC"
-                out[(r.sku, warehouse)] += r.quantity or 0
-    return dict(out)
+                if r.transaction_type == "Order":
+                    out[(r.sku, warehouse)] += r.quantity or 0
+                elif less_returns and r.transaction_type == "Refund":
+                    out[(r.sku, warehouse)] -= r.quantity or 0
+    return {k: v for k, v in out.items() if v}
 
 
 def moved(env: SimEnv, voucher_type: str) -> dict[tuple[str, str], int]:
@@ -257,7 +261,7 @@ def moved(env: SimEnv, voucher_type: str) -> dict[tuple[str, str], int]:
     for e in stock_ledger(env.erp):
         if e.get("voucher_type") == voucher_type:
             out[(str(e["item_code"]), str(e["warehouse"]))] -= int(e["actual_qty"])
-    return dict(out)
+    return {k: v for k, v in out.items() if v}
 
 
 @pytest.mark.parametrize("deliver", ["delivery_note", "invoice"])
@@ -279,6 +283,20 @@ def test_deliver_moves_the_shipped_quantities_per_warehouse(sim_env: SimEnvFacto
     start = len(env.erp.request_log)
     assert env.run("sync-settlements").code == 0
     assert writes_since(env, start) == []
+
+
+def test_restock_returns_brings_refunded_units_back(sim_env: SimEnvFactory) -> None:
+    env = sim_env(orders=120, days=60, marketplaces=("US",), seed=15,
+                  extra_config=config("invoice") + "restock_returns = true\n")
+    env.setup_erp()
+    ensure_invoice_fields(env)
+    set_allow_negative_stock(env.erp, True)
+    assert env.run("-q", "sync-orders").code == 0
+    result = env.run("sync-settlements")
+    assert result.code == 0, result.err
+    assert shipped(env, less_returns=True) != shipped(env)  # some units came back
+    assert moved(env, "Sales Invoice") == shipped(env, less_returns=True)
+    assert_books(env)
 
 
 def test_negative_stock_is_a_per_order_problem_and_the_invoices_still_post(sim_env: SimEnvFactory) -> None:
