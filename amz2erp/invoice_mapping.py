@@ -164,13 +164,15 @@ def _kind(row: SettlementRow, cat: Category) -> ChargeKind | str | None:
     if cat is Category.PROMOTION:
         return ChargeKind.SHIPPING_PROMOTION if "ship" in desc else ChargeKind.PROMOTION
     if cat is Category.REFUND_PRINCIPAL:
-        # one category holds every refunded price component; the description says which
+        # one category holds every refunded price component; the labels say which (V2: ItemPrice|Shipping;
+        # Finances transactions: Shipping|ShippingPrincipal, GiftWrap|…)
+        kind = _norm(row.amount_type)
+        if desc.startswith("shipping") or kind == "shipping":
+            return ChargeKind.SHIPPING
+        if desc.startswith("giftwrap") or kind == "giftwrap":
+            return ChargeKind.GIFT_WRAP
         if desc.endswith("principal"):
             return "principal"
-        if desc in ("shipping", "shippingcharge"):
-            return ChargeKind.SHIPPING
-        if desc in ("giftwrap", "giftwrapcharge"):
-            return ChargeKind.GIFT_WRAP
         return "other"
     return None
 

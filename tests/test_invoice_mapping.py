@@ -114,6 +114,17 @@ def test_marketplace_facilitator_tax_counts_only_when_booked() -> None:
     assert ship.charge_rows(book_mf=True) == [(ChargeKind.MF_TAX, Decimal("1.60"))]
 
 
+def test_refund_labels_of_finances_transactions_split_price_and_charges() -> None:
+    kw: dict[str, Any] = dict(shipment="", adjustment="R1", posted=REFUNDED)
+    rows = [row("Refund", "ProductCharges", "Principal", "-20.00", **kw),
+            row("Refund", "Shipping", "ShippingPrincipal", "-4.99", **kw),
+            row("Refund", "ItemPrice", "ReturnShipping", "-1.00", **kw)]
+    [order] = settled_orders(settlement(*rows), default_table())
+    [refund] = order.refunds
+    assert [i.principal for i in refund.items] == [Decimal("-20.00")]
+    assert refund.charges == {ChargeKind.SHIPPING: Decimal("-4.99")} and refund.other == Decimal("-1.00")
+
+
 def test_goodwill_is_order_side_money_no_item_holds() -> None:
     rows = [row("Refund", "ItemPrice", "Goodwill", "-3.00", shipment="", adjustment="G1", qty=None)]
     [order] = settled_orders(settlement(*rows), default_table())
