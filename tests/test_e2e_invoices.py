@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 from collections import defaultdict
 from dataclasses import replace
@@ -25,6 +26,7 @@ from amz2erp_sim.erpnext.journal import account_balances
 from amz2erp_sim.erpnext.stock import set_allow_negative_stock, stock_ledger
 from amz2erp_sim.spapi.settlements import SimSettlement
 from tests.conftest import SimEnvFactory
+from tests.reliability import RequestWatch
 from tests.simenv import SimEnv
 
 BANK, CLEARING, SUSPENSE = "Amazon Payouts - ATC", "Amazon Settlement Clearing - ATC", "Amazon Unmapped - ATC"
@@ -402,6 +404,38 @@ def test_a_kill_at_the_dangerous_points_leaves_exactly_one_of_each(sim_env: SimE
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
     assert_books(env)
+    start = len(env.erp.request_log)
+    assert env.popen("sync-settlements").wait(timeout=120) == 0
+    assert writes_since(env, start) == []
+
+
+def test_sigkill_at_random_points_leaves_exactly_one_of_each_document(sim_env: SimEnvFactory) -> None:
+    rng = random.Random(1515)
+    env = _env(sim_env, "delivery_note", orders=50, clock=SystemClock(), spapi_kwargs={"rate_limits": False},
+               erp_kwargs={"latency": 0.01})
+    set_allow_negative_stock(env.erp, True)
+    assert env.popen("-q", "sync-orders").wait(timeout=120) == 0
+    watch = RequestWatch(env)
+    kills = 0
+    for _ in range(8):
+        before = watch.count
+        proc = env.popen("sync-settlements")
+        reached = watch.wait_for(before + rng.randint(5, 90), timeout=60, stop=lambda p=proc: p.poll() is not None)  # type: ignore[misc]
+        if reached and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=60)
+    final = env.popen("sync-settlements")
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert kills >= 3, kills
+    assert_books(env)
+    notes = submitted(env, "Delivery Note")
+    assert all(len(v) == 1 for v in notes.values()) and len(notes) == len(expected(closed(env))[0])
+    with StateStore(env.state_path) as state:  # the ledger agrees with ERPNext
+        ledger = {e.key: (e.status, e.erp_name) for e in state.entries(Kind.INVOICE)}
+    assert ledger == {k: (Status.DONE, v[0]["name"]) for k, v in submitted(env, "Sales Invoice").items()
+                      if k.startswith("SI:")}
     start = len(env.erp.request_log)
     assert env.popen("sync-settlements").wait(timeout=120) == 0
     assert writes_since(env, start) == []

@@ -219,6 +219,9 @@ class Invoicer:
             try:
                 self._order(work)
             except _Unmatched as exc:
+                if work.written:  # never half an order on the invoices and half in suspense
+                    raise SettlementInvoicingError(
+                        f"settlement {settlement.settlement_id}: order {order.order_id}: {exc}") from None
                 unmatched.append(order.order_id)
                 self._problem(order.order_id, str(exc))
                 continue
@@ -281,7 +284,9 @@ class Invoicer:
                     for row in self.erp.list(doctype, fields=fields, filters=[[POSTING_KEY_FIELD, "in", chunk],
                                                                               ["docstatus", "=", 1]]):
                         self._by_key[(doctype, str(row.get(POSTING_KEY_FIELD)))] = row
-        need = [o.order_id for o in orders if not self._all_done(o)]
+        self._fetch_sales_orders([o.order_id for o in orders if not self._all_done(o)])
+
+    def _fetch_sales_orders(self, need: Sequence[str]) -> None:
         for i in range(0, len(need), BATCH):
             chunk = need[i:i + BATCH]
             for oid in chunk:
@@ -297,7 +302,12 @@ class Invoicer:
     def _all_done(self, order: SettledOrder) -> bool:
         keys = [(Kind.INVOICE, invoice_key(order.order_id, s.shipment_id)) for s in order.shipments]
         keys += [(Kind.CREDIT_NOTE, credit_note_key(order.order_id, r.adjustment_id)) for r in order.refunds]
-        return all(self._done(kind, key) is not None for kind, key in keys)
+        if not all(self._done(kind, key) is not None for kind, key in keys):
+            return False
+        if self.orders_settings.deliver != "delivery_note":
+            return True
+        notes = [self.state.get(Kind.DELIVERY_NOTE, delivery_key(order.order_id, s.shipment_id)) for s in order.shipments]
+        return all(e is not None and e.status in (DONE, Status.SKIPPED) for e in notes)
 
     def _done(self, kind: Kind, key: str) -> Any:
         entry = self.state.get(kind, key)
@@ -305,7 +315,7 @@ class Invoicer:
 
     def _sales_order(self, order_id: str) -> dict[str, Any]:
         if order_id not in self._sales_orders:
-            self._prefetch([SettledOrder(order_id)])
+            self._fetch_sales_orders([order_id])
         row = self._sales_orders.get(order_id)
         if row is None:
             raise _Unmatched("settled without a Sales Order (imported by another tool, or outside the synced "
@@ -440,7 +450,7 @@ class Invoicer:
             self._write_delivery(shipment)
         except (ErpNextClosedPeriodError, ErpNextFiscalYearError):
             raise
-        except (ErpNextValidationError, InvoiceMappingError) as exc:
+        except (ErpNextValidationError, InvoiceMappingError, _Unmatched) as exc:
             key = delivery_key(shipment.order_id, shipment.shipment_id)
             self._problem(shipment.order_id, f"no Delivery Note: {exc}")
             self.state.mark_failed(Kind.DELIVERY_NOTE, key, str(exc))

@@ -627,6 +627,12 @@ def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[
     return result
 
 
+def _finished(state: Any) -> list[Any]:
+    """Settlements with nothing left to do: posted, and (invoice mode) their receipts too. One whose receipts
+    are pending is read again, so that the poster finishes it."""
+    return [e for e in state.entries(KIND, DONE) if e.info.get("receipts") != PENDING]
+
+
 def _add(result: SyncSettlementsResult, res: SettlementResult | None) -> None:
     if res is not None:
         result.results.append(res)
@@ -659,7 +665,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
     by --marketplace must not move it past the others' reports)."""
     cursor = poster.state.get_cursor(STREAM, CURSOR_KEY)
     refs = rt.amazon.list_settlement_reports(cursor, marketplace_ids)
-    known_docs = {str(e.info.get("document_id")) for e in poster.state.entries(KIND, DONE) if e.info.get("document_id")}
+    known_docs = {str(e.info.get("document_id")) for e in _finished(poster.state) if e.info.get("document_id")}
     pinned: datetime | None = None
     newest = cursor
     with rt.reporter.progress("settlement reports", total=len(refs)) as task:
@@ -694,7 +700,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
 
 def _posted_periods(rt: Runtime) -> set[tuple[str, str, int, str]]:
     return {(str(e.info.get("start")), str(e.info.get("end")), int(e.info.get("total_minor", 0)),
-             str(e.info.get("currency"))) for e in rt.state.entries(KIND, DONE)}
+             str(e.info.get("currency"))) for e in _finished(rt.state)}
 
 
 def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
@@ -709,7 +715,7 @@ def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
 def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, result: SyncSettlementsResult) -> None:
     groups = rt.amazon.list_financial_event_groups(since)
     posted = _posted_periods(rt)
-    posted_groups = {str(e.info.get("group_id")) for e in rt.state.entries(KIND, DONE) if e.info.get("group_id")}
+    posted_groups = {str(e.info.get("group_id")) for e in _finished(rt.state) if e.info.get("group_id")}
     for group in groups:
         gid = str(group.get("FinancialEventGroupId"))
         if str(group.get("ProcessingStatus") or "").lower() != "closed":
