@@ -404,6 +404,11 @@ def test_a_kill_at_the_dangerous_points_leaves_exactly_one_of_each(sim_env: SimE
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
     assert_books(env)
+    with StateStore(env.state_path) as state:  # nothing left pending: the settlement was finished, not skipped
+        assert {e.info.get("receipts") for e in state.entries(Kind.SETTLEMENT)} == {"done"}
+        receipts = {e.key: (e.status, e.erp_name) for e in state.entries(Kind.RECEIPT)}
+    assert receipts == {k: (Status.DONE, v[0]["name"]) for k, v in submitted(env, "Journal Entry").items()
+                        if k.startswith("RCPT:")}
     start = len(env.erp.request_log)
     assert env.popen("sync-settlements").wait(timeout=120) == 0
     assert writes_since(env, start) == []
