@@ -80,6 +80,9 @@ class RequestRecord(NamedTuple):
     fault: str | None = None
     #: what the request did, as the cost model counts it ("insert Customer", "lookup Sales Order", …)
     kind: str = ""
+    #: the server time the cost model gave it (seconds, at the model's speed), and the CPU part of it
+    cost: float = 0.0
+    cpu: float = 0.0
 
 
 class _Reset(Exception):
@@ -118,6 +121,8 @@ class ErpNextSimulator:
         self.costs = costs if costs is not None else CostModel.flat_latency(latency, workers)
         self.workers = self.costs.workers
         self._pool = WorkerPool(self.costs.workers, self.costs.capacity)
+        #: the simulator's own processing time per request kind (a moving average), see ``_net``
+        self._own: dict[str, float] = {}
         self.lock = threading.RLock()
         self.store = Store(db_path)
         self.engine = Engine(
@@ -403,19 +408,21 @@ class ErpNextSimulator:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str]:
-        """Process one request -> (status, json body or html text, doctype, fault, kind)."""
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str, tuple[float, float]]:
+        """Process one request -> (status, json body or html text, doctype, fault, kind, (modelled cost, CPU))."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         doctype: str | None = None
         fault: str | None = None
         req: Request | None = None
+        own_started: float | None = None
+        cost = cpu = 0.0
         try:
             if not path.startswith("/api/"):
-                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, ""
+                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, "", (0.0, 0.0)
             if path == "/api/method/ping":
-                return 200, {"message": "pong"}, None, None, ""
+                return 200, {"message": "pong"}, None, None, "", (0.0, 0.0)
             user = self._authenticate(headers.get("authorization"))
             parts = path.split("/", 4)
             kind = parts[2] if len(parts) > 2 else ""
@@ -448,15 +455,21 @@ class ErpNextSimulator:
                 fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit
             )
             if before:
-                self._pool.work(self.costs.floor())
-                return (*self._fault_answer(fault, fcfg), doctype, fault, "")
+                floor = self.costs.floor()
+                self._pool.work(floor)
+                return (*self._fault_answer(fault, fcfg), doctype, fault, "", (floor, floor))
             try:
                 data = self._parse_body(body, headers)
             except FrappeError:
-                self._pool.work(self.costs.floor())
+                cost = cpu = self.costs.floor()
+                self._pool.work(cost)
                 raise
             req = classify(method, path, _request_args(kind, query, data))
-            self._pool.work(self.costs.before(req))
+            cpu, wait = self.costs.split(req)
+            cost = cpu + wait
+            self._pool.work(self._net(req.label, cpu))
+            self._pool.idle(wait)
+            own_started = time.monotonic()
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
                 status, out = self._resource(method, parts[3], name, query, data)
@@ -479,14 +492,30 @@ class ErpNextSimulator:
                     "exc": json.dumps([repr(e)]),
                 },
             )
+        if req is not None and own_started is not None:
+            self._learn(req.label, time.monotonic() - own_started)
         if req is not None and status == 200:
-            self._pool.work(self.costs.after(req, _rows(out)))
+            extra = self.costs.after(req, _rows(out))
+            cost += extra
+            cpu += extra
+            self._pool.work(extra)
         label = req.label if req is not None else ""
         if fault in ("timeout", "reset"):
             if fault == "reset":
-                raise _Reset(doctype, label)
+                raise _Reset(doctype, label, (cost, cpu))
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
-        return status, out, doctype, fault, label
+        return status, out, doctype, fault, label, (cost, cpu)
+
+    def _net(self, label: str, cost: float) -> float:
+        """A modelled cost less the simulator's own time for such a request (its Python and SQLite work is
+        part of the server time the model prices, not extra)."""
+        if self.costs.flat is not None:
+            return cost
+        return max(0.0, cost - self._own.get(label, 0.0))
+
+    def _learn(self, label: str, seconds: float) -> None:
+        old = self._own.get(label)
+        self._own[label] = seconds if old is None else 0.8 * old + 0.2 * seconds
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
@@ -872,7 +901,9 @@ class _Handler(BaseHTTPRequestHandler):
         slot = sim._pool.slot() if gated else contextlib.nullcontext()
         try:
             with slot:
-                status, out, doctype, fault, kind = sim.handle(self.command, self.path, headers, body)
+                status, out, doctype, fault, kind, (cost, cpu) = sim.handle(
+                    self.command, self.path, headers, body
+                )
         except _Reset as reset:
             sim._log(
                 RequestRecord(
@@ -883,6 +914,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.monotonic() - started,
                     "reset",
                     reset.args[1] if len(reset.args) > 1 else "",
+                    *(reset.args[2] if len(reset.args) > 2 else (0.0, 0.0)),
                 )
             )
             self.close_connection = True
@@ -897,7 +929,9 @@ class _Handler(BaseHTTPRequestHandler):
                 json.dumps(out, ensure_ascii=False, default=_json_default).encode(),
                 "application/json",
             )
-        sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind))
+        sim._log(
+            RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind, cost, cpu)
+        )
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
