@@ -1,0 +1,139 @@
+"""`amz2erp audit` end to end on both simulators (issue 16): an ERPNext seeded with the damage users report is
+audited, repaired where that is safe, and audited again."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import SimEnvFactory
+from tests.simenv import SimEnv
+
+SETTLEMENTS = '\n[settlements]\nbank_account = "Amazon Payouts"\n'
+SO, JE = "Sales Order", "Journal Entry"
+WRITES = ("POST", "PUT", "DELETE")
+
+
+def _delete(env: SimEnv, doctype: str, name: str) -> None:
+    """As if someone deleted the document in ERPNext (or an import never landed)."""
+    with env.erp.lock, env.erp.store.transaction():
+        env.erp.store.delete(doctype, name)
+
+
+def _update(env: SimEnv, doctype: str, name: str, **changes: Any) -> None:
+    with env.erp.lock, env.erp.store.transaction():
+        doc = env.erp.store.get(doctype, name)
+        assert doc is not None
+        env.erp.store.update(dict(doc, **changes))
+
+
+def _copy(env: SimEnv, doctype: str, name: str, new_name: str) -> None:
+    """A second document with the same Amazon id, as another connector leaves it."""
+    doc = env.erp.get_doc(doctype, name)
+    assert doc is not None
+    env.erp.insert_doc(doctype, dict(doc, name=new_name, creation=None, modified=None))
+
+
+def _live_by_order(env: SimEnv) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for so in env.sales_orders():
+        if so.get("docstatus") in (0, 1):
+            out.setdefault(str(so.get("amazon_order_id")), []).append(so)
+    return out
+
+
+def _findings(result: Any) -> set[tuple[str, str]]:
+    return {(f["kind"], f["key"]) for f in json.loads(result.out)["findings"]}
+
+
+@pytest.fixture
+def damaged(sim_env: SimEnvFactory) -> tuple[SimEnv, dict[str, Any]]:
+    """Two months of orders and settlements synced, then the damage: an order missing, a duplicate from another
+    connector, a wrong total, an order cancelled on Amazon but live in ERPNext, a Sales Order Amazon does not
+    know, a settlement booked twice and one never booked."""
+    env = sim_env(orders=120, days=60, marketplaces=("US",), extra_config=SETTLEMENTS, seed=16)
+    env.setup_erp()
+    assert env.run("-q", "sync-orders").code == 0
+    assert env.run("-q", "sync-settlements").code == 0
+    live = _live_by_order(env)
+    submitted = sorted(oid for oid, rows in live.items() if rows[0]["docstatus"] == 1)
+    unshipped = sorted(o.amazon_order_id for o in env.orders if o.status == "Unshipped" and o.amazon_order_id in live)
+    cancelled = unshipped[0]
+    missing, duplicate, wrong_total = [oid for oid in submitted[3::10] if oid != cancelled][:3]
+    _delete(env, SO, live[missing][0]["name"])
+    _copy(env, SO, live[duplicate][0]["name"], "SO-FRAPPE-CONNECTOR-1")
+    old_total = Decimal(str(live[wrong_total][0]["grand_total"]))
+    _update(env, SO, live[wrong_total][0]["name"], grand_total=float(old_total + Decimal("5.00")))
+    env.spapi.cancel_order(cancelled)  # sync-orders has not run since: ERPNext still holds it live
+    unknown = dict(live[submitted[40]][0], name="SO-MWS-OLD-7", amazon_order_id="999-0000000-0000001",
+                   amazon_marketplace_id=None)
+    env.erp.insert_doc(SO, unknown)
+    entries = sorted((je for je in env.erp.docs(JE) if je.get("docstatus") == 1), key=lambda j: j["name"])
+    assert len(entries) >= 3
+    twice, never = entries[0], entries[1]
+    _copy(env, JE, twice["name"], "JE-BOOKED-TWICE")
+    _delete(env, JE, never["name"])
+    damage = {"missing": missing, "duplicate": duplicate, "wrong_total": wrong_total, "cancelled": cancelled,
+              "unknown": "999-0000000-0000001", "twice": twice["amazon_settlement_id"],
+              "never": never["amazon_settlement_id"], "cancelled_so": live[cancelled][0]["name"]}
+    return env, damage
+
+
+def test_audit_finds_exactly_the_damage_and_fix_repairs_only_the_safe_part(
+        damaged: tuple[SimEnv, dict[str, Any]]) -> None:
+    env, d = damaged
+    start = (env.clock.now().date().replace(day=1)).isoformat()
+    frm = "--from=" + (env.clock.now().date().replace(month=9, day=1)).isoformat()
+    first = env.run("--json", "audit", frm)
+    assert first.code == 1, first.err
+    assert _findings(first) == {
+        ("missing", d["missing"]),
+        ("duplicate", d["duplicate"]),
+        ("total mismatch", d["wrong_total"]),
+        ("cancelled on Amazon, live in ERPNext", d["cancelled"]),
+        ("unknown", d["unknown"]),
+        ("settlement posted twice", d["twice"]),
+        ("settlement not posted", d["never"]),
+    }, start
+    report = json.loads(first.out)
+    assert report["ok"] is False and report["settlements_checked"] is True
+    by_kind = {f["kind"]: f for f in report["findings"]}
+    assert sorted(by_kind["duplicate"]["documents"])[-1] == "SO-FRAPPE-CONNECTOR-1"
+    assert by_kind["duplicate"]["known_to_ledger"] in by_kind["duplicate"]["documents"]
+    assert by_kind["cancelled on Amazon, live in ERPNext"]["documents"] == [d["cancelled_so"]]
+    assert by_kind["unknown"]["fixable"] is False and by_kind["duplicate"]["fixable"] is False
+    # the months side by side: the wrong total is the only money difference among orders Amazon and ERPNext share
+    months = report["months"]
+    assert sum(m["amazon_orders"] for m in months) >= 100
+    assert all(m["findings"] or Decimal(m["difference"]) == 0 for m in months)
+
+    fixed = env.run("--json", "audit", frm, "--fix")
+    assert fixed.code == 1, fixed.err  # duplicates and unknowns remain: the books still do not tie
+    out = json.loads(fixed.out)
+    repaired = {(f["kind"], f["key"]) for f in out["fixed"] if f["ok"]}
+    assert repaired == {("missing", d["missing"]), ("cancelled on Amazon, live in ERPNext", d["cancelled"]),
+                        ("settlement not posted", d["never"])}
+    live = _live_by_order(env)
+    assert len(live[d["missing"]]) == 1
+    assert d["cancelled"] not in live
+    assert len(live[d["duplicate"]]) == 2  # never deleted automatically
+    assert [je["name"] for je in env.erp.docs(JE) if je.get("amazon_settlement_id") == d["never"]
+            and je.get("docstatus") == 1]
+
+    again = env.run("--json", "audit", frm)
+    assert again.code == 1
+    assert _findings(again) == {("duplicate", d["duplicate"]), ("total mismatch", d["wrong_total"]),
+                                ("unknown", d["unknown"]), ("settlement posted twice", d["twice"])}
+    assert all(not f["fixable"] for f in json.loads(again.out)["remaining"])
+
+    # --fix on what is left writes nothing
+    log_start = len(env.erp.request_log)
+    idle = env.run("--json", "audit", frm, "--fix")
+    assert idle.code == 1
+    assert [r for r in env.erp.request_log[log_start:] if r.method in WRITES] == []
+    counts = Counter(f["kind"] for f in json.loads(idle.out)["findings"])
+    assert counts["duplicate"] == 1 and counts["unknown"] == 1
