@@ -44,6 +44,18 @@ class FindingKind(str, Enum):
     def advice(self) -> str:
         return _ADVICE[self]
 
+    @property
+    def short(self) -> str:
+        """The word the per-month table counts it under."""
+        return _SHORT[self]
+
+
+_SHORT: dict[FindingKind, str] = {
+    FindingKind.MISSING: "missing", FindingKind.DUPLICATE: "duplicate", FindingKind.TOTAL_MISMATCH: "total",
+    FindingKind.CANCELLED_ON_AMAZON: "cancelled", FindingKind.CANCELLED_IN_ERPNEXT: "cancelled in ERPNext",
+    FindingKind.UNKNOWN: "unknown", FindingKind.SETTLEMENT_NOT_POSTED: "unposted settlement",
+    FindingKind.SETTLEMENT_POSTED_TWICE: "settlement twice", FindingKind.SETTLEMENT_BANK_DIFFERS: "bank line",
+}
 
 _ADVICE: dict[FindingKind, str] = {
     FindingKind.MISSING: "`amz2erp audit --fix` imports it (or `amz2erp retry ID`)",
@@ -156,8 +168,8 @@ class MonthTotals:
     amazon_orders: int = 0  # orders placed (every status)
     amazon_importable: int = 0  # of which amz2erp writes a Sales Order
     erpnext_orders: int = 0  # live Sales Orders (with an Amazon id) dated in the month
-    amazon_total: Decimal = Decimal(0)  # Σ what the mapping writes for the importable orders
-    erpnext_total: Decimal = Decimal(0)  # Σ grand_total of those live Sales Orders
+    amazon_total: Decimal = Decimal("0.00")  # Σ what the mapping writes for the importable orders
+    erpnext_total: Decimal = Decimal("0.00")  # Σ grand_total of those live Sales Orders
     findings: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -331,5 +343,5 @@ def month_totals(amazon: Iterable[AmazonOrderFact], erpnext: Iterable[SalesOrder
         matches = [t for (m, mo, _), t in table.items() if m == f.marketplace and mo == f.month]
         t = next((x for x in matches if x.currency == currency), matches[0] if matches else None) \
             or cell(f.marketplace, f.month, currency or "")
-        t.findings[f.kind.value] = t.findings.get(f.kind.value, 0) + 1
+        t.findings[f.kind.short] = t.findings.get(f.kind.short, 0) + 1
     return sorted(table.values(), key=lambda t: (t.marketplace, t.month, t.currency))

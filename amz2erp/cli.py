@@ -744,12 +744,15 @@ def audit_cmd(app: App, date_from: date | None, date_to: date | None, fix: bool,
 def _print_audit(app: App, result: AuditResult, dry_run: bool) -> None:
     r = app.reporter
     r.line(f"Audit {result.start} → {result.end}, {', '.join(result.marketplaces)}")
-    r.table("Per marketplace and month", ["marketplace", "month", "cur", "Amazon orders", "to import",
-                                          "in ERPNext", "Amazon total", "ERPNext total", "difference", "findings"],
-            [(marketplace_code(t.marketplace), t.month, t.currency, t.amazon_orders, t.amazon_importable,
-              t.erpnext_orders, t.amazon_total, t.erpnext_total, t.amazon_total - t.erpnext_total,
+    # "orders": placed on Amazon / of which amz2erp imports / live Sales Orders dated in the month
+    r.table("Per marketplace and month", ["mkt", "month", "orders", "Amazon total", "ERPNext total", "difference",
+                                          "findings"],
+            [(marketplace_code(t.marketplace) or "?", t.month,
+              f"{t.amazon_orders}/{t.amazon_importable}/{t.erpnext_orders}", f"{t.amazon_total} {t.currency}",
+              f"{t.erpnext_total} {t.currency}", t.amazon_total - t.erpnext_total,
               ", ".join(f"{n} {k}" for k, n in sorted(t.findings.items())) or "ties")
-             for t in result.totals], ids=("month",))
+             for t in result.totals], ids=("month", "Amazon total", "ERPNext total"))
+    r.info("orders: placed on Amazon / to import (not cancelled, not pending) / live Sales Orders in ERPNext")
     for f in result.findings:
         where = f"{marketplace_code(f.marketplace) or '?'} {f.month}"
         docs = f" {', '.join(f.documents)}" if f.documents else ""

@@ -50,12 +50,19 @@ def _findings(result: Any) -> set[tuple[str, str]]:
     return {(f["kind"], f["key"]) for f in json.loads(result.out)["findings"]}
 
 
+ENV = {"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": SETTLEMENTS, "seed": 16}
+
+
 @pytest.fixture
 def damaged(sim_env: SimEnvFactory) -> tuple[SimEnv, dict[str, Any]]:
+    env = sim_env(**ENV)
+    return env, make_damage(env)
+
+
+def make_damage(env: SimEnv) -> dict[str, Any]:
     """Two months of orders and settlements synced, then the damage: an order missing, a duplicate from another
     connector, a wrong total, an order cancelled on Amazon but live in ERPNext, a Sales Order Amazon does not
     know, a settlement booked twice and one never booked."""
-    env = sim_env(orders=120, days=60, marketplaces=("US",), extra_config=SETTLEMENTS, seed=16)
     env.setup_erp()
     assert env.run("-q", "sync-orders").code == 0
     assert env.run("-q", "sync-settlements").code == 0
@@ -80,7 +87,7 @@ def damaged(sim_env: SimEnvFactory) -> tuple[SimEnv, dict[str, Any]]:
     damage = {"missing": missing, "duplicate": duplicate, "wrong_total": wrong_total, "cancelled": cancelled,
               "unknown": "999-0000000-0000001", "twice": twice["amazon_settlement_id"],
               "never": never["amazon_settlement_id"], "cancelled_so": live[cancelled][0]["name"]}
-    return env, damage
+    return damage
 
 
 def test_audit_finds_exactly_the_damage_and_fix_repairs_only_the_safe_part(
