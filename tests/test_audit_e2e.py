@@ -144,3 +144,57 @@ def test_audit_finds_exactly_the_damage_and_fix_repairs_only_the_safe_part(
     assert [r for r in env.erp.request_log[log_start:] if r.method in WRITES] == []
     counts = Counter(f["kind"] for f in json.loads(idle.out)["findings"])
     assert counts["duplicate"] == 1 and counts["unknown"] == 1
+
+
+def test_check_warns_about_duplicates_and_fix_never_cancels_an_invoiced_order(
+        damaged: tuple[SimEnv, dict[str, Any]]) -> None:
+    env, d = damaged
+    log_start = len(env.erp.request_log)
+    check = env.run("--json", "check")
+    assert check.code == 0, check.out  # a warning: the configuration is fine
+    [line] = [c for c in json.loads(check.out)["checks"] if c["name"] == "duplicate orders"]
+    assert line["ok"] and d["duplicate"] in line["detail"] and "amz2erp audit" in line["detail"]
+    reads = [r for r in env.erp.request_log[log_start:] if r.doctype == SO]
+    assert len(reads) == 1  # one grouped query, not one per order
+
+    # an invoice made from the order Amazon cancelled forbids the cancellation (Sales Invoice Item.sales_order)
+    env.erp.insert_doc("Sales Invoice", {"name": "SINV-AUDIT-1", "docstatus": 1, "customer": "x",
+                                         "items": [{"item_code": "x", "qty": 1, "sales_order": d["cancelled_so"]}]})
+    frm = "--from=" + env.clock.now().date().replace(month=9, day=1).isoformat()
+    fixed = env.run("--json", "audit", frm, "--fix")
+    assert fixed.code == 1
+    out = json.loads(fixed.out)
+    [blocked] = [f for f in out["findings"] if f["kind"] == "cancelled on Amazon, live in ERPNext"]
+    assert blocked["fixable"] is False and blocked["blocked_by"] == ["Sales Invoice SINV-AUDIT-1"]
+    assert {(f["key"], f["ok"]) for f in out["fixed"]} >= {(d["cancelled"], False), (d["missing"], True)}
+    assert env.erp.get_doc(SO, d["cancelled_so"])["docstatus"] == 1  # untouched
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--from=2026-10-10", "--to=2026-10-01"), "--to 2026-10-01 is before --from 2026-10-10"),
+    (("--from=2027-01-01",), "--from 2027-01-01 is in the future"),
+    (("--from=2026-13-01",), "is not a date like 2023-01-01"),
+    (("--dry-run",), "--dry-run only applies to --fix"),
+    (("--marketplace=XX",), "--marketplace XX: unknown marketplace"),
+    (("--marketplace=DE",), "--marketplace DE: not in [amazon] marketplaces"),
+])
+def test_bad_input_is_one_line_and_exit_2(sim_env: SimEnvFactory, args: tuple[str, ...], message: str) -> None:
+    env = sim_env(orders=0, marketplaces=("US",))
+    result = env.run("audit", *args)
+    assert result.code == 2, result.err
+    assert message in result.err and "Traceback" not in result.err
+    assert result.err.count("Error") == 1
+
+
+def test_an_audit_of_books_that_tie_exits_0(sim_env: SimEnvFactory) -> None:
+    env = sim_env(orders=40, days=20, marketplaces=("US", "CA"), seed=5)
+    env.setup_erp()
+    assert env.run("-q", "sync-orders").code == 0
+    result = env.run("--json", "audit", "--from=2026-10-01")
+    assert result.code == 0, result.out
+    out = json.loads(result.out)
+    assert out["ok"] is True and out["findings"] == [] and out["settlements_checked"] is False
+    assert {m["marketplace"] for m in out["months"]} == {"ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"}
+    assert all(Decimal(m["difference"]) == 0 for m in out["months"])
+    text = env.run("audit", "--from=2026-10-01", "--marketplace=CA")
+    assert text.code == 0 and "Everything ties" in text.out and "\nUS " not in text.out

@@ -172,10 +172,10 @@ def references(erp: ErpNextClient, sales_order: str) -> list[str]:
 
 
 def check_range(start: date, end: date, today: date) -> None:
-    if end < start:
-        raise UsageError(f"--to {end} is before --from {start}")
     if start > today:
         raise UsageError(f"--from {start} is in the future")
+    if end < start:
+        raise UsageError(f"--to {end} is before --from {start}")
 
 
 def audit(rt: Runtime, *, start: date, end: date, marketplaces: Iterable[str] = (), fix: bool = False,
