@@ -4,10 +4,10 @@
     python -m bench.audit --orders 10000  # one size
 
 A year of generated orders (one marketplace) sits in the SP-API simulator, with Amazon's documented rate
-limits and report processing on a simulated clock; the ERPNext simulator is seeded directly with one submitted
-Sales Order per importable order ("as a sync left it") plus a little damage (one order missing, one
-duplicate, one cancelled on Amazon but live), so the audit also does the per-document reads a difference
-needs. Then the real CLI runs `amz2erp audit --from … --to …` in-process and the simulators count what it
+limits and reports processed in 180 s (as in bench.run) on a simulated clock; the ERPNext simulator is seeded
+directly with one submitted Sales Order per importable order ("as a sync left it") plus a little damage (one
+order missing, one duplicate, one cancelled on Amazon but live), so the audit also does the per-document reads
+a difference needs. Then the real CLI runs `amz2erp audit --from … --to …` in-process and the simulators count what it
 asked: SP-API calls by operation (LWA token apart) and ERPNext requests by method and doctype.
 """
 
@@ -70,8 +70,8 @@ def run_audit_bench(orders: int, *, seed: int = 16) -> AuditBenchResult:
                                         NOW - timedelta(minutes=10))
     # taxes Amazon collects are booked, so a Sales Order's grand total is Amazon's OrderTotal
     extra = '[orders]\nmarketplace_facilitator_tax = "book"\n'
-    with simulators(clock, listings, generated, extra_config=extra, spapi_kwargs={"strict": False}) as (
-            spapi, erp, config):
+    amazon = {"strict": False, "report_processing_seconds": 180.0}
+    with simulators(clock, listings, generated, extra_config=extra, spapi_kwargs=amazon) as (spapi, erp, config):
         set_default_clock(clock)
         try:
             assert run_cli(config, "-q", "setup")[0] == 0
