@@ -118,6 +118,14 @@ def test_audit_finds_exactly_the_damage_and_fix_repairs_only_the_safe_part(
     assert sum(m["amazon_orders"] for m in months) >= 100
     assert all(m["findings"] or Decimal(m["difference"]) == 0 for m in months)
 
+    log_start = len(env.erp.request_log)
+    dry = env.run("--json", "audit", frm, "--fix", "--dry-run")
+    assert dry.code == 1, dry.err
+    assert [r for r in env.erp.request_log[log_start:] if r.method in WRITES] == []
+    plans = {(p["action"], p["doctype"], p.get("name") or (p.get("doc") or {}).get("amazon_order_id")
+              or (p.get("doc") or {}).get("amazon_settlement_id")) for p in json.loads(dry.out)["plans"]}
+    assert {("create", SO, d["missing"]), ("cancel", SO, d["cancelled_so"]), ("create", JE, d["never"])} <= plans
+
     fixed = env.run("--json", "audit", frm, "--fix")
     assert fixed.code == 1, fixed.err  # duplicates and unknowns remain: the books still do not tie
     out = json.loads(fixed.out)
