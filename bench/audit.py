@@ -8,7 +8,8 @@ limits and reports processed in 180 s (as in bench.run) on a simulated clock; th
 directly with one submitted Sales Order per importable order ("as a sync left it") plus a little damage (one
 order missing, one duplicate, one cancelled on Amazon but live), so the audit also does the per-document reads
 a difference needs. Then the real CLI runs `amz2erp audit --from … --to …` in-process and the simulators count what it
-asked: SP-API calls by operation (LWA token apart) and ERPNext requests by method and doctype.
+asked: SP-API calls by operation (LWA token and the S3 document downloads apart) and ERPNext requests by
+method and doctype.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from amz2erp import mapping
 from amz2erp.clock import SimulatedClock, set_default_clock
 from amz2erp_sim import datagen
-from amz2erp_sim.spapi import AUTH_OPERATION
+from amz2erp_sim.spapi import AUTH_OPERATION, DOCUMENT_OPERATION
 from bench.env import run_cli, simulators
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -43,6 +44,7 @@ class AuditBenchResult:
     exit_code: int
     spapi_calls: int
     spapi_by_operation: dict[str, int] = field(default_factory=dict)
+    downloads: int = 0  # report documents fetched from S3 (not SP-API calls)
     erp_requests: int = 0
     erp_by_kind: dict[str, int] = field(default_factory=dict)
     simulated_minutes: float = 0.0  # Amazon's side: report processing and rate limits, simulated clock
@@ -104,6 +106,7 @@ def run_audit_bench(orders: int, *, seed: int = 16) -> AuditBenchResult:
                 raise RuntimeError(f"audit exited {code}: {err[-800:]}")
             calls = Counter(spapi.operation_counts()) - calls_before
             calls.pop(AUTH_OPERATION, None)
+            downloads = calls.pop(DOCUMENT_OPERATION, 0)  # S3, not an SP-API operation (as in part 4)
             requests = Counter(f"{r.method} {r.doctype}" for r in erp.request_log[log_before:])
         finally:
             set_default_clock(None)
@@ -111,7 +114,7 @@ def run_audit_bench(orders: int, *, seed: int = 16) -> AuditBenchResult:
     if kinds != SEEDED:  # the figures are only worth something if the audit found exactly the damage
         raise RuntimeError(f"audit found {dict(kinds)}, the seeded damage is {dict(SEEDED)}")
     return AuditBenchResult(orders, seeded, dict(kinds), code, sum(calls.values()), dict(sorted(calls.items())),
-                            sum(requests.values()), dict(sorted(requests.items())),
+                            downloads, sum(requests.values()), dict(sorted(requests.items())),
                             (clock.now() - clock_before).total_seconds() / 60.0, wall)
 
 
@@ -122,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.orders or [10_000, 100_000]:
         r = run_audit_bench(n)
         print(f"{r.orders:>7} orders/year, {r.sales_orders} Sales Orders: exit {r.exit_code}; "
-              f"findings {r.findings}; SP-API {r.spapi_calls} calls {r.spapi_by_operation}; ERPNext {r.erp_requests} requests "
+              f"findings {r.findings}; SP-API {r.spapi_calls} calls {r.spapi_by_operation} + {r.downloads} "
+              f"document downloads; ERPNext {r.erp_requests} requests "
               f"{r.erp_by_kind}; Amazon time {r.simulated_minutes:.0f} min simulated; wall {r.wall_seconds:.1f} s",
               flush=True)
     return 0
