@@ -75,6 +75,10 @@ class ClearingRef:
     receivable_account: str  # the invoice's debit_to
     amount: Decimal
     settled: Decimal
+    # A journal credit note: the Sales Invoice it was made against. ERPNext refuses a receivable debit that
+    # references a Journal Entry, so the receipt references this invoice instead (empty: the order's invoice
+    # in the same settlement, if any, else no reference).
+    against: str = ""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "CLEARING_CATEGORIES",
+    "DERIVED_CATEGORIES",
     "SUSPENSE_CATEGORIES",
     "Category",
     "CategoryRule",
@@ -78,6 +79,9 @@ class Category(str, Enum):
     CARD_CHARGE = "card_charge"
     LOANS = "loans"
     UNMAPPED = "unmapped"
+    # invoice mode (never a row's category in the table: the mapping moves an order's order-side rows here)
+    INVOICED = "invoiced"  # orders with Sales Invoices/Credit Notes: cleared through the clearing account
+    UNMATCHED = "unmatched"  # orders settled without a Sales Order: the suspense account, reported
     # rounding left over when a settlement in another currency is converted line by line (never a row's
     # category: the mapping adds it so the entry balances in the company currency)
     CURRENCY_DIFFERENCE = "currency_difference"
@@ -114,7 +118,7 @@ _ROOT: dict[Category, RootType] = {
     ),
     **dict.fromkeys(
         (Category.WITHHELD_TAX, Category.FEE_TAX, Category.RESERVE_HELD, Category.RESERVE_RELEASED,
-         Category.DEBT, Category.CARD_CHARGE, Category.UNMAPPED),
+         Category.DEBT, Category.CARD_CHARGE, Category.UNMAPPED, Category.INVOICED, Category.UNMATCHED),
         RootType.ASSET,
     ),
 }
@@ -123,9 +127,11 @@ _ORDER_SIDE = frozenset(
      Category.TAX, Category.REFUND_TAX, Category.MF_TAX)
 )
 #: Amazon's claims on the seller and their settlement by card: the clearing account, by default.
-CLEARING_CATEGORIES = frozenset((Category.DEBT, Category.CARD_CHARGE))
-#: Rows nobody mapped: the suspense account, by default.
-SUSPENSE_CATEGORIES = frozenset((Category.UNMAPPED,))
+CLEARING_CATEGORIES = frozenset((Category.DEBT, Category.CARD_CHARGE, Category.INVOICED))
+#: Rows nobody mapped (or, in invoice mode, orders without a Sales Order): the suspense account, by default.
+SUSPENSE_CATEGORIES = frozenset((Category.UNMAPPED, Category.UNMATCHED))
+#: Categories the invoice-mode mapping assigns from the invoices; a [settlements.map] rule cannot name them.
+DERIVED_CATEGORIES = frozenset((Category.INVOICED, Category.UNMATCHED))
 
 TABLE_RESOURCE = "templates/settlement_categories.toml"
 
@@ -160,6 +166,11 @@ class CategoryRule:
             raise ValueError(
                 f"{pattern!r} = {category!r}: unknown category (one of {', '.join(c.value for c in Category)})"
             ) from None
+        if cat in DERIVED_CATEGORIES:
+            raise ValueError(
+                f"{pattern!r} = {category!r}: invoice mode assigns this category from the invoices; map the row "
+                "to its order-side category (e.g. principal) instead"
+            )
         compiled = (_compile(pieces[0]), _compile(pieces[1]), _compile(pieces[2]))
         return cls(pattern, cat, compiled)
 

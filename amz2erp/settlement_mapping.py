@@ -1,4 +1,4 @@
-"""Pure mapping: a balanced :class:`Settlement` → one ERPNext v15 Journal Entry (summary mode) + a summary.
+"""Pure mapping: a balanced :class:`Settlement` → one ERPNext v15 Journal Entry + a summary.
 
 One line per category (never per order), each the negated sum of the category's rows: money Amazon paid
 the seller (sales, reimbursements, a released reserve) is credited to its account, money Amazon kept (fees,
@@ -16,6 +16,10 @@ from). Every line is then booked in the company currency at that rate, rounded p
 leaves go to the ``currency_difference`` account. When the bank account is in the company currency the bank
 line is Amazon's converted payout (or the total at the rate); when it is in the settlement currency the bank
 row stays in that currency with the rate, and ERPNext computes its company-currency amount itself.
+
+Invoice mode (``invoicing=``): the order-side rows of orders with Sales Invoices and Credit Notes become one
+line on the clearing account (category ``invoiced``), which ``clearing_mapping.receipt_entries`` clears
+document by document; orders settled without a Sales Order go to the suspense account (``unmatched``).
 
 Amounts are sent as ``debit_in_account_currency`` / ``credit_in_account_currency`` only (ERPNext derives
 ``debit``/``credit`` from them and the exchange rate; a row with only ``debit`` would become zero), as floats
@@ -36,10 +40,12 @@ from amz2erp.amazon.settlement_report import (
     SettlementError,
     SettlementRow,
     currency_exponent,
+    format_minor,
     to_minor,
 )
 from amz2erp.erpnext.schema import full_account_name
 from amz2erp.errors import ConfigError
+from amz2erp.invoice_refs import Invoicing
 from amz2erp.settlement_categories import (
     CLEARING_CATEGORIES,
     SUSPENSE_CATEGORIES,
@@ -63,6 +69,7 @@ __all__ = [
     "SettlementSummary",
     "UnmappedRow",
     "UnmappedRowsError",
+    "invoice_categories",
     "resolve_accounts",
     "row_categories",
     "settlement_to_journal_entry",
@@ -163,6 +170,9 @@ class SettlementAccounts:
     suspense: str
     cost_center: str | None  # None: the company's default cost center
     by_category: Mapping[Category, str]
+    # invoice mode, a settlement in another currency: the company's Exchange Gain/Loss account takes the
+    # difference between the invoices' rates and the settlement's (None: the currency_difference account)
+    exchange_gain_loss: str | None = None
 
     def for_category(self, category: Category) -> str:
         return self.by_category[category]
@@ -174,12 +184,14 @@ def resolve_accounts(
     company_abbr: str,
     *,
     marketplace_facilitator_tax: str | None = None,
+    exchange_gain_loss: str | None = None,
 ) -> SettlementAccounts:
     """Account names completed with the company abbreviation, as ``[accounts]`` names are.
 
     ``table`` already carries ``[settlements.accounts]`` (see ``SettlementsSettings.category_table``).
     ``marketplace_facilitator_tax`` is ``[accounts] marketplace_facilitator_tax``: the Sales Orders' MF tax
-    account, used for ``mf_tax`` unless ``[settlements.accounts]`` names one.
+    account, used for ``mf_tax`` unless ``[settlements.accounts]`` names one. ``exchange_gain_loss`` is the
+    company's ``exchange_gain_loss_account`` (a full name), for invoice mode's receipt entries.
     """
     clearing = full_account_name(settings.clearing_account, company_abbr)
     suspense = full_account_name(settings.suspense_account, company_abbr)
@@ -202,6 +214,7 @@ def resolve_accounts(
         suspense=suspense,
         cost_center=full_account_name(settings.cost_center, company_abbr) if settings.cost_center else None,
         by_category=by_category,
+        exchange_gain_loss=exchange_gain_loss or None,
     )
 
 
@@ -340,6 +353,73 @@ def summarise(settlement: Settlement, table: CategoryTable, categories: list[Cat
     )
 
 
+def _category_totals(settlement: Settlement, cats: list[Category]) -> tuple[CategoryTotal, ...]:
+    amounts: dict[Category, int] = defaultdict(int)
+    counts: dict[Category, int] = defaultdict(int)
+    for row, cat in zip(settlement.rows, cats, strict=True):
+        amounts[cat] += row.amount_minor
+        counts[cat] += 1
+    return tuple(CategoryTotal(c, amounts[c], counts[c], settlement.currency) for c in Category if counts[c])
+
+
+# --------------------------------------------------------------------------------------------- invoice mode
+
+
+def invoice_categories(
+    settlement: Settlement, cats: list[Category], invoicing: Invoicing, *, book_mf_tax: bool = False
+) -> tuple[list[Category], tuple[str, ...]]:
+    """Invoice mode: the order-side rows of invoiced orders become :attr:`Category.INVOICED` (the clearing
+    account), those of ``invoicing.unmatched`` orders :attr:`Category.UNMATCHED` (the suspense account).
+
+    The rows moved for an invoiced order are exactly the money its invoices and credit notes hold: its Order
+    rows' principal, shipping, gift wrap, promotions and seller-collected tax (+ the marketplace-facilitator
+    tax the buyer paid when ``book_mf_tax``: the invoice then books it and the withholding stays on the MF
+    tax account to clear it), and all order-side rows of its refunds. Per order they must add up to what
+    ``invoicing.refs`` say the documents settle, else :class:`SettlementInvariantError` (the clearing account
+    would not net to zero). Answers the new categories and the orders with order-side money that nothing
+    claims (left in their categories, as summary mode books them)."""
+    sid, currency = settlement.settlement_id, settlement.currency
+    invoiced: dict[str, int] = defaultdict(int)
+    for ref in invoicing.refs:
+        try:
+            invoiced[ref.order_id] += to_minor(ref.settled, currency)
+        except ValueError as exc:
+            raise SettlementInvariantError(f"settlement {sid}: {ref.doctype} {ref.name} settles {exc}") from None
+    unmatched = set(invoicing.unmatched)
+    both = sorted(unmatched & set(invoiced))
+    if both:
+        raise SettlementInvariantError(
+            f"settlement {sid}: order(s) {', '.join(both)} both invoiced and without a Sales Order; not posted"
+        )
+    out = list(cats)
+    cleared: dict[str, int] = defaultdict(int)
+    left: dict[str, int] = defaultdict(int)
+    for i, (row, cat) in enumerate(zip(settlement.rows, cats, strict=True)):
+        oid = row.order_id
+        if not oid or not cat.order_side:
+            continue
+        if oid in unmatched:
+            out[i] = Category.UNMATCHED
+        elif oid in invoiced:
+            if cat is not Category.MF_TAX or _is_refund(row) or (book_mf_tax and row.amount_minor > 0):
+                out[i] = Category.INVOICED
+                cleared[oid] += row.amount_minor
+        elif cat is not Category.MF_TAX:
+            left[oid] += row.amount_minor
+    wrong = [oid for oid in sorted(invoiced) if invoiced[oid] != cleared.get(oid, 0)]
+    if wrong:
+        shown = "; ".join(
+            f"{oid}: documents {format_minor(invoiced[oid], currency)}, rows {format_minor(cleared.get(oid, 0), currency)}"
+            for oid in wrong[:5]
+        )
+        more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+        raise SettlementInvariantError(
+            f"settlement {sid}: the invoices and credit notes do not hold the order-side money the settlement "
+            f"pays ({currency}; {shown}{more}); not posted"
+        )
+    return out, tuple(oid for oid in sorted(left) if left[oid])
+
+
 # --------------------------------------------------------------------------------------------- journal entry
 
 
@@ -362,6 +442,9 @@ class SettlementEntry:
     payload: dict[str, Any]  # POST /api/resource/Journal Entry (without docstatus: the writer decides)
     lines: tuple[JournalLine, ...]
     summary: SettlementSummary
+    # invoice mode: orders with order-side money that neither an invoice nor Invoicing.unmatched claims (a
+    # refund of a sale booked before invoice mode, say): booked by category, as summary mode books them
+    not_invoiced: tuple[str, ...] = ()
 
 
 def _remark(category: Category, rows: int) -> str:
@@ -486,8 +569,17 @@ def settlement_to_journal_entry(
     unmapped: Literal["suspense", "error"] = "suspense",
     conversion: Conversion | None = None,
     bank_account_currency: str | None = None,
+    invoicing: Invoicing | None = None,
+    book_mf_tax: bool = False,
 ) -> SettlementEntry:
-    """The Journal Entry for one settlement (summary mode), its lines and its summary.
+    """The Journal Entry for one settlement, its lines and its summary.
+
+    ``invoicing`` None: summary mode. Given (invoice mode), the order-side rows of the invoiced orders become
+    one line on the clearing account (credit = invoiced − refunded, :attr:`Category.INVOICED`), which the
+    :func:`amz2erp.clearing_mapping.receipt_entries` debit back, and those of orders without a Sales Order
+    go to the suspense account (:attr:`Category.UNMATCHED`); fees, reimbursements, reserves and the bank line
+    stay exactly as in summary mode (see :func:`invoice_categories`; ``book_mf_tax`` is ``[orders]
+    marketplace_facilitator_tax = "book"``). ``summary.orders`` still describes every order by category.
 
     ``conversion`` is required when the settlement's currency is not the company's; ``bank_account_currency``
     is the bank account's currency as ERPNext has it (None: the company's). A charge (negative total) is
@@ -506,6 +598,10 @@ def settlement_to_journal_entry(
     fx = _plan_fx(settlement, company, company_currency, conversion, bank_currency)
     cats = row_categories(settlement, table)
     summary = summarise(settlement, table, cats)
+    not_invoiced: tuple[str, ...] = ()
+    if invoicing is not None:
+        cats, not_invoiced = invoice_categories(settlement, cats, invoicing, book_mf_tax=book_mf_tax)
+        summary = replace(summary, categories=_category_totals(settlement, cats))
     if summary.unmapped and unmapped == "error":
         keys = sorted({u.key for u in summary.unmapped})
         shown = ", ".join(repr(k) for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
@@ -623,7 +719,7 @@ def settlement_to_journal_entry(
         "multi_currency": 1 if multi else 0,
         "accounts": rows,
     }
-    return SettlementEntry(payload=payload, lines=tuple(lines), summary=summary)
+    return SettlementEntry(payload=payload, lines=tuple(lines), summary=summary, not_invoiced=not_invoiced)
 
 
 def _check_invariants(
