@@ -63,6 +63,10 @@ EXPECTED: dict[str, Expect] = {
     "amz2erp sync-settlements --dry-run --marketplace US": Expect(),
     "amz2erp sync-settlements --file ./settlement-12345678901.txt --dry-run": Expect(),
     "amz2erp status --settlements": Expect(),
+    "amz2erp audit --from 2026-01-01 --to 2026-03-31": Expect(),
+    "amz2erp audit --from 2026-01-01 --fix --dry-run": Expect(),
+    "amz2erp audit --from 2026-01-01 --fix --marketplace US": Expect(),
+    "amz2erp --json audit --from 2026-01-01": Expect(json_out=True),
     "amz2erp --config /etc/amz2erp.toml cron --every 15m --products-every 24h --install": Expect(),
     "amz2erp demo --orders 500 --seed 3 --keep": Expect(code=130, process=True, keep=True),
 }

@@ -1,7 +1,8 @@
 """Invoice mode, per settlement: the Sales Invoices, Delivery Notes and Credit Notes of its orders, exactly once.
 
-:func:`invoice_settlement` runs before the settlement's Journal Entry and answers what that entry and its
-receipts clear (:class:`~amz2erp.invoice_refs.Invoicing`):
+:class:`Invoicer` (one per sync-settlements run, so a later settlement's refunds find earlier invoices, also in
+a dry run) runs before each settlement's Journal Entry and answers what that entry and its receipts clear
+(:class:`~amz2erp.invoice_refs.Invoicing`):
 
 1. per settled shipment (Order rows by order-id + shipment-id) a submitted Sales Invoice made by ERPNext's
    ``make_sales_invoice`` from the order's Sales Order, holding what the settlement charged
@@ -612,13 +613,4 @@ class Invoicer:
             self.state.mark_done(Kind.CREDIT_NOTE, key, name, _hash({"name": name}), info=info)
             self.rt.counts.add("journal credit notes found in ERPNext" if adopted else "journal credit notes posted")
         return self._credit_ref(oid, name, info, settled)
-
-
-def invoice_settlement(rt: Runtime, settlement: Settlement, summary: SettlementSummary | None = None, *,
-                       erp: ErpNextClient, ledger: StateStore | DryLedger,
-                       plans: list[PlannedWrite] | None = None) -> Invoicing:
-    """Write (or find) one settlement's Sales Invoices, Delivery Notes and Credit Notes; answer what its
-    entries clear. ``plans`` collects what a dry run would write. (sync-settlements keeps one `Invoicer` for
-    the run instead, see `Invoicer.run`.)"""
-    return Invoicer(rt, erp=erp, ledger=ledger, plans=plans).run(settlement, summary)
 

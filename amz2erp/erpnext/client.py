@@ -779,6 +779,41 @@ class ErpNextClient:
     def exists(self, doctype: str, name: str) -> bool:
         return self.find(doctype, [["name", "=", name]]) is not None
 
+    def repeated(
+        self,
+        doctype: str,
+        field: str,
+        *,
+        filters: Mapping[str, Any] | Sequence[Any] | None = None,
+        page_size: int = 100,
+    ) -> dict[str, int]:
+        """The values of ``field`` that more than one matching document carries, with their counts: one grouped
+        query (``fields=[field, "count(name) as n"]``, ``group_by``, most frequent first, as Frappe v15's
+        /api/resource passes them to frappe.client.get_list), paged only while the counts stay above one —
+        the REST API has no HAVING, so a page holding a count of one ends the read."""
+        base: dict[str, Any] = {"fields": json.dumps([field, "count(name) as n"]), "group_by": field,
+                                "order_by": f"n desc, {field} asc"}
+        if filters:
+            base["filters"] = json.dumps(filters if isinstance(filters, Mapping) else list(filters), default=str)
+        out: dict[str, int] = {}
+        start = 0
+        while True:
+            payload = self._request("GET", self._resource(doctype),
+                                    params=dict(base, limit_start=start, limit_page_length=page_size),
+                                    stat=f"GET {doctype} grouped", what=f"count {doctype} by {field}",
+                                    idempotent=True)
+            rows = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(rows, list):
+                raise ErpNextError(f"ERPNext list {doctype}: unexpected answer (no data list)")
+            for row in rows:
+                count = int(row.get("n") or 0)
+                if count < 2:
+                    return out
+                out[str(row.get(field))] = count
+            if len(rows) < page_size:
+                return out
+            start += len(rows)
+
     def get_value(
         self, doctype: str, filters: Mapping[str, Any] | Sequence[Any] | str, fieldname: str
     ) -> Any:

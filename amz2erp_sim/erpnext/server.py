@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import struct
 import tempfile
@@ -609,7 +610,12 @@ class ErpNextSimulator:
         if isinstance(fields, str):
             fields = [fields]
         out_fields: list[str] = []
+        aggregates: dict[str, str] = {}  # alias -> field counted, for "count(name) as n" (with group_by)
         for f in fields:
+            counted = _COUNT.fullmatch(f.strip())
+            if counted:
+                aggregates[counted.group(2) or f.strip()] = strip_field(counted.group(1))
+                continue
             if f.strip() == "*":
                 out_fields.extend(
                     k for k in ("name", *META_FIELDS[1:], *DOC_FIELDS.get(doctype, {})) if k not in out_fields
@@ -638,6 +644,18 @@ class ErpNextSimulator:
             if all(_matches(d, f) for f in filters)
             and (not or_filters or any(_matches(d, f) for f in or_filters))
         ]
+        group_by = strip_field(str(query.get("group_by") or ""))
+        if group_by or aggregates:
+            # Frappe: one row per group (MariaDB keeps the first row's other columns), count() over the group
+            if group_by and group_by not in known:
+                raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {group_by}")])
+            groups: dict[Any, list[dict[str, Any]]] = {}
+            for d in rows:
+                groups.setdefault(d.get(group_by) if group_by else None, []).append(d)
+            rows = [dict(members[0], **{a: sum(1 for m in members if m.get(f) is not None)
+                                        for a, f in aggregates.items()}) for members in groups.values()]
+            out_fields.extend(aggregates)
+            known = known | set(aggregates)
         for field, desc in reversed(parse_order_by(query.get("order_by"))):
             if field not in known:
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
@@ -792,6 +810,9 @@ def _method_doctype(method: str, args: dict[str, Any]) -> str | None:
     if method == erpnext_invoice.MAKE_DELIVERY_NOTE:
         return "Delivery Note"
     return None
+
+
+_COUNT = re.compile(r"count\(\s*([`\w.]+)\s*\)(?:\s+as\s+(\w+))?", re.IGNORECASE)
 
 
 def _request_args(kind: str, query: dict[str, Any], data: Any) -> dict[str, Any]:
