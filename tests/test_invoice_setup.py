@@ -195,3 +195,14 @@ def test_deliver_reports_stock_settings_and_stock_items(sim: ErpNextSimulator) -
     assert stock.ok and stock.detail.startswith("[orders] deliver = 'delivery_note' from 'Stores - ATC'; ")
     items = results["stock items"]
     assert items.ok and items.detail == "item group 'Amazon Products': 2 stock items, 1 without stock (skipped quietly)"
+
+
+def test_missing_clearing_account_fix_depends_on_the_bank_account(sim: ErpNextSimulator) -> None:
+    """setup creates the settlement accounts (the clearing account among them) once bank_account is set."""
+    settings = make_settings(sim.url, settlements={"mode": "invoice", "bank_account": ""})
+    clearing = by_name(erpnext_checks(_set_up(sim, settings), settings, today=TODAY))["invoice clearing account"]
+    assert not clearing.ok and clearing.detail == "'Amazon Settlement Clearing - ATC' does not exist"
+    assert clearing.fix == "set [settlements] bank_account, then run `amz2erp setup`"
+    with_bank = make_settings(sim.url)
+    missing = by_name(erpnext_checks(client_for(with_bank), with_bank, today=TODAY))["invoice clearing account"]
+    assert missing.fix == "run `amz2erp setup`"

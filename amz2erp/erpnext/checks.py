@@ -463,9 +463,13 @@ def check_invoice_mode(ctx: CheckContext) -> Iterable[CheckResult]:
     problems = _account_problems(ctx.doc(Doctype.ACCOUNT, clearing), company, currency=currency,
                                  not_types=("Receivable", "Payable"))
     if problems:
-        yield failed("invoice clearing account", f"{clearing!r} " + " and ".join(problems),
-                     SETUP_FIX if problems == ["does not exist"] else
-                     "set [settlements] clearing_account to an asset ledger of the company in its currency")
+        if problems != ["does not exist"]:
+            fix = "set [settlements] clearing_account to an asset ledger of the company in its currency"
+        elif settings.settlements.bank_account:
+            fix = SETUP_FIX
+        else:  # setup creates the settlement accounts once the bank account is known
+            fix = "set [settlements] bank_account, then " + SETUP_FIX
+        yield failed("invoice clearing account", f"{clearing!r} " + " and ".join(problems), fix)
     else:
         yield passed("invoice clearing account", f"{clearing!r}")
     foreign = sorted({m.currency for m in settings.amazon.resolved_marketplaces()} - {currency})
