@@ -205,7 +205,7 @@ class Demo:
                 "invoices": sum(1 for n in docs if n in invoices and not int(invoices[n].get("is_return") or 0)),
                 "credit_notes": sum(1 for n in docs if n in invoices and int(invoices[n].get("is_return") or 0)),
                 "receipts": [r.get("name") for r in receipts], "unpaid": sorted(unpaid),
-                "clearing": str(entry_line + receipt_lines),
+                "clearing": str((entry_line + receipt_lines).quantize(Decimal("0.01"))),
             })
         return {
             "settlements": sorted(out, key=lambda x: x["settlement_id"]),
@@ -388,15 +388,16 @@ def _show_settlements(reporter: Reporter, settled: list[dict[str, Any]]) -> None
 
 
 def _show_invoices(reporter: Reporter, invoiced: dict[str, Any]) -> None:
-    reporter.table("Invoice mode: what each settlement's receipt entries clear",
-                   ["settlement", "Sales Invoices", "Credit Notes", "receipt entries", "unpaid", "clearing", "ok"],
-                   [(s["settlement_id"], s["invoices"], s["credit_notes"], ", ".join(s["receipts"]) or "-",
-                     len(s["unpaid"]), s["clearing"], "✓" if not s["unpaid"] and Decimal(s["clearing"]) == 0 else "✗")
+    reporter.table("Invoice mode: the documents each settlement's receipt entries clear",
+                   ["settlement", "invoices", "returns", "receipts", "unpaid", "clearing", "ok"],
+                   [(s["settlement_id"], s["invoices"], s["credit_notes"], len(s["receipts"]), len(s["unpaid"]),
+                     s["clearing"], "✓" if not s["unpaid"] and Decimal(s["clearing"]) == 0 else "✗")
                     for s in invoiced["settlements"]],
-                   ids=("settlement", "receipt entries"))
+                   ids=("settlement",))
+    off = sum(1 for s in invoiced["settlements"] if Decimal(s["clearing"]) != 0)
     reporter.line(
         f"{plural(invoiced['sales_invoices'], 'Sales Invoice')}, {plural(invoiced['credit_notes'], 'Credit Note')}, "
         f"{plural(invoiced['journal_credit_notes'], 'amount-only credit note')} (Journal Entries); "
-        f"{plural(len(invoiced['not_cleared']), 'invoice')} not cleared by a settlement; "
-        f"the clearing account nets to 0 per settlement. Second run: "
-        f"{plural(invoiced['writes_on_rerun'], 'ERPNext write')}.")
+        f"{plural(len(invoiced['not_cleared']), 'invoice')} not cleared by a settlement; the clearing account "
+        + ("nets to 0 per settlement" if not off else f"does not net to 0 for {plural(off, 'settlement')}")
+        + f". Second run: {plural(invoiced['writes_on_rerun'], 'ERPNext write')}.")

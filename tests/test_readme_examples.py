@@ -65,6 +65,7 @@ EXPECTED: dict[str, Expect] = {
     "amz2erp status --settlements": Expect(),
     "amz2erp --config /etc/amz2erp.toml cron --every 15m --products-every 24h --install": Expect(),
     "amz2erp demo --orders 500 --seed 3 --keep": Expect(code=130, process=True, keep=True),
+    "amz2erp demo --mode invoice": Expect(process=True),
 }
 
 
