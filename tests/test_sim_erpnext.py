@@ -239,6 +239,9 @@ def test_sales_order_lifecycle_and_delivery_link(sim: ErpNextSimulator) -> None:
         {"status": "Draft", "name": so["name"]},
     )
     assert r.status_code == 200 and sim.get_doc("Sales Order", so["name"])["status"] == "To Deliver and Bill"
+    receipt = {"stock_entry_type": "Material Receipt", "docstatus": 1,  # a delivery needs stock to deliver
+               "items": [{"item_code": "SKU-1", "qty": 1, "t_warehouse": "Stores - ATC", "basic_rate": 5}]}  # fmt: skip
+    assert c.post("/api/resource/Stock Entry", receipt).status_code == 200
     dn = c.post(
         "/api/resource/Delivery Note",
         {

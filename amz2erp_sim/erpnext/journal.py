@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 JE = "Journal Entry"
 JEA = "Journal Entry Account"
 GLE = "GL Entry"
+ACCOUNTING_PERIOD = "Accounting Period"
+CLOSED_DOCUMENT = "Closed Document"
 _SETTING = "accounts_settings.delete_linked_ledger_entries"
 
 FIELDS: dict[str, dict[str, Any]] = {
@@ -70,10 +72,12 @@ FIELDS: dict[str, dict[str, Any]] = {
         "credit_in_account_currency": 0.0, "is_opening": "No", "is_advance": "No", "company": None,
         "remarks": None, "is_cancelled": 0,
     },
+    ACCOUNTING_PERIOD: {"period_name": None, "start_date": None, "end_date": None, "company": None, "disabled": 0},
+    CLOSED_DOCUMENT: {"document_type": None, "closed": 0},
 }  # fmt: skip
 #: fields other doctypes need for Journal Entry references and the recordings' lists
 EXTRA_FIELDS: dict[str, dict[str, Any]] = {"Sales Invoice": {"return_against": None, "debit_to": None}}
-TABLES: dict[str, dict[str, str | None]] = {JE: {"accounts": JEA}}
+TABLES: dict[str, dict[str, str | None]] = {JE: {"accounts": JEA}, ACCOUNTING_PERIOD: {"closed_documents": CLOSED_DOCUMENT}}
 MANDATORY: dict[str, list[str]] = {
     JE: ["voucher_type", "posting_date", "company", "accounts"],
     JEA: ["account"],
@@ -241,6 +245,7 @@ def on_submit(eng: Engine, doc: dict[str, Any]) -> None:
         raise validation("Reference No & Reference Date is required for Bank Entry")
     if doc.get("cheque_date") and not doc.get("cheque_no"):
         raise validation("Reference No is mandatory if you entered Reference Date")
+    check_closed_period(eng, doc)
     _check_fiscal_year(eng, doc)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in doc.get("accounts") or []:
@@ -266,23 +271,46 @@ def on_submit(eng: Engine, doc: dict[str, Any]) -> None:
 
 
 def _update_invoices(eng: Engine, doc: dict[str, Any], sign: int) -> None:
-    """A row against a Sales Invoice pays (credit) or re-opens (debit) its outstanding amount."""
+    """A row against a Sales Invoice pays (credit) or re-opens (debit) its outstanding amount; a debit row
+    against a Credit Note (negative outstanding) uses it up. Payments may not exceed the outstanding amount,
+    except in a Credit Note / Debit Note entry (validate_invoices)."""
+    from amz2erp_sim.erpnext import invoice as erpnext_invoice
+
+    totals: dict[str, float] = {}
     for idx, row in enumerate(doc.get("accounts") or [], start=1):
         if row.get("reference_type") != "Sales Invoice" or not row.get("reference_name"):
             continue
         si = eng.store.get("Sales Invoice", str(row["reference_name"]))
-        if si is None or int(_flt(si.get("docstatus"))) != 1:
+        if si is None:
             raise validation(f"Row {idx}: Invalid reference {row['reference_name']}")
-        if si.get("customer") != row.get("party"):
+        if si.get("customer") != row.get("party") or (si.get("debit_to") and si["debit_to"] != row.get("account")):
             raise validation(
                 f"Row {idx}: Party / Account does not match with Customer / Debit To in Sales Invoice {si['name']}"
             )
+        totals[si["name"]] = totals.get(si["name"], 0.0) + _flt(row.get("credit_in_account_currency"))
+    if sign > 0 and doc.get("voucher_type") not in ("Credit Note", "Debit Note"):
+        for name, total in totals.items():
+            si = eng.store.get("Sales Invoice", name) or {}
+            if int(_flt(si.get("docstatus"))) != 1:
+                raise validation(f"Sales Invoice {name} is not submitted")
+            if total and _flt(si.get("outstanding_amount"), 2) < _flt(total, 2):
+                raise validation(
+                    f"Payment against Sales Invoice {name} cannot be greater than Outstanding Amount "
+                    f"{si.get('outstanding_amount')}"
+                )
+    for row in doc.get("accounts") or []:
+        if row.get("reference_type") != "Sales Invoice" or not row.get("reference_name"):
+            continue
+        si = eng.store.get("Sales Invoice", str(row["reference_name"]))
+        if si is None:
+            continue
+        if int(_flt(si.get("docstatus"))) != 1:
+            if sign > 0:
+                raise validation(f"Sales Invoice {si['name']} is not submitted")
+            continue
         paid = _flt(row.get("credit_in_account_currency")) - _flt(row.get("debit_in_account_currency"))
-        outstanding = _flt(_flt(si.get("outstanding_amount")) - sign * paid, 2)
-        si["outstanding_amount"] = outstanding
-        grand = _flt(si.get("grand_total"))
-        si["status"] = "Paid" if outstanding == 0 else ("Partly Paid" if outstanding < grand else "Unpaid")
-        eng.store.update(si)
+        si["outstanding_amount"] = _flt(_flt(si.get("outstanding_amount")) - sign * paid, 2)
+        erpnext_invoice.set_si_status(eng, si)
 
 
 def _gl_entry(doc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
@@ -321,9 +349,74 @@ def _check_fiscal_year(eng: Engine, doc: dict[str, Any]) -> None:
                       exc_source=True)  # fmt: skip
 
 
+def check_closed_period(eng: Engine, doc: dict[str, Any]) -> None:
+    """An enabled Accounting Period of the company holding ``posting_date`` that closes this doctype."""
+    posting = str(doc.get("posting_date"))[:10]
+    for period in eng.store.scan(ACCOUNTING_PERIOD):
+        if (
+            period.get("company") == doc.get("company")
+            and not int(_flt(period.get("disabled")))
+            and str(period.get("start_date")) <= posting <= str(period.get("end_date"))
+            and any(
+                r.get("document_type") == doc["doctype"] and int(_flt(r.get("closed")))
+                for r in period.get("closed_documents") or []
+            )
+        ):
+            message = (
+                f"You cannot create a {doc['doctype']} within the closed Accounting Period "
+                f"<strong>{period['name']}</strong>"
+            )
+            raise FrappeError(417, "ClosedAccountingPeriod", [error_message(message)], exc_source=True,
+                              module="erpnext.accounts.doctype.accounting_period.accounting_period")  # fmt: skip
+
+
+def post_gl(eng: Engine, doc: dict[str, Any], voucher_type: str, rows: list[dict[str, Any]]) -> None:
+    """GL Entries of another voucher (a Sales Invoice): merged per account/party/cost center/against voucher,
+    negatives flipped, every account checked like a Journal Entry's."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.get("account"), row.get("party"), row.get("cost_center"), row.get("against_voucher"))
+        entry = merged.get(key)
+        if entry is None:
+            entry = {"name": _hash(), "owner": "Administrator", "modified_by": "Administrator", "docstatus": 1,
+                     "idx": 0, "doctype": GLE, **FIELDS[GLE]}  # fmt: skip
+            entry.update({k: v for k, v in row.items() if k in FIELDS[GLE]})
+            entry.update(posting_date=doc.get("posting_date"), voucher_type=voucher_type, voucher_no=doc["name"],
+                         company=doc.get("company"), remarks=doc.get("remarks"))  # fmt: skip
+            for f in ("debit", "credit", "debit_in_account_currency", "credit_in_account_currency"):
+                entry[f] = 0.0
+            merged[key] = entry
+        for f in ("debit", "credit", "debit_in_account_currency", "credit_in_account_currency"):
+            entry[f] = _flt(entry[f] + _flt(row.get(f)), 2)
+    for entry in merged.values():
+        acc = eng.store.get("Account", str(entry["account"])) or {}
+        entry["account_currency"] = acc.get("account_currency")
+        _check_account(eng, dict(doc, doctype=voucher_type), str(entry["account"]))
+        for suffix in ("", "_in_account_currency"):
+            net = _flt(entry["debit" + suffix] - entry["credit" + suffix], 2)
+            entry["debit" + suffix], entry["credit" + suffix] = (net, 0.0) if net >= 0 else (0.0, -net)
+        if not (entry["debit"] or entry["credit"]):
+            continue
+        entry["creation"] = entry["modified"] = eng.now()
+        eng.store.insert(entry)
+
+
+def cancel_gl(eng: Engine, voucher_type: str, voucher_no: str) -> None:
+    """Mark a voucher's GL Entries cancelled and add the reversing ones."""
+    for entry in eng.store.scan(GLE, {"voucher_no": voucher_no}):
+        if entry.get("voucher_type") != voucher_type or int(_flt(entry.get("is_cancelled"))):
+            continue
+        entry["is_cancelled"] = 1
+        eng.store.update(entry)
+        reverse = dict(entry, name=_hash(), is_cancelled=1, remarks=f"On cancellation of {voucher_no}")
+        for a, b in (("debit", "credit"), ("debit_in_account_currency", "credit_in_account_currency")):
+            reverse[a], reverse[b] = entry[b], entry[a]
+        eng.store.insert(reverse)
+
+
 def _check_account(eng: Engine, doc: dict[str, Any], name: str) -> None:
     acc = eng.store.get("Account", name) or {}
-    where = f"{JE} {doc['name']}: Account {name}"
+    where = f"{doc.get('doctype') or JE} {doc['name']}: Account {name}"
     if int(_flt(acc.get("is_group"))):
         raise validation(f"{where} is a Group Account and group accounts cannot be used in transactions")
     if acc.get("company") != doc.get("company"):

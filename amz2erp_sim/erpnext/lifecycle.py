@@ -10,6 +10,7 @@ import copy
 from typing import Any
 from urllib.parse import quote
 
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import journal as erpnext_journal
 from amz2erp_sim.erpnext.errors import (
     FrappeError,
@@ -59,8 +60,8 @@ class Lifecycle(SalesOrderRules):
             if not doc.get("name"):
                 raise mandatory(doctype, "None", "name", "Name")
             self._validate_all(doc, None)
-            if doctype == "Sales Order":
-                doc["status"] = "Draft"  # set_status skips new docs, also when inserted submitted
+            if doctype == "Sales Order":  # set_status skips new docs, also when inserted submitted:
+                doc["status"] = data.get("status") or "Draft"  # what the payload says is stored
             self.validate_unique(doc)
         if self.store.exists(doctype, doc["name"]):
             raise duplicate_entry(doctype, doc["name"])
@@ -146,8 +147,10 @@ class Lifecycle(SalesOrderRules):
                 self._on_submit(doc, 1)
             if doctype == "Sales Order":
                 doc["status"] = self.so_status(doc)
-            elif doctype != erpnext_journal.JE:  # a Journal Entry has no status
-                doc["status"] = "To Bill" if doctype == "Delivery Note" else "Unpaid"
+            elif doctype == "Sales Invoice":
+                doc["status"] = erpnext_invoice.si_status(self.engine(), doc)
+            elif doctype == "Delivery Note":
+                doc["status"] = erpnext_invoice.dn_status(doc)
         doc["modified"] = now
         self._finish_children(doc, now)
         self.store.update(doc)
@@ -226,6 +229,7 @@ class Lifecycle(SalesOrderRules):
         if cint(doc["docstatus"]) != 1:
             raise self._transition(cint(doc["docstatus"]), 2)
         if doctype == "Sales Order":
+            erpnext_invoice.check_so_cancel(self.engine(), doc)
             for ref_dt, field in (("Delivery Note", "against_sales_order"), ("Sales Invoice", "sales_order")):
                 for other in self.store.scan(ref_dt):
                     if cint(other.get("docstatus")) == 1 and any(
@@ -234,7 +238,7 @@ class Lifecycle(SalesOrderRules):
                         raise self._link_exists(doctype, name, ref_dt, other["name"])
         self._on_submit(doc, -1)
         doc["docstatus"] = 2
-        if doctype != erpnext_journal.JE:
+        if doctype not in (erpnext_journal.JE, "Stock Entry"):  # neither has a status
             doc["status"] = "Cancelled"
         if doctype == "Sales Invoice":
             doc["outstanding_amount"] = 0.0

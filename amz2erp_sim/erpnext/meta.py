@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import journal as erpnext_journal
+from amz2erp_sim.erpnext import stock as erpnext_stock
 from amz2erp_sim.erpnext.schema import FIELDS, TABLES
 
 META_FIELDS = ("name", "owner", "creation", "modified", "modified_by", "docstatus", "idx")
@@ -179,86 +181,10 @@ SIMPLE_FIELDS: dict[str, dict[str, Any]] = {
         "is_short_year": 0,
         "auto_created": 0,
     },
-    "Delivery Note": {
-        "naming_series": "MAT-DN-.YYYY.-",
-        "title": "{customer_name}",
-        "customer": None,
-        "customer_name": None,
-        "company": None,
-        "posting_date": None,
-        "posting_time": None,
-        "currency": None,
-        "conversion_rate": 1.0,
-        "selling_price_list": None,
-        "status": "Draft",
-        "total_qty": 0.0,
-        "total": 0.0,
-        "net_total": 0.0,
-        "grand_total": 0.0,
-        "base_grand_total": 0.0,
-        "is_return": 0,
-        "per_billed": 0.0,
-        "amended_from": None,
-        "po_no": None,
-    },
-    "Delivery Note Item": {
-        "item_code": None,
-        "item_name": None,
-        "description": None,
-        "qty": 0.0,
-        "rate": 0.0,
-        "amount": 0.0,
-        "warehouse": None,
-        "against_sales_order": None,
-        "so_detail": None,
-        "uom": None,
-        "stock_uom": None,
-        "conversion_factor": 1.0,
-    },
-    "Sales Invoice": {
-        "naming_series": "ACC-SINV-.YYYY.-",
-        "title": "{customer_name}",
-        "customer": None,
-        "customer_name": None,
-        "company": None,
-        "posting_date": None,
-        "due_date": None,
-        "currency": None,
-        "conversion_rate": 1.0,
-        "selling_price_list": None,
-        "status": "Draft",
-        "total_qty": 0.0,
-        "total": 0.0,
-        "net_total": 0.0,
-        "grand_total": 0.0,
-        "base_grand_total": 0.0,
-        "outstanding_amount": 0.0,
-        "is_return": 0,
-        "update_stock": 0,
-        "amended_from": None,
-        "po_no": None,
-    },
-    "Sales Invoice Item": {
-        "item_code": None,
-        "item_name": None,
-        "description": None,
-        "qty": 0.0,
-        "rate": 0.0,
-        "amount": 0.0,
-        "warehouse": None,
-        "sales_order": None,
-        "so_detail": None,
-        "delivery_note": None,
-        "uom": None,
-        "income_account": None,
-        "cost_center": None,
-    },
     "Fiscal Year Company": {"company": None},
 }
 
 _SIMPLE_TABLES: dict[str, dict[str, str | None]] = {
-    "Delivery Note": {"items": "Delivery Note Item"},
-    "Sales Invoice": {"items": "Sales Invoice Item"},
     "Fiscal Year": {"companies": "Fiscal Year Company"},
 }
 
@@ -392,10 +318,6 @@ LINKS: dict[str, dict[str, str]] = {
     "Sales Order Item": {"warehouse": "Warehouse", "uom": "UOM"},
     "Sales Taxes and Charges": {"account_head": "Account"},
     "Currency Exchange": {"from_currency": "Currency", "to_currency": "Currency"},
-    "Delivery Note": {"customer": "Customer", "company": "Company"},
-    "Sales Invoice": {"customer": "Customer", "company": "Company"},
-    "Delivery Note Item": {"item_code": "Item", "against_sales_order": "Sales Order"},
-    "Sales Invoice Item": {"item_code": "Item", "sales_order": "Sales Order"},
 }
 
 MANDATORY: dict[str, list[str]] = {
@@ -419,8 +341,6 @@ MANDATORY: dict[str, list[str]] = {
     "Sales Taxes and Charges": ["charge_type", "account_head", "description"],
     "Warehouse": ["warehouse_name", "company"],
     "Price List": ["price_list_name", "currency"],
-    "Delivery Note": ["customer", "company", "posting_date"],
-    "Sales Invoice": ["customer", "company", "posting_date"],
 }
 
 SELECTS: dict[str, dict[str, list[str]]] = {
@@ -519,3 +439,20 @@ MANDATORY.update(erpnext_journal.MANDATORY)
 LINKS.update(erpnext_journal.LINKS)
 SELECTS.update(erpnext_journal.SELECTS)
 LABELS.update({k: v for k, v in erpnext_journal.LABELS.items() if k not in LABELS})
+
+# Sales Invoice, Delivery Note (erpnext_invoice) and stock (erpnext_stock): fields and rules live there
+for _module in (erpnext_invoice, erpnext_stock):
+    DOC_FIELDS.update({dt: dict(f) for dt, f in _module.FIELDS.items()})
+    DOC_TABLES.update(_module.TABLES)
+    MANDATORY.update(_module.MANDATORY)
+    LINKS.update(_module.LINKS)
+    for _dt, _defaults in _module.DEFAULTS.items():
+        DEFAULTS.setdefault(_dt, {}).update(_defaults)
+for _dt, _extra in erpnext_journal.EXTRA_FIELDS.items():
+    DOC_FIELDS[_dt].update({k: v for k, v in _extra.items() if k not in DOC_FIELDS[_dt]})
+DOC_TABLES["Customer"]["accounts"] = "Party Account"
+SELECTS.update(erpnext_stock.SELECTS)
+LABELS.update({k: v for k, v in erpnext_invoice.LABELS.items() if k not in LABELS})
+DOCTYPES |= {erpnext_stock.STE, erpnext_stock.SLE, erpnext_stock.BIN, erpnext_stock.SETTINGS,
+             erpnext_journal.ACCOUNTING_PERIOD}  # fmt: skip
+SUBMITTABLE.add(erpnext_stock.STE)

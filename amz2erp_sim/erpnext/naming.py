@@ -82,6 +82,8 @@ class NamingRules(EngineBase):
             if doc.get("account_name"):
                 num = f"{doc['account_number']} - " if doc.get("account_number") else ""
                 doc["name"] = f"{num}{str(doc['account_name']).strip()} - {abbr}"
+        elif dt == "Accounting Period":
+            doc["name"] = f"{doc.get('period_name')} - {self._company_abbr(doc.get('company'))}"
         elif dt == "Custom Field":
             doc["name"] = f"{doc.get('dt')}-{doc.get('fieldname')}"
         elif dt == "Customer":

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import journal as erpnext_journal
+from amz2erp_sim.erpnext import stock as erpnext_stock
 from amz2erp_sim.erpnext.errors import (
     FrappeError,
     does_not_exist,
@@ -66,7 +68,14 @@ class SalesOrderRules(ValidationRules):
                     defaults = item.get("item_defaults") or []
                     row["warehouse"] = defaults[0].get("default_warehouse") if defaults else None
             row["cost_center"] = row.get("cost_center") or f"Main - {self.abbr}"
-            row["projected_qty"] = -self._reserved(str(code), str(row.get("warehouse")))
+            if item and cint(item.get("is_stock_item")):  # get_item_details: the bin's figures
+                wh = str(row.get("warehouse"))
+                row["projected_qty"] = erpnext_stock.actual_qty(self.engine(), str(code), wh) - self._reserved(
+                    str(code), wh
+                )
+                row["valuation_rate"] = erpnext_stock.valuation_rate(self.engine(), str(code), wh)
+            else:
+                row["projected_qty"] = 0.0
             row["transaction_date"] = doc["transaction_date"]
         # currency
         doc["currency"] = doc.get("currency") or company_currency
@@ -93,6 +102,9 @@ class SalesOrderRules(ValidationRules):
                 )
             doc["conversion_rate"] = rate
         # delivery dates
+        if cint(doc.get("skip_delivery_note")):  # not required then, but the order's date still reaches the rows
+            for row in doc.get("items") or []:
+                row["delivery_date"] = row.get("delivery_date") or doc.get("delivery_date")
         if doc.get("order_type") == "Sales" and not cint(doc.get("skip_delivery_note")):
             for row in doc.get("items") or []:
                 if not row.get("delivery_date"):
@@ -159,6 +171,8 @@ class SalesOrderRules(ValidationRules):
         if doc["doctype"] != "Sales Order":
             return
         for row in doc.get("items") or []:
+            if not cint(row.get("is_stock_item")):  # only stock items are reserved
+                continue
             key = f"reserved|{row.get('item_code')}|{row.get('warehouse')}"
             pending = flt(row.get("stock_qty")) - flt(row.get("delivered_qty"))
             self.store.set_meta(key, repr(flt(self.store.get_meta(key) or 0) + sign * pending))
@@ -168,10 +182,19 @@ class SalesOrderRules(ValidationRules):
         if doc["doctype"] == erpnext_journal.JE:
             (erpnext_journal.on_submit if sign > 0 else erpnext_journal.on_cancel)(self.engine(), doc)
             return
+        if doc["doctype"] == erpnext_stock.STE:
+            erpnext_stock.on_submit_stock_entry(self.engine(), doc, sign)
+            return
         self._reserve(doc, sign)
         dt = doc["doctype"]
         if dt not in ("Delivery Note", "Sales Invoice"):
             return
+        erpnext_invoice.on_submit(self.engine(), doc, sign)
+        # a Credit Note leaves the order's billed amount alone unless told (v15 default 0)
+        bills = dt == "Sales Invoice" and (
+            not cint(doc.get("is_return")) or cint(doc.get("update_billed_amount_in_sales_order"))
+        )
+        delivers = dt == "Delivery Note" or cint(doc.get("update_stock"))
         ref_field = "against_sales_order" if dt == "Delivery Note" else "sales_order"
         for row in doc.get("items") or []:
             so = self.store.get("Sales Order", str(row.get(ref_field))) if row.get(ref_field) else None
@@ -183,13 +206,13 @@ class SalesOrderRules(ValidationRules):
             )
             if target is None:
                 continue
-            if dt == "Delivery Note":
+            if delivers:
                 target["delivered_qty"] = flt(target.get("delivered_qty")) + sign * flt(row.get("qty"))
                 key = f"reserved|{target.get('item_code')}|{target.get('warehouse')}"
                 self.store.set_meta(
                     key, repr(flt(self.store.get_meta(key) or 0) - sign * flt(row.get("qty")))
                 )
-            else:
+            if bills:
                 target["billed_amt"] = flt(flt(target.get("billed_amt")) + sign * flt(row.get("amount")), 2)
             self._so_progress(so)
             so["modified"] = self.now()

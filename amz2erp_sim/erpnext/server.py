@@ -6,10 +6,12 @@ simulator on the same ``db_path`` sees every document), one lock around each wri
     with ErpNextSimulator() as sim:
         requests.get(sim.url + "/api/resource/Company", headers={"Authorization": sim.auth_header})
 
-Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``), errors in
-``errors``.
-``latency``/``workers`` model the server's own throughput ceiling (``workers / latency`` docs/s), and
-``FaultConfig`` injects deterministic failures.
+Rules live in ``engine`` (naming, validation, sales order, lifecycle; doctype metadata in ``meta``; Journal
+Entries in ``journal``, Sales Invoices and Delivery Notes in ``invoice``, Credit Notes in ``returns``, stock in
+``stock``), errors in ``errors``.
+``costs`` (a ``costs.CostModel``) prices every request like a real ERPNext v15 on two workers and two
+cores, in real time scaled by its ``speed``; the older ``latency``/``workers`` give every request the same
+cost instead (a ceiling of ``workers / latency`` requests/s). ``FaultConfig`` injects deterministic failures.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from amz2erp_sim import serve_until_interrupted
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import masters
+from amz2erp_sim.erpnext import returns as erpnext_returns
+from amz2erp_sim.erpnext import stock as erpnext_stock
+from amz2erp_sim.erpnext.costs import CostModel, Request, WorkerPool, classify
 from amz2erp_sim.erpnext.engine import Engine
 from amz2erp_sim.erpnext.errors import FrappeError, error_message, server_messages, validation
 from amz2erp_sim.erpnext.meta import DOC_FIELDS, DOC_TABLES, META_FIELDS
@@ -72,6 +78,8 @@ class RequestRecord(NamedTuple):
     status: int
     duration: float
     fault: str | None = None
+    #: what the request did, as the cost model counts it ("insert Customer", "lookup Sales Order", …)
+    kind: str = ""
 
 
 class _Reset(Exception):
@@ -92,6 +100,7 @@ class ErpNextSimulator:
         seed_masters: bool = True,
         latency: float = 0.0,
         workers: int | None = None,
+        costs: CostModel | None = None,
         faults: FaultConfig | None = None,
     ) -> None:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -106,8 +115,9 @@ class ErpNextSimulator:
         self.currency = currency
         self.country = country
         self.latency = latency
-        self.workers = workers
-        self._sem = threading.BoundedSemaphore(workers) if workers else None
+        self.costs = costs if costs is not None else CostModel.flat_latency(latency, workers)
+        self.workers = self.costs.workers
+        self._pool = WorkerPool(self.costs.workers, self.costs.capacity)
         self.lock = threading.RLock()
         self.store = Store(db_path)
         self.engine = Engine(
@@ -118,13 +128,12 @@ class ErpNextSimulator:
             country=country,
             site_url=lambda: self.site_url,
         )
+        for field in ("return_against", "voucher_no"):  # returns of an invoice, ledger rows of a voucher
+            self.store.ensure_index(field)
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         #: called with each request's record once it is logged (a test can await a count without polling)
         self.request_listeners: list[Callable[[RequestRecord], None]] = []
-        #: most requests ever inside the simulated latency at once (``workers`` caps it)
-        self.latency_peak = 0
-        self._in_latency = 0
         self._faults: FaultConfig | None = None
         self._fault_rng = random.Random(0)
         self.set_faults(faults)
@@ -176,10 +185,16 @@ class ErpNextSimulator:
         return f"token {self.api_key}:{self.api_secret}"
 
     def ceiling(self) -> float:
-        """The server's own throughput ceiling in requests (documents) per second."""
-        if not self.latency or not self.workers:
+        """With a flat ``latency``: the server's throughput ceiling in requests per second. With a cost model
+        requests differ in cost, so there is no such figure (inf); bench/ measures the best path instead."""
+        if self.costs.flat is None or not self.latency or not self.workers:
             return float("inf")
         return self.workers / self.latency
+
+    @property
+    def latency_peak(self) -> int:
+        """Most requests ever spending server time at once (``workers`` caps it)."""
+        return self._pool.peak
 
     def set_faults(self, faults: FaultConfig | None) -> None:
         if faults is not None:
@@ -367,6 +382,7 @@ class ErpNextSimulator:
                     {"year": str(year), "year_start_date": f"{year}-01-01", "year_end_date": f"{year}-12-31"},
                     raw=True,
                 )
+            erpnext_stock.ensure_settings(self.engine)
             self.store.set_meta("seeded", "1")
 
     # -- request handling ------------------------------------------------------------------------------
@@ -387,18 +403,19 @@ class ErpNextSimulator:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | str, str | None, str | None]:
-        """Process one request -> (status, json body or html text, doctype, fault)."""
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str]:
+        """Process one request -> (status, json body or html text, doctype, fault, kind)."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         doctype: str | None = None
         fault: str | None = None
+        req: Request | None = None
         try:
             if not path.startswith("/api/"):
-                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None
+                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, ""
             if path == "/api/method/ping":
-                return 200, {"message": "pong"}, None, None
+                return 200, {"message": "pong"}, None, None, ""
             user = self._authenticate(headers.get("authorization"))
             parts = path.split("/", 4)
             kind = parts[2] if len(parts) > 2 else ""
@@ -431,10 +448,15 @@ class ErpNextSimulator:
                 fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit
             )
             if before:
-                self._sleep_latency()
-                return (*self._fault_answer(fault, fcfg), doctype, fault)
-            self._sleep_latency()
-            data = self._parse_body(body, headers)
+                self._pool.work(self.costs.floor())
+                return (*self._fault_answer(fault, fcfg), doctype, fault, "")
+            try:
+                data = self._parse_body(body, headers)
+            except FrappeError:
+                self._pool.work(self.costs.floor())
+                raise
+            req = classify(method, path, _request_args(kind, query, data))
+            self._pool.work(self.costs.before(req))
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
                 status, out = self._resource(method, parts[3], name, query, data)
@@ -457,22 +479,14 @@ class ErpNextSimulator:
                     "exc": json.dumps([repr(e)]),
                 },
             )
+        if req is not None and status == 200:
+            self._pool.work(self.costs.after(req, _rows(out)))
+        label = req.label if req is not None else ""
         if fault in ("timeout", "reset"):
             if fault == "reset":
-                raise _Reset(doctype)
+                raise _Reset(doctype, label)
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
-        return status, out, doctype, fault
-
-    def _sleep_latency(self) -> None:
-        if self.latency:
-            with self._log_lock:
-                self._in_latency += 1
-                self.latency_peak = max(self.latency_peak, self._in_latency)
-            try:
-                time.sleep(self.latency)
-            finally:
-                with self._log_lock:
-                    self._in_latency -= 1
+        return status, out, doctype, fault, label
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
@@ -544,6 +558,8 @@ class ErpNextSimulator:
                 if method == "POST" and name is None:
                     eng.check_doctype(doctype)
                     doc = eng.insert(doctype, data)
+                    if isinstance(data.get("__onload"), dict):  # Frappe answers what the new doc was given
+                        doc = {**doc, "__onload": data["__onload"]}
                 elif method == "PUT" and name is not None:
                     doc = eng.update(doctype, name, data)
                 elif method == "DELETE" and name is not None:
@@ -713,6 +729,17 @@ class ErpNextSimulator:
             with self.lock, self.store.transaction():
                 eng.update_status(str(args.get("name")), str(args.get("status")))
             return 200, {}
+        if method in (erpnext_invoice.MAKE_SALES_INVOICE, erpnext_invoice.MAKE_DELIVERY_NOTE,
+                      erpnext_returns.MAKE_SALES_RETURN):  # fmt: skip
+            with self.lock:  # a mapper reads only: the unsaved document is the answer
+                source = str(args.get("source_name"))
+                if method == erpnext_returns.MAKE_SALES_RETURN:
+                    mapped = erpnext_returns.make_sales_return(eng, source)
+                elif method == erpnext_invoice.MAKE_SALES_INVOICE:
+                    mapped = erpnext_invoice.make_sales_invoice(eng, source, args.get("args"))
+                else:
+                    mapped = erpnext_invoice.make_delivery_note(eng, source, args.get("args"))
+            return 200, {"message": mapped}
         module, _, attr = method.rpartition(".")
         raise validation(
             f"Failed to get method for command {method} with module '{module}' has no attribute '{attr}'"
@@ -731,7 +758,31 @@ def _method_doctype(method: str, args: dict[str, Any]) -> str | None:
                 return str(v["doctype"])
     if method == SO_UPDATE_STATUS:
         return "Sales Order"
+    if method in (erpnext_invoice.MAKE_SALES_INVOICE, erpnext_returns.MAKE_SALES_RETURN):
+        return "Sales Invoice"
+    if method == erpnext_invoice.MAKE_DELIVERY_NOTE:
+        return "Delivery Note"
     return None
+
+
+def _request_args(kind: str, query: dict[str, Any], data: Any) -> dict[str, Any]:
+    """The arguments a request's cost depends on: a method's query and body, a resource's document."""
+    body = data if isinstance(data, dict) else {}
+    if kind == "method":
+        return {**query, **body}
+    if "data" in body and isinstance(body["data"], (str, dict)) and len(body) == 1:
+        inner = _loads(body["data"])
+        return inner if isinstance(inner, dict) else {}
+    return body
+
+
+def _rows(out: Any) -> int:
+    """Rows in a list answer (``data`` of /api/resource, ``message`` of get_list)."""
+    if isinstance(out, dict):
+        rows = out.get("data", out.get("message"))
+        if isinstance(rows, list):
+            return len(rows)
+    return 0
 
 
 def _loads(value: Any) -> Any:
@@ -817,15 +868,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = unquote(urlsplit(self.path).path)
-        sem = (
-            sim._sem
-            if path.startswith(("/api/resource", "/api/method")) and path != "/api/method/ping"
-            else None
-        )
-        if sem is not None:
-            sem.acquire()
+        gated = path.startswith(("/api/resource", "/api/method")) and path != "/api/method/ping"
+        slot = sim._pool.slot() if gated else contextlib.nullcontext()
         try:
-            status, out, doctype, fault = sim.handle(self.command, self.path, headers, body)
+            with slot:
+                status, out, doctype, fault, kind = sim.handle(self.command, self.path, headers, body)
         except _Reset as reset:
             sim._log(
                 RequestRecord(
@@ -835,6 +882,7 @@ class _Handler(BaseHTTPRequestHandler):
                     0,
                     time.monotonic() - started,
                     "reset",
+                    reset.args[1] if len(reset.args) > 1 else "",
                 )
             )
             self.close_connection = True
@@ -842,9 +890,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
             return
-        finally:
-            if sem is not None:
-                sem.release()
         if isinstance(out, str):
             payload, ctype = out.encode(), "text/html; charset=utf-8"
         else:
@@ -852,7 +897,7 @@ class _Handler(BaseHTTPRequestHandler):
                 json.dumps(out, ensure_ascii=False, default=_json_default).encode(),
                 "application/json",
             )
-        sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault))
+        sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind))
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -881,9 +926,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-secret", default="sim-secret")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="price requests like a real ERPNext v15 on 2 workers, in real time × SPEED (1 = real time)",
+    )
     ns = parser.parse_args(argv)
+    costs = CostModel(speed=ns.speed) if ns.speed is not None else None
     sim = ErpNextSimulator(
-        ns.db, api_key=ns.api_key, api_secret=ns.api_secret, latency=ns.latency, workers=ns.workers
+        ns.db, api_key=ns.api_key, api_secret=ns.api_secret, latency=ns.latency, workers=ns.workers, costs=costs
     ).start(ns.port)
     print(sim.url, flush=True)
     return serve_until_interrupted(sim)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from amz2erp_sim.erpnext import invoice as erpnext_invoice
 from amz2erp_sim.erpnext import journal as erpnext_journal
+from amz2erp_sim.erpnext import stock as erpnext_stock
 from amz2erp_sim.erpnext.errors import (
     FrappeError,
-    does_not_exist,
     link_error,
     mandatory,
     plain_message,
@@ -19,7 +20,7 @@ from amz2erp_sim.erpnext.errors import (
 )
 from amz2erp_sim.erpnext.meta import DOC_TABLES, LINKS, MANDATORY, SELECTS
 from amz2erp_sim.erpnext.naming import NamingRules
-from amz2erp_sim.erpnext.values import cint, flt, getdate
+from amz2erp_sim.erpnext.values import cint, getdate
 
 
 class ValidationRules(NamingRules):
@@ -218,31 +219,10 @@ class ValidationRules(NamingRules):
         erpnext_journal.validate(self.engine(), doc)
 
     def _validate_delivery_note(self, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
-        self._simple_totals(doc)
+        erpnext_invoice.validate_delivery_note(self.engine(), doc, old)
 
     def _validate_sales_invoice(self, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
-        self._simple_totals(doc)
-        doc["outstanding_amount"] = doc["grand_total"]
+        erpnext_invoice.validate_sales_invoice(self.engine(), doc, old)
 
-    def _simple_totals(self, doc: dict[str, Any]) -> None:
-        customer = self.store.get("Customer", str(doc.get("customer"))) if doc.get("customer") else None
-        if doc.get("customer") and customer is None:
-            raise does_not_exist("Customer", str(doc["customer"]))
-        doc["customer_name"] = (customer or {}).get("customer_name")
-        doc["company"] = doc.get("company") or self.company
-        doc["posting_date"] = doc.get("posting_date") or self.today()
-        doc["currency"] = doc.get("currency") or self.currency
-        conv = flt(doc.get("conversion_rate")) or 1.0
-        for row in doc.get("items") or []:
-            code = row.get("item_code")
-            item = self.store.get("Item", str(code)) if code else None
-            if code and item is None:
-                raise does_not_exist("Item", str(code))
-            row["item_name"] = row.get("item_name") or (item or {}).get("item_name")
-            row["rate"] = flt(row.get("rate"), 2)
-            row["amount"] = flt(flt(row.get("qty")) * row["rate"], 2)
-        doc["total_qty"] = sum(flt(r.get("qty")) for r in doc.get("items") or [])
-        doc["total"] = doc["net_total"] = doc["grand_total"] = flt(
-            sum(r["amount"] for r in doc.get("items") or []), 2
-        )
-        doc["base_grand_total"] = flt(doc["grand_total"] * conv, 2)
+    def _validate_stock_entry(self, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
+        erpnext_stock.validate_stock_entry(self.engine(), doc, old)
