@@ -192,7 +192,13 @@ def test_deliver_reports_stock_settings_and_stock_items(sim: ErpNextSimulator) -
                                 "stock_uom": "Nos", "is_stock_item": stock})
     results = by_name(erpnext_checks(client, settings, today=TODAY))
     stock = results["stock settings"]
-    assert stock.ok and stock.detail.startswith("[orders] deliver = 'delivery_note' from 'Stores - ATC'; ")
+    assert stock.ok and stock.detail == ("[orders] deliver = 'delivery_note' from 'Stores - ATC'; negative stock not "
+                                         "allowed: a shipment beyond ERPNext's stock is reported per order and its "
+                                         "invoice still posts")
+    _edit(sim, "Stock Settings", "Stock Settings", allow_negative_stock=1)
+    allowed = by_name(erpnext_checks(client, settings, today=TODAY))["stock settings"]
+    assert allowed.ok and allowed.detail.endswith("negative stock allowed: every shipment leaves stock, even beyond "
+                                                  "what ERPNext holds")
     items = results["stock items"]
     assert items.ok and items.detail == "item group 'Amazon Products': 2 stock items, 1 without stock (skipped quietly)"
 
