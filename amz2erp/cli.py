@@ -26,6 +26,7 @@ from amz2erp.log import MASKER, setup_logging
 from amz2erp.ui import Reporter, plural
 
 if TYPE_CHECKING:
+    from amz2erp.engine.audit import AuditResult
     from amz2erp.engine.plan import PlannedWrite
     from amz2erp.engine.runtime import Runtime
 
@@ -685,6 +686,101 @@ def backfill(app: App, date_from: date, date_to: date | None, chunk: timedelta |
                        plans=result.plans if dry_run else None, failure_causes=causes,
                        unreachable=result.unreachable, chunks=result.chunks)
     return code
+
+
+# --- audit -----------------------------------------------------------------------------------------------
+
+
+@cli.command("audit")
+@click.option("--from", "date_from", callback=_parse_date,
+              help="First day, marketplace-local (YYYY-MM-DD; default: [sync] after, else 90 days ago).")
+@click.option("--to", "date_to", callback=_parse_date, help="Last day, inclusive (default: today).")
+@click.option("--fix", is_flag=True, help="Repair what is safe: import missing orders, cancel orders Amazon "
+                                          "cancelled, post missing settlements (never duplicates or unknowns).")
+@marketplace_option
+@click.option("--dry-run", is_flag=True, help="With --fix: print what the repairs would write; write nothing.")
+@pass_app
+def audit_cmd(app: App, date_from: date | None, date_to: date | None, fix: bool, marketplaces: tuple[str, ...],
+              dry_run: bool) -> int:
+    """Prove ERPNext holds every Amazon order and settlement exactly once, with the right totals.
+
+    \b
+    Exit 0 when everything ties, 1 when anything does not (also when only what --fix must not touch
+    remains: duplicates, unknown orders), 2 for bad input.
+    Example: amz2erp audit --from 2026-01-01 --to 2026-03-31 --json
+    """
+    from amz2erp.engine.audit import audit, check_range
+    from amz2erp.engine.runtime import open_runtime
+
+    if dry_run and not fix:
+        raise click.BadParameter("--dry-run only applies to --fix (a plain audit writes nothing)",
+                                 param_hint="--dry-run")
+    today = default_clock().now().date()
+    start = date_from or app.settings.sync.after or today - timedelta(days=90)
+    end = date_to or today
+    check_range(start, end, today)
+    command = "audit" + (" --fix" if fix else "") + (" --dry-run" if dry_run else "")
+    with open_runtime(app.settings, app.reporter, command) as rt:
+        result = audit(rt, start=start, end=end, marketplaces=marketplaces, fix=fix, dry_run=dry_run)
+        remaining = result.remaining
+        failed_fixes = [f for f in result.fixes if not f.ok]
+        rt.exit_code = ExitCode.PARTIAL if remaining or failed_fixes else ExitCode.OK
+        _print_audit(app, result, dry_run)
+        app.reporter.emit_json({
+            "ok": rt.exit_code == ExitCode.OK, "exit_code": int(rt.exit_code),
+            "error": f"{plural(len(remaining), 'finding')} remain" if remaining else None,
+            "from": result.start.isoformat(), "to": result.end.isoformat(), "marketplaces": result.marketplaces,
+            "months": [t.as_dict() for t in result.totals],
+            "findings": [f.as_dict() for f in result.findings],
+            "remaining": [f.as_dict() for f in remaining],
+            "fixed": [f.as_dict() for f in result.fixes],
+            "plans": [p.as_dict() for p in result.plans] if dry_run else None,
+            "settlements_checked": result.settlements_checked, "notes": result.notes,
+        })
+        code = rt.exit_code
+    return code
+
+
+def _print_audit(app: App, result: AuditResult, dry_run: bool) -> None:
+    r = app.reporter
+    r.line(f"Audit {result.start} → {result.end}, {', '.join(result.marketplaces)}")
+    # "orders": placed on Amazon / of which amz2erp imports / live Sales Orders dated in the month
+    r.table("Per marketplace and month", ["mkt", "month", "orders", "Amazon total", "ERPNext total", "difference",
+                                          "findings"],
+            [(marketplace_code(t.marketplace) or "?", t.month,
+              f"{t.amazon_orders}/{t.amazon_importable}/{t.erpnext_orders}", f"{t.amazon_total} {t.currency}",
+              f"{t.erpnext_total} {t.currency}", t.amazon_total - t.erpnext_total,
+              ", ".join(f"{n} {k}" for k, n in sorted(t.findings.items())) or "ties")
+             for t in result.totals], ids=("month", "Amazon total", "ERPNext total"))
+    r.info("orders: placed on Amazon / to import (not cancelled, not pending) / live Sales Orders in ERPNext")
+    for f in result.findings:
+        where = f"{marketplace_code(f.marketplace) or '?'} {f.month}"
+        docs = f" {', '.join(f.documents)}" if f.documents else ""
+        sides = "; ".join(x for x in (f"Amazon: {f.amazon}" if f.amazon else "",
+                                      f"ERPNext: {f.erpnext}" if f.erpnext else "") if x)
+        ledger = f" (amz2erp wrote {f.known_to_ledger})" if f.known_to_ledger else ""
+        r.line(f"{f.kind.value}: {f.key}{docs} [{where}]{ledger}" + (f" — {sides}" if sides else ""))
+        if not any(x.finding is f for x in result.fixes):
+            r.line(f"    → {f.kind.advice}")
+    for x in result.fixes:
+        verb = "would repair" if dry_run and x.ok else "repaired" if x.ok else "not repaired"
+        r.line(f"{verb} {x.finding.kind.value} {x.finding.key}: {x.outcome}"
+               + (f" {x.document}" if x.document else "") + (f" ({x.detail})" if x.detail else ""))
+    if dry_run:
+        _print_plans(app, result.plans)
+    for note in result.notes:
+        r.info(note)
+    remaining = result.remaining
+    if not result.findings:
+        r.line("Everything ties: every order and settlement is in ERPNext exactly once, with Amazon's totals.")
+    elif remaining:
+        fixable = sum(1 for f in remaining if f.fixable)
+        parts = [f"{plural(len(remaining), 'finding')} remain: the books do not tie"]
+        if fixable and not result.fixes:
+            parts.append(f"`amz2erp audit --fix` repairs {fixable}")
+        if len(remaining) - fixable:
+            parts.append(f"{len(remaining) - fixable} need a person (what to do is under each)")
+        r.warn("; ".join(parts))
 
 
 @cli.command()

@@ -178,3 +178,19 @@ class ErpNextDuplicateError(ErpNextValidationError):
 
 class ErpNextConflictError(ErpNextValidationError):
     """TimestampMismatchError or a submitted/cancelled document that cannot change."""
+
+
+class ErpNextNegativeStockError(ErpNextValidationError):
+    """NegativeStockError: a Delivery Note or an invoice with update_stock would take the warehouse below zero."""
+
+
+class ErpNextStockOverReturnError(ErpNextValidationError):
+    """StockOverReturnError: a return of more than was invoiced (or is left to return)."""
+
+
+class ErpNextClosedPeriodError(ErpNextValidationError):
+    """ClosedAccountingPeriod: the posting date lies in an Accounting Period closed for this doctype."""
+
+
+class ErpNextFiscalYearError(ErpNextValidationError):
+    """FiscalYearError: no active Fiscal Year holds the posting date (checked on submit only)."""

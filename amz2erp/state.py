@@ -78,6 +78,11 @@ class Kind(str, Enum):
     CUSTOMER = "customer"
     ADDRESS = "address"
     SETTLEMENT = "settlement"  # sync-settlements: one entry per settlement-id
+    # invoice mode: one entry per document, keyed by its amazon_posting_key (invoice_refs)
+    INVOICE = "invoice"
+    DELIVERY_NOTE = "delivery_note"
+    CREDIT_NOTE = "credit_note"
+    RECEIPT = "receipt"
 
     def __str__(self) -> str:  # the stored value in messages and tables, not "Kind.ORDER"
         return self.value

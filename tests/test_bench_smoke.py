@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.amazon_cost import run_client_mode, run_frappe_pattern
-from bench.erp_throughput import run_writes
+from bench.erp_throughput import EXISTING_BUYER, INSERT_MANY, NEW_BUYER, POST_ONE, run_erp_bench
 from bench.rss import run_rss
 from bench.run import render
 
@@ -43,20 +43,32 @@ def test_amazon_costs_have_the_expected_shape(costs: dict[str, object]) -> None:
 
 
 def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
-    (w,) = run_writes([2], latency=0.01, server_workers=2, orders=12, warmup=4)
-    assert w.orders == 12 and w.requests >= 12
-    assert w.ceiling_rps == pytest.approx(200.0)
-    assert 0 < w.share_of_ceiling <= 1.05
+    bench = run_erp_bench([2], orders=6, ready=4, speed=0.02, warmup=20, run_warmup=4)
+    paths = [(p.path, p.client_workers) for p in bench.paths]
+    assert paths == [(NEW_BUYER, 2), (EXISTING_BUYER, 2), (POST_ONE, 1), (POST_ONE, 4), (INSERT_MANY, 1),
+                     (INSERT_MANY, 2)]
+    for p in bench.paths:
+        assert p.failed == 0 and p.seconds > 0 and p.requests == sum(p.kinds.values())
+    new, existing = bench.paths[0], bench.paths[1]
+    assert new.orders == existing.orders == 6
+    # a new buyer brings its Customer (and Address): more requests per order than a known one
+    assert new.requests_per_order > existing.requests_per_order > 0
+    one, many = bench.paths[2], bench.paths[4]
+    assert one.orders == many.orders >= 2  # ready documents: orders whose Items exist
+    assert one.kinds == {"insert Sales Order": one.orders}
+    assert many.kinds == {"insert_many Sales Order": 1}  # all in one call
+    assert bench.best in bench.paths[4:] and bench.share(bench.best) == pytest.approx(1.0)  # type: ignore[arg-type]
     r = run_rss(200, days=40)
     assert r.exit_code in (0, 1) and r.sales_orders > 0
     assert 20 < r.baseline_rss_mb <= r.peak_rss_mb < 1000
-    opts = argparse.Namespace(quick=True, days=60, report_seconds=180.0, chunk_days=7, erp_latency=0.01,
-                              erp_server_workers=2)
-    info = {"cpus": "2", "cpu": "x", "memory": "1G", "python": "3", "os": "linux", "date": "today"}
-    text = render(list(costs.values()), [w], [r], opts, info, 1.0)  # type: ignore[arg-type]
-    assert "| mode | orders | read | SP-API calls |" in text
-    assert "| workers | orders/s |" in text and "peak RSS" in text
-    assert "writes ≥ 80 % of the simulator's ceiling" not in text  # only reported for 4 workers
+    opts = argparse.Namespace(quick=True, days=60, report_seconds=180.0, chunk_days=7)
+    info = {"cpus": "2", "cpu": "x", "memory": "1G", "python": "3", "os": "linux", "date": "today", "load": "1.0"}
+    text = render(list(costs.values()), bench, [r], opts, info, 1.0)  # type: ignore[arg-type]
+    assert "| mode | orders | read | SP-API calls |" in text and "peak RSS" in text
+    assert "| engine path | workers | orders/s | requests / order | requests per order by kind |" in text
+    assert f"| ready Sales Orders, insert_many ×50 | 1 | {many.orders} |" in text
+    # the default-settings targets are only judged for the default worker count
+    assert "with the default 4 workers" not in text and "model check: insert_many" in text
 
 
 def test_settlements_part_counts_calls_per_settlement_and_a_rerun_writes_nothing() -> None:

@@ -22,11 +22,15 @@ from amz2erp.config import ErpNextSettings
 from amz2erp.erpnext.client import ErpNextClient, error_from_response, server_messages, strip_html
 from amz2erp.errors import (
     ErpNextAuthError,
+    ErpNextClosedPeriodError,
     ErpNextConfigError,
     ErpNextConflictError,
     ErpNextDuplicateError,
     ErpNextError,
+    ErpNextFiscalYearError,
+    ErpNextNegativeStockError,
     ErpNextNotFoundError,
+    ErpNextStockOverReturnError,
     ErpNextUnavailableError,
     ErpNextValidationError,
 )
@@ -160,16 +164,16 @@ EXPECTED: dict[str, type[ErpNextError]] = {
     "087-customer-delete-linked.json": ErpNextConflictError,
     "088-so-delete-cancelled-with-amendment.json": ErpNextConflictError,
     # the finance recordings (invoices, delivery notes, credit notes, journal and payment entries)
-    "104-fin-si-update-stock-no-stock.json": ErpNextValidationError,
+    "104-fin-si-update-stock-no-stock.json": ErpNextNegativeStockError,
     "110-fin-si-past-due-date-no-set-posting-time.json": ErpNextValidationError,
-    "113-fin-si-no-fiscal-year.json": ErpNextValidationError,
+    "113-fin-si-no-fiscal-year.json": ErpNextFiscalYearError,
     "115-fin-so-cancel-with-draft-si.json": ErpNextValidationError,
-    "116-fin-je-no-fiscal-year.json": ErpNextValidationError,
-    "117-fin-si-closed-accounting-period.json": ErpNextValidationError,
-    "118-fin-je-closed-accounting-period.json": ErpNextValidationError,
-    "120-fin-dn-insert-submitted-no-stock.json": ErpNextValidationError,
+    "116-fin-je-no-fiscal-year.json": ErpNextFiscalYearError,
+    "117-fin-si-closed-accounting-period.json": ErpNextClosedPeriodError,
+    "118-fin-je-closed-accounting-period.json": ErpNextClosedPeriodError,
+    "120-fin-dn-insert-submitted-no-stock.json": ErpNextNegativeStockError,
     "125-fin-cn-qty-positive.json": ErpNextValidationError,
-    "126-fin-cn-qty-more-than-invoiced.json": ErpNextValidationError,
+    "126-fin-cn-qty-more-than-invoiced.json": ErpNextStockOverReturnError,
     "132-fin-je-a-bank-entry-no-cheque.json": ErpNextValidationError,
     "135-fin-je-c-unbalanced-submit.json": ErpNextValidationError,
     "137-fin-je-d-debit-only.json": ErpNextValidationError,
@@ -297,6 +301,36 @@ def test_replay_recording(name: str) -> None:
     assert path_of(sent) == rec["request"]["path_encoded"]
     assert sent.method == rec["request"]["method"]
     assert sent.headers["Authorization"] == f"token {KEY}:{SECRET}"
+
+
+def test_invoice_errors_are_typed_validation_errors() -> None:
+    """The invoice writer tells these apart (a per-order stock problem, a closed period, no fiscal year); they
+    stay ValidationErrors (RecordError: one record fails, the run goes on)."""
+    for name, cls in (("104-fin-si-update-stock-no-stock.json", ErpNextNegativeStockError),
+                      ("126-fin-cn-qty-more-than-invoiced.json", ErpNextStockOverReturnError),
+                      ("117-fin-si-closed-accounting-period.json", ErpNextClosedPeriodError),
+                      ("113-fin-si-no-fiscal-year.json", ErpNextFiscalYearError)):
+        rec = load(name)["response"]
+        err = error_from_response(rec["status"], rec["json"], what="insert Sales Invoice")
+        assert isinstance(err, cls) and isinstance(err, ErpNextValidationError), name
+    rec = load("117-fin-si-closed-accounting-period.json")["response"]
+    assert str(error_from_response(rec["status"], rec["json"], what="insert Sales Invoice")) == (
+        "ERPNext insert Sales Invoice: You cannot create a Sales Invoice within the closed Accounting Period "
+        "AMZ-FIN-TEST 2024-01 - ATC")
+
+
+def test_make_mapped_posts_source_and_filtered_children_and_retries_like_a_read() -> None:
+    rec = load("103-fin-si-make-from-so.json")
+    answers = iter([response(502, text="<title>Bad Gateway</title>"), response(200, rec["response"]["json"])])
+    client, fake = make_client(lambda req: next(answers))
+    doc = client.make_mapped(rec["request"]["path"].rsplit("/", 1)[-1], "SAL-ORD-2026-01413",
+                             filtered_children=["01586dccnp"])
+    assert doc["items"][0]["so_detail"] == "01586dccnp" and doc["docstatus"] == 0
+    assert [path_of(r) for r in fake.requests] == [rec["request"]["path_encoded"]] * 2  # nothing is written: resent
+    assert body_of(fake.requests[1]) == {"source_name": "SAL-ORD-2026-01413",
+                                         "args": {"filtered_children": ["01586dccnp"]}}
+    with pytest.raises(ValueError):
+        client.make_mapped("frappe.client.delete", "X")
 
 
 def test_submit_uses_put_docstatus_and_gets_the_real_status() -> None:

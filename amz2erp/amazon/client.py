@@ -155,12 +155,14 @@ class AmazonClient:
         self.reports.plan_orders_reports(marketplace_ids, start, end)
 
     def fetch_orders_report(
-        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
+        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime, *,
+        by_order_date: bool = False,
     ) -> Iterator[Order | UnparsableOrder]:
         """Orders last updated in [updated_after, updated_before] from
         GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, in windows of ≤ 30 days, each order once
-        (``source="report"``)."""
-        return self.reports.fetch_orders_report(marketplace_ids, updated_after, updated_before)
+        (``source="report"``); ``by_order_date``: orders placed in the range (…_BY_ORDER_DATE_GENERAL)."""
+        return self.reports.fetch_orders_report(marketplace_ids, updated_after, updated_before,
+                                                by_order_date=by_order_date)
 
     def fetch_listings(self, marketplace_id: str) -> Iterator[Listing]:
         """Every listing of one marketplace from GET_MERCHANT_LISTINGS_ALL_DATA (a fresh snapshot)."""

@@ -61,6 +61,7 @@ log = logging.getLogger("amz2erp.amazon")
 
 LISTINGS_REPORT = "GET_MERCHANT_LISTINGS_ALL_DATA"
 ORDERS_REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL"
+ORDERS_BY_DATE_REPORT = "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL"  # same columns, by purchase date
 
 DEFAULT_CHARSET = "cp1252"  # what Amazon documents for flat files (Content-Type: text/plain; charset=Cp1252)
 
@@ -871,7 +872,8 @@ class ReportPipeline:
             upper = lower
         return _OrdersPlan(jobs=jobs, created=self.clock.monotonic())
 
-    def _jobs_for(self, mids: list[str], after: datetime, end: datetime) -> tuple[list[_ReportJob], list[_ReportJob]]:
+    def _jobs_for(self, mids: list[str], after: datetime, end: datetime, *,
+                  planned: bool = True) -> tuple[list[_ReportJob], list[_ReportJob]]:
         """(the windows serving the read [after, end], in serving order; the sequence they belong to, in the
         same order, whose later windows are asked for ahead). A read inside the announced walk is served
         from its windows; any other read (sync-orders, retry) gets its own windows of ≤ 30 days."""
@@ -881,7 +883,7 @@ class ReportPipeline:
             plan.close()
             self._plans.pop(key, None)
             plan = None
-        if plan is not None and plan.covers(after, end):
+        if planned and plan is not None and plan.covers(after, end):
             serving = [j for j in plan.jobs if j.start is not None and j.end is not None
                        and j.start < end and j.end > after]
             return serving, plan.jobs
@@ -895,7 +897,8 @@ class ReportPipeline:
         return jobs, jobs
 
     def fetch_orders_report(
-        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime
+        self, marketplace_ids: list[str], updated_after: datetime, updated_before: datetime, *,
+        by_order_date: bool = False,
     ) -> Iterator[Order | UnparsableOrder]:
         """Orders last updated in [updated_after, updated_before] from
         GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL, in windows of ≤ 30 days, each order once.
@@ -904,7 +907,11 @@ class ReportPipeline:
         parallel); a finished report of the same window is reused; CANCELLED windows have no data; FATAL ones
         are asked for again after Amazon's cooldown. Reads of a newest-first walk (backfill chunks of any
         size) are served from 30-day documents kept on disk until the walk has passed them.
-        ``source="report"``."""
+        ``source="report"``.
+
+        ``by_order_date``: orders *placed* in the range instead (GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL,
+        what `audit` reads), each window its own report, nothing filtered by last update."""
+        report_type = ORDERS_BY_DATE_REPORT if by_order_date else ORDERS_REPORT
         if updated_after.tzinfo is None or updated_before.tzinfo is None:
             raise ValueError("updated_after/updated_before must be timezone-aware")
         mids = resolve_ids(marketplace_ids)
@@ -914,12 +921,12 @@ class ReportPipeline:
         if after >= end:
             return
         default_mid = mids[0] if len(mids) == 1 else None
-        serving, sequence = self._jobs_for(mids, after, end)
-        planned = self._plans.get(tuple(mids))
+        serving, sequence = self._jobs_for(mids, after, end, planned=not by_order_date)
+        planned = None if by_order_date else self._plans.get(tuple(mids))
         previous: dict[str, datetime] = {}  # the orders of the previous window (boundary duplicates)
         try:
             for job in serving:
-                self._start_job(ORDERS_REPORT, mids, job, reuse=True)
+                self._start_job(report_type, mids, job, reuse=True)
                 here = next(i for i, j in enumerate(sequence) if j is job)
                 # every window of a one-off read or of an announced walk will be read: keep all of them asked for
                 # (within the createReport burst, then as tokens refill)
@@ -932,10 +939,10 @@ class ReportPipeline:
                         if other.report_id is None and other.document_id is None and not other.cancelled:
                             if not self.caller.limiter.ready("createReport"):
                                 return
-                            self._start_job(ORDERS_REPORT, mids, other, reuse=True)
+                            self._start_job(report_type, mids, other, reuse=True)
 
                 prefetch()
-                self._finish_job(ORDERS_REPORT, mids, job, prefetch)
+                self._finish_job(report_type, mids, job, prefetch)
                 current: dict[str, datetime] = {}
                 if job.document_id is not None:
                     if job.spool is None:
@@ -943,8 +950,8 @@ class ReportPipeline:
                         # first pass: rows per order, so the second streams orders out as they complete
                         job.row_counts = count_order_rows(iter_tsv(text_lines(job.spool, job.charset)))
                     job.spool.seek(0)
-                    whole_window = job.start is not None and after <= job.start and job.end is not None \
-                        and job.end <= end
+                    whole_window = by_order_date or (job.start is not None and after <= job.start
+                                                     and job.end is not None and job.end <= end)
                     for record in parse_orders(iter_tsv(text_lines(job.spool, job.charset)), default_mid,
                                                   None if whole_window else (after, end),
                                                   row_counts=job.row_counts):

@@ -94,6 +94,10 @@ class DryErp(ErpNextClient):
     def exists(self, doctype: str, name: str) -> bool:
         return self._real.exists(doctype, name)
 
+    def make_mapped(self, method: str, source_name: str, *,
+                    filtered_children: Sequence[str] | None = None) -> dict[str, Any]:
+        return self._real.make_mapped(method, source_name, filtered_children=filtered_children)  # writes nothing
+
     # --- writes: sent nowhere ---------------------------------------------------------------------------
 
     def insert(self, doctype: str, doc: Mapping[str, Any], *,

@@ -44,7 +44,9 @@ from amz2erp.amazon.settlement_report import (
     settlement_from_transactions,
     to_minor,
 )
+from amz2erp.clearing_mapping import ReceiptEntry, receipt_entries
 from amz2erp.engine.dryrun import erp_for, ledger_for
+from amz2erp.engine.invoices import Invoicer, SettlementInvoicingError
 from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
@@ -60,6 +62,7 @@ from amz2erp.errors import (
     RemoteUnavailableError,
     UsageError,
 )
+from amz2erp.invoice_refs import ORDER_ID_FIELD, POSTING_KEY_FIELD, Invoicing
 from amz2erp.settlement_mapping import (
     Conversion,
     NothingToPostError,
@@ -69,6 +72,7 @@ from amz2erp.settlement_mapping import (
     SettlementSummary,
     resolve_accounts,
     settlement_to_journal_entry,
+    summarise,
 )
 from amz2erp.state import Kind, Status
 
@@ -82,6 +86,7 @@ JE = Doctype.JOURNAL_ENTRY
 SO = Doctype.SALES_ORDER
 SO_BATCH = 100  # amazon_order_ids per `in` filter: a long URL fails on some proxies
 SHOWN = 10  # orders named per problem in the text summary (--json has them all)
+PENDING, DONE_RECEIPTS = "pending", "done"  # invoice mode: the settlement's receipt entries, in its ledger info
 
 
 class Outcome(str, Enum):
@@ -125,6 +130,7 @@ class SettlementResult:
     unmapped: list[dict[str, Any]] = field(default_factory=list)
     without_sales_order: list[OrderProblem] = field(default_factory=list)
     total_differs: list[OrderProblem] = field(default_factory=list)
+    invoicing: dict[str, Any] | None = None  # invoice mode: the documents cleared, receipts, per-order problems
 
     def as_dict(self) -> dict[str, Any]:
         def problem(p: OrderProblem) -> dict[str, Any]:
@@ -140,6 +146,7 @@ class SettlementResult:
             "bank_currency": self.bank_currency or None, "conversion": self.conversion, "lines": self.lines,
             "unmapped": self.unmapped, "orders_without_sales_order": [problem(p) for p in self.without_sales_order],
             "orders_total_differs": [problem(p) for p in self.total_differs],
+            **({"invoicing": self.invoicing} if self.invoicing is not None else {}),
         }
 
 
@@ -186,6 +193,7 @@ class SettlementPoster:
         self.accounts: SettlementAccounts = resolve_accounts(
             settings.settlements, self.table, abbr,
             marketplace_facilitator_tax=full_account_name(mf, abbr) if mf else None,
+            exchange_gain_loss=str(company.get("exchange_gain_loss_account") or ""),
         )
         self.book_mf_tax = settings.orders.marketplace_facilitator_tax == "book"
         if dry_run and self.accounts.bank is None:  # a dry run shows the entry before the bank is configured
@@ -195,6 +203,10 @@ class SettlementPoster:
         self._periods: dict[tuple[str, str, int, str], Any] | None = None
         self.rates = RateFinder(rt, self.erp, self.company_currency)
         self._bank_currency: str | None = None
+        # invoice mode: each settled order gets its Sales Invoice / Credit Notes first, the entry clears them
+        self.invoice_mode = settings.settlements.mode == "invoice"
+        self._invoicer: Invoicer | None = None  # one for the run: later settlements' refunds know its invoices
+        self._waiting_for: str | None = None  # invoice mode: the settlement whose invoicing failed this run
 
     # --- one settlement -----------------------------------------------------------------------------------
 
@@ -211,9 +223,18 @@ class SettlementPoster:
         res = SettlementResult(sid, Outcome.FAILED, currency=settlement.currency, total=settlement.total,
                                deposit_date=settlement.deposit_date, period=_period(settlement))
         try:
+            known = self.state.get(KIND, sid)
+            if self._waiting_for is not None and (known is None or known.status != DONE):
+                # invoice mode posts in order: a later settlement would book the refunds of the waiting one's
+                # orders without their invoices
+                raise SettlementError(f"settlement {sid} waits for settlement {self._waiting_for}, which could not "
+                                      "be invoiced (invoice mode posts settlements in order)")
             self._post(settlement, sha, res, origin or {}, group)
         except (RemoteAuthError, RemoteUnavailableError, ConfigError):
             raise  # fatal for the run; a "writing" intent is settled by the next run's lookup
+        except SettlementInvoicingError as exc:
+            res.outcome, res.detail = Outcome.FAILED, str(exc)
+            self._waiting_for = self._waiting_for or sid
         except SettlementImbalanceError as exc:
             res.outcome, res.detail = Outcome.UNBALANCED, str(exc)
         except NothingToPostError as exc:
@@ -225,10 +246,12 @@ class SettlementPoster:
         self.rt.counts.add(f"settlements {res.outcome.value}")
         return res
 
-    def _info(self, s: Settlement, sha: str, origin: dict[str, Any]) -> dict[str, Any]:
+    def _info(self, s: Settlement, sha: str, origin: dict[str, Any], receipts: str | None = None) -> dict[str, Any]:
+        """``receipts`` (invoice mode): PENDING from the entry until its receipts are posted, then DONE_RECEIPTS."""
+        extra = {} if receipts is None else {"receipts": receipts}
         return {"total": str(s.total), "total_minor": s.total_minor, "currency": s.currency, "start": s.start.date().isoformat(),
                 "end": s.end.date().isoformat(), "deposit": s.deposit_date.isoformat(), "source": s.source.value,
-                "sha256": sha, "group_id": s.group_id, **origin}
+                "sha256": sha, "group_id": s.group_id, **origin, **extra}
 
     def _post(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
               group: dict[str, Any] | None) -> None:
@@ -243,6 +266,9 @@ class SettlementPoster:
         if entry is not None and entry.status == DONE:
             if not self._differs(entry.info, entry.content_hash, s, sha):
                 res.outcome, res.journal_entry = Outcome.UNCHANGED, entry.erp_name
+                if self.invoice_mode and entry.info.get("receipts") == PENDING:
+                    # the entry was posted, its receipts not (all) yet: the documents are in the ledger
+                    self._clear(s, sha, res, origin, group, entry.erp_name or "")
                 return
             if self.find(sid) is not None:
                 res.outcome, res.journal_entry = Outcome.REISSUED, entry.erp_name
@@ -253,22 +279,24 @@ class SettlementPoster:
                 return
             # the user cancelled the first entry: the reissued settlement is posted below
 
-        conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
-        built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
-                                            company_currency=self.company_currency,
-                                            unmapped=self.rt.settings.settlements.unmapped,
-                                            conversion=conversion, bank_account_currency=self.bank_currency())
+        conversion, invoicing, built = self._build(s, group, res)
         self._describe(built, res)
-        self._match_orders(built.summary, res)
+        if invoicing is None:
+            self._match_orders(built.summary, res)
         if self.dry_run:
             res.outcome = Outcome.WOULD_POST
             self.plans.append(PlannedWrite(Action.CREATE, JE, key=sid, doc=dict(built.payload, docstatus=1),
                                            reason=f"settlement {sid}, deposit {s.deposit_date.isoformat()}"))
+            if invoicing is not None:
+                self._post_receipts(s, built, invoicing, conversion, res)
             return
         self._require_field()
         found = self.find(sid)  # a crashed run, another tool, or a ledger that was lost
         if found is not None:
             self._adopt(s, sha, found, res, origin)
+            if invoicing is not None and res.outcome is Outcome.UNCHANGED:
+                self._post_receipts(s, built, invoicing, conversion, res)
+                self.state.mark_done(KIND, sid, str(found["name"]), sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
             return
         self.state.mark_writing(KIND, sid, sha)
         doc = dict(built.payload, docstatus=1)
@@ -283,8 +311,89 @@ class SettlementPoster:
             self.state.forget(KIND, sid)  # ERPNext refused it: nothing was written
             raise
         res.journal_entry = str(created["name"])
-        self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin))
+        receipts = PENDING if invoicing is not None else None
+        self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin, receipts))
         res.outcome = Outcome.POSTED
+        if invoicing is not None:
+            self._post_receipts(s, built, invoicing, conversion, res)
+            self.state.mark_done(KIND, sid, res.journal_entry, sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
+
+    def _build(self, s: Settlement, group: dict[str, Any] | None,
+               res: SettlementResult) -> tuple[Conversion | None, Invoicing | None, SettlementEntry]:
+        """The conversion, (invoice mode) the settlement's invoices and credit notes, and its entry."""
+        conversion = None if s.currency == self.company_currency else self.rates.conversion(s, group)
+        invoicing = None
+        if self.invoice_mode:
+            if not self.dry_run:
+                self._require_field()  # before the first invoice: unkeyed documents could be written twice
+            if self._invoicer is None:
+                self._invoicer = Invoicer(self.rt, erp=self.erp, ledger=self.state, plans=self.plans)
+            invoicing = self._invoicer.run(s, summarise(s, self.table))
+            self._describe_invoicing(s, invoicing, res)
+        built = settlement_to_journal_entry(s, self.table, self.accounts, company=self.company,
+                                            company_currency=self.company_currency,
+                                            unmapped=self.rt.settings.settlements.unmapped,
+                                            conversion=conversion, bank_account_currency=self.bank_currency(),
+                                            invoicing=invoicing, book_mf_tax=self.book_mf_tax)
+        return conversion, invoicing, built
+
+    def _clear(self, s: Settlement, sha: str, res: SettlementResult, origin: dict[str, Any],
+               group: dict[str, Any] | None, name: str) -> None:
+        """Post the receipts of a settlement whose entry is posted (a run stopped between the two)."""
+        conversion, invoicing, built = self._build(s, group, res)
+        assert invoicing is not None
+        self._post_receipts(s, built, invoicing, conversion, res)
+        if not self.dry_run:
+            self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin, DONE_RECEIPTS))
+
+    def _describe_invoicing(self, s: Settlement, invoicing: Invoicing, res: SettlementResult) -> None:
+        kinds: dict[str, int] = {}
+        for ref in invoicing.refs:
+            kinds[ref.kind.value] = kinds.get(ref.kind.value, 0) + 1
+        res.invoicing = {"documents": kinds, "unmatched": list(invoicing.unmatched),
+                         "problems": [{"amazon_order_id": o, "problem": p} for o, p in invoicing.problems],
+                         "receipts": []}
+        if invoicing.unmatched:
+            settled = {o.order_id: o.charged + o.refunded + (o.mf_tax if self.book_mf_tax else 0)
+                       for o in summarise(s, self.table).orders}
+            res.without_sales_order = [OrderProblem(oid, settled.get(oid, Decimal(0)), None, None)
+                                       for oid in invoicing.unmatched]
+
+    def _post_receipts(self, s: Settlement, built: SettlementEntry, invoicing: Invoicing,
+                       conversion: Conversion | None, res: SettlementResult) -> None:
+        """The receipt entries clearing the settlement's invoices and credit notes, each keyed, exactly once."""
+        receipts: list[ReceiptEntry] = receipt_entries(
+            s, built.summary, invoicing, self.accounts, company=self.company, posting_date=s.deposit_date,
+            cost_center=self.accounts.cost_center, conversion=conversion)
+        names: list[str] = []
+        for receipt in receipts:
+            doc = dict(receipt.payload, docstatus=1)
+            if self.dry_run:
+                self.plans.append(PlannedWrite(Action.CREATE, JE, key=receipt.key, doc=doc,
+                                               reason=f"settlement {s.settlement_id}: {len(receipt.refs)} documents cleared"))
+                continue
+            entry = self.state.get(Kind.RECEIPT, receipt.key)
+            if entry is not None and entry.status == DONE:
+                names.append(entry.erp_name or "")
+                continue
+            found = self.erp.find(JE, [[POSTING_KEY_FIELD, "=", receipt.key], ["docstatus", "=", 1]])
+            if found is None:
+                self.state.mark_writing(Kind.RECEIPT, receipt.key, hashlib.sha256(
+                    json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest())
+                try:
+                    found = self.erp.insert(JE, doc, key={POSTING_KEY_FIELD: receipt.key})
+                except ErpNextDuplicateError:
+                    found = self.erp.find(JE, [[POSTING_KEY_FIELD, "=", receipt.key], ["docstatus", "=", 1]])
+                    if found is None:
+                        raise
+                except RecordError:
+                    self.state.forget(Kind.RECEIPT, receipt.key)
+                    raise
+                self.rt.counts.add("receipt entries posted")
+            self.state.mark_done(Kind.RECEIPT, receipt.key, str(found["name"]), "", info={"settlement": s.settlement_id})
+            names.append(str(found["name"]))
+        if res.invoicing is not None:
+            res.invoicing["receipts"] = names
 
     def _adopt(self, s: Settlement, sha: str, found: dict[str, Any], res: SettlementResult,
                origin: dict[str, Any]) -> None:
@@ -300,7 +409,8 @@ class SettlementPoster:
                           f"{bank} {want_cur}, Amazon now says {want} {want_cur}; not reposted: cancel "
                           f"{name} in ERPNext and run again")
             return
-        self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin))
+        receipts = PENDING if self.invoice_mode else None  # the receipts follow, if not posted yet
+        self.state.mark_done(KIND, s.settlement_id, name, sha, info=self._info(s, sha, origin, receipts))
         res.outcome = Outcome.UNCHANGED
         res.detail = f"found in ERPNext as {name}"
 
@@ -400,7 +510,19 @@ class SettlementPoster:
         if not all(self.erp.exists(Doctype.CUSTOM_FIELD, name) for name in SETTLEMENT_CUSTOM_FIELDS):
             raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
                               "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
+        if self.invoice_mode:
+            missing = [name for name in self._invoice_fields() if not self.erp.exists(Doctype.CUSTOM_FIELD, name)]
+            if missing:
+                raise ConfigError(f"ERPNext has no custom field {missing[0].replace('-', '.', 1)}: without it a "
+                                  "re-run could write an invoice twice; run `amz2erp setup`")
         self._field_checked = True
+
+    def _invoice_fields(self) -> list[str]:
+        """The custom fields invoice mode keys its documents by ("<doctype>-<fieldname>")."""
+        doctypes = [Doctype.SALES_INVOICE, JE]
+        if self.rt.settings.orders.deliver == "delivery_note":
+            doctypes.append(Doctype.DELIVERY_NOTE)
+        return [f"{dt}-{POSTING_KEY_FIELD}" for dt in doctypes] + [f"{Doctype.SALES_INVOICE}-{ORDER_ID_FIELD}"]
 
 
 class RateFinder:
@@ -505,6 +627,12 @@ def sync_settlements(rt: Runtime, *, since: date | None = None, files: Sequence[
     return result
 
 
+def _finished(state: Any) -> list[Any]:
+    """Settlements with nothing left to do: posted, and (invoice mode) their receipts too. One whose receipts
+    are pending is read again, so that the poster finishes it."""
+    return [e for e in state.entries(KIND, DONE) if e.info.get("receipts") != PENDING]
+
+
 def _add(result: SyncSettlementsResult, res: SettlementResult | None) -> None:
     if res is not None:
         result.results.append(res)
@@ -537,7 +665,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
     by --marketplace must not move it past the others' reports)."""
     cursor = poster.state.get_cursor(STREAM, CURSOR_KEY)
     refs = rt.amazon.list_settlement_reports(cursor, marketplace_ids)
-    known_docs = {str(e.info.get("document_id")) for e in poster.state.entries(KIND, DONE) if e.info.get("document_id")}
+    known_docs = {str(e.info.get("document_id")) for e in _finished(poster.state) if e.info.get("document_id")}
     pinned: datetime | None = None
     newest = cursor
     with rt.reporter.progress("settlement reports", total=len(refs)) as task:
@@ -572,7 +700,7 @@ def _from_reports(rt: Runtime, poster: SettlementPoster, marketplace_ids: list[s
 
 def _posted_periods(rt: Runtime) -> set[tuple[str, str, int, str]]:
     return {(str(e.info.get("start")), str(e.info.get("end")), int(e.info.get("total_minor", 0)),
-             str(e.info.get("currency"))) for e in rt.state.entries(KIND, DONE)}
+             str(e.info.get("currency"))) for e in _finished(rt.state)}
 
 
 def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
@@ -587,7 +715,7 @@ def _group_period(group: dict[str, Any]) -> tuple[str, str, int, str] | None:
 def _from_finances(rt: Runtime, poster: SettlementPoster, since: datetime, result: SyncSettlementsResult) -> None:
     groups = rt.amazon.list_financial_event_groups(since)
     posted = _posted_periods(rt)
-    posted_groups = {str(e.info.get("group_id")) for e in rt.state.entries(KIND, DONE) if e.info.get("group_id")}
+    posted_groups = {str(e.info.get("group_id")) for e in _finished(rt.state) if e.info.get("group_id")}
     for group in groups:
         gid = str(group.get("FinancialEventGroupId"))
         if str(group.get("ProcessingStatus") or "").lower() != "closed":

@@ -96,6 +96,7 @@ class CheckContext:
     settings: Settings
     company: dict[str, Any] | None = None  # set by check_company
     account_group_ok: bool = False  # set by check_account_group
+    order_id_field: bool = False  # set by check_custom_fields: Sales Order.amazon_order_id exists
     today: date | None = None  # None: the real date (tests pin it)
 
     @property
@@ -275,6 +276,7 @@ def check_custom_fields(ctx: CheckContext) -> Iterable[CheckResult]:
     differences = custom_field_differences(ctx.client, existing)
     note = ("; differing from amz2erp's definition (left as they are): " + "; ".join(differences)) if differences else ""
     order_id = existing.get((Doctype.SALES_ORDER, "amazon_order_id"))
+    ctx.order_id_field = order_id is not None
     if missing:
         yield failed("custom fields", f"missing: {', '.join(missing)}{note}", SETUP_FIX)
     elif order_id is not None and int(order_id.get("unique") or 0) and ctx.settings.orders.amend_on_drift:
@@ -537,6 +539,22 @@ def _check_stock(ctx: CheckContext) -> Iterable[CheckResult]:
                  f"stock (skipped quietly){note}")
 
 
+def check_duplicate_orders(ctx: CheckContext) -> Iterable[CheckResult]:
+    """A warning, not a failure: Amazon order ids that more than one live Sales Order carries (left by another
+    connector, or by hand). amz2erp never adds to them, but the books count those orders twice. One grouped
+    query."""
+    if not ctx.order_id_field:
+        return
+    repeated = ctx.client.repeated(Doctype.SALES_ORDER, "amazon_order_id",
+                                   filters=[["amazon_order_id", "is", "set"], ["docstatus", "<", 2]])
+    if not repeated:
+        yield passed("duplicate orders", "no Amazon order id has more than one live Sales Order")
+        return
+    shown = ", ".join(f"{oid} ({n}×)" for oid, n in list(repeated.items())[:5]) + (" …" if len(repeated) > 5 else "")
+    yield passed("duplicate orders", f"warning: {plural(len(repeated), 'Amazon order id')} with more than one live "
+                 f"Sales Order: {shown}; `amz2erp audit` lists them by month with what to do")
+
+
 # In dependency order: the company first (later checks read ctx.company), the account group before the
 # charge accounts (their fix depends on it).
 ERPNEXT_CHECKS: tuple[Check, ...] = (
@@ -548,6 +566,7 @@ ERPNEXT_CHECKS: tuple[Check, ...] = (
     check_account_group,
     check_accounts,
     check_custom_fields,
+    check_duplicate_orders,
     check_exchange_rates,
     check_placeholder_item,
     check_settlement_bank_account,

@@ -1,4 +1,4 @@
-"""What a request costs a real ERPNext v15, and how two server workers share two cores.
+"""What a request costs a real ERPNext v15, and how its two server workers share the CPU.
 
 Calibrated on a real server (Frappe 15.101 / ERPNext 15.99, MariaDB 10.11, gunicorn with 2 sync workers, all
 on 2 CPU cores together with the client), 200 documents per mode, p50 figures:
@@ -11,8 +11,9 @@ on 2 CPU cores together with the client), 200 documents per mode, p50 figures:
 - ``frappe.client.insert_many`` of submitted Sales Orders: 0.59 s per 10, 3.1 s per 50, 10.4 s per 200
   (≈ 52 ms per document plus one call's overhead): 16–19 orders/s, whatever the batch size;
 - 2 / 4 / 8 client threads of single POSTs: 9.1 / 9.9–12.0 / 9.6 orders/s; two insert_many calls in
-  parallel 18.2 docs/s. Both busy workers deliver about 1.2× one (the two cores also run MariaDB and the
-  client), and threads beyond ~4 only queue.
+  parallel 18.2 docs/s. So the busy workers share about one core's worth of CPU (the second core runs
+  MariaDB and the client); what single requests gain from a second worker is the part of each request that
+  is not CPU (commit, the answer's way back), which insert_many hardly has; threads beyond ~4 only queue.
 
 Figures marked "estimate" were not measured; they follow ERPNext's code (what a document's validate and
 submit do) and are kept in proportion to the measured ones.
@@ -35,6 +36,14 @@ from types import MappingProxyType
 from typing import Any
 
 SO_UPDATE_STATUS = "erpnext.selling.doctype.sales_order.sales_order.update_status"
+#: ERPNext's mappers: the document each one makes from its source
+MAPPERS: Mapping[str, str] = MappingProxyType(
+    {
+        "erpnext.selling.doctype.sales_order.sales_order.make_sales_invoice": "Sales Invoice",
+        "erpnext.selling.doctype.sales_order.sales_order.make_delivery_note": "Delivery Note",
+        "erpnext.accounts.doctype.sales_invoice.sales_invoice.make_sales_return": "Sales Invoice",
+    }
+)
 
 MS = 0.001
 
@@ -49,6 +58,7 @@ class Kind(str, Enum):
     UPDATE = "update"  # PUT / set_value of a saved document
     SUBMIT = "submit"  # PUT docstatus=1 / frappe.client.submit
     UPDATE_STATUS = "update_status"
+    MAP = "map"  # make_sales_invoice / make_delivery_note / make_sales_return: a new unsaved document
     CANCEL = "cancel"
     DELETE = "delete"
     METHOD = "method"  # anything else (get_logged_user, …): the request floor only
@@ -130,8 +140,12 @@ class CostModel:
     speed: float = 1.0
     #: gunicorn sync workers: requests beyond them wait for a free one
     workers: int | None = 2
-    #: how many workers' worth of CPU both busy workers get (2 cores shared with MariaDB and the client)
-    capacity: float = 1.2
+    #: how many workers' worth of CPU the busy workers share: the second core runs MariaDB and the client
+    capacity: float = 1.0
+    #: the share of a request's time that does not compete for that CPU (commit + fsync, the answer's way
+    #: back): single POSTs went from 113 ms each (8.8/s) to 10.9/s at 4 threads, i.e. ~92 ms of CPU each,
+    #: while two insert_many calls in parallel (one commit per 50 documents) gained almost nothing (18.2/s)
+    overlap: float = 0.19
     #: the request floor: ping 11.8 ms p50 measured from a client on the same box, less the client's part
     request: float = 10 * MS
     #: a list filtered on one field: p50 14.3–16.8 ms, i.e. ~4 ms above the floor
@@ -140,9 +154,11 @@ class CostModel:
     lookup_row: float = 0.1 * MS
     #: one full Sales Order by name: 26.9–31.8 ms, i.e. ~17 ms above the floor
     get: float = 17 * MS
+    #: estimate: a mapper loads its source like a GET and builds (does not save) the new document
+    map: float = 30 * MS
     docs: Mapping[str, DocCost] = field(default_factory=lambda: DOC_COSTS)
-    #: insert_many: 10 docs 0.59 s, 200 docs 10.4 s → ~52 ms per Sales Order (half its single-POST cost)
-    #: and ~65 ms per call on top of the floor
+    #: insert_many: 10 docs 0.59 s, 200 docs 10.4 s → ~52 ms per Sales Order (half its single-POST cost,
+    #: all of it CPU) and ~65 ms per call on top of the floor
     insert_many_call: float = 65 * MS
     insert_many_share: float = 0.5
     #: PUT docstatus=1 165–181 ms against POST 112–142 ms: loading, saving and submitting ≈ 1.45 inserts
@@ -169,18 +185,30 @@ class CostModel:
 
     def before(self, req: Request) -> float:
         """Server time of ``req`` before its answer is known (everything but the rows of a list)."""
+        return sum(self.split(req))
+
+    def split(self, req: Request) -> tuple[float, float]:
+        """``before`` as (CPU time shared between the busy workers, time that overlaps with them)."""
         if self.flat is not None:
-            return self.flat * self.speed
+            return self.flat * self.speed, 0.0
         docs = sum(self.doc(d) for d in req.docs)
+        if req.kind is Kind.INSERT_MANY:
+            call = self.request + self.insert_many_call
+            cpu = call * (1 - self.overlap) + self.insert_many_share * docs
+            return cpu * self.speed, call * self.overlap * self.speed
+        cost = self._request_cost(req, docs)
+        return cost * (1 - self.overlap) * self.speed, cost * self.overlap * self.speed
+
+    def _request_cost(self, req: Request, docs: float) -> float:
         cost = self.request
         if req.kind is Kind.LOOKUP:
             cost += self.lookup
         elif req.kind is Kind.GET:
             cost += self.get
+        elif req.kind is Kind.MAP:
+            cost += self.map
         elif req.kind is Kind.INSERT:
             cost += docs
-        elif req.kind is Kind.INSERT_MANY:
-            cost += self.insert_many_call + self.insert_many_share * docs
         elif req.kind in (Kind.UPDATE, Kind.SUBMIT):
             cost += self.update_share * docs
         elif req.kind is Kind.UPDATE_STATUS:
@@ -189,7 +217,7 @@ class CostModel:
             cost += self.cancel_share * docs
         elif req.kind is Kind.DELETE:
             cost += self.delete_share * docs
-        return cost * self.speed
+        return cost
 
     def after(self, req: Request, rows: int) -> float:
         """Server time that depends on the answer: the rows a lookup returns."""
@@ -198,7 +226,7 @@ class CostModel:
         return self.lookup_row * rows * self.speed
 
     def floor(self) -> float:
-        """A request refused before any work (a 5xx fault, a bad body)."""
+        """A request refused before any work (a 5xx fault, a bad body): CPU only."""
         return (self.flat if self.flat is not None else self.request) * self.speed
 
 
@@ -271,6 +299,8 @@ def classify(method: str, path: str, args: Mapping[str, Any]) -> Request:
     kind = _METHOD_KINDS.get(name, Kind.METHOD)
     if kind is Kind.UPDATE_STATUS:
         return Request(kind, "Sales Order")
+    if name in MAPPERS:
+        return Request(Kind.MAP, MAPPERS[name])
     if kind is Kind.INSERT_MANY:
         docs = [d for d in (_loads(args.get("docs")) or []) if isinstance(d, Mapping)]
         first = str(docs[0].get("doctype")) if docs else None
@@ -333,32 +363,39 @@ class Sharing:
         return self.remaining[job] / self.rate()
 
 
-def schedule(arrivals: Sequence[tuple[float, float]], *, workers: int | None, capacity: float) -> list[float]:
-    """When each job ``(arrival time, work)`` finishes on ``workers`` slots (first come, first served)
-    sharing ``capacity``: the same arithmetic as ``WorkerPool`` on explicit times, for tests and estimates."""
-    order = sorted(range(len(arrivals)), key=lambda i: (arrivals[i][0], i))
+def schedule(jobs: Sequence[tuple[float, float] | tuple[float, float, float]], *, workers: int | None,
+             capacity: float) -> list[float]:
+    """When each job ``(arrival time, CPU work[, overlapping wait])`` finishes on ``workers`` slots (first come,
+    first served): its CPU work shared at ``capacity``, then its wait, still holding the slot. The same
+    arithmetic as ``WorkerPool`` on explicit times, for tests and estimates."""
+    arrival = [j[0] for j in jobs]
+    work = [j[1] for j in jobs]
+    wait = [j[2] if len(j) > 2 else 0.0 for j in jobs]
+    pending = sorted(range(len(jobs)), key=lambda i: (arrival[i], i))
     share = Sharing(capacity)
+    waiting_until: dict[int, float] = {}
     done: dict[int, float] = {}
-    waiting: list[int] = []
+    queue: list[int] = []
     now = 0.0
-    pending = list(order)
-    while pending or waiting or share.remaining:
-        next_arrival = arrivals[pending[0]][0] if pending else float("inf")
-        next_done, job_done = min(
-            ((now + share.eta(j), j) for j in share.remaining), default=(float("inf"), -1)
-        )
-        if next_arrival <= next_done:
-            now = max(now, next_arrival)
-            share.advance(now)
-            waiting.append(pending.pop(0))
+    while pending or queue or share.remaining or waiting_until:
+        events = [(arrival[pending[0]], 0, pending[0])] if pending else []
+        events += [(now + share.eta(j), 1, j) for j in share.remaining]
+        events += [(t, 2, j) for j, t in waiting_until.items()]
+        when, what, job = min(events)
+        now = max(now, when)
+        share.advance(now)
+        if what == 0:
+            queue.append(pending.pop(0))
+        elif what == 1:
+            share.remove(job, now)
+            waiting_until[job] = now + wait[job]
         else:
-            now = next_done
-            share.remove(job_done, now)
-            done[job_done] = now
-        while waiting and (workers is None or len(share.remaining) < workers):
-            job = waiting.pop(0)
-            share.add(job, arrivals[job][1], now)
-    return [done[i] for i in range(len(arrivals))]
+            del waiting_until[job]
+            done[job] = now
+        while queue and (workers is None or len(share.remaining) + len(waiting_until) < workers):
+            nxt = queue.pop(0)
+            share.add(nxt, work[nxt], now)
+    return [done[i] for i in range(len(jobs))]
 
 
 class WorkerPool:
@@ -382,8 +419,13 @@ class WorkerPool:
             ticket = self._next
             self._next += 1
             self._queue.append(ticket)
-            while self._queue[0] != ticket or (self.workers is not None and self._busy >= self.workers):
-                self._cond.wait()
+            try:
+                while self._queue[0] != ticket or (self.workers is not None and self._busy >= self.workers):
+                    self._cond.wait()
+            except BaseException:  # never leave a dead ticket at the head of the queue
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+                raise
             self._queue.pop(0)
             self._busy += 1
             self._cond.notify_all()
@@ -393,6 +435,11 @@ class WorkerPool:
             with self._cond:
                 self._busy -= 1
                 self._cond.notify_all()
+
+    def idle(self, seconds: float) -> None:
+        """Time in service that does not compete for the CPU (a commit's fsync, the answer's way back)."""
+        if seconds > 0:
+            time.sleep(seconds)
 
     def work(self, seconds: float) -> None:
         if seconds <= 0:

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import struct
 import tempfile
@@ -80,6 +81,9 @@ class RequestRecord(NamedTuple):
     fault: str | None = None
     #: what the request did, as the cost model counts it ("insert Customer", "lookup Sales Order", …)
     kind: str = ""
+    #: the server time the cost model gave it (seconds, at the model's speed), and the CPU part of it
+    cost: float = 0.0
+    cpu: float = 0.0
 
 
 class _Reset(Exception):
@@ -118,6 +122,8 @@ class ErpNextSimulator:
         self.costs = costs if costs is not None else CostModel.flat_latency(latency, workers)
         self.workers = self.costs.workers
         self._pool = WorkerPool(self.costs.workers, self.costs.capacity)
+        #: the simulator's own processing time per request kind (a moving average), see ``_net``
+        self._own: dict[str, float] = {}
         self.lock = threading.RLock()
         self.store = Store(db_path)
         self.engine = Engine(
@@ -403,19 +409,21 @@ class ErpNextSimulator:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str]:
-        """Process one request -> (status, json body or html text, doctype, fault, kind)."""
+    ) -> tuple[int, dict[str, Any] | str, str | None, str | None, str, tuple[float, float]]:
+        """Process one request -> (status, json body or html text, doctype, fault, kind, (modelled cost, CPU))."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         doctype: str | None = None
         fault: str | None = None
         req: Request | None = None
+        own_started: float | None = None
+        cost = cpu = 0.0
         try:
             if not path.startswith("/api/"):
-                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, ""
+                return 404, {"exc_type": "DoesNotExistError", "exception": "Not Found"}, None, None, "", (0.0, 0.0)
             if path == "/api/method/ping":
-                return 200, {"message": "pong"}, None, None, ""
+                return 200, {"message": "pong"}, None, None, "", (0.0, 0.0)
             user = self._authenticate(headers.get("authorization"))
             parts = path.split("/", 4)
             kind = parts[2] if len(parts) > 2 else ""
@@ -448,15 +456,21 @@ class ErpNextSimulator:
                 fault in ("timeout", "reset") and fcfg is not None and not fcfg.after_commit
             )
             if before:
-                self._pool.work(self.costs.floor())
-                return (*self._fault_answer(fault, fcfg), doctype, fault, "")
+                floor = self.costs.floor()
+                self._pool.work(floor)
+                return (*self._fault_answer(fault, fcfg), doctype, fault, "", (floor, floor))
             try:
                 data = self._parse_body(body, headers)
             except FrappeError:
-                self._pool.work(self.costs.floor())
+                cost = cpu = self.costs.floor()
+                self._pool.work(cost)
                 raise
             req = classify(method, path, _request_args(kind, query, data))
-            self._pool.work(self.costs.before(req))
+            cpu, wait = self.costs.split(req)
+            cost = cpu + wait
+            self._pool.work(self._net(req.label, cpu))
+            self._pool.idle(wait)
+            own_started = time.monotonic()
             if kind == "resource" and len(parts) > 3:
                 name = parts[4] if len(parts) > 4 else None
                 status, out = self._resource(method, parts[3], name, query, data)
@@ -479,14 +493,30 @@ class ErpNextSimulator:
                     "exc": json.dumps([repr(e)]),
                 },
             )
+        if req is not None and own_started is not None:
+            self._learn(req.label, time.monotonic() - own_started)
         if req is not None and status == 200:
-            self._pool.work(self.costs.after(req, _rows(out)))
+            extra = self.costs.after(req, _rows(out))
+            cost += extra
+            cpu += extra
+            self._pool.work(extra)
         label = req.label if req is not None else ""
         if fault in ("timeout", "reset"):
             if fault == "reset":
-                raise _Reset(doctype, label)
+                raise _Reset(doctype, label, (cost, cpu))
             time.sleep(fcfg.timeout_seconds if fcfg else 0)
-        return status, out, doctype, fault, label
+        return status, out, doctype, fault, label, (cost, cpu)
+
+    def _net(self, label: str, cost: float) -> float:
+        """A modelled cost less the simulator's own time for such a request (its Python and SQLite work is
+        part of the server time the model prices, not extra)."""
+        if self.costs.flat is not None:
+            return cost
+        return max(0.0, cost - self._own.get(label, 0.0))
+
+    def _learn(self, label: str, seconds: float) -> None:
+        old = self._own.get(label)
+        self._own[label] = seconds if old is None else 0.8 * old + 0.2 * seconds
 
     def _fault_answer(self, fault: str | None, fcfg: FaultConfig | None) -> tuple[int, dict[str, Any] | str]:
         if fault == "500":
@@ -580,7 +610,12 @@ class ErpNextSimulator:
         if isinstance(fields, str):
             fields = [fields]
         out_fields: list[str] = []
+        aggregates: dict[str, str] = {}  # alias -> field counted, for "count(name) as n" (with group_by)
         for f in fields:
+            counted = _COUNT.fullmatch(f.strip())
+            if counted:
+                aggregates[counted.group(2) or f.strip()] = strip_field(counted.group(1))
+                continue
             if f.strip() == "*":
                 out_fields.extend(
                     k for k in ("name", *META_FIELDS[1:], *DOC_FIELDS.get(doctype, {})) if k not in out_fields
@@ -609,6 +644,18 @@ class ErpNextSimulator:
             if all(_matches(d, f) for f in filters)
             and (not or_filters or any(_matches(d, f) for f in or_filters))
         ]
+        group_by = strip_field(str(query.get("group_by") or ""))
+        if group_by or aggregates:
+            # Frappe: one row per group (MariaDB keeps the first row's other columns), count() over the group
+            if group_by and group_by not in known:
+                raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {group_by}")])
+            groups: dict[Any, list[dict[str, Any]]] = {}
+            for d in rows:
+                groups.setdefault(d.get(group_by) if group_by else None, []).append(d)
+            rows = [dict(members[0], **{a: sum(1 for m in members if m.get(f) is not None)
+                                        for a, f in aggregates.items()}) for members in groups.values()]
+            out_fields.extend(aggregates)
+            known = known | set(aggregates)
         for field, desc in reversed(parse_order_by(query.get("order_by"))):
             if field not in known:
                 raise FrappeError(417, "DataError", [error_message(f"Field not permitted in query: {field}")])
@@ -765,6 +812,9 @@ def _method_doctype(method: str, args: dict[str, Any]) -> str | None:
     return None
 
 
+_COUNT = re.compile(r"count\(\s*([`\w.]+)\s*\)(?:\s+as\s+(\w+))?", re.IGNORECASE)
+
+
 def _request_args(kind: str, query: dict[str, Any], data: Any) -> dict[str, Any]:
     """The arguments a request's cost depends on: a method's query and body, a resource's document."""
     body = data if isinstance(data, dict) else {}
@@ -872,7 +922,9 @@ class _Handler(BaseHTTPRequestHandler):
         slot = sim._pool.slot() if gated else contextlib.nullcontext()
         try:
             with slot:
-                status, out, doctype, fault, kind = sim.handle(self.command, self.path, headers, body)
+                status, out, doctype, fault, kind, (cost, cpu) = sim.handle(
+                    self.command, self.path, headers, body
+                )
         except _Reset as reset:
             sim._log(
                 RequestRecord(
@@ -883,6 +935,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.monotonic() - started,
                     "reset",
                     reset.args[1] if len(reset.args) > 1 else "",
+                    *(reset.args[2] if len(reset.args) > 2 else (0.0, 0.0)),
                 )
             )
             self.close_connection = True
@@ -897,7 +950,9 @@ class _Handler(BaseHTTPRequestHandler):
                 json.dumps(out, ensure_ascii=False, default=_json_default).encode(),
                 "application/json",
             )
-        sim._log(RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind))
+        sim._log(
+            RequestRecord(self.command, path, doctype, status, time.monotonic() - started, fault, kind, cost, cpu)
+        )
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
