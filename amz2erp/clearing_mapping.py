@@ -189,62 +189,29 @@ def receipt_entries(
 
     clearing = accounts.for_category(Category.INVOICED)
     difference_account = accounts.exchange_gain_loss or accounts.for_category(Category.CURRENCY_DIFFERENCE)
-    parts = [part for part in _parts(rows, max_party_rows) if any(r.amount for r in part)]
+    parts = _parts(rows, max_party_rows)
     shares = [p_settled if summary.converted is None else _convert(p_settled, currency, rate, company_currency)
               for p_settled in (sum(r.settled for r in part) for part in parts)]
-    if shares:
-        shares[-1] = clearing_total - sum(shares[:-1])  # the parts' clearing rows add up to the entry's line
-    elif clearing_total:
-        raise SettlementInvariantError(f"settlement {sid}: the documents net to nothing, the entry clears "
-                                       f"{format_minor(clearing_total, company_currency)}; receipts not posted")
+    shares[-1] = clearing_total - sum(shares[:-1])  # the parts' clearing rows add up to the entry's line
+    built: list[tuple[tuple[ClearingRef, ...], list[dict[str, Any]]]] = []
+    for part, share in zip(parts, shares, strict=True):
+        part_refs = tuple(ref for row in part for ref in (row.refs or []))
+        lines = _lines(sid, part, share, len(part_refs), clearing=clearing, difference_account=difference_account,
+                       cost_center=cost_center, currency=currency, company_currency=company_currency,
+                       rate=rate if summary.converted is not None else None)
+        if lines:  # documents that net to nothing in a part with no clearing share: no entry
+            built.append((part_refs, lines))
     posting = posting_date.isoformat() if isinstance(posting_date, date) else str(posting_date)
     out: list[ReceiptEntry] = []
-    for n, (part, share) in enumerate(zip(parts, shares, strict=True), start=1):
+    for n, (part_refs, lines) in enumerate(built, start=1):
         key = receipt_key(sid, n)
-        part_refs = tuple(ref for row in part for ref in (row.refs or []))
-        lines: list[dict[str, Any]] = []
-        for row in part:
-            if row.amount == 0:
-                continue
-            line: dict[str, Any] = {
-                "account": row.account, "party_type": PARTY_TYPE, "party": row.customer,
-                ("credit_in_account_currency" if row.amount > 0 else "debit_in_account_currency"):
-                    _money(abs(row.amount), company_currency),
-                "user_remark": f"Amazon order {row.order_id}",
-            }
-            if row.reference is not None:
-                line["reference_type"], line["reference_name"] = row.reference
-            lines.append(line)
-        if share:
-            lines.append({"account": clearing,
-                          ("debit_in_account_currency" if share > 0 else "credit_in_account_currency"):
-                              _money(abs(share), company_currency),
-                          "user_remark": f"invoiced (settlement {sid})"})
-        difference = sum(r.amount for r in part) - share  # + : the documents hold more than the settlement paid
-        if difference:
-            if summary.converted is None and abs(difference) > len(part_refs):
-                raise SettlementInvariantError(
-                    f"settlement {sid}: the documents of receipt {n} are worth {format_minor(difference, currency)} "
-                    f"{currency} more than the settlement pays for them; receipts not posted"
-                )
-            what = "exchange difference" if summary.converted is not None else "rounding difference"
-            diff_line: dict[str, Any] = {
-                "account": difference_account,
-                ("debit_in_account_currency" if difference > 0 else "credit_in_account_currency"):
-                    _money(abs(difference), company_currency),
-                "user_remark": f"{what} ({currency}→{company_currency} at {rate})" if summary.converted is not None
-                else what,
-            }
-            if cost_center:
-                diff_line["cost_center"] = cost_center
-            lines.append(diff_line)
         _check(sid, key, lines, max_party_rows)
         payload: dict[str, Any] = {
             "doctype": Doctype.JOURNAL_ENTRY,
             "voucher_type": "Journal Entry",
             "company": company,
             "posting_date": posting,
-            "user_remark": f"Amazon settlement {sid}: receipt {n} of {len(parts)}, clears "
+            "user_remark": f"Amazon settlement {sid}: receipt {n} of {len(built)}, clears "
                            f"{len(part_refs)} document{'' if len(part_refs) == 1 else 's'}",
             POSTING_KEY_FIELD: key,
             "multi_currency": 0,
@@ -252,6 +219,48 @@ def receipt_entries(
         }
         out.append(ReceiptEntry(key=key, payload=payload, refs=part_refs))
     return out
+
+
+def _lines(sid: str, part: list[_PartyRow], share: int, documents: int, *, clearing: str, difference_account: str,
+           cost_center: str | None, currency: str, company_currency: str, rate: Decimal | None) -> list[dict[str, Any]]:
+    """One receipt's rows: a receivable row per netted document, the clearing row (``share``, company minor
+    units, + = debit), the difference row (``rate`` None: the settlement is in the company currency)."""
+    lines: list[dict[str, Any]] = []
+    for row in part:
+        if row.amount == 0:
+            continue
+        line: dict[str, Any] = {
+            "account": row.account, "party_type": PARTY_TYPE, "party": row.customer,
+            ("credit_in_account_currency" if row.amount > 0 else "debit_in_account_currency"):
+                _money(abs(row.amount), company_currency),
+            "user_remark": f"Amazon order {row.order_id}",
+        }
+        if row.reference is not None:
+            line["reference_type"], line["reference_name"] = row.reference
+        lines.append(line)
+    if share:
+        lines.append({"account": clearing,
+                      ("debit_in_account_currency" if share > 0 else "credit_in_account_currency"):
+                          _money(abs(share), company_currency),
+                      "user_remark": f"invoiced (settlement {sid})"})
+    difference = sum(r.amount for r in part) - share  # + : the documents hold more than the settlement paid
+    if difference:
+        if rate is None and abs(difference) > documents:
+            raise SettlementInvariantError(
+                f"settlement {sid}: documents are worth {format_minor(difference, currency)} {currency} more than "
+                "the settlement pays for them; receipts not posted"
+            )
+        diff_line: dict[str, Any] = {
+            "account": difference_account,
+            ("debit_in_account_currency" if difference > 0 else "credit_in_account_currency"):
+                _money(abs(difference), company_currency),
+            "user_remark": "rounding difference" if rate is None
+            else f"exchange difference ({currency}→{company_currency} at {rate})",
+        }
+        if cost_center:
+            diff_line["cost_center"] = cost_center
+        lines.append(diff_line)
+    return lines
 
 
 def _check(sid: str, key: str, lines: list[dict[str, Any]], max_party_rows: int) -> None:

@@ -828,11 +828,14 @@ def cron(app: App, every: timedelta, products_every: timedelta, log_path: str | 
               help="How many Amazon orders to generate.")
 @click.option("--seed", default=7, show_default=True, help="Seed for the generated data.")
 @click.option("--keep", is_flag=True, help="Leave the simulators running and print their URLs and config.")
+@click.option("--mode", "mode", type=click.Choice(["summary", "invoice"]), default="summary", show_default=True,
+              help="[settlements] mode: settlements by category, or Sales Invoices and Credit Notes cleared by them.")
 @pass_app
-def demo(app: App, orders: int, seed: int, keep: bool) -> int:
+def demo(app: App, orders: int, seed: int, keep: bool, mode: str) -> int:
     """Run the whole pipeline on local simulators (no accounts needed).
 
     Example: amz2erp demo --orders 500
+    Example: amz2erp demo --mode invoice
     """
     from amz2erp.demo import run_demo
 
@@ -840,7 +843,7 @@ def demo(app: App, orders: int, seed: int, keep: bool) -> int:
         extra = ["-q"] if app.quiet else []
         return run([*extra, *args])
 
-    return run_demo(app.reporter, run_step, orders=orders, seed=seed, keep=keep)
+    return run_demo(app.reporter, run_step, orders=orders, seed=seed, keep=keep, mode=mode)
 
 
 # --- the error boundary ----------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ path = "{state_path}"
 
 [settlements]
 bank_account = "Amazon Payouts"
+mode = "{mode}"
 """
 
 
@@ -83,13 +84,15 @@ KEPT_MIN_BURST = 60
 
 
 class Demo:
-    def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path, keep: bool = False) -> None:
+    def __init__(self, reporter: Reporter, *, orders: int, seed: int, workdir: Path, keep: bool = False,
+                 mode: str = "summary") -> None:
         from amz2erp_sim import datagen
         from amz2erp_sim.erpnext import ErpNextSimulator
         from amz2erp_sim.spapi import SpApiOptions, SpApiSimulator
 
         self.reporter = reporter
         self.seed = seed
+        self.mode = mode  # [settlements] mode: summary | invoice
         self.workdir = workdir
         self.clock = SimulatedClock(datetime.now(timezone.utc) - KEEP_REWIND if keep else None)
         now = self.clock.now()
@@ -110,7 +113,7 @@ class Demo:
             client_secret=creds["lwa_client_secret"], spapi_url=self.spapi.url, lwa_url=self.spapi.lwa_url,
             erp_url=self.erp.url, api_key=self.erp.api_key, api_secret=self.erp.api_secret,
             after=(self.clock.now() - timedelta(days=31)).date().isoformat(),
-            state_path=self.workdir / "state.db", cad_usd=DEMO_RATES["CAD:USD"],
+            state_path=self.workdir / "state.db", cad_usd=DEMO_RATES["CAD:USD"], mode=self.mode,
         )
         self.config_path.write_text(text, encoding="utf-8")
         self.config_path.chmod(0o600)
@@ -167,6 +170,51 @@ class Demo:
                         "journal_entry": entry["name"] if entry else None,
                         "bank_line": None if bank is None else f"{bank.quantize(Decimal('0.01'))} USD", "match": bank == expected})
         return out
+
+    def invoices(self) -> dict[str, Any]:
+        """Invoice mode: per posted settlement, the documents its receipt entries clear, whether each is paid
+        (outstanding 0), and the clearing account's net over the settlement's entry and its receipts."""
+        from amz2erp.invoice_refs import POSTING_KEY_FIELD
+
+        clearing = "Amazon Settlement Clearing - ATC"
+        entries = [self.erp.get_doc("Journal Entry", str(d["name"])) or d for d in self.erp.docs("Journal Entry")
+                   if d.get("docstatus") == 1]
+
+        def net(rows: list[dict[str, Any]], pick: Callable[[dict[str, Any]], bool]) -> Decimal:
+            return sum((Decimal(str(r.get("debit_in_account_currency") or 0))
+                        - Decimal(str(r.get("credit_in_account_currency") or 0)) for r in rows if pick(r)), Decimal(0))
+
+        invoices = {str(d["name"]): d for d in self.erp.docs("Sales Invoice") if d.get("docstatus") == 1}
+        cleared: set[str] = set()
+        out = []
+        for je in entries:
+            sid = je.get("amazon_settlement_id")
+            if not sid:
+                continue
+            receipts = [r for r in entries if str(r.get(POSTING_KEY_FIELD) or "").startswith(f"RCPT:{sid}:")]
+            docs = {str(row["reference_name"]) for r in receipts for row in r.get("accounts") or []
+                    if row.get("reference_type") == "Sales Invoice" and row.get("reference_name")}
+            cleared |= docs
+            unpaid = [n for n in docs if n in invoices and Decimal(str(invoices[n].get("outstanding_amount") or 0))]
+            entry_line = net(je.get("accounts") or [], lambda r: r.get("account") == clearing
+                             and str(r.get("user_remark") or "").startswith("invoiced"))
+            receipt_lines = net([row for r in receipts for row in r.get("accounts") or []],
+                                lambda r: r.get("account") == clearing)
+            out.append({
+                "settlement_id": str(sid), "journal_entry": je.get("name"),
+                "invoices": sum(1 for n in docs if n in invoices and not int(invoices[n].get("is_return") or 0)),
+                "credit_notes": sum(1 for n in docs if n in invoices and int(invoices[n].get("is_return") or 0)),
+                "receipts": [r.get("name") for r in receipts], "unpaid": sorted(unpaid),
+                "clearing": str((entry_line + receipt_lines).quantize(Decimal("0.01"))),
+            })
+        return {
+            "settlements": sorted(out, key=lambda x: x["settlement_id"]),
+            "sales_invoices": sum(1 for d in invoices.values() if not int(d.get("is_return") or 0)),
+            "credit_notes": sum(1 for d in invoices.values() if int(d.get("is_return") or 0)),
+            "journal_credit_notes": sum(1 for d in entries if d.get("voucher_type") == "Credit Note"),
+            "delivery_notes": sum(1 for d in self.erp.docs("Delivery Note") if d.get("docstatus") == 1),
+            "not_cleared": sorted(set(invoices) - cleared),
+        }
 
     def amazon_changes(self) -> dict[str, list[str]]:
         """Ten minutes later on Amazon: some orders ship, some are cancelled, one is partly cancelled."""
@@ -227,15 +275,17 @@ class Demo:
 
 
 def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders: int = 200, seed: int = 7,
-             keep: bool = False, workdir: Path | None = None, until: threading.Event | None = None) -> int:
+             keep: bool = False, workdir: Path | None = None, until: threading.Event | None = None,
+             mode: str = "summary") -> int:
     """The scripted demo; with ``keep`` the simulators then serve on the real clock until ``until`` is set
-    (default: never, i.e. until Ctrl-C)."""
+    (default: never, i.e. until Ctrl-C). ``mode`` is ``[settlements] mode``: with "invoice" each settled
+    order gets its Sales Invoice, each refund its Credit Note, and receipt entries clear them."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="amz2erp-demo-")
         workdir = Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(reporter, orders=orders, seed=seed, workdir=workdir, keep=keep)
+    demo = Demo(reporter, orders=orders, seed=seed, workdir=workdir, keep=keep, mode=mode)
     demo.start()
     cfg = ["--config", str(demo.config_path)]
     say = reporter.info
@@ -276,8 +326,17 @@ def run_demo(reporter: Reporter, run_cli: Callable[[list[str]], int], *, orders:
             return code
         settled = demo.settlements()
         _show_settlements(reporter, settled)
+        invoiced: dict[str, Any] | None = None
+        if mode == "invoice":
+            say("\n$ amz2erp sync-settlements   (again: every document is found by its key, nothing is written)")
+            before = len(demo.erp.request_log)
+            run_cli([*cfg, "sync-settlements"])
+            invoiced = demo.invoices()
+            invoiced["writes_on_rerun"] = sum(1 for r in demo.erp.request_log[before:]
+                                              if r.method in ("POST", "PUT", "DELETE"))
+            _show_invoices(reporter, invoiced)
         reporter.emit_json({"landed": landed, "changes": changes, "writes_on_rerun": writes,
-                            "settlements": settled, "config": str(demo.config_path)})
+                            "settlements": settled, "invoice_mode": invoiced, "config": str(demo.config_path)})
         if keep:
             demo.keep_running()
             say(textwrap.dedent(f"""
@@ -326,3 +385,19 @@ def _show_settlements(reporter: Reporter, settled: list[dict[str, Any]]) -> None
                    [(s["settlement_id"], s["deposit"], s["rate"], s["journal_entry"] or "-",
                      s["bank_line"] or "-", "✓" if s["match"] else "✗") for s in settled],
                    ids=("settlement", "deposit", "Journal Entry", "bank line"))
+
+
+def _show_invoices(reporter: Reporter, invoiced: dict[str, Any]) -> None:
+    reporter.table("Invoice mode: the documents each settlement's receipt entries clear",
+                   ["settlement", "invoices", "returns", "receipts", "unpaid", "clearing", "ok"],
+                   [(s["settlement_id"], s["invoices"], s["credit_notes"], len(s["receipts"]), len(s["unpaid"]),
+                     s["clearing"], "✓" if not s["unpaid"] and Decimal(s["clearing"]) == 0 else "✗")
+                    for s in invoiced["settlements"]],
+                   ids=("settlement",))
+    off = sum(1 for s in invoiced["settlements"] if Decimal(s["clearing"]) != 0)
+    reporter.line(
+        f"{plural(invoiced['sales_invoices'], 'Sales Invoice')}, {plural(invoiced['credit_notes'], 'Credit Note')}, "
+        f"{plural(invoiced['journal_credit_notes'], 'amount-only credit note')} (Journal Entries); "
+        f"{plural(len(invoiced['not_cleared']), 'invoice')} not cleared by a settlement; the clearing account "
+        + ("nets to 0 per settlement" if not off else f"does not net to 0 for {plural(off, 'settlement')}")
+        + f". Second run: {plural(invoiced['writes_on_rerun'], 'ERPNext write')}.")

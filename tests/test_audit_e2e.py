@@ -210,11 +210,10 @@ def test_an_audit_of_books_that_tie_exits_0(sim_env: SimEnvFactory) -> None:
 def test_invoice_mode_books_tie(sim_env: SimEnvFactory) -> None:
     """Sales Invoices made from the Sales Orders, settlements cleared against them: the audit finds nothing to
     say (the invoices are no Sales Orders, the settlement entries still bank the deposit)."""
-    from tests.test_e2e_invoices import config, ensure_invoice_fields
+    from tests.test_e2e_invoices import config
 
     env = sim_env(**dict(ENV, extra_config=config("invoice"), seed=15))
     env.setup_erp()
-    ensure_invoice_fields(env)
     assert env.run("-q", "sync-orders").code == 0
     assert env.run("-q", "sync-settlements").code == 0
     assert env.erp.docs("Sales Invoice")

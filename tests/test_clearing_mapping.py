@@ -455,7 +455,7 @@ def test_same_currency_difference_beyond_rounding_is_refused() -> None:
     (receipt,) = _receipts(s, _entry(s, ok), ok)
     assert _table(receipt.payload)[-1] == ("Amazon Currency Conversion", "0.01", "", "rounding difference")
     bad = Invoicing(refs=(_ref("200-0000000-0000000", "10.50", settled="10.00"),))
-    with pytest.raises(SettlementInvariantError, match=re.escape("worth 0.50 USD more")):
+    with pytest.raises(SettlementInvariantError, match=re.escape("worth 0.50 USD more than the settlement pays")):
         _receipts(s, _entry(s, bad), bad)
 
 
@@ -466,3 +466,48 @@ def test_posting_date_given_as_text() -> None:
                                  posting_date="2026-10-18", cost_center=None, conversion=None)
     assert receipt.payload["posting_date"] == "2026-10-18"
     assert date.fromisoformat(receipt.payload["posting_date"]) > s.deposit_date
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    amounts=st.lists(st.integers(min_value=1, max_value=500_00), min_size=1, max_size=25),
+    settle_rate=st.decimals(min_value=Decimal("0.5"), max_value=Decimal("1.6"), places=6),
+    invoice_rate=st.decimals(min_value=Decimal("0.5"), max_value=Decimal("1.6"), places=6),
+    max_rows=st.integers(min_value=1, max_value=6),
+)
+def test_property_foreign_currency_clears_to_zero(
+    amounts: list[int], settle_rate: Decimal, invoice_rate: Decimal, max_rows: int
+) -> None:
+    """Whatever the two rates: every entry balances, debtors get what the invoices hold in USD, the clearing
+    rows add up to the entry's clearing line, and the difference is all on the exchange account."""
+    s = _orders_settlement(amounts, currency="EUR")
+    refs = tuple(_ref(f"200-{i:07d}-0000000", f"{(Decimal(m) / 100 * invoice_rate).quantize(Decimal('0.01'))}",
+                      settled=_money(m)) for i, m in enumerate(amounts))
+    invoicing = Invoicing(refs=refs)
+    conversion = Conversion(settle_rate, RateSource.CURRENCY_EXCHANGE)
+    accounts = _accounts(exchange_gain_loss="Exchange Gain/Loss - ATC")
+    entry = _entry(s, invoicing, company_currency="USD", conversion=conversion, accounts=accounts)
+    receipts = _receipts(s, entry, invoicing, conversion=conversion, accounts=accounts, max_party_rows=max_rows)
+    payloads = [entry.payload, *(r.payload for r in receipts)]
+    assert all(_balanced(p) for p in payloads)
+    charge = sum(x.debit_minor - x.credit_minor for x in entry.lines if x.category is None and x.account == CLEARING)
+    assert _signed(payloads, CLEARING) == Decimal(charge).scaleb(-2)  # the invoiced money nets to zero
+    assert _signed([r.payload for r in receipts], DEBTORS) == -sum(r.amount for r in refs)
+    assert entry.summary.converted is not None
+    exchange = _signed([r.payload for r in receipts], "Exchange Gain/Loss - ATC")
+    assert exchange == sum(r.amount for r in refs) - entry.summary.converted.categories[Category.INVOICED]
+
+
+def test_a_document_worth_nothing_in_the_company_currency_still_clears() -> None:
+    """0.01 EUR at 0.5 is 0.00 USD on the invoice but 0.01 USD on the entry's clearing line (rounded half up):
+    the receipt has no receivable row, yet clears the cent against the exchange account."""
+    s = _orders_settlement([1], currency="EUR", fee=0)
+    invoicing = Invoicing(refs=(_ref("200-0000000-0000000", "0.00", settled="0.01"),))
+    conversion = Conversion(Decimal("0.5"), RateSource.CURRENCY_EXCHANGE)
+    entry = _entry(s, invoicing, company_currency="USD", conversion=conversion)
+    (receipt,) = _receipts(s, entry, invoicing, conversion=conversion)
+    assert _table(receipt.payload) == [
+        ("Amazon Settlement Clearing", "0.01", "", "invoiced (settlement S9)"),
+        ("Amazon Currency Conversion", "", "0.01", "exchange difference (EUR→USD at 0.500000000)"),
+    ]
+    assert _signed([entry.payload, receipt.payload], CLEARING) == 0

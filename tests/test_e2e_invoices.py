@@ -47,22 +47,7 @@ def _env(sim_env: SimEnvFactory, deliver: str = "none", mf_tax: str = "exclude",
     env = sim_env(**{"orders": 120, "days": 60, "marketplaces": ("US",), "extra_config": config(deliver, mf_tax),
                      "seed": 15, **kw})
     env.setup_erp()
-    ensure_invoice_fields(env)
     return env
-
-
-def ensure_invoice_fields(env: SimEnv) -> None:
-    """The custom fields invoice mode keys its documents by. `amz2erp setup` is to create them (the schema
-    change that comes with invoice mode's setup); until it does, they are created here, only where missing."""
-    for dt, field in (("Sales Invoice", "amazon_posting_key"), ("Sales Invoice", "amazon_order_id"),
-                      ("Delivery Note", "amazon_posting_key"), ("Delivery Note", "amazon_order_id"),
-                      ("Journal Entry", "amazon_posting_key")):
-        if env.erp.docs("Custom Field", name=f"{dt}-{field}"):
-            continue
-        answer = httpx.post(f"{env.erp.url}/api/resource/Custom Field", headers={"Authorization": env.erp.auth_header},
-                            json={"dt": dt, "fieldname": field, "label": field, "fieldtype": "Data",
-                                  "insert_after": "title", "no_copy": 1, "search_index": 1})
-        assert answer.status_code == 200, answer.text
 
 
 def closed(env: SimEnv) -> list[SimSettlement]:
@@ -304,7 +289,6 @@ def test_restock_returns_brings_refunded_units_back(sim_env: SimEnvFactory) -> N
     env = sim_env(orders=120, days=60, marketplaces=("US",), seed=15,
                   extra_config=config("invoice") + "restock_returns = true\n")
     env.setup_erp()
-    ensure_invoice_fields(env)
     set_allow_negative_stock(env.erp, True)
     assert env.run("-q", "sync-orders").code == 0
     result = env.run("sync-settlements")

@@ -95,8 +95,8 @@ def test_setup_plans_applies_and_second_plan_is_empty(fresh_sim: ErpNextSimulato
     client = client_for(settings)
     plan = plan_setup(client, settings)
     kinds = [a.doctype for a in plan]
-    # settlements are not configured: their Journal Entry field is not planned
-    assert kinds.count("Custom Field") == len(custom_fields_for(settings)) == len(CUSTOM_FIELDS) - 1
+    # settlements are not configured: their Journal Entry field and invoice mode's 5 fields are not planned
+    assert kinds.count("Custom Field") == len(custom_fields_for(settings)) == len(CUSTOM_FIELDS) - 1 - 5
     assert kinds.count("Account") == len(charge_accounts(settings)) == 8
     assert kinds.count("Item Group") == 1 and kinds.count("Item") == 1
     # the item group comes before the placeholder item that uses it

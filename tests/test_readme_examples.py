@@ -69,6 +69,7 @@ EXPECTED: dict[str, Expect] = {
     "amz2erp --json audit --from 2026-01-01": Expect(json_out=True),
     "amz2erp --config /etc/amz2erp.toml cron --every 15m --products-every 24h --install": Expect(),
     "amz2erp demo --orders 500 --seed 3 --keep": Expect(code=130, process=True, keep=True),
+    "amz2erp demo --mode invoice": Expect(process=True),
 }
 
 

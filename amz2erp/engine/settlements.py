@@ -50,7 +50,14 @@ from amz2erp.engine.invoices import Invoicer, SettlementInvoicingError
 from amz2erp.engine.masters import find_exchange_rate
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import Runtime, resolve_marketplaces
-from amz2erp.erpnext.schema import SETTLEMENT_CUSTOM_FIELDS, SETTLEMENT_ID_FIELD, Doctype, full_account_name
+from amz2erp.erpnext.schema import (
+    DELIVERY_CUSTOM_FIELDS,
+    INVOICE_CUSTOM_FIELDS,
+    SETTLEMENT_CUSTOM_FIELDS,
+    SETTLEMENT_ID_FIELD,
+    Doctype,
+    full_account_name,
+)
 from amz2erp.errors import (
     AmazonAuthError,
     AmazonBadRequestError,
@@ -62,7 +69,7 @@ from amz2erp.errors import (
     RemoteUnavailableError,
     UsageError,
 )
-from amz2erp.invoice_refs import ORDER_ID_FIELD, POSTING_KEY_FIELD, Invoicing
+from amz2erp.invoice_refs import POSTING_KEY_FIELD, Invoicing
 from amz2erp.settlement_mapping import (
     Conversion,
     NothingToPostError,
@@ -511,18 +518,12 @@ class SettlementPoster:
             raise ConfigError("ERPNext has no custom field Journal Entry.amazon_settlement_id: without it a re-run "
                               "could post a settlement twice; set [settlements] bank_account and run `amz2erp setup`")
         if self.invoice_mode:
-            missing = [name for name in self._invoice_fields() if not self.erp.exists(Doctype.CUSTOM_FIELD, name)]
+            fields = INVOICE_CUSTOM_FIELDS + (DELIVERY_CUSTOM_FIELDS if self.rt.settings.orders.deliver == "delivery_note" else ())
+            missing = [name for name in fields if not self.erp.exists(Doctype.CUSTOM_FIELD, name)]
             if missing:
                 raise ConfigError(f"ERPNext has no custom field {missing[0].replace('-', '.', 1)}: without it a "
                                   "re-run could write an invoice twice; run `amz2erp setup`")
         self._field_checked = True
-
-    def _invoice_fields(self) -> list[str]:
-        """The custom fields invoice mode keys its documents by ("<doctype>-<fieldname>")."""
-        doctypes = [Doctype.SALES_INVOICE, JE]
-        if self.rt.settings.orders.deliver == "delivery_note":
-            doctypes.append(Doctype.DELIVERY_NOTE)
-        return [f"{dt}-{POSTING_KEY_FIELD}" for dt in doctypes] + [f"{Doctype.SALES_INVOICE}-{ORDER_ID_FIELD}"]
 
 
 class RateFinder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from amz2erp.amazon import marketplaces as mp
@@ -96,6 +97,7 @@ class CheckContext:
     company: dict[str, Any] | None = None  # set by check_company
     account_group_ok: bool = False  # set by check_account_group
     order_id_field: bool = False  # set by check_custom_fields: Sales Order.amazon_order_id exists
+    today: date | None = None  # None: the real date (tests pin it)
 
     @property
     def abbr(self) -> str | None:
@@ -381,6 +383,162 @@ def check_settlement_accounts(ctx: CheckContext) -> Iterable[CheckResult]:
         yield passed("settlement accounts", f"{len(specs)} accounts exist")
 
 
+# --- invoice mode ----------------------------------------------------------------------------------------------
+
+# How far back sync-settlements reaches by default: Amazon keeps settlement reports for 90 days.
+SETTLEMENT_REACH_DAYS = 90
+
+
+def _account_problems(row: dict[str, Any] | None, company: str, *, account_type: str | None = None,
+                      root_type: str | None = None, currency: str | None = None,
+                      not_types: Sequence[str] = ()) -> list[str]:
+    """Why ``row`` (an Account, or None) cannot take the rows invoice mode books to it; empty when it can."""
+    if row is None:
+        return ["does not exist"]
+    problems = []
+    if row.get("company") != company:
+        problems.append(f"belongs to company {row.get('company')!r}")
+    if int(row.get("is_group") or 0):
+        problems.append("is a group")
+    if int(row.get("disabled") or 0):
+        problems.append("is disabled")
+    if account_type is not None and row.get("account_type") != account_type:
+        problems.append(f"is of type {row.get('account_type') or 'none'!r}, not {account_type!r}")
+    if row.get("account_type") in not_types:
+        problems.append(f"is of type {row.get('account_type')!r} (it would need a party on every row)")
+    if root_type is not None and row.get("root_type") and row.get("root_type") != root_type:
+        problems.append(f"is an {row.get('root_type')} account, not {root_type}")
+    if currency is not None and row.get("account_currency") and row.get("account_currency") != currency:
+        problems.append(f"is in {row.get('account_currency')}, not the company's {currency}")
+    return problems
+
+
+def _company_account(ctx: CheckContext, label: str, field: str, what: str, **rules: Any) -> CheckResult:
+    """One of the company's default accounts (``field`` on Company) that invoice mode's documents use."""
+    assert ctx.company is not None
+    company = ctx.settings.defaults.company
+    name = str(ctx.company.get(field) or "")
+    fix = f"set it on Company {company!r} (Accounts tab) to a usable ledger"
+    if not name:
+        return failed(label, f"Company {company!r} has no {field.replace('_', ' ')}: {what}", fix)
+    problems = _account_problems(ctx.doc(Doctype.ACCOUNT, name), company, **rules)
+    if problems:
+        return failed(label, f"{field.replace('_', ' ')} {name!r} " + " and ".join(problems), fix)
+    return passed(label, f"{name!r}")
+
+
+def _fiscal_gaps(years: Sequence[dict[str, Any]], start: date, end: date) -> list[tuple[date, date]]:
+    """The stretches of [start, end] no year covers (``years``: year_start_date / year_end_date rows)."""
+    spans = sorted((date.fromisoformat(str(y["year_start_date"])[:10]), date.fromisoformat(str(y["year_end_date"])[:10]))
+                   for y in years)
+    gaps: list[tuple[date, date]] = []
+    day = start
+    for lo, hi in spans:
+        if day > end:
+            break
+        if hi < day:
+            continue
+        if lo > day:
+            gaps.append((day, min(end, lo - timedelta(days=1))))
+        day = max(day, hi + timedelta(days=1))
+    if day <= end:
+        gaps.append((day, end))
+    return gaps
+
+
+def check_invoice_mode(ctx: CheckContext) -> Iterable[CheckResult]:
+    """What the Sales Invoices, Credit Notes and receipt entries of ``[settlements] mode = "invoice"`` need:
+    the company's income and receivable accounts, a clearing account without a party, an exchange gain/loss
+    account when a marketplace sells in another currency, fiscal years over the dates they post on, and with
+    ``[orders] deliver`` on, what stock needs (warehouses, negative stock, stock items)."""
+    settings = ctx.settings
+    if settings.settlements.mode != "invoice" or ctx.company is None or ctx.abbr is None:
+        return
+    company = settings.defaults.company
+    currency = str(ctx.company.get("default_currency") or "")
+    yield _company_account(ctx, "invoice income account", "default_income_account",
+                           "the invoices' lines are booked to it (unless an item names its own)", root_type="Income")
+    yield _company_account(ctx, "invoice receivable account", "default_receivable_account",
+                           "the invoices' customers owe it, the receipt entries clear it",
+                           account_type="Receivable", currency=currency)
+    clearing = full_account_name(settings.settlements.clearing_account, ctx.abbr)
+    problems = _account_problems(ctx.doc(Doctype.ACCOUNT, clearing), company, currency=currency,
+                                 not_types=("Receivable", "Payable"))
+    if problems:
+        if problems != ["does not exist"]:
+            fix = "set [settlements] clearing_account to an asset ledger of the company in its currency"
+        elif settings.settlements.bank_account:
+            fix = SETUP_FIX
+        else:  # setup creates the settlement accounts once the bank account is known
+            fix = "set [settlements] bank_account, then " + SETUP_FIX
+        yield failed("invoice clearing account", f"{clearing!r} " + " and ".join(problems), fix)
+    else:
+        yield passed("invoice clearing account", f"{clearing!r}")
+    foreign = sorted({m.currency for m in settings.amazon.resolved_marketplaces()} - {currency})
+    if foreign:
+        yield _company_account(ctx, "exchange gain/loss account", "exchange_gain_loss_account",
+                               f"receipts of {', '.join(foreign)} settlements book the difference between the "
+                               "invoices' rates and the settlement's to it", currency=currency)
+    yield from _check_fiscal_years(ctx)
+    if settings.orders.deliver != "none":
+        yield from _check_stock(ctx)
+
+
+def _check_fiscal_years(ctx: CheckContext) -> Iterable[CheckResult]:
+    """Every invoice, credit note and entry posts on a settlement date; ERPNext refuses one outside an active
+    Fiscal Year of the company (on submit, so a run would fail half-way)."""
+    today = ctx.today or datetime.now(timezone.utc).date()
+    start = ctx.settings.sync.after or today - timedelta(days=SETTLEMENT_REACH_DAYS)
+    company = ctx.settings.defaults.company
+    years = []
+    for row in ctx.client.list(Doctype.FISCAL_YEAR, fields=("name", "year_start_date", "year_end_date", "disabled")):
+        if int(row.get("disabled") or 0) or not row.get("year_start_date") or not row.get("year_end_date"):
+            continue
+        if str(row["year_end_date"])[:10] < start.isoformat() or str(row["year_start_date"])[:10] > today.isoformat():
+            continue
+        doc = ctx.client.get(Doctype.FISCAL_YEAR, str(row["name"])) or row
+        companies = [c.get("company") for c in doc.get("companies") or []]
+        if not companies or company in companies:
+            years.append(row)
+    gaps = _fiscal_gaps(years, start, today)
+    reach = f"{start.isoformat()}–{today.isoformat()}"
+    if gaps:
+        shown = ", ".join(f"{a.isoformat()}–{b.isoformat()}" for a, b in gaps[:3])
+        yield failed("fiscal years", f"no active Fiscal Year of {company!r} covers {shown} (settlements post "
+                     f"from {reach})", "create the Fiscal Years in ERPNext (Accounting > Fiscal Year), or set "
+                     "[sync] after to a date they cover")
+    else:
+        yield passed("fiscal years", f"{len(years)} cover {reach}")
+
+
+def _check_stock(ctx: CheckContext) -> Iterable[CheckResult]:
+    """With [orders] deliver on, shipped quantities leave the warehouses (which check_warehouses verified)."""
+    settings = ctx.settings
+    try:
+        stock = ctx.client.get(Doctype.STOCK_SETTINGS, Doctype.STOCK_SETTINGS)
+    except ErpNextError as exc:  # reported, not fatal: stock problems are per order, never a run failure
+        stock, unread = None, str(exc)
+    else:
+        unread = "" if stock is not None else "not found"
+    if stock is None:
+        negative = f"Stock Settings could not be read ({unread})"
+    elif int(stock.get("allow_negative_stock") or 0):
+        negative = "negative stock allowed: every shipment leaves stock, even beyond what ERPNext holds"
+    else:
+        negative = ("negative stock not allowed: a shipment beyond ERPNext's stock is reported per order and "
+                    "its invoice still posts")
+    warehouses = ", ".join(repr(w) for w in dict.fromkeys(
+        w for w in (settings.defaults.warehouse, settings.defaults.fba_warehouse) if w))
+    yield passed("stock settings", f"[orders] deliver = {settings.orders.deliver!r} from {warehouses}; {negative}")
+    group = settings.defaults.item_group
+    counts = {flag: int(ctx.client.get_method("frappe.client.get_count", doctype=Doctype.ITEM, filters=[
+        ["item_group", "=", group], ["is_stock_item", "=", flag], ["disabled", "=", 0]]) or 0) for flag in (1, 0)}
+    note = "" if settings.items.is_stock_item else (
+        "; [items] is_stock_item = false: new items are created without stock, so nothing will move")
+    yield passed("stock items", f"item group {group!r}: {plural(counts[1], 'stock item')}, {counts[0]} without "
+                 f"stock (skipped quietly){note}")
+
+
 def check_duplicate_orders(ctx: CheckContext) -> Iterable[CheckResult]:
     """A warning, not a failure: Amazon order ids that more than one live Sales Order carries (left by another
     connector, or by hand). amz2erp never adds to them, but the books count those orders twice. One grouped
@@ -413,12 +571,13 @@ ERPNEXT_CHECKS: tuple[Check, ...] = (
     check_placeholder_item,
     check_settlement_bank_account,
     check_settlement_accounts,
+    check_invoice_mode,
 )
 
 
-def erpnext_checks(client: ErpNextClient, settings: Settings) -> list[CheckResult]:
+def erpnext_checks(client: ErpNextClient, settings: Settings, *, today: date | None = None) -> list[CheckResult]:
     """Every check of the registry, in order, over one context."""
-    ctx = CheckContext(client, settings)
+    ctx = CheckContext(client, settings, today=today)
     return [result for check in ERPNEXT_CHECKS for result in check(ctx)]
 
 

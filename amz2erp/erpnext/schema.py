@@ -18,6 +18,13 @@ puts the order id into ``po_no`` too), which turns a late-committing duplicate i
 resolves through the same key. Customers get ``amazon_customer_key`` instead, which *is* unique: customers are never
 amended, and Frappe silently renames a second customer with the same name ("<name> - 1", recording 029)
 instead of refusing it, so without a unique key a resent customer insert would be a silent duplicate.
+
+``amazon_posting_key`` (invoice mode's key on Sales Invoice, Delivery Note and Journal Entry) is **not unique**
+either, for the same reason: a cancelled entry keeps a unique value, so its amendment (ERPNext copies no_copy
+fields into an amendment) is refused with UniqueValidationError (recordings 156/157), and a settlement that
+the user cancels and amz2erp posts again would need the same keys for its receipts. Exactly-once comes from
+the same layers as for Sales Orders: the run lock, a lookup by the indexed key (``docstatus != 2``) before
+every insert, and ``insert(key=...)`` after an ambiguous failure.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class Doctype:
     CUSTOMER: Final = "Customer"
     CUSTOMER_GROUP: Final = "Customer Group"
     DELIVERY_NOTE: Final = "Delivery Note"
+    FISCAL_YEAR: Final = "Fiscal Year"
     ITEM: Final = "Item"
     ITEM_GROUP: Final = "Item Group"
     JOURNAL_ENTRY: Final = "Journal Entry"
@@ -49,6 +57,7 @@ class Doctype:
     SALES_ORDER: Final = "Sales Order"
     SALES_INVOICE: Final = "Sales Invoice"
     SALES_ORDER_ITEM: Final = "Sales Order Item"
+    STOCK_SETTINGS: Final = "Stock Settings"  # a single doctype: its one document has the same name
     TERRITORY: Final = "Territory"
     WAREHOUSE: Final = "Warehouse"
 
@@ -145,6 +154,41 @@ CUSTOM_FIELDS: tuple[dict[str, Any], ...] = (
         "in_standard_filter": 1,
         "search_index": 1,
     },
+    # invoice mode ([settlements] mode = "invoice"): the order an invoice belongs to, and each document's natural
+    # key (the Sales Order's amazon_order_id is no_copy: make_sales_invoice does not carry it over)
+    *(
+        {
+            "dt": dt,
+            "fieldname": "amazon_order_id",
+            "label": "Amazon Order ID",
+            "fieldtype": "Data",
+            "insert_after": "customer",
+            "read_only": 1,
+            "no_copy": 1,
+            "in_standard_filter": 1,
+            "search_index": 1,
+            "in_global_search": 1,
+        }
+        for dt in (Doctype.SALES_INVOICE, Doctype.DELIVERY_NOTE)
+    ),
+    *(
+        {
+            "dt": dt,
+            "fieldname": "amazon_posting_key",
+            "label": "Amazon Posting Key",
+            "fieldtype": "Data",
+            "insert_after": after,
+            "read_only": 1,
+            "no_copy": 1,
+            "search_index": 1,
+            "unique": 0,  # not unique: see the module doc
+        }
+        for dt, after in (
+            (Doctype.SALES_INVOICE, "amazon_order_id"),
+            (Doctype.DELIVERY_NOTE, "amazon_order_id"),
+            (Doctype.JOURNAL_ENTRY, "cheque_date"),
+        )
+    ),
 )
 # The properties whose difference changes how amz2erp's writes behave (the rest is presentation).
 COMPARED: Final = ("fieldtype", "unique", "allow_on_submit")
@@ -162,12 +206,31 @@ SETTLEMENT_ID_FIELD: Final = "amazon_settlement_id"
 SETTLEMENT_CUSTOM_FIELDS: tuple[str, ...] = (custom_field_name(Doctype.JOURNAL_ENTRY, SETTLEMENT_ID_FIELD),)
 
 
+# Invoice mode's custom fields: the natural key of every document it writes (looked up before a resend) and
+# the order an invoice belongs to. The Delivery Note ones only with [orders] deliver = "delivery_note".
+INVOICE_CUSTOM_FIELDS: tuple[str, ...] = (
+    custom_field_name(Doctype.SALES_INVOICE, "amazon_order_id"),
+    custom_field_name(Doctype.SALES_INVOICE, "amazon_posting_key"),
+    custom_field_name(Doctype.JOURNAL_ENTRY, "amazon_posting_key"),
+)
+DELIVERY_CUSTOM_FIELDS: tuple[str, ...] = (
+    custom_field_name(Doctype.DELIVERY_NOTE, "amazon_order_id"),
+    custom_field_name(Doctype.DELIVERY_NOTE, "amazon_posting_key"),
+)
+
+
 def custom_fields_for(settings: Settings) -> tuple[dict[str, Any], ...]:
-    """The custom fields this configuration needs: all of CUSTOM_FIELDS, without the settlement ones until
-    settlements are configured."""
-    if settings.settlements.bank_account:
-        return CUSTOM_FIELDS
-    return tuple(f for f in CUSTOM_FIELDS if custom_field_name(f["dt"], f["fieldname"]) not in SETTLEMENT_CUSTOM_FIELDS)
+    """The custom fields this configuration needs: CUSTOM_FIELDS without the settlement ones until settlements
+    are configured, without invoice mode's until it is chosen, and without the Delivery Note ones unless
+    Delivery Notes are written."""
+    left_out: set[str] = set()
+    if not settings.settlements.bank_account:
+        left_out.update(SETTLEMENT_CUSTOM_FIELDS)
+    if settings.settlements.mode != "invoice":
+        left_out.update(INVOICE_CUSTOM_FIELDS)
+    if settings.settlements.mode != "invoice" or settings.orders.deliver != "delivery_note":
+        left_out.update(DELIVERY_CUSTOM_FIELDS)
+    return tuple(f for f in CUSTOM_FIELDS if custom_field_name(f["dt"], f["fieldname"]) not in left_out)
 
 
 # Required before any order is written: without it ERPNext silently drops the Amazon order id on insert, the
@@ -319,6 +382,8 @@ __all__ = [
     "BANK_ACCOUNT_TYPES",
     "COMPARED",
     "CUSTOM_FIELDS",
+    "DELIVERY_CUSTOM_FIELDS",
+    "INVOICE_CUSTOM_FIELDS",
     "ITEM_GROUP_ROOT",
     "REQUIRED_CUSTOM_FIELDS",
     "SETTLEMENT_CUSTOM_FIELDS",
