@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +104,13 @@ VOLATILE = {
 }
 CHILD_VOLATILE = VOLATILE | {"name", "idx_unused"}
 
+# The day the recordings were made: posting dates, due dates and "Overdue" are decided against the site's today.
+RECORDED_ON = date(2026, 11, 29)
+
+
 class Replay:
     def __init__(self) -> None:
-        self.sim = ErpNextSimulator().start()
+        self.sim = ErpNextSimulator(today=RECORDED_ON).start()
         self.session = requests.Session()
         self.done: dict[str, tuple[dict[str, Any], requests.Response]] = {}
         self.names: dict[str, str] = {}  # recorded name -> simulator name

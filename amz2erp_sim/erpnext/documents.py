@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from amz2erp_sim.erpnext.errors import FrappeError
@@ -32,8 +32,10 @@ class EngineBase:
         currency: str,
         country: str,
         site_url: Callable[[], str],
+        today: date | None = None,
     ) -> None:
         self.store = store
+        self._today = today
         self.company = company
         self.abbr = abbr
         self.currency = currency
@@ -62,7 +64,8 @@ class EngineBase:
             return ts.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def today(self) -> str:
-        return datetime.now(timezone.utc).date().isoformat()
+        """The site's date: today in UTC, or a pinned date (replaying recordings made on a given day)."""
+        return (self._today or datetime.now(timezone.utc).date()).isoformat()
 
     # -- meta ------------------------------------------------------------------------------------------
     def custom_fields(self, doctype: str) -> dict[str, dict[str, Any]]:

@@ -106,6 +106,7 @@ class ErpNextSimulator:
         workers: int | None = None,
         costs: CostModel | None = None,
         faults: FaultConfig | None = None,
+        today: date | None = None,
     ) -> None:
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if db_path is None:
@@ -133,6 +134,7 @@ class ErpNextSimulator:
             currency=currency,
             country=country,
             site_url=lambda: self.site_url,
+            today=today,
         )
         for field in ("return_against", "voucher_no"):  # returns of an invoice, ledger rows of a voucher
             self.store.ensure_index(field)
