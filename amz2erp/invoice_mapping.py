@@ -408,9 +408,7 @@ def invoice_payload(mapped: Mapping[str, Any], shipment: Shipment, lines: Mappin
     if shipment.other:
         raise InvoiceMappingError(f"order {shipment.order_id}: shipment {shipment.shipment_id or '-'} carries "
                                   f"{shipment.other} that is neither a price nor a charge")
-    by_detail: dict[str, list[Mapping[str, Any]]] = {}
-    for row in mapped.get("items") or ():
-        by_detail.setdefault(str(row.get("so_detail") or ""), []).append(row)
+    by_detail = _rows_by_so_detail(mapped)
     items: list[dict[str, Any]] = []
     for item in shipment.items:
         rows = [r for name in lines.get(item.key, ()) for r in by_detail.get(name, ())]
@@ -447,9 +445,7 @@ def credit_note_payload(mapped: Mapping[str, Any], refund: Refund, lines: Mappin
     _check_currency(mapped, refund, "invoice")
     if refund.other or not refund.items or any(i.principal >= 0 for i in refund.items):
         return None
-    by_detail: dict[str, list[Mapping[str, Any]]] = {}
-    for row in mapped.get("items") or ():
-        by_detail.setdefault(str(row.get("so_detail") or ""), []).append(row)
+    by_detail = _rows_by_so_detail(mapped)
     items: list[dict[str, Any]] = []
     for item in refund.items:
         rows = [r for name in lines.get(item.key, ()) for r in by_detail.get(name, ())]
@@ -489,9 +485,7 @@ def delivery_note_payload(mapped: Mapping[str, Any], shipment: Shipment, lines: 
                           stock_items: Collection[str], *, key: str, posting_date: date) -> dict[str, Any] | None:
     """The Delivery Note to POST for one shipment from ``make_delivery_note``'s answer: the shipped quantity
     of each stock item, taken from its Sales Order lines in order. None when nothing of it is a stock item."""
-    by_detail: dict[str, list[Mapping[str, Any]]] = {}
-    for row in mapped.get("items") or ():
-        by_detail.setdefault(str(row.get("so_detail") or ""), []).append(row)
+    by_detail = _rows_by_so_detail(mapped)
     items: list[dict[str, Any]] = []
     for item in shipment.items:
         rows = [r for name in lines.get(item.key, ()) for r in by_detail.get(name, ())]
@@ -560,3 +554,11 @@ def journal_credit_note(*, key: str, order_id: str, adjustment_id: str, invoice:
         "accounts": [receivable, refund_row],
         "docstatus": 1,
     }
+
+
+def _rows_by_so_detail(mapped: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """A mapped document's item rows by the Sales Order line they came from (``so_detail``)."""
+    by_detail: dict[str, list[Mapping[str, Any]]] = {}
+    for row in mapped.get("items") or ():
+        by_detail.setdefault(str(row.get("so_detail") or ""), []).append(row)
+    return by_detail

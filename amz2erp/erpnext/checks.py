@@ -348,13 +348,7 @@ def check_settlement_bank_account(ctx: CheckContext) -> Iterable[CheckResult]:
     if row is None:
         yield failed("settlement bank account", f"account {bank!r} does not exist", fix)
         return
-    problems = []
-    if row.get("company") != company:
-        problems.append(f"belongs to company {row.get('company')!r}")
-    if int(row.get("is_group") or 0):
-        problems.append("is a group")
-    if int(row.get("disabled") or 0):
-        problems.append("is disabled")
+    problems = _account_problems(row, company)
     if row.get("account_type") not in BANK_ACCOUNT_TYPES:
         problems.append(f"is of type {row.get('account_type') or 'none'!r}, not Bank or Cash")
     if problems:
