@@ -72,6 +72,8 @@ class PathResult:
     cpu_seconds: float = 0.0
     #: how many workers' worth of CPU the simulated server has when busy
     capacity: float = 1.0
+    #: ``server_seconds`` by request kind
+    server_by_kind: dict[str, float] = field(default_factory=dict)
 
     @property
     def engine(self) -> bool:
@@ -103,6 +105,11 @@ class PathResult:
         """Requests per order by kind, most first."""
         n = max(1, self.orders)
         return sorted(((k, v / n) for k, v in self.kinds.items()), key=lambda kv: (-kv[1], kv[0]))
+
+    def server_ms_by_kind(self) -> list[tuple[str, float]]:
+        """Server time per order in ms by request kind, most first."""
+        n = max(1, self.orders)
+        return sorted(((k, 1000 * v / n) for k, v in self.server_by_kind.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
 @dataclass
@@ -153,7 +160,12 @@ def _timed(erp: ErpNextSimulator, path: str, workers: int, orders: int, fn: Call
     log, speed = erp.request_log[before:], erp.costs.speed
     server = sum(r.cost for r in log) / speed if speed > 0 else 0.0
     cpu = sum(r.cpu for r in log) / speed if speed > 0 else 0.0
-    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed, server, cpu, erp.costs.capacity)
+    by_kind: dict[str, float] = {}
+    for r in log:
+        kind = r.kind or f"{r.method} {r.path}"
+        by_kind[kind] = by_kind.get(kind, 0.0) + (r.cost / speed if speed > 0 else 0.0)
+    return PathResult(path, workers, orders, seconds, _kinds(erp, before), failed, server, cpu, erp.costs.capacity,
+                      by_kind)
 
 
 def _with_workers(settings: Settings, workers: int) -> Settings:
@@ -169,8 +181,8 @@ def _same_buyer(order: Order, buyer: Order, n: int) -> Order:
 def run_erp_bench(engine_workers: Sequence[int] = (1, 2, 4, 8), *, orders: int = 60, ready: int = 100,
                   speed: float = 1.0, warmup: int = 60, run_warmup: int = RUN_WARMUP, seed: int = 5,
                   progress: Callable[[str], None] | None = None) -> ErpBench:
-    """``orders`` timed orders per engine path and worker count; ``ready`` ready documents per server path
-    (one per POST, and insert_many in batches of 50)."""
+    """``orders`` timed orders per engine path and worker count; ``ready`` orders' ready documents per server
+    path (one per POST, insert_many in batches of 50, new buyers' three documents in groups of 50)."""
     say = progress or (lambda _msg: None)
     clock = SimulatedClock(NOW)
     listings = datagen.generate_listings(seed, 40, ("US",))

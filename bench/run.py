@@ -189,7 +189,29 @@ def render_writes(bench: ErpBench, info: dict[str, str]) -> list[str]:
                      f"{new_best.orders_per_s:.1f} orders/s.")
     if best is not None or new_best is not None:
         lines.append("")
+    lines.extend(render_gaps(bench))
     return lines
+
+
+def _ms_by_kind(p: PathResult) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in p.server_ms_by_kind() if round(v) > 0)
+
+
+def render_gaps(bench: ErpBench) -> list[str]:
+    """Where each engine path's server time per order goes next to its own best path's, at the default
+    workers (else the first measured; server time, not wall time: what the server itself is charged for)."""
+    out = []
+    for path in (NEW_BUYER, EXISTING_BUYER):
+        p = bench.find(path, DEFAULT_WORKERS) or next((x for x in bench.paths if x.path == path), None)
+        own = bench.own_best(p) if p is not None else None
+        if p is None or own is None:
+            continue
+        out.append(f"- {path}, {p.client_workers} workers: {p.server_ms_per_order:.0f} ms of server time per order "
+                   f"({_ms_by_kind(p)}) against its best path's {own.server_ms_per_order:.0f} ms "
+                   f"({_ms_by_kind(own)}).")
+    if out:
+        out = ["Server time per order by request kind (ms):", "", *out, ""]
+    return out
 
 
 def render_settlements(settles: list[SettlementBenchResult]) -> list[str]:

@@ -56,6 +56,8 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
                      (INSERT_MANY, 2), (NEW_INSERT_MANY, 1), (NEW_INSERT_MANY, 2)]
     for p in bench.paths:
         assert p.failed == 0 and p.seconds > 0 and p.requests == sum(p.kinds.values())
+        assert set(p.server_by_kind) == set(p.kinds)
+        assert sum(p.server_by_kind.values()) == pytest.approx(p.server_seconds) and p.server_seconds > 0
     new, existing = bench.paths[0], bench.paths[1]
     assert new.orders == existing.orders == 6
     # a new buyer brings its Customer (and Address): more requests per order than a known one
@@ -84,6 +86,8 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
     assert f"| ready Sales Orders, insert_many ×50 | 1 | {many.orders} |" in text
     assert f"| {NEW_INSERT_MANY} | 1 | {new_many.orders} |" in text
     assert "| share of own best path | share of single best path |" in text
+    assert f"- {NEW_BUYER}, 2 workers: {new.server_ms_per_order:.0f} ms of server time per order (" in text
+    assert f"against its best path's {new_many.server_ms_per_order:.0f} ms (" in text
     # the default-settings targets are only judged for the default worker count
     assert "with the default 4 workers" not in text and "model check: insert_many" in text
 
