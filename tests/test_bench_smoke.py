@@ -11,7 +11,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.amazon_cost import run_client_mode, run_frappe_pattern
-from bench.erp_throughput import EXISTING_BUYER, INSERT_MANY, NEW_BUYER, POST_ONE, run_erp_bench
+from bench.erp_throughput import (
+    EXISTING_BUYER,
+    INSERT_MANY,
+    NEW_BUYER,
+    NEW_INSERT_MANY,
+    POST_ONE,
+    run_erp_bench,
+)
 from bench.rss import run_rss
 from bench.run import render
 
@@ -46,9 +53,11 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
     bench = run_erp_bench([2], orders=6, ready=4, speed=0.02, warmup=20, run_warmup=4)
     paths = [(p.path, p.client_workers) for p in bench.paths]
     assert paths == [(NEW_BUYER, 2), (EXISTING_BUYER, 2), (POST_ONE, 1), (POST_ONE, 4), (INSERT_MANY, 1),
-                     (INSERT_MANY, 2)]
+                     (INSERT_MANY, 2), (NEW_INSERT_MANY, 1), (NEW_INSERT_MANY, 2)]
     for p in bench.paths:
         assert p.failed == 0 and p.seconds > 0 and p.requests == sum(p.kinds.values())
+        assert set(p.server_by_kind) == set(p.kinds)
+        assert sum(p.server_by_kind.values()) == pytest.approx(p.server_seconds) and p.server_seconds > 0
     new, existing = bench.paths[0], bench.paths[1]
     assert new.orders == existing.orders == 6
     # a new buyer brings its Customer (and Address): more requests per order than a known one
@@ -57,7 +66,15 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
     assert one.orders == many.orders >= 2  # ready documents: orders whose Items exist
     assert one.kinds == {"insert Sales Order": one.orders}
     assert many.kinds == {"insert_many Sales Order": 1}  # all in one call
-    assert bench.best in bench.paths[4:] and bench.share(bench.best) == pytest.approx(1.0)  # type: ignore[arg-type]
+    assert bench.best in bench.paths[4:6] and bench.share(bench.best) == pytest.approx(1.0)  # type: ignore[arg-type]
+    # new buyers' own best path: their three ready documents, one insert_many call per doctype and group
+    new_many = bench.paths[6]
+    assert new_many.orders >= 2
+    assert new_many.kinds == {"insert_many Customer": 1, "insert_many Address": 1, "insert_many Sales Order": 1}
+    assert bench.own_best(new) in bench.paths[6:] and bench.own_best(existing) is bench.best
+    assert bench.own_share(existing) == bench.share(existing) > 0
+    own = bench.own_best(new)
+    assert own is not None and bench.own_share(new) == pytest.approx(new.orders_per_s / own.orders_per_s)
     r = run_rss(200, days=40)
     assert r.exit_code in (0, 1) and r.sales_orders > 0
     assert 20 < r.baseline_rss_mb <= r.peak_rss_mb < 1000
@@ -67,6 +84,10 @@ def test_writes_rss_and_the_table(costs: dict[str, object]) -> None:
     assert "| mode | orders | read | SP-API calls |" in text and "peak RSS" in text
     assert "| engine path | workers | orders/s | requests / order | requests per order by kind |" in text
     assert f"| ready Sales Orders, insert_many ×50 | 1 | {many.orders} |" in text
+    assert f"| {NEW_INSERT_MANY} | 1 | {new_many.orders} |" in text
+    assert "| share of own best path | share of single best path |" in text
+    assert f"- {NEW_BUYER}, 2 workers: {new.server_ms_per_order:.0f} ms of server time per order (" in text
+    assert f"against its best path's {own.server_ms_per_order:.0f} ms (" in text
     # the default-settings targets are only judged for the default worker count
     assert "with the default 4 workers" not in text and "model check: insert_many" in text
 
