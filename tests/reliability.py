@@ -40,9 +40,13 @@ class RequestWatch:
 
     def wait_for(self, target: int, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
         """Until ``target`` requests were answered (True), ``stop()`` is true or ``timeout`` ran out (False)."""
+        return self.wait_until(lambda: self.count >= target, timeout, stop)
+
+    def wait_until(self, reached: Callable[[], bool], timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Until ``reached()`` (True), ``stop()`` is true or ``timeout`` ran out (False)."""
         deadline = time.monotonic() + timeout
         with self.cond:
-            while self.count < target:
+            while not reached():
                 if stop():
                     return False
                 left = deadline - time.monotonic()
