@@ -129,9 +129,9 @@ def test_vv_logs_every_erpnext_request_and_sp_api_operation_without_secrets(sim_
     debug = result.err
     assert re.search(r"DEBUG amz2erp\.erpnext\.client: ERPNext GET /api/resource/Sales%20Order → 200 \(\d+ ms\)",
                      debug), debug[:3000]
-    # new Sales Orders go in insert_many batches; their customers one POST each
-    assert re.search(r"ERPNext POST /api/method/frappe\.client\.insert_many → 200 \(\d+ ms\)", debug), debug[:3000]
-    assert re.search(r"ERPNext POST /api/resource/Customer → 200 \(\d+ ms\)", debug)
+    # new Sales Orders go in insert_many batches, and so do their new buyers' customers: one line per call
+    calls = re.findall(r"ERPNext POST /api/method/frappe\.client\.insert_many → 200 \(\d+ ms\)", debug)
+    assert len(calls) >= 2, debug[:3000]
     assert re.search(r"DEBUG amz2erp\.amazon: SP-API searchOrders → ok \(\d+ ms\)", debug)
     for secret in (env.erp.api_key, env.erp.api_secret, env.spapi.credentials["lwa_client_secret"],
                    env.spapi.credentials["refresh_token"]):

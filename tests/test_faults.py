@@ -10,8 +10,10 @@ and database; the run recovers (or exits 4) and the next run completes, nothing 
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -148,17 +150,35 @@ def test_rejected_address_intent_is_not_left_writing(sim_env: SimEnvFactory, mon
     env.setup_erp()
     assert env.run("sync-products").code == 0
     real_insert = ErpNextClient.insert
+    real_insert_many = ErpNextClient.insert_many
     rejected: list[str] = []
 
-    def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
-        if doctype == "Address" and not rejected:
-            rejected.append(str(doc.get("address_title")))
+    def refuse(doc: Any) -> None:
+        title = str(doc.get("address_title"))
+        if not rejected:
+            rejected.append(title)
+        if title == rejected[0]:
             raise ErpNextValidationError("ERPNext insert Address: Simulated validation failure", status=417)
+
+    def reject_first_address(self: ErpNextClient, doctype: str, doc: Any, **kw: Any) -> dict[str, Any]:
+        if doctype == "Address":
+            refuse(doc)
         return real_insert(self, doctype, doc, **kw)
 
+    def reject_in_batch(self: ErpNextClient, doctype: str, docs: Any, **kw: Any) -> list[str]:
+        if doctype == "Address":  # one transaction: a bad document refuses the whole call
+            for doc in docs:
+                refuse(doc)
+        return real_insert_many(self, doctype, docs, **kw)
+
     monkeypatch.setattr(ErpNextClient, "insert", reject_first_address)
+    monkeypatch.setattr(ErpNextClient, "insert_many", reject_in_batch)
     assert env.run("sync-orders", "--mode", "report").code == 1
     assert rejected
+    with StateStore(env.state_path) as state:
+        assert state.entries(status="writing") == []
+        assert len(state.entries("order", "failed")) == 1
+    monkeypatch.undo()
     env.clock.advance(300)
     assert env.run("sync-orders", "--mode", "api").code == 0
     assert_landed_exactly_once(env)
@@ -192,13 +212,24 @@ def test_erpnext_restarted_mid_sync(tmp_path: Path, downtime: str) -> None:
         assert env.run("sync-products").code == 0
         watch = RequestWatch(env)
         before = watch.count
+        # mid-run: the run makes ~66 requests for its 70 orders (page lookups, batched masters and orders),
+        # the rest of them in less time than stopping the server takes: from the 33rd on, requests are held
+        # (the server hangs) until it stops, so the stop lands in the middle of the run
+        held = threading.Event()
+        real_handle = env.erp.handle
+        answered = itertools.count()
+
+        def hang_mid_run(*args: Any) -> Any:
+            if next(answered) >= 33:
+                held.wait(30)
+            return real_handle(*args)
+
+        env.erp.handle = hang_mid_run  # type: ignore[method-assign]
         proc = env.popen("-v", "sync-orders")
-        # mid-run, whatever the request count per order: at the run's first batch call (insert_many) most of its
-        # 70 orders are still to be written
-        first_batch = lambda: any("insert_many" in r.path for r in env.erp.request_log[before:])  # noqa: E731
-        assert watch.wait_until(first_batch, timeout=60, stop=lambda: proc.poll() is not None), \
+        assert watch.wait_for(before + 33, timeout=60, stop=lambda: proc.poll() is not None), \
             proc.communicate()[1]
         env.erp.stop()
+        held.set()
         if downtime == "short":
             # back before the client's retries run out: the run recovers and completes
             _restart_erp(env, port)

@@ -93,6 +93,8 @@ def _requests(env: SimEnv, since: int = 0) -> Counter[str]:
         if r.path.startswith("/api/resource/"):
             target = target.split("/")[0]
         kinds[f"{r.method} {target}"] += 1
+        if target == "frappe.client.insert_many":
+            kinds[f"{r.method} {target} {r.doctype}"] += 1
     return kinds
 
 
@@ -110,14 +112,19 @@ def test_sync_writes_in_batches_with_page_lookups_and_no_status_repair(sim_env: 
     assert kinds["POST erpnext.selling.doctype.sales_order.sales_order.update_status"] == 0
     assert kinds["POST Sales Order"] == 0  # every new Sales Order went through insert_many
     # full batches, or half ones while the server would otherwise wait (group commit)
-    assert -(-created // INSERT_BATCH) <= kinds["POST frappe.client.insert_many"] <= created // (INSERT_BATCH // 2) + 2
+    so_batches = kinds["POST frappe.client.insert_many Sales Order"]
+    assert -(-created // INSERT_BATCH) <= so_batches <= created // (INSERT_BATCH // 2) + 2
+    # new buyers' Customers, then their Addresses, with one insert_many each per batch of Sales Orders
+    assert kinds["POST Customer"] == 0 and kinds["POST Address"] == 0
+    assert len(env.erp.docs("Customer")) > 50
+    assert 1 <= kinds["POST frappe.client.insert_many Customer"] <= so_batches
+    assert kinds["POST frappe.client.insert_many Address"] <= so_batches
     # one list query per page of orders, one per page for customers by key, one per batch to read totals
     pages = -(-len(env.spapi.orders) // LOOKUP_PAGE)
-    assert kinds["GET Sales Order"] <= 2 * pages + kinds["POST frappe.client.insert_many"]
+    assert kinds["GET Sales Order"] <= 2 * pages + so_batches
     assert kinds["GET Customer"] <= 2 * pages
     # a customer created in this run has no Address yet: none is looked up
     assert kinds["GET Address"] == 0
-    assert kinds["POST Address"] == len(env.erp.docs("Address"))
     again = len(env.erp.request_log)
     assert env.run("sync-orders").code == 0
     assert not [k for k in _requests(env, again) if k.startswith(("POST", "PUT", "DELETE"))]
@@ -155,7 +162,7 @@ def _refuse_order(sim: ErpNextSimulator, order_id: str, error: FrappeError,
 
 def _order_ids(path: str, data: Any) -> list[str]:
     if path == INSERT_MANY:
-        return [str(d.get("amazon_order_id")) for d in data.get("docs") or []]
+        return [str(d.get("amazon_order_id")) for d in data.get("docs") or [] if d.get("doctype") == "Sales Order"]
     if path == SO_RESOURCE and isinstance(data, dict):
         return [str(data.get("amazon_order_id"))]
     return []
@@ -221,9 +228,9 @@ def test_a_batch_that_timed_out_after_commit_is_resolved_by_lookup(sim_env: SimE
 
     def commit_then_stall(method: str, path: str, data: Any,
                           send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
-        if path == INSERT_MANY:
+        if path == INSERT_MANY and _order_ids(path, data):  # the Sales Orders' batches, not the new buyers'
             sent.append(_order_ids(path, data))
-        if path == INSERT_MANY and not late:
+        if path == INSERT_MANY and _order_ids(path, data) and not late:
             late.append(_order_ids(path, data))
             local.late = True  # this one commits, then answers after the client gave up
             try:
@@ -276,7 +283,26 @@ def test_a_transient_duplicate_key_conflict_is_retried_within_the_run(sim_env: S
 # --- a kill inside a batch ------------------------------------------------------------------------------------
 
 
-def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path) -> None:
+def _one_master_per_buyer(env: SimEnv) -> None:
+    """Every Customer and Address belongs to a Sales Order, once: no buyer key and no address key twice."""
+    customers = env.erp.docs("Customer")
+    keys = [str(c.get("amazon_customer_key")) for c in customers if c.get("amazon_customer_key")]
+    assert len(keys) == len(set(keys))
+    assert {c["name"] for c in customers if c.get("amazon_customer_key")} == {
+        str(so["customer"]) for so in env.sales_orders()}
+    addresses = env.erp.docs("Address")
+    assert len({mapping.address_key(a) for a in addresses}) == len(addresses)
+    assert {a["name"] for a in addresses} == {
+        so.get("shipping_address_name") for so in env.sales_orders() if so.get("shipping_address_name")}
+
+
+def _batch_of(path: str, data: Any, doctype: str) -> bool:
+    docs = data.get("docs") if path == INSERT_MANY and isinstance(data, dict) else None
+    return bool(docs) and all(d.get("doctype") == doctype for d in docs)
+
+
+@pytest.mark.parametrize(("doctype", "mode"), [("Sales Order", "api"), ("Customer", "api"), ("Address", "report")])
+def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path, doctype: str, mode: str) -> None:
     with SimEnv(tmp_path, listings=20, orders=60, seed=37, days=15, clock=SystemClock(),  # type: ignore[arg-type]
                 marketplaces=("US",), spapi_kwargs={"rate_limits": False, "report_processing_seconds": 0.0},
                 erp_kwargs={"latency": 0.002}, workers=3) as env:
@@ -287,7 +313,7 @@ def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path) -
 
         def commit_then_hang(method: str, path: str, data: Any,
                              send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
-            if path == INSERT_MANY and not committed.is_set():
+            if _batch_of(path, data, doctype) and not committed.is_set():
                 answer = send()  # committed in ERPNext...
                 committed.set()
                 release.wait(30)  # ...and the answer never reaches the killed process
@@ -295,7 +321,7 @@ def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path) -
             return None
 
         _intercept(env.erp, commit_then_hang)
-        proc = env.popen("sync-orders")
+        proc = env.popen("sync-orders", "--mode", mode)
         try:
             assert committed.wait(60), proc.communicate(timeout=5)[1] if proc.poll() is not None else "no batch"
             proc.send_signal(signal.SIGKILL)
@@ -306,15 +332,114 @@ def test_kill_inside_a_batch_then_rerun_leaves_each_order_once(tmp_path: Path) -
         with StateStore(env.state_path) as state:
             assert state.entries(status="writing"), "the batch's intents are in the ledger"
         env.erp.handle = ErpNextSimulator.handle.__get__(env.erp)  # type: ignore[method-assign]
-        again = env.popen("sync-orders")
+        again = env.popen("sync-orders", "--mode", mode)
         _, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
         assert duplicates(env) == []
         assert lost_orders(env) == []
         assert_landed_exactly_once(env)
         assert ledger_disagreements(env) == []
+        _one_master_per_buyer(env)
         with StateStore(env.state_path) as state:
             assert state.entries(status="writing") == []
+
+
+# --- new buyers' Customers and Addresses in batches ------------------------------------------------------------
+
+
+def test_a_customer_batch_refused_for_one_bad_customer_is_split_and_its_order_fails_alone(
+        sim_env: SimEnvFactory) -> None:
+    env = sim_env(listings=20, orders=80, seed=23, days=20, marketplaces=("US",))
+    env.setup_erp()
+    assert env.run("sync-products").code == 0
+    calls: Counter[str] = Counter()
+    engine = env.erp.engine
+    real = engine.insert
+    bad_key: list[str] = []
+
+    def insert(doctype: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        # one buyer refused as ERPNext refuses a bad link, inside the call's transaction
+        if doctype == "Customer" and bad_key and data.get("amazon_customer_key") == bad_key[0]:
+            raise FrappeError(417, "LinkValidationError", "Could not find Customer Group: NO-SUCH-GROUP")
+        return real(doctype, data, **kw)
+
+    def watch(method: str, path: str, data: Any, send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if _batch_of(path, data, "Customer") and not bad_key and len(data["docs"]) > 3:
+            bad_key.append(str(data["docs"][3]["amazon_customer_key"]))  # the 4th new buyer of the first batch
+        docs = data.get("docs") if path == INSERT_MANY and isinstance(data, dict) else [data]
+        keys = {str(d.get("amazon_customer_key")) for d in docs or [] if isinstance(d, dict)}
+        if bad_key and bad_key[0] in keys:
+            calls["batch" if path == INSERT_MANY else "alone"] += 1
+        return None
+
+    engine.insert = insert  # type: ignore[method-assign]
+    _intercept(env.erp, watch)
+    result = env.run("--json", "sync-orders")
+    assert result.code == 1, result.err
+    summary = json.loads(result.out)
+    [cause] = summary["failure_causes"]
+    assert "NO-SUCH-GROUP" in cause
+    with StateStore(env.state_path) as state:
+        failed = {e.key for e in state.entries("order", "failed")}
+        assert state.entries(status="writing") == []
+    landed = set(env.sales_orders_by_amazon_id())
+    assert failed and not failed & landed
+    assert {o.amazon_order_id for o in env.spapi.orders if o.status == "Shipped"} <= landed | failed
+    assert not [c for c in env.erp.docs("Customer") if c.get("amazon_customer_key") == bad_key[0]]
+    # halving: the bad customer in a few batches, then alone once
+    assert calls["alone"] == 1 and 2 <= calls["batch"] <= 6
+    assert duplicates(env) == []
+    _one_master_per_buyer(env)
+    engine.insert = real  # type: ignore[method-assign]
+    env.erp.handle = ErpNextSimulator.handle.__get__(env.erp)  # type: ignore[method-assign]
+    env.clock.advance(300)
+    assert env.run("sync-orders").code == 0
+    assert_landed_exactly_once(env)
+    _one_master_per_buyer(env)
+
+
+@pytest.mark.parametrize("doctype", ["Customer", "Address"])
+def test_a_new_buyer_batch_whose_answer_is_lost_is_resolved_by_lookup(sim_env: SimEnvFactory, doctype: str) -> None:
+    env = sim_env(listings=20, orders=60, seed=29, days=20, marketplaces=("US",))
+    env.setup_erp()
+    _short_timeout(env)
+    assert env.run("sync-products").code == 0
+    env.erp.set_faults(FaultConfig(rate=0.0, timeout_seconds=1.5, after_commit=True))
+    sent: Counter[str] = Counter()
+    late: list[int] = []
+    real_draw = env.erp._draw_fault
+    local = threading.local()
+
+    def draw() -> str | None:
+        return "timeout" if getattr(local, "late", False) else real_draw()
+
+    def commit_then_stall(method: str, path: str, data: Any,
+                          send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if not _batch_of(path, data, doctype):
+            return None
+        sent.update(str(d.get("amazon_customer_key") if doctype == "Customer" else d.get("address_title"))
+                    for d in data["docs"])
+        if late:
+            return None
+        late.append(len(data["docs"]))
+        local.late = True  # this one commits, then answers after the client gave up
+        try:
+            return send()
+        finally:
+            local.late = False
+
+    env.erp._draw_fault = draw  # type: ignore[method-assign]
+    _intercept(env.erp, commit_then_stall)
+    result = env.run("sync-orders", "--mode", "report")
+    assert result.code == 0, result.err
+    assert late and late[0] > 1
+    # the lost answer was looked up, found, and not one document of the batch was sent again
+    assert max(sent.values()) == 1
+    assert sum(sent.values()) == len(env.erp.docs(doctype))
+    assert duplicates(env) == []
+    assert_landed_exactly_once(env)
+    _one_master_per_buyer(env)
+    assert ledger_disagreements(env) == []
 
 
 @pytest.mark.parametrize("batch", [1, 7])

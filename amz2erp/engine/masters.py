@@ -7,13 +7,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from amz2erp import mapping
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
-from amz2erp.errors import Amz2ErpError, ErpNextDuplicateError, RecordError
+from amz2erp.errors import (
+    Amz2ErpError,
+    ErpNextConfigError,
+    ErpNextConflictError,
+    ErpNextDuplicateError,
+    ErpNextUnavailableError,
+    RecordError,
+    RemoteAuthError,
+    RemoteUnavailableError,
+)
 from amz2erp.models import Order
 from amz2erp.state import Kind, Status
 
@@ -40,6 +50,27 @@ def find_exchange_rate(erp: ErpNextClient, settings: Settings, currency: str, co
         return FoundRate(Decimal(str(rows[0]["exchange_rate"])), configured=False)
     configured = settings.orders.exchange_rates.get(f"{currency}:{company_currency}")
     return None if configured is None else FoundRate(configured, configured=True)
+
+
+#: A batch of new Addresses whose answer was lost and that a lookup found not written is sent again at most
+#: this many times (then the run stops; the intents stay for the next run's lookup).
+LOST_BATCH_RESENDS = 2
+_ADDRESS_FIELDS = ("name", "address_title", "address_type", "address_line1", "address_line2", "city", "state",
+                   "pincode", "country")
+
+
+class NewBuyer(NamedTuple):
+    """A customer to be created with its batch: its natural key and its document."""
+
+    key: str
+    doc: dict[str, Any]
+
+
+class BuyerMasters(NamedTuple):
+    """A new buyer's customer and shipping address (None: the order has no address), as written."""
+
+    customer: str
+    address: str | None
 
 
 class OrderRecordError(RecordError):
@@ -168,55 +199,244 @@ class Masters(Writer):
                 return True, self._customers.pop(key)
         return False, None
 
-    def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
+    def _customer_doc(self, order: Order) -> tuple[str, dict[str, Any]]:
         doc = dict(mapping.order_to_customer(order, self.ctx))
         key = self.customer_key(order)
         doc["amazon_customer_key"] = key
+        return key, doc
+
+    def _lookup_customer(self, key: str, name: str) -> str | None:
+        known, prefetched = self._prefetched_customer(key)
+        if known:
+            return prefetched
+        found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
+        if found is None and not key.startswith("buyer"):
+            # customers made by the Frappe connector carry no key, only the same name
+            found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
+        return None if found is None else str(found["name"])
+
+    def _ensure_customer(self, key: str, doc: dict[str, Any], plan: list[PlannedWrite]) -> str:
+        """Under the customer's lock: the ledger, the lookup, else one insert (``_ensure``)."""
         name = str(doc["customer_name"])
+        created_name, created = self._ensure(Kind.CUSTOMER, key, "Customer", doc,
+                                             lambda: self._lookup_customer(key, name),
+                                             {"amazon_customer_key": key}, plan, "customers created")
+        if created and created_name is not None:
+            with self._cache_lock:
+                self._fresh_customers.add(created_name)
+        return created_name or name
 
-        def lookup() -> str | None:
-            known, prefetched = self._prefetched_customer(key)
-            if known:
-                return prefetched
-            found = self.erp.find("Customer", [["amazon_customer_key", "=", key]], fields=("name",))
-            if found is None and not key.startswith("buyer"):
-                # customers made by the Frappe connector carry no key, only the same name
-                found = self.erp.find("Customer", [["customer_name", "=", name]], fields=("name",))
-            return None if found is None else str(found["name"])
-
+    def ensure_customer(self, order: Order, plan: list[PlannedWrite]) -> str:
+        key, doc = self._customer_doc(order)
         with self._customer_locks(key):
-            created_name, created = self._ensure(Kind.CUSTOMER, key, "Customer", doc, lookup,
-                                                 {"amazon_customer_key": key}, plan, "customers created")
-            if created and created_name is not None:
-                with self._cache_lock:
-                    self._fresh_customers.add(created_name)
-            return created_name or name
+            return self._ensure_customer(key, doc, plan)
+
+    def customer_to_create(self, order: Order) -> NewBuyer | None:
+        """The batched path: the order's customer when it must be created (neither the ledger nor ERPNext
+        knows it; it is then written with its page's other new buyers by ``create_new_buyers``), else None
+        (found ones are settled in the ledger, so ``ensure_customer`` answers them without a request)."""
+        key, doc = self._customer_doc(order)
+        entry = self.state.get(Kind.CUSTOMER, key)
+        if entry is not None and entry.status == Status.DONE and entry.erp_name:
+            return None
+        with self._customer_locks(key):
+            found = self._lookup_customer(key, str(doc["customer_name"]))
+            if found is not None:
+                self.settle(Kind.CUSTOMER, key, found, record=True)
+                return None
+        return NewBuyer(key, doc)
+
+    # --- new buyers in batches ---------------------------------------------------------------------------
+
+    def create_new_buyers(self, orders: Sequence[tuple[Order, NewBuyer]]) -> list[BuyerMasters | Amz2ErpError]:
+        """The Customers of a batch's new buyers with one ``insert_many`` call, then their Addresses with one
+        more; answers, per order, its customer and address names or the error that stops that order alone.
+
+        Every intent is in the ledger before its call. A refused call (one transaction: nothing of it is kept)
+        is split in halves until the bad document is alone, which then goes through the single path (lookup,
+        insert, its own reason). A lost answer is resolved by lookup: customers by their unique key (the
+        client's ``insert_many(key_field=...)``), addresses by their key among those linked to the new
+        customer (a customer created in this run has no address amz2erp did not write) — found ones are used,
+        missing ones sent again, never blindly. All locks of a batch are taken in key order, so two batches
+        with the same buyer never both create it."""
+        keys = sorted({nb.key for _, nb in orders})
+        customers: dict[str, str | Amz2ErpError] = {}
+        with ExitStack() as stack:
+            for key in keys:
+                stack.enter_context(self._customer_locks(key))
+            todo: dict[str, dict[str, Any]] = {}
+            for _, nb in orders:
+                entry = self.state.get(Kind.CUSTOMER, nb.key)
+                if entry is not None and entry.status == Status.DONE and entry.erp_name:
+                    customers[nb.key] = entry.erp_name  # an earlier batch of this run made it
+                elif nb.key not in todo:
+                    todo[nb.key] = nb.doc
+            for key in todo:
+                self.state.mark_writing(Kind.CUSTOMER, key, "")
+            self._insert_customers(list(todo.items()), customers)
+        addresses: dict[int, str | Amz2ErpError | None] = {}
+        wanted: dict[str, dict[str, Any]] = {}
+        by_order: dict[int, str] = {}
+        for i, (order, nb) in enumerate(orders):
+            customer = customers[nb.key]
+            if isinstance(customer, Amz2ErpError):
+                continue
+            doc = mapping.order_to_address(order, customer, self.ctx)
+            if doc is None:
+                addresses[i] = None
+                continue
+            key = mapping.address_key(doc)
+            by_order[i] = key
+            wanted.setdefault(key, doc)
+        found: dict[str, str | Amz2ErpError] = {}
+        with ExitStack() as stack:
+            for key in sorted(wanted):
+                stack.enter_context(self._customer_locks(f"address:{key}"))
+            todo = {}
+            for key, doc in wanted.items():
+                entry = self.state.get(Kind.ADDRESS, key)
+                if entry is not None and entry.status == Status.DONE and entry.erp_name:
+                    found[key] = entry.erp_name
+                else:
+                    todo[key] = doc
+            for key in todo:
+                self.state.mark_writing(Kind.ADDRESS, key, "")
+            self._insert_addresses(list(todo.items()), found)
+        for i, key in by_order.items():
+            addresses[i] = found[key]
+        out: list[BuyerMasters | Amz2ErpError] = []
+        for i, (_, nb) in enumerate(orders):
+            customer = customers[nb.key]
+            address = addresses.get(i)
+            if isinstance(customer, Amz2ErpError):
+                out.append(customer)
+            elif isinstance(address, Amz2ErpError):
+                out.append(address)
+            else:
+                out.append(BuyerMasters(customer, address))
+        return out
+
+    def _insert_customers(self, batch: list[tuple[str, dict[str, Any]]],
+                          results: dict[str, str | Amz2ErpError]) -> None:
+        if not batch:
+            return
+        if len(batch) == 1:
+            key, doc = batch[0]
+            try:
+                results[key] = self._ensure_customer(key, doc, [])
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
+                raise  # fatal for the run: the intents stay "writing" for the next run's lookup
+            except Amz2ErpError as exc:
+                results[key] = exc
+            return
+        try:
+            names = self.erp.insert_many("Customer", [doc for _, doc in batch], key_field="amazon_customer_key")
+        except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
+            raise
+        except ErpNextConflictError as exc:
+            # a lost answer after which only part of the call exists: each resolved by its own lookup
+            log.info("insert_many of %d Customers: %s", len(batch), exc)
+            for item in batch:
+                self._insert_customers([item], results)
+            return
+        except Amz2ErpError as exc:
+            log.debug("insert_many of %d Customers refused (%s); splitting", len(batch), exc)
+            self.rt.counts.add("customer batches split")
+            half = len(batch) // 2
+            self._insert_customers(batch[:half], results)
+            self._insert_customers(batch[half:], results)
+            return
+        for (key, _), name in zip(batch, names, strict=True):
+            self.state.mark_done(Kind.CUSTOMER, key, name, "")
+            self.rt.counts.add("customers created")
+            results[key] = name
+        with self._cache_lock:
+            self._fresh_customers.update(names)
+
+    def _insert_addresses(self, batch: list[tuple[str, dict[str, Any]]],
+                          results: dict[str, str | Amz2ErpError]) -> None:
+        if not batch:
+            return
+        if len(batch) == 1:
+            key, doc = batch[0]
+            try:
+                results[key] = self._ensure_address(key, doc, [], fresh=True) or ""
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
+                raise
+            except Amz2ErpError as exc:
+                results[key] = exc
+            return
+        attempt = 0
+        while True:
+            try:
+                names = self.erp.insert_many("Address", [doc for _, doc in batch])
+                break
+            except ErpNextUnavailableError as exc:
+                # the answer was lost (or never came): the call is one transaction, so all or none exist
+                found = [self._linked_address(key, doc) for key, doc in batch]
+                if all(f is not None for f in found):
+                    log.info("insert_many of %d Addresses had been applied despite: %s", len(batch), exc)
+                    names = [str(f) for f in found]
+                    break
+                if any(f is not None for f in found):
+                    for item in batch:
+                        self._insert_addresses([item], results)
+                    return
+                if attempt >= LOST_BATCH_RESENDS:
+                    raise
+                attempt += 1
+                log.info("insert_many of %d Addresses: %s; not written (looked up), sending it again",
+                         len(batch), exc)
+            except (RemoteAuthError, RemoteUnavailableError, ErpNextConfigError):
+                raise
+            except Amz2ErpError as exc:
+                log.debug("insert_many of %d Addresses refused (%s); splitting", len(batch), exc)
+                self.rt.counts.add("address batches split")
+                half = len(batch) // 2
+                self._insert_addresses(batch[:half], results)
+                self._insert_addresses(batch[half:], results)
+                return
+        for (key, _), name in zip(batch, names, strict=True):
+            self.state.mark_done(Kind.ADDRESS, key, name, "")
+            self.rt.counts.add("addresses created")
+            results[key] = name
+
+    def _linked_address(self, key: str, doc: dict[str, Any]) -> str | None:
+        """The Address with this key linked to its (new) customer, if it exists."""
+        filters: list[list[Any]] = [[field, "=", doc.get(field)] for field in ("address_title", "address_type")]
+        for link in doc.get("links") or ():
+            filters.append(["Dynamic Link", "link_name", "=", link.get("link_name")])
+        for row in self.erp.list("Address", fields=list(_ADDRESS_FIELDS), filters=filters):
+            if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
+                return str(row["name"])
+        return None
 
     def ensure_address(self, order: Order, customer: str, plan: list[PlannedWrite]) -> str | None:
         doc = mapping.order_to_address(order, customer, self.ctx)
         if doc is None:
             return None
         key = mapping.address_key(doc)
-        natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
         with self._cache_lock:
             fresh = customer in self._fresh_customers
+        with self._customer_locks(f"address:{key}"):
+            return self._ensure_address(key, doc, plan, fresh=fresh)
+
+    def _ensure_address(self, key: str, doc: dict[str, Any], plan: list[PlannedWrite], *, fresh: bool) -> str | None:
+        natural = {"address_title": doc.get("address_title"), "address_type": doc.get("address_type")}
 
         def lookup() -> str | None:
             if fresh:
                 # the key holds the customer link, and the customer did not exist before this run's insert
                 return None
             filters = [[field, "=", value] for field, value in natural.items()]
-            for row in self.erp.list("Address", fields=["name", "address_title", "address_type", "address_line1",
-                                                       "address_line2", "city", "state", "pincode", "country"],
-                                     filters=filters):
+            for row in self.erp.list("Address", fields=list(_ADDRESS_FIELDS), filters=filters):
                 if mapping.address_key(dict(row, links=doc.get("links", []))) == key:
                     return str(row["name"])
             return None
 
-        with self._customer_locks(f"address:{key}"):
-            return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
-                                dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
-                                "addresses created")[0]
+        return self._ensure(Kind.ADDRESS, key, "Address", doc, lookup,
+                            dict(natural, pincode=doc.get("pincode"), city=doc.get("city")), plan,
+                            "addresses created")[0]
 
     def item_exists(self, code: str) -> bool:
         with self._cache_lock:

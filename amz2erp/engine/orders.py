@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from amz2erp import mapping
 from amz2erp.amazon.marketplaces import Marketplace
-from amz2erp.engine.masters import Masters, OrderRecordError
+from amz2erp.engine.masters import Masters, NewBuyer, OrderRecordError
 from amz2erp.engine.plan import Action, PlannedWrite
 from amz2erp.engine.runtime import KeyedLocks, Runtime, Writer
 from amz2erp.engine.windows import ReadMode
@@ -122,6 +122,8 @@ class PendingCreate:
     submit: bool
     content_hash: str
     plan: list[PlannedWrite]
+    #: the order's customer, when it is a new buyer written with the batch (``doc`` then names it provisionally)
+    new_buyer: NewBuyer | None = None
 
 
 @dataclass
@@ -250,10 +252,15 @@ class OrderWriter(Writer):
         self.check_total(order, mapping.order_to_sales_order(order, self.ctx, customer=provisional_customer,
                                                              conversion_rate=rate, item_codes=item_codes))
 
+        new_buyer: NewBuyer | None = None
         if existing is not None and existing["docstatus"] == 1:
             # Customer and address are annotations of the first read (mapping's module doc): a later read that
             # knows the buyer (PII roles) never creates others for an order that is already booked.
             customer, address = str(existing["customer"]), existing.get("shipping_address_name") or None
+        elif existing is None and batched is not None and self.batch_size > 1 and (
+                new_buyer := self.masters.customer_to_create(order)) is not None:
+            # a new buyer: its Customer and Address are written with the batch's other new buyers
+            customer, address = str(new_buyer.doc["customer_name"]), None
         else:
             customer = self.masters.ensure_customer(order, plan)
             address = self.masters.ensure_address(order, customer, plan)
@@ -267,7 +274,7 @@ class OrderWriter(Writer):
             if batched is not None and self.batch_size > 1:
                 doc = self._new_doc(order, doc, submit)
                 plan.append(PlannedWrite(Action.CREATE, SO, key=key, doc=doc))
-                batched.append(PendingCreate(order, doc, submit, content_hash, plan))
+                batched.append(PendingCreate(order, doc, submit, content_hash, plan, new_buyer))
                 return Outcome.CREATED, ""
             return self._create(order, doc, submit, content_hash, plan)
         if existing["docstatus"] == 0:
@@ -460,6 +467,7 @@ class OrderWriter(Writer):
         results: list[OrderResult] = []
         try:
             with self._batch_slots:
+                batch = self._new_buyers(batch, results)
                 for p in batch:
                     self.state.mark_writing(Kind.ORDER, p.order.amazon_order_id, p.content_hash,
                                             marketplace=p.order.marketplace_id)
@@ -467,6 +475,28 @@ class OrderWriter(Writer):
         finally:
             self._release(p.order.amazon_order_id for p in batch)
         return results
+
+    def _new_buyers(self, batch: Sequence[PendingCreate], results: list[OrderResult]) -> list[PendingCreate]:
+        """The batch's new buyers written (``Masters.create_new_buyers``) and named in their Sales Orders;
+        an order whose customer or address failed fails alone with that reason and leaves the batch."""
+        buyers = [(p.order, p.new_buyer) for p in batch if p.new_buyer is not None]
+        if not buyers:
+            return list(batch)
+        written = iter(self.masters.create_new_buyers(buyers))
+        ready: list[PendingCreate] = []
+        for p in batch:
+            if p.new_buyer is None:
+                ready.append(p)
+                continue
+            masters = next(written)
+            if isinstance(masters, Amz2ErpError):
+                results.append(self._guarded(p, partial(_raise, masters)))
+                continue
+            doc = dict(p.doc, customer=masters.customer, title=masters.customer)
+            if masters.address:
+                doc["shipping_address_name"] = masters.address
+            ready.append(replace(p, doc=doc, new_buyer=None))
+        return ready
 
     def _write_batch(self, batch: list[PendingCreate], results: list[OrderResult]) -> None:
         if len(batch) == 1:
@@ -775,6 +805,10 @@ def process_orders(rt: Runtime, writer: OrderWriter, records: Iterable[Order | U
         if not again:
             return result
         stream, again = again, []
+
+
+def _raise(exc: Exception) -> tuple[Outcome, str]:
+    raise exc
 
 
 @dataclass
